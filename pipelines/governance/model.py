@@ -1,0 +1,377 @@
+"""Organisations, information-sharing agreements and policies, loaded from governance/.
+
+`inspect_governance` reads every file, validates each against its schema and returns what
+it could load with every problem found (for `owf governance check`). `load_governance`
+refuses to return a registry that has errors: the hub and the submission tool never act on
+governance data that failed its own checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from pipelines.errors import Finding, OwfError
+from pipelines.governance.yamlfile import YamlDoc, load_schema, read_yaml, schema_findings
+from pipelines.paths import governance_dir
+
+HUB_ROLES = ("controller",)
+IN_FORCE_STATUSES = ("active", "suspended")  # statuses that claim a flow (for overlap checks)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key_id: str
+    algorithm: str
+    public_key_b64: str
+    valid_from: dt.date
+    valid_to: dt.date
+
+    def public_key(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(self.public_key_b64))
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day <= self.valid_to
+
+
+@dataclass(frozen=True)
+class Organisation:
+    ods_code: str
+    name: str
+    sector: str
+    kind: str
+    contact_team: str
+    contact_email: str
+    signing_keys: tuple[SigningKey, ...] = ()
+
+    def key(self, key_id: str) -> SigningKey | None:
+        for k in self.signing_keys:
+            if k.key_id == key_id:
+                return k
+        return None
+
+
+@dataclass(frozen=True)
+class DisclosurePolicy:
+    suppress_max: int
+    round_to: int
+    suppress_small_rates: bool = True
+    secondary_suppression: bool = True
+
+
+@dataclass(frozen=True)
+class Party:
+    ods_code: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    title: str
+    version: int
+    status: str
+    parties: tuple[Party, ...]
+    purpose: str
+    lawful_basis: dict
+    extracts: dict[str, tuple[str, ...]]
+    start_date: dt.date
+    end_date: dt.date
+    review_date: dt.date
+    retention_months: int
+    disclosure: DisclosurePolicy
+    output_access: tuple[dict, ...]
+    path: Path
+
+    def party_codes(self) -> list[str]:
+        return [p.ods_code for p in self.parties]
+
+    def covers(self, extract: str) -> bool:
+        return extract in self.extracts
+
+    def permitted_fields(self, extract: str) -> tuple[str, ...]:
+        return self.extracts.get(extract, ())
+
+    def period_in_range(self, period: str) -> bool:
+        """A period is covered when its census date (the last day of the month) falls
+        between the agreement's start and end dates."""
+        _, census_date = period_bounds(period)
+        return self.start_date <= census_date <= self.end_date
+
+
+@dataclass
+class Governance:
+    directory: Path
+    system_name: str
+    hub_operator: str
+    organisations: dict[str, Organisation]
+    agreements: dict[str, Agreement]
+    disclosure_default: DisclosurePolicy
+    retention_default_months: int
+
+    def organisation(self, ods_code: str) -> Organisation:
+        try:
+            return self.organisations[ods_code]
+        except KeyError:
+            raise Refusal(
+                "unknown_organisation",
+                f"organisation {ods_code!r} is not in the registry"
+                f" ({self.directory / 'organisations.yaml'}); ask the hub to register it.",
+            ) from None
+
+    def providers(self) -> list[Organisation]:
+        """Organisations that submit data (everyone but the hub operator)."""
+        return [o for c, o in self.organisations.items() if c != self.hub_operator]
+
+    def agreements_for(self, ods_code: str, extract: str | None = None) -> list[Agreement]:
+        return [
+            a
+            for a in self.agreements.values()
+            if ods_code in a.party_codes() and (extract is None or a.covers(extract))
+        ]
+
+    def resolve_agreement(
+        self, ods_code: str, extract: str, period: str, received_on: dt.date | None = None
+    ) -> Agreement:
+        """The agreement under which `ods_code` may share `extract` for `period`, or a Refusal
+        saying precisely why not."""
+        received_on = received_on or dt.date.today()
+        self.organisation(ods_code)
+        candidates = self.agreements_for(ods_code, extract)
+        if not candidates:
+            others = self.agreements_for(ods_code)
+            held = (
+                f" (it is party to {', '.join(a.id for a in others)}, which do not cover {extract})"
+                if others
+                else ""
+            )
+            raise Refusal(
+                "no_agreement",
+                f"no information-sharing agreement lets {ods_code} share {extract}{held}."
+                " Nothing was accepted; contact the hub's information governance lead.",
+            )
+        in_range = [a for a in candidates if a.period_in_range(period)]
+        if not in_range:
+            spans = ", ".join(f"{a.id} {a.start_date}..{a.end_date}" for a in candidates)
+            raise Refusal(
+                "period_outside_agreement",
+                f"period {period} is outside the dates of every agreement covering {ods_code}'s"
+                f" {extract} ({spans}).",
+            )
+        for a in in_range:
+            if a.status == "active" and received_on <= a.end_date:
+                return a
+        a = in_range[0]
+        if a.status == "suspended":
+            raise Refusal(
+                "agreement_suspended",
+                f"agreement {a.id} is suspended: no {extract} is accepted under it until it is"
+                " reinstated.",
+            )
+        if a.status == "draft":
+            raise Refusal(
+                "agreement_not_in_force",
+                f"agreement {a.id} is still a draft and not in force.",
+            )
+        raise Refusal(
+            "agreement_expired",
+            f"agreement {a.id} ended on {a.end_date} (status {a.status}); submissions received"
+            f" on {received_on} are not accepted under it.",
+        )
+
+
+class Refusal(OwfError):
+    """A governance reason to refuse a submission, with a stable reason code."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def period_bounds(period: str) -> tuple[dt.date, dt.date]:
+    try:
+        year, month = (int(p) for p in period.split("-"))
+        start = dt.date(year, month, 1)
+    except (ValueError, TypeError):
+        raise OwfError(
+            f"malformed period {period!r}: write it as YYYY-MM (for example 2026-03)"
+        ) from None
+    return start, dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+@dataclass
+class _Loaded:
+    governance: Governance | None
+    findings: list[Finding] = field(default_factory=list)
+    docs: dict[str, YamlDoc] = field(default_factory=dict)
+
+
+def _policy_schema(directory: Path, name: str) -> dict:
+    schema = load_schema(directory / "schemas" / "policies.schema.json")
+    return {"$id": schema["$id"], "$defs": schema["$defs"], "$ref": f"#/$defs/{name}"}
+
+
+def inspect_governance(directory: Path | str | None = None) -> _Loaded:
+    directory = Path(directory) if directory is not None else governance_dir()
+    result = _Loaded(None)
+    schemas = directory / "schemas"
+    if not schemas.is_dir():
+        result.findings.append(
+            Finding("error", "missing_file", f"{schemas} does not exist.", str(directory))
+        )
+        return result
+
+    def rel(p: Path) -> str:
+        try:
+            return str(p.relative_to(directory.parent))
+        except ValueError:
+            return str(p)
+
+    # Organisations
+    org_path = directory / "organisations.yaml"
+    doc, f = read_yaml(org_path, rel(org_path))
+    result.findings += f
+    organisations: dict[str, Organisation] = {}
+    system_name, hub = "", ""
+    if doc is not None:
+        result.docs["organisations"] = doc
+        sf = schema_findings(doc, load_schema(schemas / "organisations.schema.json"), rel(org_path))
+        result.findings += sf
+        if not sf:
+            system_name = doc.data["system"]["name"]
+            hub = doc.data["system"]["hub_operator"]
+            for o in doc.data["organisations"]:
+                keys = tuple(
+                    SigningKey(
+                        k["key_id"],
+                        k["algorithm"],
+                        k["public_key"],
+                        _date(k["valid_from"]),
+                        _date(k["valid_to"]),
+                    )
+                    for k in o["signing_keys"]
+                )
+                org = Organisation(
+                    o["ods_code"],
+                    o["name"],
+                    o["sector"],
+                    o["kind"],
+                    o["contact"]["team"],
+                    o["contact"]["email"],
+                    keys,
+                )
+                organisations.setdefault(org.ods_code, org)
+
+    # Policies
+    policies: dict[str, dict] = {}
+    for name in ("disclosure_control", "retention"):
+        path = directory / "policies" / f"{name}.yaml"
+        pdoc, f = read_yaml(path, rel(path))
+        result.findings += f
+        if pdoc is not None:
+            sf = schema_findings(pdoc, _policy_schema(directory, name), rel(path))
+            result.findings += sf
+            if not sf:
+                policies[name] = pdoc.data
+    disclosure_default = DisclosurePolicy(
+        **policies.get(
+            "disclosure_control",
+            {
+                "suppress_max": 7,
+                "round_to": 5,
+                "suppress_small_rates": True,
+                "secondary_suppression": True,
+            },
+        )
+    )
+    retention_default = policies.get("retention", {}).get("default_months", 84)
+
+    # Agreements
+    agreements: dict[str, Agreement] = {}
+    schema = load_schema(schemas / "agreement.schema.json")
+    for path in sorted((directory / "agreements").glob("*.y*ml")):
+        adoc, f = read_yaml(path, rel(path))
+        result.findings += f
+        if adoc is None:
+            continue
+        sf = schema_findings(adoc, schema, rel(path))
+        result.findings += sf
+        if sf:
+            continue
+        d = adoc.data
+        dc = d["disclosure_control"]
+        agreement = Agreement(
+            id=d["id"],
+            title=d["title"],
+            version=d["version"],
+            status=d["status"],
+            parties=tuple(Party(p["ods_code"], p["role"]) for p in d["parties"]),
+            purpose=d["purpose"],
+            lawful_basis=d["lawful_basis"],
+            extracts={k: tuple(v["fields"]) for k, v in d["extracts"].items()},
+            start_date=_date(d["start_date"]),
+            end_date=_date(d["end_date"]),
+            review_date=_date(d["review_date"]),
+            retention_months=d["retention"]["months"],
+            disclosure=DisclosurePolicy(
+                dc["suppress_max"],
+                dc["round_to"],
+                disclosure_default.suppress_small_rates,
+                disclosure_default.secondary_suppression,
+            ),
+            output_access=tuple(d["output_access"]),
+            path=path,
+        )
+        result.docs[f"agreement:{path.name}"] = adoc
+        if agreement.id in agreements:
+            result.findings.append(
+                Finding(
+                    "error",
+                    "duplicate_agreement_id",
+                    f"agreement id {agreement.id} is also used by"
+                    f" {rel(agreements[agreement.id].path)}; give each agreement its own id.",
+                    rel(path),
+                    adoc.line(["id"]),
+                    "id",
+                )
+            )
+            continue
+        agreements[agreement.id] = agreement
+
+    result.governance = Governance(
+        directory=directory,
+        system_name=system_name,
+        hub_operator=hub,
+        organisations=organisations,
+        agreements=agreements,
+        disclosure_default=disclosure_default,
+        retention_default_months=retention_default,
+    )
+    return result
+
+
+def load_governance(directory: Path | str | None = None, standard=None) -> Governance:
+    """Load governance data, refusing it if `owf governance check` would report an error."""
+    from pipelines.governance.check import check_governance
+
+    loaded = inspect_governance(directory)
+    findings = list(loaded.findings)
+    if loaded.governance is not None and not findings:
+        findings += check_governance(loaded, standard=standard)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        listing = "\n".join(f"  {e.render()}" for e in errors[:20])
+        raise OwfError(
+            f"governance data in {loaded.governance.directory if loaded.governance else directory}"
+            f" has {len(errors)} error(s); run `owf governance check` for the full list:\n{listing}"
+        )
+    return loaded.governance

@@ -1,0 +1,101 @@
+"""YAML files validated against JSON Schema, with line numbers for every problem.
+
+Governance files are data that people edit by hand, so an error must point at the line.
+The document is composed once for its node tree (which carries line numbers) and once as
+plain data; a JSON path into the data is turned into a line by walking the node tree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from pipelines.errors import Finding
+
+
+@dataclass
+class YamlDoc:
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    def line(self, path: list | tuple) -> int | None:
+        """1-based line of the node at a JSON path (keys and list indexes)."""
+        node = self.root
+        if node is None:
+            return None
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                nxt = None
+                for k, v in node.value:
+                    if k.value == str(part):
+                        nxt = v
+                        break
+                if nxt is None:
+                    break
+                node = nxt
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if part >= len(node.value):
+                    break
+                node = node.value[part]
+            else:
+                break
+        return node.start_mark.line + 1
+
+
+def _dates_to_text(value: Any) -> Any:
+    """YAML turns 2026-01-01 into a date; the schemas (and JSON) speak ISO text."""
+    if isinstance(value, dict):
+        return {k: _dates_to_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_to_text(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Finding]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Finding("error", "missing_file", f"{path} does not exist.", display)]
+    except UnicodeDecodeError:
+        return None, [Finding("error", "encoding", "the file is not UTF-8 text.", display)]
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        row = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, [Finding("error", "yaml_syntax", f"not valid YAML: {problem}.", display, row)]
+    return YamlDoc(path, _dates_to_text(data), root), []
+
+
+def load_schema(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def schema_findings(doc: YamlDoc, schema: dict, display: str) -> list[Finding]:
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    findings = []
+    for err in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.absolute_path)):
+        path = list(err.absolute_path)
+        field = ".".join(str(p) for p in path) or None
+        findings.append(
+            Finding(
+                "error",
+                "schema",
+                f"{err.message} (rule: {err.validator}; see {Path(schema['$id']).name})",
+                display,
+                doc.line(path),
+                field,
+            )
+        )
+    return findings

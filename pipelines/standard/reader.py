@@ -1,0 +1,356 @@
+"""Read an extract file into DuckDB, column by column, reporting structural problems.
+
+The file is never read row by row in Python. Python only looks at the bytes (to settle the
+encoding) and the header line (to settle the columns); DuckDB's parallel CSV reader loads
+the body. Columns are loaded under positional names (c0, c1, ...) so that no name taken from
+a user's file is ever spliced into SQL; the caller decides which standard field each
+position feeds.
+
+Row numbers count the header as row 1, as a spreadsheet shows them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.errors import Finding
+
+CHUNK = 8 * 1024 * 1024
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
+UTF8_BOM = codecs.BOM_UTF8
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+DELIMITER_NAMES = {",": "comma", **OTHER_DELIMITERS}
+
+
+@dataclass
+class LoadedSource:
+    """A file loaded into DuckDB as table `table` with columns c0..cN (all text)."""
+
+    path: Path
+    display: str
+    table: str
+    header: list[str] = field(default_factory=list)
+    rows: int = 0
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def column(self, position: int) -> str:
+        return f"c{position}"
+
+
+def _error(rule: str, message: str, display: str, row: int | None = None, **kw) -> Finding:
+    return Finding("error", rule, message, file=display, row=row, **kw)
+
+
+def _line_of_offset(path: Path, offset: int) -> int:
+    """1-based line number of a byte offset (counted without decoding)."""
+    line = 1
+    with path.open("rb") as fh:
+        remaining = offset
+        while remaining > 0:
+            chunk = fh.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            line += chunk.count(b"\n")
+            remaining -= len(chunk)
+    return line
+
+
+def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding]]:
+    """Return ("utf-8" | "cp1252", findings). UTF-8 with or without BOM is the standard."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(UTF16_BOMS):
+        return "utf-16", [
+            _error(
+                "encoding",
+                "the file is UTF-16 text (Excel's 'Unicode text'); the standard needs UTF-8."
+                " Save it from Excel as 'CSV UTF-8 (Comma delimited)' and try again.",
+                display,
+            )
+        ]
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset = 0
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            final = not chunk
+            try:
+                if not chunk.isascii() or final:
+                    decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                bad_offset = offset + exc.start
+                return _check_cp1252(path, display, bad_offset)
+            if final:
+                return "utf-8", []
+            offset += len(chunk)
+
+
+def _check_cp1252(path: Path, display: str, utf8_error_offset: int) -> tuple[str, list[Finding]]:
+    line = _line_of_offset(path, utf8_error_offset)
+    decoder = codecs.getincrementaldecoder("cp1252")("strict")
+    offset = 0
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                bad = _line_of_offset(path, offset + exc.start)
+                return "unknown", [
+                    _error(
+                        "encoding",
+                        f"the file is neither UTF-8 nor Windows-1252 text (first unreadable"
+                        f" byte on row {bad}). Save it as 'CSV UTF-8' and try again.",
+                        display,
+                        row=bad,
+                    )
+                ]
+            if not chunk:
+                break
+            offset += len(chunk)
+    return "cp1252", [
+        Finding(
+            "warning",
+            "encoding",
+            f"the file is not UTF-8 (first non-UTF-8 character on row {line}); it was read as"
+            " Windows-1252. Save it as 'CSV UTF-8' to make this warning go away.",
+            file=display,
+            row=line,
+        )
+    ]
+
+
+def _transcode_to_utf8(path: Path, encoding: str, target: Path) -> None:
+    with (
+        path.open("r", encoding=encoding, newline="") as src,
+        target.open("w", encoding="utf-8", newline="") as dst,
+    ):
+        shutil.copyfileobj(src, dst, CHUNK)
+
+
+def _read_header_line(path: Path, encoding: str) -> str:
+    with path.open(
+        "r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline=""
+    ) as fh:
+        # A header longer than 1 MB is not a header.
+        return fh.readline(1024 * 1024)
+
+
+def read_header(
+    path: Path, display: str, encoding: str, delimiter: str
+) -> tuple[list[str], list[Finding]]:
+    line = _read_header_line(path, encoding)
+    if not line.strip():
+        return [], [
+            _error(
+                "no_header",
+                "the first row is empty; the standard needs a header row with the field names.",
+                display,
+                row=1,
+            )
+        ]
+    header = next(csv.reader(io.StringIO(line), delimiter=delimiter, quotechar='"'))
+    header = [h.strip() for h in header]
+    findings: list[Finding] = []
+    if len(header) == 1:
+        for other, name in OTHER_DELIMITERS.items():
+            if other != delimiter and other in line:
+                findings.append(
+                    _error(
+                        "delimiter",
+                        f"the header row has a single column but contains {name}s: the file"
+                        f" looks {name}-separated, and the standard expects"
+                        f" {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated values."
+                        f" Save it as 'CSV UTF-8 (Comma delimited)', or pass"
+                        f" --delimiter {'tab' if other == chr(9) else repr(other)}.",
+                        display,
+                        row=1,
+                    )
+                )
+                break
+    seen: set[str] = set()
+    for name in header:
+        key = name.lower()
+        if key in seen:
+            findings.append(
+                _error(
+                    "duplicate_column",
+                    f"column {name!r} appears more than once in the header; keep one.",
+                    display,
+                    row=1,
+                    field=name,
+                )
+            )
+        seen.add(key)
+        if name == "":
+            findings.append(
+                _error(
+                    "empty_column_name",
+                    "a header cell is empty; every column needs a name (delete empty columns).",
+                    display,
+                    row=1,
+                )
+            )
+    return header, findings
+
+
+def load_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path | str,
+    table: str,
+    *,
+    delimiter: str = ",",
+    display: str | None = None,
+    workdir: Path | None = None,
+) -> LoadedSource:
+    """Load a CSV into `table` (c0..cN, all VARCHAR). Structural problems become findings.
+
+    When the file is Windows-1252 it is converted to a private temporary UTF-8 copy that is
+    deleted before returning; the original is never modified.
+    """
+    path = Path(path)
+    display = display or path.name
+    src = LoadedSource(path=path, display=display, table=table, delimiter=delimiter)
+    if not path.exists():
+        src.findings.append(
+            _error("file_not_found", f"the file {path} does not exist; check the path.", display)
+        )
+        return src
+    if path.is_dir():
+        src.findings.append(_error("not_a_file", f"{path} is a folder, not a file.", display))
+        return src
+    if path.stat().st_size == 0:
+        src.findings.append(
+            _error(
+                "empty_file",
+                "the file is empty (0 bytes): export the extract again.",
+                display,
+            )
+        )
+        return src
+
+    encoding, enc_findings = _check_encoding(path, display)
+    src.encoding = encoding
+    src.findings.extend(enc_findings)
+    if not src.ok:
+        return src
+
+    header, header_findings = read_header(path, display, encoding, delimiter)
+    src.header = header
+    src.findings.extend(header_findings)
+    if not src.ok:
+        return src
+
+    tmp = None
+    read_path = path
+    total_rejects = 0
+    if not _IDENT.fullmatch(table):
+        raise ValueError(f"not a safe table name: {table!r}")
+    try:
+        if encoding != "utf-8":
+            tmp = tempfile.mkdtemp(prefix="owf-", dir=workdir)
+            os.chmod(tmp, 0o700)
+            read_path = Path(tmp) / "converted.csv"
+            _transcode_to_utf8(path, encoding, read_path)
+        columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT * FROM read_csv("  # noqa: S608 - table is a constant
+            "$path, header = true, auto_detect = false, columns = $columns, delim = $delim,"
+            " quote = '\"', escape = '\"', store_rejects = true,"
+            " rejects_table = 'owf_reject_errors', rejects_scan = 'owf_reject_scans',"
+            " null_padding = false, all_varchar = true)",
+            {"path": str(read_path), "columns": columns, "delim": delimiter},
+        )
+        # DuckDB reports a short row once per missing column: keep one finding per row.
+        rejects = con.execute(
+            "SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx)"
+            " FROM owf_reject_errors GROUP BY line ORDER BY line LIMIT 1000"
+        ).fetchall()
+        total_rejects = con.execute(
+            "SELECT count(DISTINCT line) FROM owf_reject_errors"
+        ).fetchone()[0]
+        for line, error_type, message in rejects:
+            src.findings.append(_reject_finding(display, line, error_type, message, len(header)))
+        if total_rejects > len(rejects):
+            src.findings.append(
+                _error(
+                    "malformed_row",
+                    f"{total_rejects - len(rejects)} further malformed rows not listed.",
+                    display,
+                )
+            )
+        con.execute("DROP TABLE IF EXISTS owf_reject_errors")
+        con.execute("DROP TABLE IF EXISTS owf_reject_scans")
+        src.rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+    except duckdb.Error as exc:
+        src.findings.append(
+            _error(
+                "unreadable",
+                f"the file could not be read as CSV ({type(exc).__name__}): {_first_line(exc)}."
+                " Check it opens in a spreadsheet and save it again as 'CSV UTF-8'.",
+                display,
+            )
+        )
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if src.ok and src.rows == 0 and total_rejects == 0:
+        src.findings.append(
+            _error(
+                "no_rows",
+                "the file has a header row but no data rows: export the extract again,"
+                " including its data.",
+                display,
+                row=2,
+            )
+        )
+    return src
+
+
+def _first_line(exc: Exception) -> str:
+    # DuckDB messages can quote the offending line; keep only the first line, which doesn't.
+    return str(exc).splitlines()[0][:200]
+
+
+def _reject_finding(display: str, line: int, error_type: str, message: str, ncols: int) -> Finding:
+    # Never include DuckDB's csv_line: it holds the row's values.
+    if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+        found = message.split("Found:")[-1].strip() if "Found:" in message else "?"
+        text = (
+            f"the row has {found} fields where the header has {ncols}: the row is cut short,"
+            " has an extra delimiter, or a text value with a comma is not in double quotes."
+        )
+        rule = "malformed_row"
+    elif error_type == "UNQUOTED VALUE":
+        text = "a quoted value is not closed: the file may be truncated or a quote is missing."
+        rule = "malformed_row"
+    elif error_type == "INVALID UNICODE":
+        text = "the row contains bytes that are not valid text."
+        rule = "encoding"
+    else:
+        text = f"the row could not be read ({error_type.lower()})."
+        rule = "malformed_row"
+    return _error(rule, text, display, row=int(line))
+
+
+# Readers are looked up by file suffix; the submission toolkit registers XLSX.
+READERS: dict[str, Callable[..., LoadedSource]] = {".csv": load_csv, ".txt": load_csv}

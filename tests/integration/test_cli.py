@@ -1,0 +1,78 @@
+"""The `owf` command line, run as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import valid_rows, write_csv
+
+OWF = str(Path(sys.executable).parent / "owf")
+
+
+def owf(*args, env=None, cwd=None):
+    return subprocess.run(
+        [OWF, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_validate_passes_a_valid_file(tmp_path):
+    path = write_csv(tmp_path / "sip.csv", valid_rows("staff_in_post"))
+    result = owf("standard", "validate", path, "--extract", "staff_in_post")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
+
+
+def test_validate_reports_failures_and_writes_json(tmp_path):
+    rows = valid_rows("staff_in_post")
+    rows[1]["person_id"] = "QQ999999Q"
+    rows[2]["contract_type"] = "Perm"
+    path = write_csv(tmp_path / "sip.csv", rows)
+    report = tmp_path / "out" / "report.json"
+    result = owf("standard", "validate", path, "-e", "staff_in_post", "--json", report)
+    assert result.returncode == 1
+    assert "row 3" in result.stdout and "[ni_number] field person_id" in result.stdout
+    assert "QQ999999Q" not in result.stdout
+    data = json.loads(report.read_text())
+    assert data["ok"] is False and data["error_count"] == 2
+    assert {(f["row"], f["field"], f["rule"]) for f in data["findings"]} == {
+        (3, "person_id", "ni_number"),
+        (4, "contract_type", "codelist"),
+    }
+
+
+def test_validate_unknown_extract_is_a_usage_error(tmp_path):
+    path = write_csv(tmp_path / "sip.csv", valid_rows("staff_in_post"))
+    result = owf("standard", "validate", path, "--extract", "staff")
+    assert result.returncode == 2
+    assert "unknown extract type 'staff'" in result.stderr
+
+
+def test_standard_docs_check_passes():
+    result = owf("standard", "docs", "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_governance_check_on_a_broken_copy(governance_copy):
+    path = governance_copy / "agreements/ISA-WV-002.yaml"
+    path.write_text(path.read_text().replace("status: active", "status: live"))
+    result = owf("governance", "check", "--governance", governance_copy, "--as-of", "2026-11-24")
+    assert result.returncode == 1
+    assert "ISA-WV-002.yaml, row 4, field status" in result.stdout
+    ok = owf("governance", "check", "--as-of", "2026-11-24")
+    assert ok.returncode == 0, ok.stdout
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = owf("demo", "--home", tmp_path / "demo")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "PASSED" in result.stdout
+    assert "RW1" in result.stdout and "HS101" in result.stdout

@@ -1,0 +1,247 @@
+"""Governance as data: the sample system is clean, and every error the check names is caught."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from pipelines.errors import OwfError
+from pipelines.governance import Refusal, inspect_governance, load_governance
+from pipelines.governance.check import run_check
+
+TODAY = dt.date(2026, 11, 24)
+
+
+def _edit(path, mutate):
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _errors(directory, rule, today=TODAY):
+    findings, _ = run_check(directory, today=today)
+    return [f for f in findings if f.rule == rule]
+
+
+def test_sample_governance_has_no_errors():
+    findings, summary = run_check(today=TODAY)
+    assert summary["organisations"] == 12 and summary["agreements"] == 4
+    assert summary["errors"] == 0, [f.render() for f in findings if f.severity == "error"]
+
+
+def test_sample_system_has_a_dozen_organisations_of_realistic_kinds():
+    gov = load_governance()
+    kinds = {o.kind for o in gov.organisations.values()}
+    assert {
+        "acute_trust",
+        "mental_health_trust",
+        "community_trust",
+        "ambulance_trust",
+        "gp_practice",
+        "local_authority",
+        "social_care_provider",
+        "hospice",
+    } <= kinds
+    assert len(gov.providers()) == 11
+
+
+def test_unknown_organisation_in_an_agreement(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-002.yaml",
+        lambda d: d["parties"].append({"ods_code": "XYZ99", "role": "joint_controller"}),
+    )
+    [f] = _errors(governance_copy, "unknown_party")
+    assert f.file.endswith("ISA-WV-002.yaml") and f.field == "parties[4].ods_code" and f.row
+
+
+def test_permitted_field_not_in_the_standard(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-004.yaml",
+        lambda d: d["extracts"]["vacancies"]["fields"].append("postcode"),
+    )
+    [f] = _errors(governance_copy, "unknown_field")
+    assert "postcode" in f.message and f.field == "extracts.vacancies.fields[7]"
+
+
+def test_unknown_extract(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-004.yaml",
+        lambda d: d["extracts"].update({"payroll": {"fields": ["org_code"]}}),
+    )
+    assert _errors(governance_copy, "unknown_extract")
+
+
+def test_source_only_field_cannot_be_permitted(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-004.yaml",
+        lambda d: d["extracts"]["leavers"]["fields"].append("date_of_birth"),
+    )
+    [f] = _errors(governance_copy, "source_only_field")
+    assert "age_band" in f.message
+
+
+def test_required_field_left_out(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-004.yaml",
+        lambda d: d["extracts"]["leavers"]["fields"].remove("leaving_reason"),
+    )
+    [f] = _errors(governance_copy, "required_field_not_permitted")
+    assert "leaving_reason" in f.message
+
+
+def test_overlapping_agreements_for_the_same_flow(governance_copy):
+    text = (governance_copy / "agreements/ISA-WV-004.yaml").read_text()
+    (governance_copy / "agreements/ISA-WV-009.yaml").write_text(
+        text.replace("id: ISA-WV-004", "id: ISA-WV-009")
+        .replace('start_date: "2024-04-01"', 'start_date: "2027-01-01"')
+        .replace('end_date: "2028-03-31"', 'end_date: "2029-12-31"')
+    )
+    found = _errors(governance_copy, "overlapping_agreements")
+    assert {f.field for f in found} == {
+        "extracts.staff_in_post",
+        "extracts.leavers",
+        "extracts.vacancies",
+    }
+    assert all("HS101" in f.message for f in found)
+
+
+def test_agreements_that_meet_without_overlap_are_fine(governance_copy):
+    text = (governance_copy / "agreements/ISA-WV-004.yaml").read_text()
+    (governance_copy / "agreements/ISA-WV-009.yaml").write_text(
+        text.replace("id: ISA-WV-004", "id: ISA-WV-009")
+        .replace('start_date: "2024-04-01"', 'start_date: "2028-04-01"')
+        .replace('end_date: "2028-03-31"', 'end_date: "2030-03-31"')
+    )
+    assert not _errors(governance_copy, "overlapping_agreements")
+
+
+def test_ended_agreement_does_not_overlap(governance_copy):
+    text = (governance_copy / "agreements/ISA-WV-004.yaml").read_text()
+    (governance_copy / "agreements/ISA-WV-000.yaml").write_text(
+        text.replace("id: ISA-WV-004", "id: ISA-WV-000").replace("status: active", "status: ended")
+    )
+    assert not _errors(governance_copy, "overlapping_agreements")
+
+
+def test_passed_review_date_is_a_warning(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-003.yaml", lambda d: d.update(review_date="2026-01-31")
+    )
+    [f] = _errors(governance_copy, "review_overdue")
+    assert f.severity == "warning" and f.field == "review_date"
+    findings, summary = run_check(governance_copy, today=TODAY)
+    assert summary["errors"] == 0
+
+
+def test_special_category_needs_article_9(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-003.yaml", lambda d: d["lawful_basis"].pop("article_9")
+    )
+    [f] = _errors(governance_copy, "special_category_without_condition")
+    assert "ethnic_category" in f.message
+
+
+def test_schema_error_names_file_line_and_field(governance_copy):
+    path = governance_copy / "agreements/ISA-WV-002.yaml"
+    path.write_text(path.read_text().replace("status: active", "status: live"))
+    [f] = _errors(governance_copy, "schema")
+    assert f.file.endswith("ISA-WV-002.yaml") and f.field == "status"
+    assert f.row == 4 and "'live' is not one of" in f.message
+
+
+def test_yaml_syntax_error_names_the_line(governance_copy):
+    path = governance_copy / "organisations.yaml"
+    path.write_text(path.read_text().replace("  - ods_code: RW2", "  - ods_code: [RW2"))
+    [f] = _errors(governance_copy, "yaml_syntax")
+    assert f.file.endswith("organisations.yaml") and f.row
+
+
+def test_duplicate_organisation_and_sector_mismatch(governance_copy):
+    def mutate(d):
+        d["organisations"].append(dict(d["organisations"][1]))
+        d["organisations"][2]["sector"] = "SOCIAL_CARE"
+
+    _edit(governance_copy / "organisations.yaml", mutate)
+    assert _errors(governance_copy, "duplicate_organisation")
+    [f] = _errors(governance_copy, "sector_kind_mismatch")
+    assert f.field == "organisations[2].sector"
+
+
+def _public_b64() -> str:
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def test_signing_keys_are_checked(governance_copy):
+    def mutate(d):
+        d["organisations"][1]["signing_keys"] = [
+            {
+                "key_id": "k1",
+                "algorithm": "ed25519",
+                "public_key": _public_b64(),
+                "valid_from": "2026-01-01",
+                "valid_to": "2027-12-31",
+            },
+            {
+                "key_id": "k1",
+                "algorithm": "ed25519",
+                "public_key": _public_b64(),
+                "valid_from": "2026-06-01",
+                "valid_to": "2026-01-01",
+            },
+        ]
+
+    _edit(governance_copy / "organisations.yaml", mutate)
+    assert _errors(governance_copy, "duplicate_key_id")
+    assert _errors(governance_copy, "dates_inverted")
+    warned = {f.field for f in _errors(governance_copy, "no_current_signing_key")}
+    assert "organisations[1].signing_keys" not in warned
+
+
+def test_load_governance_refuses_data_with_errors(governance_copy):
+    _edit(
+        governance_copy / "agreements/ISA-WV-004.yaml",
+        lambda d: d["extracts"]["vacancies"]["fields"].append("postcode"),
+    )
+    with pytest.raises(OwfError, match="unknown_field"):
+        load_governance(governance_copy)
+    assert inspect_governance(governance_copy).governance is not None
+
+
+# Resolving the agreement for a submission -----------------------------------------------
+
+
+def test_resolve_agreement_in_force():
+    gov = load_governance()
+    a = gov.resolve_agreement("RW1", "staff_in_post", "2026-09", TODAY)
+    assert a.id == "ISA-WV-001" and "ethnic_category" in a.permitted_fields("staff_in_post")
+
+
+@pytest.mark.parametrize(
+    "org,extract,period,reason",
+    [
+        ("ZZZ1", "staff_in_post", "2026-09", "unknown_organisation"),
+        ("HS101", "sickness_absence", "2026-09", "no_agreement"),
+        ("RW1", "staff_in_post", "2023-01", "period_outside_agreement"),
+    ],
+)
+def test_resolve_agreement_refusals(org, extract, period, reason):
+    with pytest.raises(Refusal) as exc:
+        load_governance().resolve_agreement(org, extract, period, TODAY)
+    assert exc.value.reason == reason
+
+
+def test_suspended_and_expired_agreements_refuse(governance_copy):
+    _edit(governance_copy / "agreements/ISA-WV-002.yaml", lambda d: d.update(status="suspended"))
+    gov = load_governance(governance_copy)
+    with pytest.raises(Refusal) as exc:
+        gov.resolve_agreement("P81001", "staff_in_post", "2026-09", TODAY)
+    assert exc.value.reason == "agreement_suspended"
+    with pytest.raises(Refusal) as exc:
+        gov.resolve_agreement("RW1", "staff_in_post", "2026-09", dt.date(2028, 4, 1))
+    assert exc.value.reason == "agreement_expired"

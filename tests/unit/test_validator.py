@@ -1,0 +1,350 @@
+"""The standard's validator: one test per rule, and the file problems analysts really hit.
+
+Each test plants one problem in otherwise valid rows and checks that the finding names the
+right row (header = row 1), field and rule, and never echoes an identifying value.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from pipelines.standard.validator import validate_file
+from tests.conftest import valid_row, valid_rows, write_csv
+
+EXTRACTS = ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"]
+
+
+def _validate(tmp_path, rows, extract="staff_in_post", name="extract.csv", **kw):
+    path = write_csv(tmp_path / name, rows)
+    return validate_file(path, extract, **kw)
+
+
+def _only(report, rule):
+    hits = [f for f in report.findings if f.rule == rule]
+    assert hits, f"expected a {rule} finding, got {[f.render() for f in report.findings]}"
+    return hits
+
+
+@pytest.mark.parametrize("extract", EXTRACTS)
+def test_valid_rows_pass_for_every_extract(tmp_path, extract):
+    report = _validate(tmp_path, valid_rows(extract), extract)
+    assert report.ok, report.render()
+    assert report.rows == 3
+
+
+def _plant(tmp_path, field, value, extract="staff_in_post", row_index=1, **kw):
+    rows = valid_rows(extract)
+    rows[row_index][field] = value
+    return _validate(tmp_path, rows, extract, **kw)
+
+
+@pytest.mark.parametrize(
+    "field,value,rule",
+    [
+        ("gender", "", "required"),
+        ("contract_type", "Perm", "codelist"),
+        ("ethnic_category", "W", "codelist"),
+        ("occupation_code", "N0!", "pattern"),
+        ("org_code", "rw1", "pattern"),
+        ("contracted_hours", "abc", "type_decimal"),
+        ("contracted_hours", "1,037.5", "type_decimal"),
+        ("contracted_hours", "-1", "min"),
+        ("contracted_hours", "200", "max"),
+        ("fte", "2.5", "max"),
+        ("assignment_start_date", "06/01/2020", "type_date"),
+        ("assignment_start_date", "2020-02-30", "type_date"),
+        ("period", "2026-13", "type_period"),
+        ("professional_registration", "Yes", "type_boolean"),
+        ("local_job_title", "x" * 101, "max_length"),
+        ("person_id", "QQ123456C", "ni_number"),
+        ("person_id", "AB123456E", "ni_number"),
+        ("person_id", "GB123456A", "ni_number"),
+        ("person_id", "TN123456A", "ni_number"),
+        ("assignment_id", "12 34", "pattern"),
+        ("date_of_birth", "2020-01-01", "implausible_age"),
+    ],
+)
+def test_field_rule_names_row_field_and_rule(tmp_path, field, value, rule):
+    report = _plant(tmp_path, field, value)
+    assert not report.ok
+    hits = _only(report, rule)
+    assert [(f.row, f.field) for f in hits] == [(3, field)]  # data row 2 is spreadsheet row 3
+
+
+def test_integer_type_rule(tmp_path):
+    report = _plant(tmp_path, "shifts_filled", "12.5", extract="temporary_staffing")
+    assert [(f.row, f.field) for f in _only(report, "type_integer")] == [(3, "shifts_filled")]
+
+
+def test_required_if_rule_for_nhs_trusts(tmp_path):
+    report = _plant(tmp_path, "occupation_code", "")
+    assert [(f.row, f.field) for f in _only(report, "occupation_code_for_nhs_trusts")] == [
+        (3, "occupation_code")
+    ]
+
+
+def test_required_if_rule_outside_nhs(tmp_path):
+    rows = valid_rows("staff_in_post")
+    rows[0] |= {"sector": "SOCIAL_CARE", "occupation_code": "", "pay_band": "", "sector_role": ""}
+    rows[1] |= {
+        "sector": "SOCIAL_CARE",
+        "occupation_code": "",
+        "pay_band": "",
+        "sector_role": "CARE_WORKER",
+        "staff_group": "CARE_WORKERS",
+    }
+    report = _validate(tmp_path, rows)
+    assert [(f.row, f.rule) for f in report.errors] == [(2, "sector_role_outside_nhs_trusts")]
+
+
+def test_not_greater_than_rule(tmp_path):
+    report = _plant(tmp_path, "vacant_fte", "200", extract="vacancies", row_index=2)
+    assert [(f.row, f.field) for f in _only(report, "vacant_within_establishment")] == [
+        (4, "vacant_fte")
+    ]
+
+
+def test_required_when_positive_rule(tmp_path):
+    report = _plant(tmp_path, "sickness_reason", "", extract="sickness_absence", row_index=0)
+    assert [(f.row, f.field) for f in _only(report, "reason_when_days_lost")] == [
+        (2, "sickness_reason")
+    ]
+
+
+def test_date_in_period_rule(tmp_path):
+    report = _plant(tmp_path, "assignment_end_date", "2026-10-01", extract="leavers")
+    assert [(f.row, f.field) for f in _only(report, "end_date_in_period")] == [
+        (3, "assignment_end_date")
+    ]
+
+
+def test_date_not_after_period_end_rule(tmp_path):
+    report = _plant(tmp_path, "assignment_start_date", "2026-10-01")
+    assert _only(report, "start_date_not_after_period")[0].row == 3
+
+
+def test_only_if_rule(tmp_path):
+    rows = valid_rows("temporary_staffing")
+    rows[0] |= {"supply_type": "BANK", "price_cap_override": "Y"}
+    report = _validate(tmp_path, rows, "temporary_staffing")
+    assert [(f.row, f.field) for f in _only(report, "price_cap_override_agency_only")] == [
+        (2, "price_cap_override")
+    ]
+
+
+def test_fte_above_hours_rule(tmp_path):
+    report = _plant(tmp_path, "fte", "1.5", row_index=0)
+    rows = valid_rows("staff_in_post")
+    rows[0] |= {"contracted_hours": "1", "fte": "1.5"}
+    report = _validate(tmp_path, rows)
+    assert _only(report, "fte_not_above_hours")[0].row == 2
+
+
+def test_age_band_or_date_of_birth_required(tmp_path):
+    report = _plant(tmp_path, "date_of_birth", "")
+    hits = _only(report, "required")
+    assert [(f.row, f.field) for f in hits] == [(3, "age_band")]
+    assert "date_of_birth" in hits[0].message
+
+
+def test_duplicate_key_names_both_rows(tmp_path):
+    rows = valid_rows("staff_in_post")
+    rows.append(dict(rows[0]) | {"person_id": "ab 12 34 56 c"})  # same person, other spelling
+    report = _validate(tmp_path, rows)
+    hit = _only(report, "duplicate_key")
+    assert [(f.row, f.found) for f in hit] == [(5, "the same key as row 2")]
+
+
+def test_expected_org_and_period(tmp_path):
+    rows = valid_rows("staff_in_post")
+    rows[2]["org_code"] = "RW2"
+    rows[1]["period"] = "2026-08"
+    report = _validate(tmp_path, rows, expected_org="RW1", expected_period="2026-09")
+    assert _only(report, "org_code_mismatch")[0].row == 4
+    assert _only(report, "period_mismatch")[0].row == 3
+
+
+def test_submitted_form_requires_pseudonyms_and_refuses_date_of_birth(tmp_path):
+    rows = valid_rows("staff_in_post")
+    report = _validate(tmp_path, rows, form="submitted")
+    assert _only(report, "not_in_submitted_form")[0].field == "date_of_birth"
+    for r in rows:
+        r.pop("date_of_birth")
+        r["age_band"] = "35-39"
+    rows[1]["assignment_id"] = "a" * 64
+    report = _validate(tmp_path, rows, form="submitted")
+    assert {(f.row, f.field) for f in _only(report, "pseudonym")} == {
+        (2, "person_id"),
+        (3, "person_id"),
+        (4, "person_id"),
+        (2, "assignment_id"),
+        (4, "assignment_id"),
+    }
+
+
+def test_identifying_values_are_never_echoed(tmp_path):
+    rows = valid_rows("staff_in_post")
+    rows[0]["person_id"] = "QQ123456C"
+    rows[1]["gender"] = "Female-AB123456C"
+    rows[2]["contract_type"] = "AB123456C"  # an identifier pasted into a code column
+    report = _validate(tmp_path, rows)
+    text = report.render() + str(report.to_dict())
+    assert "QQ123456C" not in text and "AB123456C" not in text
+    assert (
+        _only(report, "ni_number")[0].found == "upper-case letters and digits, 9 characters"
+        or _only(report, "ni_number")[0].found == "letters and digits, 9 characters"
+    )
+
+
+def test_non_identifying_codes_are_shown(tmp_path):
+    report = _plant(tmp_path, "contract_type", "Perm")
+    assert _only(report, "codelist")[0].found == 'value "Perm"'
+
+
+def test_every_failure_is_counted_beyond_the_listing_cap(tmp_path):
+    rows = [
+        valid_row("staff_in_post", i) | {"assignment_id": f"A{i}", "gender": "Q"} for i in range(50)
+    ]
+    path = write_csv(tmp_path / "many.csv", rows)
+    report = validate_file(path, "staff_in_post", max_rows_per_rule=10)
+    assert report.error_count == 50
+    assert len(_only(report, "codelist")) == 10
+    assert "40 more" in report.render(max_rows=10)
+
+
+# File-level problems ---------------------------------------------------------------------
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    report = validate_file(path, "staff_in_post")
+    assert [f.rule for f in report.errors] == ["empty_file"]
+    assert "empty" in report.errors[0].message and report.errors[0].file == "empty.csv"
+
+
+def test_header_only_file(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text(",".join(valid_row("staff_in_post")) + "\n")
+    report = validate_file(path, "staff_in_post")
+    assert [(f.rule, f.row) for f in report.errors] == [("no_rows", 2)]
+
+
+def test_wrong_delimiter(tmp_path):
+    path = write_csv(tmp_path / "semi.csv", valid_rows("staff_in_post"), delimiter=";")
+    report = validate_file(path, "staff_in_post")
+    [finding] = report.errors
+    assert finding.rule == "delimiter" and finding.row == 1
+    assert "semicolon" in finding.message and "--delimiter" in finding.message
+
+
+def test_other_delimiter_accepted_when_declared(tmp_path):
+    path = write_csv(tmp_path / "semi.csv", valid_rows("staff_in_post"), delimiter=";")
+    assert validate_file(path, "staff_in_post", delimiter=";").ok
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "bom.csv"
+    write_csv(path, valid_rows("staff_in_post"), encoding="utf-8-sig")
+    assert path.read_bytes().startswith(codecs.BOM_UTF8)
+    report = validate_file(path, "staff_in_post")
+    assert report.ok, report.render()
+
+
+def test_windows_1252_is_read_with_a_warning(tmp_path):
+    rows = valid_rows("staff_in_post")
+    rows[1]["local_job_title"] = "Nurse – Café ward"  # en dash and é: not UTF-8 once encoded
+    path = write_csv(tmp_path / "cp1252.csv", rows, encoding="cp1252")
+    report = validate_file(path, "staff_in_post")
+    assert report.ok, report.render()
+    assert report.encoding == "cp1252"
+    [warning] = report.warnings
+    assert warning.rule == "encoding" and warning.row == 3 and "CSV UTF-8" in warning.message
+
+
+def test_undecodable_bytes_are_an_error(tmp_path):
+    path = write_csv(tmp_path / "bad.csv", valid_rows("staff_in_post"))
+    path.write_bytes(path.read_bytes().replace(b"Staff Nurse", b"Staff \x81\xff Nurse", 1))
+    [finding] = validate_file(path, "staff_in_post").errors
+    assert finding.rule == "encoding" and finding.row == 2
+
+
+def test_utf16_is_an_error_with_advice(tmp_path):
+    path = tmp_path / "u16.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + "org_code\n".encode("utf-16-le"))
+    [finding] = validate_file(path, "staff_in_post").errors
+    assert finding.rule == "encoding" and "CSV UTF-8" in finding.message
+
+
+def test_missing_required_column(tmp_path):
+    rows = valid_rows("staff_in_post")
+    columns = [c for c in rows[0] if c != "gender"]
+    report = validate_file(write_csv(tmp_path / "m.csv", rows, columns), "staff_in_post")
+    [finding] = report.errors
+    assert (finding.rule, finding.row, finding.field) == ("missing_column", 1, "gender")
+
+
+def test_missing_optional_column_is_fine(tmp_path):
+    rows = valid_rows("staff_in_post")
+    columns = [c for c in rows[0] if c != "disability"]
+    assert validate_file(write_csv(tmp_path / "m.csv", rows, columns), "staff_in_post").ok
+
+
+def test_extra_column(tmp_path):
+    rows = [r | {"Surname": "Smith"} for r in valid_rows("staff_in_post")]
+    report = validate_file(write_csv(tmp_path / "x.csv", rows), "staff_in_post")
+    [finding] = report.errors
+    assert (finding.rule, finding.row, finding.field) == ("unknown_column", 1, "Surname")
+    assert "Smith" not in report.render()
+
+
+def test_header_names_ignore_case_and_spaces(tmp_path):
+    rows = valid_rows("staff_in_post")
+    path = tmp_path / "case.csv"
+    write_csv(path, rows)
+    text = path.read_text().split("\n", 1)
+    path.write_text(text[0].upper().replace(",", " , ") + "\n" + text[1])
+    assert validate_file(path, "staff_in_post").ok
+
+
+def test_duplicate_column(tmp_path):
+    rows = valid_rows("staff_in_post")
+    path = write_csv(tmp_path / "d.csv", rows)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",gender"] + [ln + ",F" for ln in lines[1:]]) + "\n")
+    assert _only(validate_file(path, "staff_in_post"), "duplicate_column")[0].field == "gender"
+
+
+def test_truncated_file_names_the_broken_row(tmp_path):
+    path = write_csv(tmp_path / "t.csv", valid_rows("staff_in_post"))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 60])  # cut the last row short
+    report = validate_file(path, "staff_in_post")
+    [finding] = report.errors
+    assert (finding.rule, finding.row) == ("malformed_row", 4)
+    assert "AB" not in finding.message
+
+
+def test_unclosed_quote(tmp_path):
+    path = write_csv(tmp_path / "q.csv", valid_rows("staff_in_post"))
+    path.write_text(path.read_text().replace("Staff Nurse", '"Staff Nurse', 1))
+    assert _only(validate_file(path, "staff_in_post"), "malformed_row")
+
+
+def test_missing_file(tmp_path):
+    [finding] = validate_file(tmp_path / "nope.csv", "staff_in_post").errors
+    assert finding.rule == "file_not_found"
+
+
+def test_crlf_line_endings(tmp_path):
+    path = write_csv(tmp_path / "crlf.csv", valid_rows("staff_in_post"), lineterminator="\r\n")
+    assert validate_file(path, "staff_in_post").ok
+
+
+def test_unknown_extract_is_a_clear_error(tmp_path):
+    from pipelines.errors import OwfError
+
+    with pytest.raises(OwfError, match="unknown extract type 'staff'.*staff_in_post"):
+        validate_file(tmp_path / "x.csv", "staff")
