@@ -100,6 +100,8 @@ def render_dictionary(std: Standard) -> str:
         w("")
         w(f"- Grain: {e.grain}")
         w(f"- Key: {', '.join(f'`{k}`' for k in e.key)}")
+        if e.may_be_empty:
+            w("- A file with a header and no rows is valid (nothing to report that month).")
         w("")
         w("| field | type | required | allowed values | classification | form | description |")
         w("|---|---|---|---|---|---|---|")

@@ -95,6 +95,7 @@ class Extract:
     key: tuple[str, ...]
     fields: tuple[Field, ...]
     rules: tuple[Rule, ...] = ()
+    may_be_empty: bool = False
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -253,6 +254,7 @@ def parse_standard(raw: dict, base: Path) -> Standard:
             key=tuple(spec["key"]),
             fields=tuple(fields),
             rules=rules,
+            may_be_empty=spec.get("may_be_empty", False),
         )
         names = [f.name for f in fields]
         for n in sorted({n for n in names if names.count(n) > 1}):

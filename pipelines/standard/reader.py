@@ -313,16 +313,6 @@ def load_csv(
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    if src.ok and src.rows == 0 and total_rejects == 0:
-        src.findings.append(
-            _error(
-                "no_rows",
-                "the file has a header row but no data rows: export the extract again,"
-                " including its data.",
-                display,
-                row=2,
-            )
-        )
     return src
 
 

@@ -348,3 +348,10 @@ def test_unknown_extract_is_a_clear_error(tmp_path):
 
     with pytest.raises(OwfError, match="unknown extract type 'staff'.*staff_in_post"):
         validate_file(tmp_path / "x.csv", "staff")
+
+
+def test_header_only_file_is_a_warning_where_the_extract_may_be_empty(tmp_path):
+    path = tmp_path / "leavers.csv"
+    path.write_text(",".join(valid_row("leavers")) + "\n")
+    report = validate_file(path, "leavers")
+    assert report.ok and [(f.rule, f.severity) for f in report.findings] == [("no_rows", "warning")]
