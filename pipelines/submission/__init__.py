@@ -1,0 +1,1 @@
+"""Organisation-side submission toolkit; imports neither dagster nor dbt."""
