@@ -154,6 +154,109 @@ def _parse_day(text: str | None) -> dt.date | None:
         raise OwfError(f"--as-of {text!r} is not a date: write it as YYYY-MM-DD") from None
 
 
+@app.command("synth")
+def synth(
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: $OWF_HOME/synth, i.e. var/synth).")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives byte-identical files.")
+    ] = 20261124,
+    months: Annotated[int, typer.Option(help="Monthly censuses to generate.")] = 24,
+    first_period: Annotated[str, typer.Option(help="First census month, YYYY-MM.")] = "2024-11",
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="'sample' (the governance sample system), 'national' (~220 trusts, ~1.5 million rows, one month) or a factor applied to the sample's headcounts, e.g. 0.5."
+        ),
+    ] = "sample",
+    esr_layout: Annotated[
+        bool,
+        typer.Option(
+            "--esr-layout/--no-esr-layout",
+            help="Also write NHS trusts' staff in post in an ESR-style layout.",
+        ),
+    ] = True,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate/--no-validate", help="Validate every standard-layout file afterwards."
+        ),
+    ] = False,
+) -> None:
+    """Generate a synthetic health and care system: extracts for every organisation and month,
+    with the ground truth beside them."""
+    from pipelines.paths import owf_home
+    from pipelines.synth import generate, national_month, sample_system, scaled
+
+    _check_period(first_period, "--first-period")
+    if months < 1:
+        raise OwfError("--months must be at least 1")
+    if scale == "national":
+        config = national_month(seed=seed, period=first_period)
+    else:
+        config = sample_system(months=months, seed=seed, first_period=first_period)
+        if scale != "sample":
+            try:
+                factor = float(scale)
+            except ValueError:
+                raise OwfError(
+                    f"--scale {scale!r}: use sample, national or a number such as 0.5"
+                ) from None
+            config = scaled(config, factor)
+        from dataclasses import replace
+
+        config = replace(config, esr_layout=esr_layout)
+    out = out or owf_home() / "synth"
+    result = generate(config, out, progress=lambda m: typer.echo(f"  {m}"))
+    ok = True
+    if validate:
+        from pipelines.standard.batch import validate_folder
+
+        typer.echo("  validating every standard-layout file ...")
+        summary = validate_folder(result.extracts_dir)
+        ok = _print_org_summary(summary)
+    else:
+        typer.echo(f"  {'ODS':<7} " + " ".join(f"{e:>18}" for e in _EXTRACT_ORDER))
+        for org, rows in result.rows_by_org.items():
+            typer.echo(f"  {org:<7} " + " ".join(f"{rows.get(e, 0):>18,}" for e in _EXTRACT_ORDER))
+    typer.echo(
+        f"extracts in {result.extracts_dir}; ground truth in {result.truth_dir};"
+        f" manifest {result.out_dir / 'manifest.json'}"
+    )
+    raise typer.Exit(0 if ok else 1)
+
+
+_EXTRACT_ORDER = ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"]
+
+
+def _print_org_summary(summary) -> bool:
+    typer.echo(
+        f"  {'ODS':<7} {'files':>6} " + " ".join(f"{e:>18}" for e in _EXTRACT_ORDER) + "  result"
+    )
+    ok = True
+    for org, s in summary.items():
+        status = "valid" if not s.failed else f"{len(s.failed)} FAILED"
+        ok = ok and not s.failed
+        typer.echo(
+            f"  {org:<7} {s.files:>6} "
+            + " ".join(f"{s.rows.get(e, 0):>18,}" for e in _EXTRACT_ORDER)
+            + f"  {status}"
+        )
+        for text in s.reports[:3]:
+            typer.echo("    " + text.replace("\n", "\n    "))
+    return ok
+
+
+def _check_period(text: str, option: str) -> None:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise OwfError(
+            f"{option} {text!r} is not a month: write it as YYYY-MM (for example 2026-09)"
+        )
+
+
 @app.command("demo")
 def demo(
     home: Annotated[

@@ -2,8 +2,8 @@
 
 Stages (each prints what it did and where its results are):
 1. governance: check the organisation registry, agreements and policies;
-2. standard: validate the sample extract(s) against the common data standard;
-3. a per-organisation summary.
+2. synthetic system: generate every organisation's extracts for 24 months and validate all
+   of them against the common data standard, with per-organisation row counts.
 """
 
 from __future__ import annotations
@@ -11,20 +11,32 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipelines.paths import PROJECT_ROOT, owf_home
+from pipelines.paths import owf_home
 
-EXAMPLES = PROJECT_ROOT / "examples"
+EXTRACT_ORDER = ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"]
 
 
 def _heading(text: str) -> None:
-    print(f"\n== {text} " + "=" * max(0, 74 - len(text)))
+    print(f"\n== {text} " + "=" * max(0, 74 - len(text)), flush=True)
+
+
+def _print_grouped(findings) -> None:
+    """Print findings, folding repeats of one rule into a count."""
+    by_rule: dict[tuple[str, str], list] = {}
+    for f in findings:
+        by_rule.setdefault((f.severity, f.rule), []).append(f)
+    for items in by_rule.values():
+        print("  " + items[0].render())
+        if len(items) > 1:
+            print(f"    ... and {len(items) - 1} more {items[0].rule} {items[0].severity}s")
 
 
 def run_demo(home: Path | None = None) -> bool:
     from pipelines.governance import inspect_governance
     from pipelines.governance.check import check_governance
     from pipelines.standard import load_standard
-    from pipelines.standard.validator import validate_file
+    from pipelines.standard.batch import validate_folder
+    from pipelines.synth import generate, sample_system
 
     started = time.monotonic()
     home = Path(home) if home else owf_home()
@@ -48,59 +60,44 @@ def run_demo(home: Path | None = None) -> bool:
         print("  governance data has errors: fix them first (owf governance check)")
         return False
 
-    _heading("2. Sample extracts against the standard")
-    rows_by_org: dict[str, int] = {}
-    ok = True
-    for path in sorted(EXAMPLES.glob("*.csv")):
-        extract, org = _extract_and_org(path, std)
-        if extract is None:
-            continue
-        report = validate_file(path, extract, standard=std, expected_org=org)
-        print("  " + report.render(max_rows=3).replace("\n", "\n  "))
-        ok = ok and report.ok
-        if report.ok and org:
-            rows_by_org[org] = rows_by_org.get(org, 0) + report.rows
-
-    _heading("3. Organisations")
-    print(f"  {gov.system_name}; hub operator {gov.hub_operator}")
-    short = {name: "".join(w[0] for w in name.split("_")).upper() for name in std.extracts}
-    print("  extracts: " + ", ".join(f"{v} {k}" for k, v in short.items()))
+    _heading("2. Synthetic system: every organisation's extracts, validated")
+    config = sample_system()
+    synth_dir = home / "synth"
+    result = generate(config, synth_dir, progress=lambda m: print(f"  {m}", flush=True))
+    t = time.monotonic()
+    summary = validate_folder(result.extracts_dir)
+    files = sum(s.files for s in summary.values())
+    rows = sum(sum(s.rows.values()) for s in summary.values())
+    failed = [f for s in summary.values() for f in s.failed]
     print(
-        f"  {'ODS':<7} {'kind':<22} {'agreement':<11} {'extracts shared':<16} {'sample rows':>11}"
+        f"  validated {files:,} files ({rows:,} rows) against the standard in"
+        f" {time.monotonic() - t:.1f}s: {len(failed)} failed"
     )
-    for org in gov.organisations.values():
-        if org.ods_code == gov.hub_operator:
-            print(f"  {org.ods_code:<7} {org.kind:<22} (hub operator)")
-            continue
-        agreements = gov.agreements_for(org.ods_code)
-        extracts = [short[e] for e in std.extracts if any(a.covers(e) for a in agreements)]
-        print(
-            f"  {org.ods_code:<7} {org.kind:<22} {','.join(a.id for a in agreements):<11}"
-            f" {' '.join(extracts):<16} {rows_by_org.get(org.ods_code, 0):>11,}"
-        )
+    short = {
+        "staff_in_post": "staff in post",
+        "leavers": "leavers",
+        "vacancies": "vacancy rows",
+        "sickness_absence": "sickness rows",
+        "temporary_staffing": "temp. staffing",
+    }
     print(
-        f"\nDone in {time.monotonic() - started:.1f}s. Data dictionary:"
-        f" {std.path / 'DATA_DICTIONARY.md'}"
+        f"  {'ODS':<7} {'kind':<22} {'agreement':<11}"
+        + "".join(f"{short[e]:>15}" for e in EXTRACT_ORDER)
     )
-    return ok
+    for org in config.organisations:
+        s = summary.get(org.ods_code)
+        agreements = ",".join(a.id for a in gov.agreements_for(org.ods_code))
+        counts = "".join(f"{(s.rows.get(e, 0) if s else 0):>15,}" for e in EXTRACT_ORDER)
+        print(f"  {org.ods_code:<7} {org.kind:<22} {agreements:<11}{counts}")
+        for report in (s.reports if s else [])[:2]:
+            print("    " + report.replace("\n", "\n    "))
+    print(
+        f"  extracts: {result.extracts_dir}  (ESR-style staff in post for NHS trusts beside them)"
+    )
+    print(f"  ground truth: {result.truth_dir}")
 
-
-def _print_grouped(findings) -> None:
-    """Print findings, folding repeats of one rule into a count."""
-    by_rule: dict[tuple[str, str], list] = {}
-    for f in findings:
-        by_rule.setdefault((f.severity, f.rule), []).append(f)
-    for items in by_rule.values():
-        print("  " + items[0].render())
-        if len(items) > 1:
-            print(f"    ... and {len(items) - 1} more {items[0].rule} {items[0].severity}s")
-
-
-def _extract_and_org(path: Path, std) -> tuple[str | None, str | None]:
-    """examples/<extract>_<ORG>_<YYYY-MM>.csv"""
-    stem = path.stem
-    for name in std.extracts:
-        if stem.startswith(name + "_"):
-            rest = stem[len(name) + 1 :].split("_")
-            return name, rest[0] if rest else None
-    return None, None
+    print(
+        f"\nDone in {time.monotonic() - started:.1f}s. Results under {home}."
+        f" Data dictionary: {std.path / 'DATA_DICTIONARY.md'}"
+    )
+    return not failed
