@@ -36,7 +36,7 @@ dev: $(STAMP)
 	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
 bench: $(STAMP)
-	$(BIN)/python -m pipelines.bench
+	$(BIN)/python -m pipelines.bench --out bench-results
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines tests

@@ -31,6 +31,16 @@ governance_app = typer.Typer(help="Organisations, agreements and policies.", no_
 app.add_typer(standard_app, name="standard")
 app.add_typer(governance_app, name="governance")
 
+
+def _register_subcommands() -> None:
+    from pipelines.cli_submit import keys_app, submit_app
+
+    app.add_typer(submit_app, name="submit")
+    app.add_typer(keys_app, name="keys")
+
+
+_register_subcommands()
+
 GovernanceOpt = Annotated[
     Path | None,
     typer.Option(

@@ -342,5 +342,165 @@ def _reject_finding(display: str, line: int, error_type: str, message: str, ncol
     return _error(rule, text, display, row=int(line))
 
 
-# Readers are looked up by file suffix; the submission toolkit registers XLSX.
-READERS: dict[str, Callable[..., LoadedSource]] = {".csv": load_csv, ".txt": load_csv}
+def _cell_text(value) -> str | None:
+    """A spreadsheet cell as the text a CSV export would hold."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def load_xlsx(
+    con: duckdb.DuckDBPyConnection,
+    path: Path | str,
+    table: str,
+    *,
+    delimiter: str = ",",  # unused: accepted so every reader has one signature
+    display: str | None = None,
+    workdir: Path | None = None,
+    batch_rows: int = 50_000,
+) -> LoadedSource:
+    """Load the first sheet of an .xlsx workbook into `table` (c0..cN, text), in batches.
+
+    Row numbers stay the sheet's own: a blank row inside the data is kept (and will fail
+    validation where fields are required); blank rows after the data are ignored.
+    """
+    import pyarrow as pa
+    from openpyxl import load_workbook
+
+    path = Path(path)
+    display = display or path.name
+    src = LoadedSource(path=path, display=display, table=table, encoding="xlsx")
+    if not path.exists():
+        src.findings.append(
+            _error("file_not_found", f"the file {path} does not exist; check the path.", display)
+        )
+        return src
+    if path.stat().st_size == 0:
+        src.findings.append(
+            _error("empty_file", "the file is empty (0 bytes): export the extract again.", display)
+        )
+        return src
+    if not _IDENT.fullmatch(table):
+        raise ValueError(f"not a safe table name: {table!r}")
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged or non-xlsx file
+        src.findings.append(
+            _error(
+                "unreadable",
+                f"the file could not be opened as an Excel workbook ({type(exc).__name__}). Save it"
+                " again from Excel as .xlsx, or export the sheet as 'CSV UTF-8'.",
+                display,
+            )
+        )
+        return src
+    try:
+        sheet = book.worksheets[0]
+        if len(book.worksheets) > 1:
+            src.findings.append(
+                Finding(
+                    "warning",
+                    "several_sheets",
+                    f"the workbook has {len(book.worksheets)} sheets; only the first,"
+                    f" {sheet.title!r}, was read.",
+                    file=display,
+                )
+            )
+        rows = sheet.iter_rows(values_only=True)
+        header_row = next(rows, None)
+        if header_row is None or all(v is None for v in header_row):
+            src.findings.append(
+                _error(
+                    "no_header",
+                    "the first row is empty; the sheet needs a header row.",
+                    display,
+                    row=1,
+                )
+            )
+            return src
+        while header_row and header_row[-1] is None:
+            header_row = header_row[:-1]
+        src.header = [(_cell_text(v) or "").strip() for v in header_row]
+        ncols = len(src.header)
+        for i, name in enumerate(src.header):
+            if name == "":
+                src.findings.append(
+                    _error(
+                        "empty_column_name",
+                        f"header cell {i + 1} is empty; every column needs a name.",
+                        display,
+                        row=1,
+                    )
+                )
+        if not src.ok:
+            return src
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(
+            f"CREATE TABLE {table} ("  # noqa: S608 - positional names only
+            + ", ".join(f"c{i} VARCHAR" for i in range(ncols))
+            + ")"
+        )
+        pending_blank = 0
+        batch: list[list[str | None]] = [[] for _ in range(ncols)]
+        count = 0
+
+        def flush() -> None:
+            nonlocal batch
+            if not batch[0]:
+                return
+            arrow = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(batch)})
+            con.register("owf_xlsx_batch", arrow)
+            con.execute(f"INSERT INTO {table} SELECT * FROM owf_xlsx_batch")  # noqa: S608
+            con.unregister("owf_xlsx_batch")
+            batch = [[] for _ in range(ncols)]
+
+        for values in rows:
+            cells = [_cell_text(v) for v in values[:ncols]]
+            cells += [None] * (ncols - len(cells))
+            if all(c is None or c.strip() == "" for c in cells):
+                pending_blank += 1
+                continue
+            for _ in range(pending_blank):  # a blank row inside the data keeps its place
+                for col in batch:
+                    col.append(None)
+                count += 1
+            pending_blank = 0
+            for col, cell in zip(batch, cells, strict=True):
+                col.append(cell)
+            count += 1
+            if len(batch[0]) >= batch_rows:
+                flush()
+        flush()
+        src.rows = count
+    except Exception as exc:
+        src.findings.append(
+            _error(
+                "unreadable",
+                f"the workbook could not be read to the end ({type(exc).__name__}); it may be"
+                " damaged. Save it again from Excel, or export the sheet as 'CSV UTF-8'.",
+                display,
+            )
+        )
+    finally:
+        book.close()
+    return src
+
+
+# Readers are looked up by file suffix.
+READERS: dict[str, Callable[..., LoadedSource]] = {
+    ".csv": load_csv,
+    ".txt": load_csv,
+    ".xlsx": load_xlsx,
+}

@@ -192,7 +192,7 @@ class _Check:
     severity: str = "error"
 
 
-class _Params:
+class SqlParams:
     """Collects named parameters so that no value is ever spliced into SQL text."""
 
     def __init__(self) -> None:
@@ -204,7 +204,7 @@ class _Params:
         return f"${name}"
 
 
-def _condition_sql(cond: Condition, params: _Params) -> str:
+def _condition_sql(cond: Condition, params: SqlParams) -> str:
     col = qi(cond.field)
     if cond.in_ is not None:
         return f"({col} IS NOT NULL AND list_contains({params.add(list(cond.in_))}, {col}))"
@@ -235,7 +235,7 @@ def build_checks(
     extract: Extract,
     form: str,
     columns: dict[str, str],
-    params: _Params,
+    params: SqlParams,
     expected_org: str | None = None,
     expected_period: str | None = None,
 ) -> list[_Check]:
@@ -524,7 +524,7 @@ def validate_relation(
     described = con.execute(f"DESCRIBE {view}").fetchall()
     columns = {name: ctype for name, ctype, *_ in described if name != "__row"}
     register_codelists(con, std)
-    params = _Params()
+    params = SqlParams()
     checks = build_checks(std, extract, form, columns, params, expected_org, expected_period)
     findings: list[Finding] = []
     totals: list[RuleTotal] = []

@@ -45,7 +45,7 @@ import duckdb
 
 from pipelines.errors import Finding
 from pipelines.standard.model import NI_NUMBER_PATTERN, NI_UNALLOCATED_PREFIXES
-from pipelines.standard.validator import DEFAULT_MAX_ROWS_PER_RULE, RuleTotal, qi
+from pipelines.standard.validator import DEFAULT_MAX_ROWS_PER_RULE, RuleTotal, SqlParams, qi
 
 RULE_NI = "pii_ni_number"
 RULE_NHS = "pii_nhs_number"
@@ -216,18 +216,6 @@ class _Column:
         return (RULE_NI, RULE_NHS, RULE_EMAIL)
 
 
-class _Params:
-    """Named parameters, so that no pattern or value is spliced into SQL text."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, object] = {}
-
-    def add(self, value: object) -> str:
-        name = f"p{len(self.values)}"
-        self.values[name] = value
-        return f"${name}"
-
-
 def _message(rule: str, field: str, dominated: bool = False) -> str:
     what = {
         RULE_NI: "holds a National Insurance number",
@@ -244,7 +232,7 @@ def _message(rule: str, field: str, dominated: bool = False) -> str:
     return f"{field} {what}, which must never leave the organisation: {WHAT_TO_DO}"
 
 
-def _ten_digit_sql(c: _Column, params: _Params) -> str:
+def _ten_digit_sql(c: _Column, params: SqlParams) -> str:
     """SQL giving the value as a 10-digit string when it is a 10-digit whole number."""
     col = qi(c.name)
     if c.typed_number:
@@ -263,7 +251,7 @@ def _dominated_columns(
     """Numeric columns that look like a column of NHS numbers (one pass over the view)."""
     if not numeric:
         return []
-    params = _Params()
+    params = SqlParams()
     inner = ", ".join(
         f"{qi(c.name)} AS v{c.no}, {_ten_digit_sql(c, params)} AS t{c.no}" for c in numeric
     )
@@ -290,7 +278,7 @@ def _in(cols: list[_Column]) -> str:
 
 
 def _hits_sql(
-    view: str, columns: list[_Column], dominated: list[_Column], params: _Params
+    view: str, columns: list[_Column], dominated: list[_Column], params: SqlParams
 ) -> str | None:
     """One query giving (col_no, rule_no, __row) once for every identifier found."""
     by_rule = {rule: [c for c in columns if rule in c.text_rules] for rule in RULES}
@@ -347,7 +335,7 @@ def _hits_sql(
     return f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)})" if parts else None  # noqa: S608
 
 
-def _candidates_sql(view: str, columns: list[_Column], params: _Params) -> str | None:
+def _candidates_sql(view: str, columns: list[_Column], params: SqlParams) -> str | None:
     """Values worth a closer look: one regular-expression pass per scanned column."""
     parts = []
     for c in columns:
@@ -397,7 +385,7 @@ def scan_for_identifiers(
 
     numeric = [c for c in columns if c.numeric_field and c.scanned]
     dominated = _dominated_columns(con, view, numeric)
-    params = _Params()
+    params = SqlParams()
     candidates = _candidates_sql(view, columns, params)
     try:
         con.execute(
@@ -406,7 +394,7 @@ def scan_for_identifiers(
         )
         if candidates:
             con.execute(f"INSERT INTO owf_pii_candidates {candidates}", params.values)
-        params = _Params()
+        params = SqlParams()
         hits = _hits_sql(view, columns, dominated, params)
         if hits is None:
             return [], []

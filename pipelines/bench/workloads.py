@@ -1,0 +1,96 @@
+"""Benchmark workloads: inputs are prepared once, each measured run is a fresh process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+DESCRIPTIONS = {
+    "W4": "owf submit prepare, 100,000-row ESR-style staff-in-post extract, end to end",
+}
+
+W4_PERIOD = "2026-10"
+W4_HEADCOUNT = 96_000  # with second assignments, about 100,000 rows
+
+
+def prepare_inputs(workdir: Path, names: list[str]) -> None:
+    if "W4" in names:
+        _prepare_w4(workdir / "w4")
+
+
+def _prepare_w4(base: Path) -> None:
+    from pipelines.crypto import keys as kf
+    from pipelines.crypto.encryption import generate_encryption_key
+    from pipelines.crypto.signing import generate_signing_key, public_key_b64
+    from pipelines.paths import PROJECT_ROOT
+    from pipelines.submission.prepare import register_signing_key
+    from pipelines.synth import OrgSpec, SynthConfig, generate
+
+    marker = base / "ready.json"
+    if marker.exists():
+        return
+    shutil.rmtree(base, ignore_errors=True)
+    cfg = SynthConfig(
+        (OrgSpec("RW1", "Large acute trust", "NHS_TRUST", "acute_trust", W4_HEADCOUNT),),
+        first_period=W4_PERIOD,
+        months=1,
+    )
+    generate(cfg, base / "synth")
+    shutil.copytree(PROJECT_ROOT / "governance", base / "governance")
+    keys = base / "keys"
+    signing = generate_signing_key()
+    hub = generate_encryption_key()
+    kf.write_private_key(keys / "RW1-signing.key", signing)
+    kf.write_public_key(keys / "hub-encryption.pub", hub.public_key(), "hub")
+    kf.write_symmetric_key(
+        keys / "system-pseudonymisation.key", kf.generate_symmetric_key(kf.SYSTEM_KEY, 1)
+    )
+    register_signing_key(
+        base / "governance",
+        "RW1",
+        public_key_b64(signing.public_key()),
+        "RW1-bench",
+        dt.date.today() - dt.timedelta(days=1),
+        dt.date.today() + dt.timedelta(days=365),
+    )
+    marker.write_text(json.dumps({"input": str(w4_input(base))}))
+
+
+def w4_input(base: Path) -> Path:
+    return base / "synth" / "extracts" / "RW1" / f"esr_staff_in_post_RW1_{W4_PERIOD}.csv"
+
+
+def run_w4(workdir: Path) -> dict:
+    """Time the whole of `owf submit prepare` as the library call the command makes."""
+    import time
+
+    from pipelines.submission.prepare import key_paths, run_submission
+
+    base = workdir / "w4"
+    out = base / "outbox"
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    outcome = run_submission(
+        w4_input(base),
+        org="RW1",
+        extract="staff_in_post",
+        period=W4_PERIOD,
+        profile="esr_staff_in_post",
+        governance=base / "governance",
+        package=True,
+        out_dir=out,
+        key_paths_=key_paths(base / "keys", "RW1", None, None, None),
+    )
+    seconds = time.perf_counter() - started
+    if not outcome.ok:
+        raise SystemExit(f"W4 input did not package: {outcome.findings[:3]}")
+    return {
+        "seconds": seconds,
+        "rows": outcome.receipt["rows_read"],
+        "stages": outcome.receipt["stage_seconds"],
+    }
+
+
+RUNNERS = {"W4": run_w4}

@@ -1,0 +1,269 @@
+"""`owf submit` and `owf keys`: the organisation-side commands. Imports neither Dagster nor dbt."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.errors import OwfError
+
+submit_app = typer.Typer(
+    help="Check an extract and prepare a signed, encrypted package.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Generate, export and register keys.", no_args_is_help=True)
+
+Org = Annotated[str, typer.Option("--org", help="Your organisation's ODS code, e.g. RW1.")]
+ExtractOpt = Annotated[
+    str, typer.Option("--extract", "-e", help="Extract type, e.g. staff_in_post.")
+]
+Period = Annotated[str, typer.Option("--period", help="Census month, YYYY-MM.")]
+Profile = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Mapping profile name (governance/profiles/) or file; default: the standard's own columns.",
+    ),
+]
+Governance = Annotated[
+    Path | None,
+    typer.Option(
+        "--governance",
+        help="Governance folder (default: the project's governance/ or $OWF_GOVERNANCE).",
+    ),
+]
+Delimiter = Annotated[
+    str | None, typer.Option(help="Field delimiter of a CSV input: ',', ';', '|' or 'tab'.")
+]
+
+
+def _delim(text: str | None) -> str | None:
+    return "\t" if text and text.lower() == "tab" else text
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@submit_app.command("check")
+def submit_check(
+    input_file: Annotated[Path, typer.Argument(help="The export: CSV or XLSX.")],
+    org: Org,
+    extract: ExtractOpt,
+    period: Period,
+    profile: Profile = None,
+    governance: Governance = None,
+    delimiter: Delimiter = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON here.")
+    ] = None,
+    max_rows: Annotated[int, typer.Option(help="Rows listed per rule on screen.")] = 10,
+) -> None:
+    """Everything short of packaging: read, map, validate, minimise, scan. Report only."""
+    from pipelines.submission.prepare import render_receipt, run_submission
+
+    outcome = run_submission(
+        input_file,
+        org=org,
+        extract=extract,
+        period=period,
+        profile=profile,
+        delimiter=_delim(delimiter),
+        governance=governance,
+        package=False,
+        progress=_say,
+    )
+    typer.echo(render_receipt(outcome, max_rows=max_rows))
+    if json_out:
+        json_out.write_text(json.dumps(outcome.receipt, indent=2, default=str) + "\n")
+    raise typer.Exit(0 if outcome.ok else 1)
+
+
+@submit_app.command("prepare")
+def submit_prepare(
+    input_file: Annotated[Path, typer.Argument(help="The export: CSV or XLSX.")],
+    org: Org,
+    extract: ExtractOpt,
+    period: Period,
+    profile: Profile = None,
+    governance: Governance = None,
+    delimiter: Delimiter = None,
+    out: Annotated[Path, typer.Option(help="Folder for the package and its receipt.")] = Path(
+        "outbox"
+    ),
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder holding <ORG>-signing.key, system-pseudonymisation.key and hub-encryption.pub (default: $OWF_KEYS or ./keys)."
+        ),
+    ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(help="Your organisation's signing private key (overrides --keys)."),
+    ] = None,
+    system_key: Annotated[
+        Path | None, typer.Option(help="The system pseudonymisation key (overrides --keys).")
+    ] = None,
+    hub_key: Annotated[
+        Path | None, typer.Option(help="The hub's public encryption key (overrides --keys).")
+    ] = None,
+    max_rows: Annotated[int, typer.Option(help="Rows listed per rule on screen.")] = 10,
+) -> None:
+    """Map, validate, minimise, pseudonymise at source, sign and encrypt; write the package and a receipt."""
+    from pipelines.submission.prepare import key_paths, render_receipt, run_submission
+
+    outcome = run_submission(
+        input_file,
+        org=org,
+        extract=extract,
+        period=period,
+        profile=profile,
+        delimiter=_delim(delimiter),
+        governance=governance,
+        package=True,
+        out_dir=out,
+        key_paths_=key_paths(keys, org, signing_key, system_key, hub_key),
+        progress=_say,
+    )
+    typer.echo(render_receipt(outcome, max_rows=max_rows))
+    raise typer.Exit(0 if outcome.ok else 1)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="signing (an organisation's Ed25519 pair), hub (the hub's X25519 encryption pair and its pseudonymisation key) or system (the system pseudonymisation key)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder to write the keys into (created 0700 if missing).")
+    ] = Path("keys"),
+    org: Annotated[str | None, typer.Option(help="ODS code, for a signing key.")] = None,
+    epoch: Annotated[
+        int, typer.Option(help="Key epoch, for system and hub pseudonymisation keys.")
+    ] = 1,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing key files.")] = False,
+) -> None:
+    """Generate key files. Private keys are written 0600 and never printed."""
+    from pipelines.crypto import keys as kf
+    from pipelines.crypto.encryption import generate_encryption_key
+    from pipelines.crypto.signing import generate_signing_key, key_fingerprint, public_key_b64
+
+    if kind == "signing":
+        if not org:
+            raise OwfError("a signing key belongs to an organisation: give --org (its ODS code)")
+        key = generate_signing_key()
+        key_id = f"{org}-{dt.date.today():%Y%m%d}"
+        kf.write_private_key(out / f"{org}-signing.key", key, overwrite=overwrite)
+        kf.write_public_key(
+            out / f"{org}-signing.pub", key.public_key(), key_id, overwrite=overwrite
+        )
+        typer.echo(
+            f"wrote {out / f'{org}-signing.key'} (private, 0600) and {out / f'{org}-signing.pub'}"
+        )
+        typer.echo(
+            f"public key {public_key_b64(key.public_key())} (fingerprint {key_fingerprint(key.public_key())})"
+        )
+        typer.echo(
+            f"send the .pub file to the hub, which registers it with: owf keys register --org {org} --public-key {org}-signing.pub"
+        )
+    elif kind == "hub":
+        key = generate_encryption_key()
+        kf.write_private_key(out / "hub-encryption.key", key, overwrite=overwrite)
+        kf.write_public_key(
+            out / "hub-encryption.pub", key.public_key(), "hub", overwrite=overwrite
+        )
+        kf.write_symmetric_key(
+            out / "hub-pseudonymisation.key",
+            kf.generate_symmetric_key(kf.HUB_KEY, epoch),
+            overwrite=overwrite,
+        )
+        typer.echo(
+            f"wrote {out / 'hub-encryption.key'} and {out / 'hub-pseudonymisation.key'} (private, 0600; never leave the hub)"
+        )
+        typer.echo(
+            f"and {out / 'hub-encryption.pub'}: give it to every organisation (fingerprint {key_fingerprint(key.public_key())})"
+        )
+    elif kind == "system":
+        kf.write_symmetric_key(
+            out / "system-pseudonymisation.key",
+            kf.generate_symmetric_key(kf.SYSTEM_KEY, epoch),
+            overwrite=overwrite,
+        )
+        typer.echo(
+            f"wrote {out / 'system-pseudonymisation.key'} (0600, epoch {epoch}); distribute it to organisations by a secure route, never by e-mail"
+        )
+    else:
+        raise OwfError(f"unknown key kind {kind!r}: use signing, hub or system")
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    private_key: Annotated[
+        Path,
+        typer.Argument(help="A signing (Ed25519) or hub encryption (X25519) private key file."),
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the public key file.")],
+    key_id: Annotated[str, typer.Option(help="Label written in the public key file.")] = "exported",
+) -> None:
+    """Write the public half of a private key file."""
+    from pipelines.crypto import keys as kf
+
+    try:
+        key = kf.load_signing_private_key(private_key)
+    except OwfError:
+        key = kf.load_encryption_private_key(private_key)
+    kf.write_public_key(out, key.public_key(), key_id)
+    typer.echo(f"wrote {out}")
+
+
+@keys_app.command("register")
+def keys_register(
+    org: Org,
+    public_key: Annotated[
+        Path,
+        typer.Option("--public-key", help="The organisation's signing public key file (.pub)."),
+    ],
+    governance: Governance = None,
+    key_id: Annotated[
+        str | None, typer.Option(help="Label for the key (default: ORG-YYYYMMDD).")
+    ] = None,
+    valid_from: Annotated[
+        str | None, typer.Option(help="First day the key is valid (default today).")
+    ] = None,
+    valid_days: Annotated[int, typer.Option(help="Days the key stays valid.")] = 730,
+) -> None:
+    """Hub side: add an organisation's public signing key to organisations.yaml."""
+    from pipelines.crypto import keys as kf
+    from pipelines.crypto.signing import key_fingerprint, public_key_b64
+    from pipelines.governance.check import run_check
+    from pipelines.paths import governance_dir
+    from pipelines.submission.prepare import register_signing_key
+
+    pub = kf.load_signing_public_key(public_key)
+    start = dt.date.fromisoformat(valid_from) if valid_from else dt.date.today()
+    folder = governance or governance_dir()
+    path = register_signing_key(
+        folder,
+        org,
+        public_key_b64(pub),
+        key_id or f"{org}-{start:%Y%m%d}",
+        start,
+        start + dt.timedelta(days=valid_days),
+    )
+    findings, summary = run_check(folder)
+    if summary["errors"]:
+        for f in findings:
+            if f.severity == "error":
+                typer.echo(f.render(), err=True)
+        raise OwfError(
+            f"{path} has errors after registering the key; fix them (owf governance check)"
+        )
+    typer.echo(
+        f"registered {org}'s key {key_fingerprint(pub)} in {path}, valid {start}..{start + dt.timedelta(days=valid_days)}"
+    )

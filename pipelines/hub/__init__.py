@@ -1,0 +1,2 @@
+"""Hub-side logic (pure Python and DuckDB): opening packages, landing them, quarantine,
+the audit log, retention. pipelines/defs wires these into Dagster."""

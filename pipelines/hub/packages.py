@@ -1,0 +1,37 @@
+"""Opening packages at the hub against the organisation registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from pipelines.crypto.signing import key_fingerprint
+from pipelines.governance import Governance, Refusal
+
+
+def registry_key_resolver(gov: Governance) -> Callable[[str, str, dt.date], Ed25519PublicKey]:
+    """(org, key fingerprint, day) -> that organisation's registered public signing key, valid
+    on that day; otherwise a Refusal saying which of those failed."""
+
+    def resolve(org: str, fingerprint: str, day: dt.date) -> Ed25519PublicKey:
+        o = gov.organisation(org)
+        for k in o.signing_keys:
+            pub = k.public_key()
+            if key_fingerprint(pub) == fingerprint:
+                if not k.valid_on(day):
+                    raise Refusal(
+                        "signing_key_expired",
+                        f"{org}'s signing key {k.key_id} is valid {k.valid_from}..{k.valid_to},"
+                        f" not on {day}; register a current key (`owf keys register`).",
+                    )
+                return pub
+        raise Refusal(
+            "unknown_signing_key",
+            f"the package is signed with key {fingerprint}, which is not registered for {org}:"
+            " it was signed with another organisation's key, or the key was never registered"
+            " (`owf keys register`).",
+        )
+
+    return resolve

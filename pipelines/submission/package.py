@@ -1,0 +1,253 @@
+"""The submission package: one file, signed by the organisation, readable only by the hub.
+
+Layout (all lengths big-endian):
+
+    magic        8 bytes   b"OWFPKG\\x00\\x01" (format version 1)
+    manifest     u32 length + canonical JSON (UTF-8, sorted keys, no spaces)
+    ciphertext   u64 length + HPKE(X25519, HKDF-SHA256, AES-256-GCM) of the Parquet payload,
+                 encrypted to the hub's public key with info = INFO_PREFIX + manifest, so the
+                 manifest is bound to the payload
+    signature    u16 length + Ed25519 signature by the organisation over every byte above
+
+The manifest travels in clear (the hub must know whose key to verify with before it can
+decrypt) and says nothing about any person: organisation, extract, period, standard version,
+row count, payload SHA-256, key epoch, the signing key's fingerprint, the hub key's
+fingerprint, tool version, created time, the fields sent.
+
+`seal_package` is the organisation side; `read_package`, `verify_package` and
+`decrypt_package` (or `open_package` for all three) are the hub side. Every failure raises
+PackageError with a stable `reason` and a message that says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from pipelines.crypto.encryption import DecryptionError, decrypt, encrypt
+from pipelines.crypto.signing import SignatureError, key_fingerprint, sign, verify
+from pipelines.errors import OwfError
+
+MAGIC = b"OWFPKG\x00\x01"
+INFO_PREFIX = b"one-workforce/package/v1\n"
+FORMAT_VERSION = 1
+MAX_MANIFEST_BYTES = 1 << 20
+SUFFIX = ".owfpkg"
+
+MANIFEST_FIELDS = (
+    "format_version",
+    "package_id",
+    "org_code",
+    "extract",
+    "period",
+    "standard_version",
+    "row_count",
+    "payload_sha256",
+    "payload_bytes",
+    "key_epoch",
+    "signing_key_fingerprint",
+    "hub_key_fingerprint",
+    "tool_version",
+    "created_at",
+    "fields",
+    "profile",
+    "agreement_id",
+)
+
+
+class PackageError(OwfError):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RawPackage:
+    manifest: dict
+    manifest_bytes: bytes
+    ciphertext: bytes
+    signature: bytes
+    signed_bytes: bytes
+    sha256: str  # of the whole package file: its identity for "the same package twice"
+
+
+def canonical_json(data: dict) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def payload_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def seal_package(
+    table: pa.Table,
+    manifest: dict,
+    signing_key: Ed25519PrivateKey,
+    hub_public_key: X25519PublicKey,
+) -> tuple[bytes, dict]:
+    """Serialise, encrypt and sign. Fills in the payload and key fields of the manifest."""
+    payload = payload_bytes(table)
+    manifest = dict(manifest)
+    manifest.update(
+        format_version=FORMAT_VERSION,
+        row_count=table.num_rows,
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
+        payload_bytes=len(payload),
+        fields=table.column_names,
+        signing_key_fingerprint=key_fingerprint(signing_key.public_key()),
+        hub_key_fingerprint=key_fingerprint(hub_public_key),
+    )
+    missing = [f for f in MANIFEST_FIELDS if f not in manifest]
+    if missing:
+        raise ValueError(f"manifest lacks {missing}")
+    manifest_bytes = canonical_json(manifest)
+    ciphertext = encrypt(payload, hub_public_key, INFO_PREFIX + manifest_bytes)
+    body = (
+        MAGIC
+        + struct.pack(">I", len(manifest_bytes))
+        + manifest_bytes
+        + struct.pack(">Q", len(ciphertext))
+        + ciphertext
+    )
+    signature = sign(signing_key, body)
+    return body + struct.pack(">H", len(signature)) + signature, manifest
+
+
+def read_package(data: bytes, display: str = "the package") -> RawPackage:
+    """Parse the container. Nothing here is trusted until `verify_package` has run."""
+    if not data.startswith(MAGIC[:6]):
+        raise PackageError(
+            "not_a_package",
+            f"{display} is not a One Workforce package (it does not start with the package"
+            " header); make packages with `owf submit prepare`.",
+        )
+    if data[:8] != MAGIC:
+        raise PackageError(
+            "unsupported_version",
+            f"{display} is a package of a format version this hub does not read; upgrade the hub.",
+        )
+    pos = 8
+    try:
+        (mlen,) = struct.unpack_from(">I", data, pos)
+        pos += 4
+        if mlen > MAX_MANIFEST_BYTES or pos + mlen > len(data):
+            raise struct.error
+        manifest_bytes = data[pos : pos + mlen]
+        pos += mlen
+        (clen,) = struct.unpack_from(">Q", data, pos)
+        pos += 8
+        if pos + clen > len(data):
+            raise struct.error
+        ciphertext = data[pos : pos + clen]
+        pos += clen
+        signed = data[:pos]
+        (slen,) = struct.unpack_from(">H", data, pos)
+        pos += 2
+        signature = data[pos : pos + slen]
+        if len(signature) != slen or pos + slen != len(data):
+            raise struct.error
+    except struct.error:
+        raise PackageError(
+            "truncated",
+            f"{display} is truncated or damaged (its section lengths do not match its size);"
+            " send the package file again.",
+        ) from None
+    try:
+        manifest = json.loads(manifest_bytes.decode("utf-8"))
+        if not isinstance(manifest, dict) or any(f not in manifest for f in MANIFEST_FIELDS):
+            raise ValueError
+    except (UnicodeDecodeError, ValueError):
+        raise PackageError(
+            "bad_manifest",
+            f"{display} has a damaged manifest; send the package file again.",
+        ) from None
+    return RawPackage(
+        manifest, manifest_bytes, ciphertext, signature, signed, hashlib.sha256(data).hexdigest()
+    )
+
+
+def verify_package(
+    raw: RawPackage, public_key: Ed25519PublicKey, display: str = "the package"
+) -> None:
+    try:
+        verify(public_key, raw.signature, raw.signed_bytes, what=display)
+    except SignatureError:
+        raise PackageError(
+            "bad_signature",
+            f"{display} does not carry a valid signature of {raw.manifest.get('org_code')}'s"
+            f" registered key {key_fingerprint(public_key)}: it was altered after signing, or"
+            " signed with another key. Nothing from it was used.",
+        ) from None
+
+
+def decrypt_package(
+    raw: RawPackage, hub_private_key: X25519PrivateKey, display: str = "the package"
+) -> pa.Table:
+    try:
+        payload = decrypt(
+            raw.ciphertext, hub_private_key, INFO_PREFIX + raw.manifest_bytes, what=display
+        )
+    except DecryptionError:
+        wanted = raw.manifest.get("hub_key_fingerprint")
+        have = key_fingerprint(hub_private_key.public_key())
+        hint = (
+            f" It was encrypted to hub key {wanted}, not this hub's key {have}."
+            if wanted != have
+            else " It was altered after it was made."
+        )
+        raise PackageError(
+            "wrong_hub_key" if wanted != have else "undecryptable",
+            f"{display} cannot be decrypted.{hint}",
+        ) from None
+    if hashlib.sha256(payload).hexdigest() != raw.manifest["payload_sha256"]:
+        raise PackageError(
+            "payload_hash_mismatch",
+            f"{display}: the payload does not match the manifest's SHA-256.",
+        )
+    try:
+        table = pq.read_table(io.BytesIO(payload))
+    except Exception:  # pyarrow raises several types for a bad file
+        raise PackageError(
+            "unreadable_payload", f"{display}: the payload is not a readable Parquet file."
+        ) from None
+    if table.num_rows != raw.manifest["row_count"] or table.column_names != raw.manifest["fields"]:
+        raise PackageError(
+            "manifest_mismatch",
+            f"{display}: the payload's rows or columns differ from the manifest.",
+        )
+    return table
+
+
+def open_package(
+    path_or_bytes: Path | bytes,
+    public_key: Ed25519PublicKey,
+    hub_private_key: X25519PrivateKey,
+) -> tuple[dict, pa.Table]:
+    """Hub side in one call: parse, verify the signature, decrypt, check, return the table."""
+    if isinstance(path_or_bytes, bytes):
+        data, display = path_or_bytes, "the package"
+    else:
+        path = Path(path_or_bytes)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PackageError(
+                "unreadable", f"cannot read package {path}: {exc.strerror}"
+            ) from None
+        display = path.name
+    raw = read_package(data, display)
+    verify_package(raw, public_key, display)
+    return raw.manifest, decrypt_package(raw, hub_private_key, display)

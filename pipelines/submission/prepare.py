@@ -1,0 +1,517 @@
+"""`owf submit check` and `owf submit prepare`: from an HR export to a sealed package.
+
+Stages, each reported with its time (long inputs show where they are):
+  governance   the organisation is registered; an active agreement covers this extract and period
+  read         CSV or XLSX into DuckDB, column by column
+  map          the mapping profile turns the export's columns into the standard's
+  validate     every rule of the standard (source form); a failure stops here with the report
+  minimise     keep only the fields the agreement permits; date of birth becomes an age band
+  pseudonymise NI number under the system key (stage 1); assignment number under the
+               organisation's key
+  scan         no NI number, NHS number, e-mail address, date of birth or postcode may remain
+  package      Parquet payload, HPKE-encrypted to the hub, signed by the organisation
+Nothing is written unless every stage passes; the receipt says what happened either way and
+never holds an identifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from pipelines import __version__
+from pipelines.crypto import keys as keyfiles
+from pipelines.crypto.pseudonymise import (
+    assignment_key,
+    person_pseudonym_column,
+    pseudonymise_column,
+)
+from pipelines.errors import Finding, OwfError
+from pipelines.governance import Governance, Refusal, load_governance, period_bounds
+from pipelines.standard import SOURCE, SUBMITTED, Extract, Standard, load_standard
+from pipelines.standard.validator import (
+    DEFAULT_MAX_ROWS_PER_RULE,
+    ValidationReport,
+    load_source,
+    qi,
+    validate_relation,
+)
+from pipelines.submission.package import SUFFIX, seal_package
+from pipelines.submission.pii import scan_for_identifiers
+from pipelines.submission.profiles import MAPPED_TABLE, apply_profile, load_profile
+
+PAYLOAD_TYPES = {"integer": "BIGINT", "decimal": "DOUBLE", "date": "DATE"}
+
+
+@dataclass
+class SubmissionKeys:
+    signing_key: Ed25519PrivateKey
+    system_key: keyfiles.SymmetricKey
+    hub_public_key: X25519PublicKey
+
+
+def key_paths(
+    keys_dir: Path | None, org: str, signing: Path | None, system: Path | None, hub: Path | None
+) -> dict[str, Path]:
+    base = Path(keys_dir) if keys_dir else Path(os.environ.get("OWF_KEYS", "keys"))
+    return {
+        "signing": signing or base / f"{org}-signing.key",
+        "system": system or base / "system-pseudonymisation.key",
+        "hub": hub or base / "hub-encryption.pub",
+    }
+
+
+def load_submission_keys(paths: dict[str, Path]) -> SubmissionKeys:
+    return SubmissionKeys(
+        keyfiles.load_signing_private_key(paths["signing"]),
+        keyfiles.load_symmetric_key(paths["system"], keyfiles.SYSTEM_KEY),
+        keyfiles.load_encryption_public_key(paths["hub"]),
+    )
+
+
+@dataclass
+class Outcome:
+    """What `check` or `prepare` found and did; `receipt` is what the analyst keeps."""
+
+    ok: bool
+    receipt: dict
+    report: ValidationReport | None = None
+    findings: list[Finding] = field(default_factory=list)
+    package_path: Path | None = None
+    receipt_path: Path | None = None
+
+
+class _Progress:
+    def __init__(self, say: Callable[[str], None] | None):
+        self.say = say or (lambda _m: None)
+        self.t0 = time.monotonic()
+        self.last = self.t0
+        self.stages: dict[str, float] = {}
+
+    def done(self, stage: str, detail: str = "") -> None:
+        now = time.monotonic()
+        self.stages[stage] = round(now - self.last, 3)
+        self.say(f"  {stage:<13} {now - self.last:6.2f}s  {detail}")
+        self.last = now
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def run_submission(
+    input_path: Path,
+    *,
+    org: str,
+    extract: str,
+    period: str,
+    profile: str | None = None,
+    delimiter: str | None = None,
+    governance: Governance | Path | None = None,
+    standard: Standard | None = None,
+    keys: SubmissionKeys | None = None,
+    key_paths_: dict[str, Path] | None = None,
+    out_dir: Path | None = None,
+    package: bool = True,
+    progress: Callable[[str], None] | None = None,
+    max_rows_per_rule: int = DEFAULT_MAX_ROWS_PER_RULE,
+    today: dt.date | None = None,
+) -> Outcome:
+    """Check (package=False) or prepare (package=True) one extract file."""
+    prog = _Progress(progress)
+    input_path = Path(input_path)
+    std = standard or load_standard()
+    today = today or _today()
+    receipt: dict = {
+        "receipt": "owf submit prepare" if package else "owf submit check",
+        "tool_version": __version__,
+        "standard_version": std.version,
+        "input_file": input_path.name,
+        "org_code": org,
+        "extract": extract,
+        "period": period,
+        "status": "refused",
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    findings: list[Finding] = []
+
+    def refuse(rule: str, message: str, **kw) -> Outcome:
+        findings.append(
+            Finding(
+                "error",
+                rule,
+                message,
+                file=kw.get("file", input_path.name),
+                row=kw.get("row"),
+                field=kw.get("field"),
+            )
+        )
+        return _finish(receipt, findings, None, prog, out_dir if package else None)
+
+    # -- governance, keys and the output folder, before any data is read ----------------
+    period_bounds(period)  # raises a clear OwfError for a malformed period
+    ext: Extract = std.extract(extract)
+    gov = (
+        governance
+        if isinstance(governance, Governance)
+        else load_governance(governance, standard=std)
+    )
+    try:
+        gov.organisation(org)
+        agreement = gov.resolve_agreement(org, extract, period, today)
+    except Refusal as exc:
+        if package:
+            return refuse(exc.reason, str(exc), file=None)
+        findings.append(Finding("error", exc.reason, str(exc)))
+        agreement = None
+    receipt["agreement_id"] = agreement.id if agreement else None
+    if package:
+        if keys is None:
+            keys = load_submission_keys(key_paths_ or key_paths(None, org, None, None, None))
+        out_dir = Path(out_dir or Path.cwd())
+        _check_writable(out_dir)
+    prog.done("governance", f"agreement {agreement.id if agreement else '(none)'}")
+
+    con = duckdb.connect()
+    try:
+        # -- read and map -------------------------------------------------------------
+        prof = load_profile(profile, ext, std)
+        receipt["profile"] = prof.name
+        src = load_source(con, input_path, delimiter=delimiter or prof.delimiter or ",")
+        findings += src.findings
+        receipt["rows_read"] = src.rows
+        if not src.ok:
+            return _finish(receipt, findings, None, prog, out_dir if package else None)
+        prog.done("read", f"{src.rows:,} rows, {len(src.header)} columns ({src.encoding})")
+        mapping = apply_profile(con, src, prof, ext, std)
+        findings += mapping.findings
+        receipt["source_columns_not_sent"] = mapping.dropped_source_columns
+        if not mapping.ok:
+            return _finish(receipt, findings, None, prog, out_dir if package else None)
+        if src.rows == 0:
+            from pipelines.standard.validator import empty_extract_finding
+
+            findings.append(empty_extract_finding(ext, src.display))
+            if not ext.may_be_empty:
+                return _finish(receipt, findings, None, prog, out_dir if package else None)
+        prog.done("map", f"profile {prof.name}: {len(mapping.fields)} fields")
+
+        # -- validate -----------------------------------------------------------------
+        report = ValidationReport(
+            str(input_path), extract, SOURCE, std.version, rows=src.rows, encoding=src.encoding
+        )
+        vfind, totals = validate_relation(
+            con,
+            MAPPED_TABLE,
+            ext,
+            form=SOURCE,
+            display=src.display,
+            std=std,
+            expected_org=org,
+            expected_period=period,
+            max_rows_per_rule=max_rows_per_rule,
+        )
+        report.findings = [f for f in findings if f.file == src.display] + vfind
+        report.totals = totals
+        findings += vfind
+        receipt["validation"] = {
+            "errors": report.error_count,
+            "totals": [t.__dict__ for t in totals],
+        }
+        prog.done("validate", f"{report.error_count:,} errors")
+        if any(f.severity == "error" for f in findings):
+            return _finish(receipt, findings, report, prog, out_dir if package else None)
+
+        # -- minimise -----------------------------------------------------------------
+        present = set(mapping.fields)
+        if "date_of_birth" in present:
+            _derive_age_band(con, std, period, present)
+        permitted = (
+            set(agreement.permitted_fields(extract))
+            if agreement
+            else set(ext.field_names(SUBMITTED))
+        )
+        outgoing = [
+            f for f in ext.fields_in(SUBMITTED) if f.name in present and f.name in permitted
+        ]
+        dropped = []
+        for name in mapping.fields:
+            f = ext.field(name)
+            if not f.in_form(SUBMITTED):
+                dropped.append(
+                    {"field": name, "reason": f"source only: turned into {f.derives}, never sent"}
+                )
+            elif name not in permitted:
+                dropped.append(
+                    {"field": name, "reason": f"not permitted by agreement {agreement.id}"}
+                )
+        receipt["fields_sent"] = [f.name for f in outgoing]
+        receipt["fields_dropped"] = dropped
+        prog.done("minimise", f"{len(outgoing)} fields kept, {len(dropped)} dropped")
+
+        # -- pseudonymise ---------------------------------------------------------------
+        select = ", ".join(
+            f"CAST({qi(f.name)} AS {PAYLOAD_TYPES.get(f.type, 'VARCHAR')}) AS {qi(f.name)}"
+            for f in outgoing
+        )
+        table = con.sql(f"SELECT {select} FROM {MAPPED_TABLE} ORDER BY __row").to_arrow_table()  # noqa: S608
+        # A check pseudonymises under a throwaway key: same shape, nothing reusable.
+        system_key = keys.system_key.key if keys else secrets.token_bytes(32)
+        table = _pseudonymise(table, ext, org, system_key)
+        prog.done("pseudonymise", f"{table.num_rows:,} rows")
+
+        # -- scan ---------------------------------------------------------------------
+        con.register("owf_outgoing_arrow", table)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE owf_outgoing AS SELECT row_number() OVER () + 1 AS __row, * FROM owf_outgoing_arrow"
+        )
+        con.unregister("owf_outgoing_arrow")
+        pii, pii_totals = scan_for_identifiers(
+            con,
+            "owf_outgoing",
+            {f.name: f.type for f in outgoing},
+            display=src.display,
+            max_rows_per_rule=max_rows_per_rule,
+        )
+        findings += pii
+        receipt["identifier_scan"] = {"findings": sum(t.count for t in pii_totals)}
+        prog.done(
+            "scan", f"{len(outgoing)} columns, {sum(t.count for t in pii_totals)} identifiers found"
+        )
+        if pii or not package or agreement is None:
+            if not package and not any(f.severity == "error" for f in findings):
+                receipt["status"] = "ready"
+            return _finish(receipt, findings, report, prog, None if not package else out_dir)
+
+        # -- package ------------------------------------------------------------------
+        package_id = uuid.uuid4().hex
+        manifest = {
+            "package_id": package_id,
+            "org_code": org,
+            "extract": extract,
+            "period": period,
+            "standard_version": std.version,
+            "key_epoch": keys.system_key.epoch,
+            "tool_version": __version__,
+            "created_at": receipt["created_at"],
+            "profile": prof.name,
+            "agreement_id": agreement.id,
+        }
+        data, manifest = seal_package(table, manifest, keys.signing_key, keys.hub_public_key)
+        name = f"{org}_{extract}_{period}_{package_id[:12]}{SUFFIX}"
+        package_path = _write_atomic(out_dir / name, data)
+        import hashlib
+
+        receipt.update(
+            status="packaged",
+            package_id=package_id,
+            package_file=name,
+            package_sha256=hashlib.sha256(data).hexdigest(),
+            package_bytes=len(data),
+            rows_sent=table.num_rows,
+            payload_sha256=manifest["payload_sha256"],
+            key_epoch=manifest["key_epoch"],
+            signing_key_fingerprint=manifest["signing_key_fingerprint"],
+            hub_key_fingerprint=manifest["hub_key_fingerprint"],
+        )
+        prog.done("package", f"{len(data):,} bytes -> {package_path}")
+        outcome = _finish(receipt, findings, report, prog, out_dir)
+        outcome.package_path = package_path
+        return outcome
+    finally:
+        con.close()
+
+
+def _derive_age_band(
+    con: duckdb.DuckDBPyConnection, std: Standard, period: str, present: set[str]
+) -> None:
+    """Age band at the end of the period, from date of birth, where no band was given."""
+    _, census = period_bounds(period)
+    if "age_band" not in present:
+        con.execute(f"ALTER TABLE {MAPPED_TABLE} ADD COLUMN age_band VARCHAR")
+        present.add("age_band")
+    rows = std.codelists["age_band"].rows
+    con.register(
+        "owf_age_bands",
+        pa.table(
+            {
+                "code": [r["code"] for r in rows],
+                "min_age": [int(r["min_age"]) for r in rows],
+                "max_age": [int(r["max_age"]) for r in rows],
+            }
+        ),
+    )
+    con.execute(
+        f"UPDATE {MAPPED_TABLE} AS t SET age_band = b.code FROM owf_age_bands b"  # noqa: S608
+        " WHERE t.age_band IS NULL AND t.date_of_birth IS NOT NULL"
+        " AND date_part('year', age($census::DATE, TRY_CAST(t.date_of_birth AS DATE)))"
+        " BETWEEN b.min_age AND b.max_age",
+        {"census": census.isoformat()},
+    )
+    con.unregister("owf_age_bands")
+
+
+def _pseudonymise(table: pa.Table, ext: Extract, org: str, system_key: bytes) -> pa.Table:
+    for f in ext.fields:
+        if f.type != "identifier" or f.name not in table.column_names:
+            continue
+        i = table.column_names.index(f.name)
+        col = table.column(i)
+        if f.identifier == "ni_number":
+            new = person_pseudonym_column(system_key, col)
+        else:
+            new = pseudonymise_column(assignment_key(system_key, org), col)
+        table = table.set_column(i, f.name, new)
+    return table
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".owf-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise OwfError(
+            f"cannot write to the output folder {out_dir} ({exc.strerror or exc}); choose a"
+            " folder you can write to with --out"
+        ) from None
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _finish(
+    receipt: dict, findings: list[Finding], report, prog: _Progress, out_dir: Path | None
+) -> Outcome:
+    errors = [f for f in findings if f.severity == "error"]
+    if errors and receipt.get("status") != "packaged":
+        receipt["status"] = "refused"
+    receipt["errors"] = len(errors)
+    receipt["warnings"] = sum(f.severity == "warning" for f in findings)
+    receipt["findings"] = [f.to_dict() for f in findings[: DEFAULT_MAX_ROWS_PER_RULE * 5]]
+    receipt["stage_seconds"] = prog.stages
+    receipt["seconds"] = round(time.monotonic() - prog.t0, 3)
+    outcome = Outcome(ok=not errors, receipt=receipt, report=report, findings=findings)
+    if out_dir is not None:
+        base = receipt.get("package_file") or (
+            f"{receipt['org_code']}_{receipt['extract']}_{receipt['period']}_refused"
+        )
+        path = Path(out_dir) / (base.removesuffix(SUFFIX) + ".receipt.json")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(receipt, indent=2, default=str) + "\n", encoding="utf-8")
+            outcome.receipt_path = path
+        except OSError as exc:
+            print(
+                f"warning: could not write the receipt to {path}: {exc.strerror}", file=sys.stderr
+            )
+    return outcome
+
+
+def render_receipt(outcome: Outcome, max_rows: int = 10) -> str:
+    r = outcome.receipt
+    lines = [
+        f"{r['receipt']}: {r['input_file']} - {r['org_code']} {r['extract']} {r['period']}:"
+        f" {r['status'].upper()}",
+    ]
+    if r.get("agreement_id"):
+        lines.append(
+            f"  agreement {r['agreement_id']}; profile {r.get('profile', '-')}; standard v{r['standard_version']}"
+        )
+    if "rows_read" in r:
+        lines.append(
+            f"  rows read {r['rows_read']:,}"
+            + (f", rows sent {r['rows_sent']:,}" if "rows_sent" in r else "")
+        )
+    if r.get("fields_sent"):
+        lines.append(f"  fields sent ({len(r['fields_sent'])}): {', '.join(r['fields_sent'])}")
+    for d in r.get("fields_dropped", []):
+        lines.append(f"  dropped {d['field']}: {d['reason']}")
+    if r.get("source_columns_not_sent"):
+        lines.append(f"  source columns not sent: {', '.join(r['source_columns_not_sent'])}")
+    if outcome.report is not None and not outcome.report.ok:
+        lines.append("  " + outcome.report.render(max_rows=max_rows).replace("\n", "\n  "))
+    shown = (
+        {id(f) for f in (outcome.report.findings if outcome.report else [])}
+        if outcome.report and not outcome.report.ok
+        else set()
+    )
+    others = [f for f in outcome.findings if id(f) not in shown]
+    by_rule: dict[tuple, list[Finding]] = {}
+    for f in others:
+        by_rule.setdefault((f.severity, f.rule, f.field), []).append(f)
+    for items in by_rule.values():
+        lines.append("  " + items[0].render())
+        for f in items[1:max_rows]:
+            lines.append(f"      row {f.row}" + (f": found {f.found}" if f.found else ""))
+        if len(items) > max_rows:
+            lines.append(f"      ... and {len(items) - max_rows} more")
+    if r.get("package_file"):
+        lines.append(
+            f"  package {r['package_file']} ({r['package_bytes']:,} bytes), id {r['package_id']}"
+        )
+        lines.append(f"  package sha256 {r['package_sha256']}")
+    if outcome.receipt_path:
+        lines.append(f"  receipt {outcome.receipt_path}")
+    lines.append(f"  took {r['seconds']:.2f}s")
+    return "\n".join(lines)
+
+
+def register_signing_key(
+    governance_dir: Path,
+    org: str,
+    public_key_b64: str,
+    key_id: str,
+    valid_from: dt.date,
+    valid_to: dt.date,
+) -> Path:
+    """Add a public signing key to organisations.yaml (the hub's registry)."""
+    import yaml
+
+    path = Path(governance_dir) / "organisations.yaml"
+    text = path.read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    data = yaml.safe_load(text)
+    for o in data["organisations"]:
+        if o["ods_code"] == org:
+            if any(k["key_id"] == key_id for k in o["signing_keys"]):
+                raise OwfError(
+                    f"{org} already has a signing key {key_id!r}; choose another --key-id"
+                )
+            o["signing_keys"].append(
+                {
+                    "key_id": key_id,
+                    "algorithm": "ed25519",
+                    "public_key": public_key_b64,
+                    "valid_from": valid_from.isoformat(),
+                    "valid_to": valid_to.isoformat(),
+                }
+            )
+            break
+    else:
+        raise OwfError(f"organisation {org!r} is not in {path}; add it to the registry first")
+    tmp = path.with_name(".organisations.yaml.part")
+    tmp.write_text(header + yaml.safe_dump(data, sort_keys=False, width=100), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

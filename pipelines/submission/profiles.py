@@ -1,0 +1,255 @@
+"""Column mapping profiles: an ESR or HR export to one extract of the standard.
+
+A profile is a YAML data file (governance/profiles/<name>.yaml, validated against
+governance/schemas/profile.schema.json) that says, for each standard field, which source
+column feeds it and how its values are recoded: a value map, a date format, a small fixed set
+of transforms, or a derivation through the standard's code lists. Users add profiles without
+code. The built-in profile "standard" reads files already in the standard's columns.
+
+Mapping runs as one DuckDB statement over the loaded source (columns c0..cN): source column
+names from the user's file never enter SQL text, and every constant, map and format is a
+bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.errors import Finding, OwfError
+from pipelines.governance.yamlfile import load_schema, read_yaml, schema_findings
+from pipelines.paths import governance_dir
+from pipelines.standard.model import SOURCE, Extract, Standard
+from pipelines.standard.reader import LoadedSource
+from pipelines.standard.validator import (
+    SqlParams,
+    check_header,
+    create_field_view,
+    ni_fields,
+    qi,
+)
+
+STANDARD_PROFILE = "standard"
+MAPPED_TABLE = "owf_fields"
+
+TRANSFORMS = {
+    "upper": "upper({x})",
+    "lower": "lower({x})",
+    "first_token": "split_part({x}, ' ', 1)",
+    "period_from_slash": "replace({x}, '/', '-')",
+    "period_from_yyyymm": "substr({x}, 1, 4) || '-' || substr({x}, 5, 2)",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    extract: str
+    columns: dict[str, dict]
+    ignore: tuple[str, ...] = ()
+    delimiter: str | None = None
+    path: Path | None = None
+
+    @property
+    def is_standard(self) -> bool:
+        return self.name == STANDARD_PROFILE
+
+
+@dataclass
+class MappingResult:
+    findings: list[Finding] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # standard fields present after mapping
+    dropped_source_columns: list[str] = field(default_factory=list)  # in the file, not sent
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+
+def profiles_dir() -> Path:
+    return governance_dir() / "profiles"
+
+
+def available_profiles() -> list[str]:
+    return [STANDARD_PROFILE] + sorted(p.stem for p in profiles_dir().glob("*.yaml"))
+
+
+def load_profile(name_or_path: str | None, extract: Extract, std: Standard) -> Profile:
+    """A profile by name (governance/profiles/<name>.yaml) or by path; None means standard."""
+    if name_or_path in (None, STANDARD_PROFILE):
+        return Profile(
+            STANDARD_PROFILE, "files already in the standard's columns", extract.name, {}
+        )
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = profiles_dir() / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise OwfError(
+            f"mapping profile {name_or_path!r} not found (looked for {path}); available:"
+            f" {', '.join(available_profiles())}, or give the path of a profile file"
+        )
+    doc, findings = read_yaml(path, str(path))
+    if doc is not None:
+        findings += schema_findings(
+            doc, load_schema(governance_dir() / "schemas" / "profile.schema.json"), str(path)
+        )
+    if findings:
+        raise OwfError(
+            f"mapping profile {path} is not valid:\n"
+            + "\n".join(f"  {f.render()}" for f in findings)
+        )
+    data = doc.data
+    for field_name, spec in data["columns"].items():
+        for k, v in (spec.get("map") or {}).items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise OwfError(
+                    f"mapping profile {path}, column {field_name}: map entry {k!r}: {v!r} is not"
+                    " text. Quote values such as Yes, No, On and Off, which YAML reads as true"
+                    " or false."
+                )
+    if data["extract"] != extract.name:
+        raise OwfError(
+            f"mapping profile {data['name']} maps a {data['extract']} extract, not {extract.name};"
+            " choose the profile for this extract"
+        )
+    unknown = [f for f in data["columns"] if f not in extract.field_names(SOURCE)]
+    if unknown:
+        raise OwfError(
+            f"mapping profile {path} maps to {', '.join(unknown)}, which "
+            f"{'is not a field' if len(unknown) == 1 else 'are not fields'} of {extract.name}"
+            f" in the standard v{std.version}"
+        )
+    return Profile(
+        name=data["name"],
+        description=data["description"],
+        extract=data["extract"],
+        columns=data["columns"],
+        ignore=tuple(data.get("ignore", [])),
+        delimiter=data.get("delimiter"),
+        path=path,
+    )
+
+
+def apply_profile(
+    con: duckdb.DuckDBPyConnection,
+    src: LoadedSource,
+    profile: Profile,
+    extract: Extract,
+    std: Standard,
+) -> MappingResult:
+    """Create MAPPED_TABLE (__row + standard fields, text, source form) from the source."""
+    result = MappingResult()
+    if profile.is_standard:
+        positions, findings = check_header(src.header, extract, SOURCE, src.display)
+        result.findings += findings
+        if result.ok:
+            create_field_view(
+                con, src.table, MAPPED_TABLE, positions, normalise_ni=ni_fields(extract, SOURCE)
+            )
+            result.fields = list(positions)
+        return result
+
+    by_name = {h.strip().lower(): i for i, h in enumerate(src.header)}
+    params = SqlParams()
+    exprs: list[str] = []
+    used: set[int] = set()
+    for field_name, spec in profile.columns.items():
+        if "from" in spec:
+            pos = by_name.get(spec["from"].strip().lower())
+            if pos is None:
+                result.findings.append(
+                    Finding(
+                        "error",
+                        "missing_column",
+                        f"column {spec['from']!r}, which profile {profile.name} maps to"
+                        f" {field_name}, is missing from the header. Export the report with"
+                        " that column, or use a profile that matches this layout.",
+                        src.display,
+                        1,
+                        spec["from"],
+                    )
+                )
+                continue
+            used.add(pos)
+            x = f"nullif(trim(c{int(pos)}), '')"
+            if spec.get("transform"):
+                x = TRANSFORMS[spec["transform"]].format(x=x)
+            if spec.get("date_format"):
+                # Unparseable dates pass through unchanged, so validation reports their shape.
+                x = f"coalesce(strftime(try_strptime({x}, {params.add(spec['date_format'])}), '%Y-%m-%d'), {x})"
+            if spec.get("map"):
+                keys = params.add(list(spec["map"].keys()))
+                values = params.add(list(spec["map"].values()))
+                x = f"coalesce(list_extract({values}, list_position({keys}, {x})), {x})"
+            if "default" in spec:
+                x = f"coalesce({x}, {params.add(spec['default'])})"
+            if field_name in ni_fields(extract, SOURCE):
+                x = f"nullif(upper(replace({x}, ' ', '')), '')"
+        elif "value" in spec:
+            x = params.add(spec["value"])
+        else:
+            x = "CAST(NULL AS VARCHAR)"  # derived below, once the fields it needs exist
+        exprs.append((field_name, x))
+        result.fields.append(field_name)
+
+    present = set(result.fields)
+    for f in extract.fields_in(SOURCE):
+        if f.required and f.name not in present:
+            alt = f.source_alternative
+            if alt and alt in present:
+                continue
+            result.findings.append(
+                Finding(
+                    "error",
+                    "profile_incomplete",
+                    f"profile {profile.name} does not map required field {f.name}; add it to"
+                    f" {profile.path}.",
+                    src.display,
+                    None,
+                    f.name,
+                )
+            )
+    ignored = {name.strip().lower() for name in profile.ignore}
+    result.dropped_source_columns = [h for i, h in enumerate(src.header) if i not in used]
+    if not result.ok:
+        return result
+    rows = std.codelists["occupation_matrix"].rows
+    prefixes = params.add([r["prefix"] for r in rows])
+    groups = params.add([r["staff_group"] for r in rows])
+    cols = []
+    for name, x in exprs:
+        if profile.columns[name].get("derive") == "staff_group_from_occupation_code":
+            # The longest matching prefix of the standard's occupation matrix; a code that
+            # matches none is OTHER_UNKNOWN (never a guess). List lookups, not joins, keep
+            # the rows in file order without a sort.
+            occ = next((e for n, e in exprs if n == "occupation_code"), "NULL")
+            x = (
+                f"CASE WHEN ({occ}) IS NULL THEN NULL ELSE coalesce("
+                + ", ".join(
+                    f"list_extract({groups}, list_position({prefixes}, left({occ}, {k})))"
+                    for k in (3, 2, 1)
+                )
+                + ", 'OTHER_UNKNOWN') END"
+            )
+        cols.append(f"{x} AS {qi(name)}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {MAPPED_TABLE} AS"  # noqa: S608 - names from the standard
+        f" SELECT rowid + 2 AS __row, {', '.join(cols)} FROM {src.table}",
+        params.values,
+    )
+    unexpected = [h for h in result.dropped_source_columns if h.strip().lower() not in ignored]
+    if unexpected:
+        result.findings.append(
+            Finding(
+                "warning",
+                "unmapped_source_column",
+                f"{len(unexpected)} column(s) are neither mapped nor listed under ignore in profile"
+                f" {profile.name}; they were dropped and will not be sent: {', '.join(unexpected)}.",
+                src.display,
+                1,
+            )
+        )
+    return result

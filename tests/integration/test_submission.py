@@ -1,0 +1,628 @@
+"""Organisation-side submission: prepare, package, and the hub-side counterpart.
+
+Real files, real DuckDB, real cryptography; keys are generated here, at test time.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import re
+import struct
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.crypto import keys as kf
+from pipelines.crypto.encryption import generate_encryption_key
+from pipelines.crypto.pseudonymise import assignment_pseudonym, person_pseudonym
+from pipelines.crypto.signing import generate_signing_key, public_key_b64
+from pipelines.errors import OwfError
+from pipelines.governance import Refusal, load_governance
+from pipelines.submission.package import (
+    PackageError,
+    canonical_json,
+    open_package,
+    read_package,
+)
+from pipelines.submission.prepare import (
+    SubmissionKeys,
+    register_signing_key,
+    run_submission,
+)
+from pipelines.synth import generate, sample_system
+from tests.conftest import valid_rows, write_csv
+
+PERIOD = "2026-10"
+TODAY = dt.date(2026, 11, 24)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Two months of three organisations, keys for them and the hub, a governance copy."""
+    import shutil
+
+    from pipelines.paths import PROJECT_ROOT
+
+    base = tmp_path_factory.mktemp("submission")
+    cfg = sample_system(months=2, first_period="2026-09")
+    orgs = tuple(o for o in cfg.organisations if o.ods_code in ("RW1", "HS101", "SC101"))
+    synth = generate(replace(cfg, organisations=orgs), base / "synth")
+    gov_dir = base / "governance"
+    shutil.copytree(PROJECT_ROOT / "governance", gov_dir)
+    keydir = base / "keys"
+    hub = generate_encryption_key()
+    kf.write_private_key(keydir / "hub-encryption.key", hub)
+    kf.write_public_key(keydir / "hub-encryption.pub", hub.public_key(), "hub")
+    system = kf.generate_symmetric_key(kf.SYSTEM_KEY, 1)
+    kf.write_symmetric_key(keydir / "system-pseudonymisation.key", system)
+    signing = {}
+    for org in ("RW1", "RW2", "HS101", "SC101"):
+        key = generate_signing_key()
+        signing[org] = key
+        kf.write_private_key(keydir / f"{org}-signing.key", key)
+        register_signing_key(
+            gov_dir,
+            org,
+            public_key_b64(key.public_key()),
+            f"{org}-k1",
+            dt.date(2026, 1, 1),
+            dt.date(2027, 12, 31),
+        )
+    gov = load_governance(gov_dir)
+    return {
+        "base": base,
+        "synth": synth,
+        "gov": gov,
+        "gov_dir": gov_dir,
+        "keydir": keydir,
+        "hub": hub,
+        "system": system,
+        "signing": signing,
+    }
+
+
+def keys_for(world, org) -> SubmissionKeys:
+    return SubmissionKeys(world["signing"][org], world["system"], world["hub"].public_key())
+
+
+def prepare(world, path, org="RW1", extract="staff_in_post", period=PERIOD, out=None, **kw):
+    return run_submission(
+        path,
+        org=org,
+        extract=extract,
+        period=period,
+        governance=world["gov"],
+        keys=kw.pop("keys", keys_for(world, org)),
+        out_dir=out or world["base"] / "outbox",
+        today=TODAY,
+        **kw,
+    )
+
+
+def extract_file(world, org, extract, esr=False):
+    prefix = "esr_" if esr else ""
+    return world["synth"].extracts_dir / org / f"{prefix}{extract}_{org}_{PERIOD}.csv"
+
+
+def hub_open(world, path, org="RW1"):
+    return open_package(path, world["signing"][org].public_key(), world["hub"])
+
+
+# Round trip ------------------------------------------------------------------------------
+
+
+def test_esr_export_round_trips_through_the_esr_profile(world):
+    outcome = prepare(
+        world, extract_file(world, "RW1", "staff_in_post", esr=True), profile="esr_staff_in_post"
+    )
+    assert outcome.ok, outcome.findings[:5]
+    manifest, table = hub_open(world, outcome.package_path)
+    assert (
+        manifest["org_code"] == "RW1"
+        and manifest["period"] == PERIOD
+        and manifest["key_epoch"] == 1
+    )
+    assert manifest["row_count"] == table.num_rows == outcome.receipt["rows_read"]
+
+    # The payload, independently: the standard-layout file of the same census, pseudonymised
+    # with the same key, must equal what the hub decrypted, column for column.
+    con = duckdb.connect()
+    std_file = str(extract_file(world, "RW1", "staff_in_post"))
+    source = con.execute(
+        "SELECT * FROM read_csv(?, all_varchar = true) ORDER BY assignment_id", [std_file]
+    ).fetchall()
+    cols = [d[0] for d in con.description]
+    got = {r["assignment_id"]: r for r in table.to_pylist()}
+    key = world["system"].key
+    for values in source:
+        row = dict(zip(cols, values, strict=True))
+        sent = got[assignment_pseudonym(key, "RW1", row["assignment_id"])]
+        assert sent["person_id"] == person_pseudonym(key, row["person_id"])
+        for name in [
+            "occupation_code",
+            "pay_band",
+            "contract_type",
+            "gender",
+            "ethnic_category",
+            "disability",
+            "working_pattern",
+            "professional_registration",
+            "local_job_title",
+        ]:
+            # Values are trimmed and empty text is no value, as the standard's reader does.
+            assert sent[name] == ((row[name] or "").strip() or None), name
+        assert (
+            sent["fte"] == float(row["fte"])
+            and sent["assignment_start_date"].isoformat() == row["assignment_start_date"]
+        )
+    assert len(got) == len(source)
+    assert "date_of_birth" not in table.column_names and "age_band" in table.column_names
+
+
+def test_standard_layout_round_trips_and_derives_age_bands(world):
+    outcome = prepare(world, extract_file(world, "RW1", "leavers"), extract="leavers")
+    assert outcome.ok and outcome.receipt["status"] == "packaged"
+    _, table = hub_open(world, outcome.package_path)
+    assert set(table.column("age_band").to_pylist()) <= set(load_std().codes("age_band"))
+
+
+def load_std():
+    from pipelines.standard import load_standard
+
+    return load_standard()
+
+
+def test_pseudonyms_link_a_person_across_organisations_and_differ_under_another_key(world):
+    a = person_pseudonym(world["system"].key, "AB 12 34 56 C")
+    assert a == person_pseudonym(world["system"].key, "ab123456c")
+    assert a != person_pseudonym(kf.generate_symmetric_key(kf.SYSTEM_KEY, 2).key, "AB123456C")
+    # The same local assignment number means different assignments in two organisations.
+    assert assignment_pseudonym(world["system"].key, "RW1", "1-1") != assignment_pseudonym(
+        world["system"].key, "HS101", "1-1"
+    )
+
+
+def test_minimisation_drops_fields_the_agreement_does_not_permit(world):
+    outcome = prepare(world, extract_file(world, "HS101", "staff_in_post"), org="HS101")
+    assert outcome.ok, outcome.findings[:3]
+    _, table = hub_open(world, outcome.package_path, org="HS101")
+    assert "disability" not in table.column_names
+    assert {
+        "field": "disability",
+        "reason": "not permitted by agreement ISA-WV-004",
+    } in outcome.receipt["fields_dropped"]
+
+
+def test_age_band_given_directly_is_kept(world):
+    outcome = prepare(world, extract_file(world, "SC101", "staff_in_post"), org="SC101")
+    assert outcome.ok
+    _, table = hub_open(world, outcome.package_path, org="SC101")
+    assert None not in table.column("age_band").to_pylist()
+
+
+# Tampering -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def package_bytes(world):
+    outcome = prepare(world, extract_file(world, "RW1", "vacancies"), extract="vacancies")
+    assert outcome.ok
+    return outcome.package_path.read_bytes()
+
+
+def test_wrong_hub_key_fails(world, package_bytes):
+    with pytest.raises(PackageError) as exc:
+        open_package(package_bytes, world["signing"]["RW1"].public_key(), generate_encryption_key())
+    assert exc.value.reason == "wrong_hub_key" and "encrypted to hub key" in str(exc.value)
+
+
+def test_wrong_signature_fails(world, package_bytes):
+    broken = package_bytes[:-1] + bytes([package_bytes[-1] ^ 0x01])
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, broken)
+    assert exc.value.reason == "bad_signature"
+
+
+def test_missing_signature_fails(world, package_bytes):
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, package_bytes[:-66])
+    assert exc.value.reason == "truncated"
+
+
+def test_a_flipped_byte_anywhere_fails(world, package_bytes):
+    n = len(package_bytes)
+    positions = sorted(
+        {0, 5, 8, 11, 12, 40, n // 3, n // 2, n - 200, n - 67, n - 66, n - 65, n - 1}
+        | set(range(13, n, max(1, n // 40)))
+    )
+    for pos in positions:
+        broken = bytearray(package_bytes)
+        broken[pos] ^= 0x20
+        with pytest.raises(PackageError):
+            hub_open(world, bytes(broken))
+
+
+def test_manifest_edited_after_signing_fails(world, package_bytes):
+    raw = read_package(package_bytes)
+    edited = canonical_json(dict(raw.manifest, period="2026-09"))
+    body = (
+        package_bytes[:8]
+        + struct.pack(">I", len(edited))
+        + edited
+        + struct.pack(">Q", len(raw.ciphertext))
+        + raw.ciphertext
+    )
+    forged = body + struct.pack(">H", len(raw.signature)) + raw.signature
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, forged)
+    assert exc.value.reason == "bad_signature"
+
+
+def test_package_signed_by_another_organisations_key_fails(world):
+    outcome = prepare(
+        world,
+        extract_file(world, "RW1", "vacancies"),
+        extract="vacancies",
+        keys=keys_for(world, "RW2"),
+        out=world["base"] / "forged",
+    )
+    assert outcome.ok  # RW2 holds a valid key, but not RW1's
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, outcome.package_path, org="RW1")
+    assert exc.value.reason == "bad_signature"
+    # The registry knows whose key signed it, and refuses it for RW1.
+    from pipelines.hub.packages import registry_key_resolver
+
+    raw = read_package(outcome.package_path.read_bytes())
+    with pytest.raises(Refusal) as refusal:
+        registry_key_resolver(world["gov"])("RW1", raw.manifest["signing_key_fingerprint"], TODAY)
+    assert refusal.value.reason == "unknown_signing_key"
+
+
+def test_not_a_package(world, tmp_path):
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, b"org_code,period\nRW1,2026-10\n")
+    assert exc.value.reason == "not_a_package"
+
+
+# The identifier scan ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value,rule",
+    [
+        ("Nurse AB 12 34 56 C", "pii_ni_number"),
+        ("HCA 943 476 5919", "pii_nhs_number"),
+        ("jane.smith@nhs.example", "pii_email"),
+        ("Porter dob 01/02/1980", "pii_date_of_birth"),
+        ("Nurse SW1A 1AA", "pii_postcode"),
+    ],
+)
+def test_identifier_planted_in_an_outgoing_column_stops_the_package(world, tmp_path, value, rule):
+    rows = valid_rows("staff_in_post")
+    for r in rows:
+        r["period"] = PERIOD
+    rows[1]["local_job_title"] = value
+    path = write_csv(tmp_path / "sip.csv", rows)
+    outcome = prepare(world, path, out=tmp_path / "out")
+    assert not outcome.ok and outcome.package_path is None
+    hits = [f for f in outcome.findings if f.rule == rule]
+    assert [(h.row, h.field) for h in hits] == [(3, "local_job_title")]
+    assert not list((tmp_path / "out").glob("*.owfpkg"))
+    receipt = outcome.receipt_path.read_text()
+    assert value not in receipt and value.split()[-1] not in receipt
+
+
+def test_ordinary_numbers_that_fail_the_nhs_check_digit_are_not_flagged(world, tmp_path):
+    rows = valid_rows("staff_in_post")
+    for r in rows:
+        r["period"] = PERIOD
+    rows[0]["local_job_title"] = "Nurse 943 476 5918"  # one digit off: invalid check digit
+    outcome = prepare(world, write_csv(tmp_path / "sip.csv", rows), out=tmp_path / "out")
+    assert outcome.ok, [f.render() for f in outcome.findings]
+
+
+# No identifier leaves --------------------------------------------------------------------
+
+
+def _identifiers_in(path: Path) -> set[str]:
+    values: set[str] = set()
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            ni = row["Ni Number"]
+            values |= {
+                ni,
+                ni.replace(" ", ""),
+                ni.replace(" ", "").upper(),
+                row["Nhs Number"],
+                row["Nhs Number"].replace(" ", ""),
+                row["Full Name"],
+                row["Home Postcode"],
+                row["Work Email Address"],
+                row["Date Of Birth"],
+                row["Unique Nhs Identifier"],
+            }
+    return {v for v in values if v}
+
+
+def test_package_and_receipt_hold_none_of_the_inputs_identifiers(world):
+    src = extract_file(world, "RW1", "staff_in_post", esr=True)
+    outcome = prepare(world, src, profile="esr_staff_in_post", out=world["base"] / "leakcheck")
+    assert outcome.ok
+    blob = outcome.package_path.read_bytes() + outcome.receipt_path.read_bytes()
+    _, table = hub_open(world, outcome.package_path)
+    import io
+
+    import pyarrow.csv as pacsv
+
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink)
+    decrypted = sink.getvalue()
+    identifiers = _identifiers_in(src)
+    assert len(identifiers) > 5000
+    for value in identifiers:
+        token = value.encode()
+        assert token not in blob, "identifier in package or receipt"
+        assert token not in decrypted, "identifier in the decrypted payload"
+
+
+# Bad input: a clear error and no package -------------------------------------------------
+
+
+def _no_package(folder: Path) -> bool:
+    return not list(folder.glob("*.owfpkg")) if folder.exists() else True
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"org": "ZZZ99"}, "not in the registry"),
+        ({"extract": "payroll"}, "unknown extract type 'payroll'"),
+        ({"period": "2026-13"}, "malformed period"),
+        ({"period": "October"}, "malformed period"),
+    ],
+)
+def test_usage_errors(world, tmp_path, kwargs, match):
+    out = tmp_path / "out"
+    args = {"org": "RW1", "extract": "vacancies", "period": PERIOD} | kwargs
+    try:
+        outcome = run_submission(
+            extract_file(world, "RW1", "vacancies"),
+            governance=world["gov"],
+            keys=keys_for(world, "RW1"),
+            out_dir=out,
+            today=TODAY,
+            **args,
+        )
+    except OwfError as exc:
+        assert re.search(match, str(exc))
+    else:
+        assert not outcome.ok and re.search(match, str(outcome.findings[0].message))
+    assert _no_package(out)
+
+
+def test_agreement_that_does_not_cover_the_extract(world, tmp_path):
+    outcome = prepare(
+        world,
+        extract_file(world, "HS101", "sickness_absence"),
+        org="HS101",
+        extract="sickness_absence",
+        out=tmp_path / "out",
+    )
+    assert not outcome.ok and outcome.findings[0].rule == "no_agreement"
+    assert "ISA-WV-004" in outcome.findings[0].message and _no_package(tmp_path / "out")
+    assert outcome.receipt_path.exists()
+
+
+def test_empty_file(world, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    outcome = prepare(world, path, out=tmp_path / "out")
+    assert [f.rule for f in outcome.findings] == ["empty_file"] and _no_package(tmp_path / "out")
+
+
+def test_truncated_file(world, tmp_path):
+    data = extract_file(world, "RW1", "staff_in_post").read_bytes()
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data[: len(data) // 2])
+    outcome = prepare(world, path, out=tmp_path / "out")
+    assert (
+        not outcome.ok and outcome.findings[0].rule == "malformed_row" and outcome.findings[0].row
+    )
+    assert _no_package(tmp_path / "out")
+
+
+def test_unreadable_xlsx(world, tmp_path):
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(b"PK\x03\x04 this is not really a workbook")
+    outcome = prepare(world, path, out=tmp_path / "out")
+    assert [f.rule for f in outcome.findings] == ["unreadable"]
+    assert "Excel" in outcome.findings[0].message and _no_package(tmp_path / "out")
+
+
+def test_xlsx_export_is_read_with_its_own_row_numbers(world, tmp_path):
+    from openpyxl import Workbook
+
+    rows = valid_rows("staff_in_post")
+    for r in rows:
+        r["period"] = PERIOD
+    rows[2]["gender"] = "Female"
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(rows[0]))
+    for r in rows:
+        sheet.append([float(v) if k in ("fte", "contracted_hours") else v for k, v in r.items()])
+    book.save(tmp_path / "export.xlsx")
+    outcome = prepare(world, tmp_path / "export.xlsx", out=tmp_path / "out")
+    assert [(f.rule, f.row, f.field) for f in outcome.findings if f.severity == "error"] == [
+        ("codelist", 4, "gender")
+    ]
+    rows[2]["gender"] = "F"
+    book = Workbook()
+    book.active.append(list(rows[0]))
+    for r in rows:
+        book.active.append(list(r.values()))
+    book.save(tmp_path / "ok.xlsx")
+    assert prepare(world, tmp_path / "ok.xlsx", out=tmp_path / "out").ok
+
+
+def test_missing_key_file(world, tmp_path):
+    from pipelines.submission.prepare import key_paths
+
+    paths = key_paths(tmp_path / "nokeys", "RW1", None, None, None)
+    with pytest.raises(OwfError, match="does not exist"):
+        run_submission(
+            extract_file(world, "RW1", "vacancies"),
+            org="RW1",
+            extract="vacancies",
+            period=PERIOD,
+            governance=world["gov"],
+            key_paths_=paths,
+            out_dir=tmp_path / "out",
+            today=TODAY,
+        )
+    assert _no_package(tmp_path / "out")
+
+
+def test_key_of_the_wrong_type(world, tmp_path):
+    from pipelines.submission.prepare import key_paths
+
+    paths = key_paths(world["keydir"], "RW1", world["keydir"] / "hub-encryption.key", None, None)
+    with pytest.raises(OwfError, match="signing"):
+        run_submission(
+            extract_file(world, "RW1", "vacancies"),
+            org="RW1",
+            extract="vacancies",
+            period=PERIOD,
+            governance=world["gov"],
+            key_paths_=paths,
+            out_dir=tmp_path / "out",
+            today=TODAY,
+        )
+    assert _no_package(tmp_path / "out")
+
+
+def test_unwritable_output_directory(world, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OwfError, match="cannot write to the output folder"):
+        prepare(
+            world, extract_file(world, "RW1", "vacancies"), extract="vacancies", out=blocker / "out"
+        )
+
+
+def test_validation_failure_stops_with_the_report(world, tmp_path):
+    rows = valid_rows("staff_in_post")
+    for r in rows:
+        r["period"] = PERIOD
+    rows[0]["person_id"] = "QQ123456Q"
+    outcome = prepare(world, write_csv(tmp_path / "bad.csv", rows), out=tmp_path / "out")
+    assert not outcome.ok and outcome.report is not None and not outcome.report.ok
+    assert [(f.rule, f.row, f.field) for f in outcome.report.errors] == [
+        ("ni_number", 2, "person_id")
+    ]
+    assert _no_package(tmp_path / "out") and "QQ123456Q" not in outcome.receipt_path.read_text()
+
+
+# The command line ------------------------------------------------------------------------
+
+OWF = str(Path(sys.executable).parent / "owf")
+
+
+def test_cli_keys_check_and_prepare(world, tmp_path):
+    keys = tmp_path / "keys"
+    r = subprocess.run(
+        [OWF, "keys", "generate", "signing", "--org", "RW1", "--out", str(keys)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (keys / "RW1-signing.key").stat().st_mode & 0o777 == 0o600
+    assert "PRIVATE KEY" not in r.stdout + r.stderr
+    r = subprocess.run(
+        [OWF, "keys", "generate", "system", "--out", str(keys)], capture_output=True, text=True
+    )
+    assert (
+        r.returncode == 0 and (keys / "system-pseudonymisation.key").stat().st_mode & 0o777 == 0o600
+    )
+    (keys / "hub-encryption.pub").write_bytes((world["keydir"] / "hub-encryption.pub").read_bytes())
+    r = subprocess.run(
+        [
+            OWF,
+            "keys",
+            "register",
+            "--org",
+            "RW1",
+            "--public-key",
+            str(keys / "RW1-signing.pub"),
+            "--governance",
+            str(world["gov_dir"]),
+            "--key-id",
+            "RW1-cli",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+
+    src = str(extract_file(world, "RW1", "staff_in_post", esr=True))
+    common = [
+        "--org",
+        "RW1",
+        "--extract",
+        "staff_in_post",
+        "--period",
+        PERIOD,
+        "--profile",
+        "esr_staff_in_post",
+        "--governance",
+        str(world["gov_dir"]),
+    ]
+    check = subprocess.run(
+        [OWF, "submit", "check", src, *common], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "READY" in check.stdout and not list(tmp_path.rglob("*.owfpkg"))
+    prep = subprocess.run(
+        [
+            OWF,
+            "submit",
+            "prepare",
+            src,
+            *common,
+            "--keys",
+            str(keys),
+            "--out",
+            str(tmp_path / "outbox"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert prep.returncode == 0, prep.stdout + prep.stderr
+    assert "PACKAGED" in prep.stdout and "validate" in prep.stderr  # progress on stderr
+    [pkg] = list((tmp_path / "outbox").glob("*.owfpkg"))
+    manifest, _ = open_package(
+        pkg, kf.load_signing_public_key(keys / "RW1-signing.pub"), world["hub"]
+    )
+    assert manifest["profile"] == "esr_staff_in_post"
+    # No private key anywhere but where it was asked to go.
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.parent != keys:
+            assert b"PRIVATE KEY" not in path.read_bytes(), path
+
+
+def test_package_hash_in_receipt_matches_the_file(world):
+    outcome = prepare(
+        world, extract_file(world, "SC101", "vacancies"), org="SC101", extract="vacancies"
+    )
+    assert (
+        outcome.receipt["package_sha256"]
+        == hashlib.sha256(outcome.package_path.read_bytes()).hexdigest()
+    )
