@@ -33,10 +33,14 @@ app.add_typer(governance_app, name="governance")
 
 
 def _register_subcommands() -> None:
+    from pipelines.cli_hub import audit_app, hub_app, quarantine_app
     from pipelines.cli_submit import keys_app, submit_app
 
     app.add_typer(submit_app, name="submit")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(hub_app, name="hub")
+    app.add_typer(quarantine_app, name="quarantine")
+    app.add_typer(audit_app, name="audit")
 
 
 _register_subcommands()

@@ -3,7 +3,11 @@
 Stages (each prints what it did and where its results are):
 1. governance: check the organisation registry, agreements and policies;
 2. synthetic system: generate every organisation's extracts for 24 months and validate all
-   of them against the common data standard, with per-organisation row counts.
+   of them against the common data standard, with per-organisation row counts;
+3. submission: every organisation prepares its packages with `owf submit` (NHS trusts from
+   their ESR-style export) and drops them in the hub's inbox;
+4. hub: the real Dagster ingest job verifies, checks agreements, decrypts, validates, re-keys
+   and lands them; accepted and refused submissions per organisation, and one refusal.
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ def run_demo(home: Path | None = None) -> bool:
     print(
         f"One Workforce demo - common workforce data standard v{std.version}; working folder {home}"
     )
+    # The demo's own folders start afresh on every run (the Dagster instance keeps its history).
+    import shutil
+
+    for name in ("synth", "hub", "orgs", "system-pseudonymisation.key"):
+        target = home / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
     _heading("1. Governance")
     loaded = inspect_governance()
@@ -95,9 +108,122 @@ def run_demo(home: Path | None = None) -> bool:
         f"  extracts: {result.extracts_dir}  (ESR-style staff in post for NHS trusts beside them)"
     )
     print(f"  ground truth: {result.truth_dir}")
+    if failed:
+        return False
+
+    _heading("3. Submission: each organisation runs owf submit")
+    ok = _submit_and_ingest(home, config, result)
 
     print(
         f"\nDone in {time.monotonic() - started:.1f}s. Results under {home}."
         f" Data dictionary: {std.path / 'DATA_DICTIONARY.md'}"
     )
-    return not failed
+    return ok
+
+
+OUT_OF_DATE_ORG = "HS101"
+OUT_OF_DATE_EXTRACT = "sickness_absence"
+
+
+def _out_of_date_governance(hub_governance: Path, target: Path) -> Path:
+    """The hospice's own copy of the registry still lists sickness absence in its agreement,
+    which the hub removed at the last review: its package reaches the hub and is refused there."""
+    import shutil
+
+    import yaml
+
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(hub_governance, target)
+    path = target / "agreements" / "ISA-WV-004.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["extracts"][OUT_OF_DATE_EXTRACT] = {
+        "fields": [
+            "org_code",
+            "period",
+            "person_id",
+            "staff_group",
+            "contract_type",
+            "fte_days_available",
+            "fte_days_lost",
+            "sickness_reason",
+        ]
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return target
+
+
+def _submit_and_ingest(home: Path, config, synth) -> bool:
+    import json
+
+    from pipelines.cli_hub import run_ingest_job
+    from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
+    from pipelines.hub.warehouse import connect
+
+    t = time.monotonic()
+    orgs = [o.ods_code for o in config.organisations]
+    layout = bootstrap(home, orgs)
+    print(f"  hub {layout.hub.root}: keys made, {len(orgs)} organisations' signing keys registered")
+    prepared = prepare_packages(layout, synth.extracts_dir, orgs, config.periods, EXTRACT_ORDER)
+    latest = config.periods[-1]
+    stale = _out_of_date_governance(
+        layout.hub.governance, layout.org_dir(OUT_OF_DATE_ORG) / "governance"
+    )
+    prepared += prepare_packages(
+        layout,
+        synth.extracts_dir,
+        [OUT_OF_DATE_ORG],
+        [latest],
+        [OUT_OF_DATE_EXTRACT],
+        governance_for={OUT_OF_DATE_ORG: stale},
+        workers=1,
+    )
+    packaged = [p for p in prepared if p.status == "packaged"]
+    refused_at_source = [p for p in prepared if p.status == "refused"]
+    print(
+        f"  {len(packaged):,} packages prepared in {time.monotonic() - t:.1f}s (outboxes under"
+        f" {layout.root / 'orgs'}); {len(refused_at_source)} refused at source: no agreement covers them,"
+        " nothing left the organisation"
+    )
+    if refused_at_source:
+        e = refused_at_source[0]
+        print(f"    e.g. {e.org} {e.extract} {e.period}: {e.reason}; receipt {e.receipt}")
+    delivered = deliver(prepared, layout.hub.inbox)
+    print(f"  {delivered:,} packages dropped in {layout.hub.inbox}")
+
+    _heading("4. Hub: the Dagster ingest job")
+    t = time.monotonic()
+    result = run_ingest_job(layout.hub)
+    if result is None or not result.success:
+        print("  the ingest run failed")
+        return False
+    print(
+        f"  Dagster run {result.run_id[:8]} (ingest_job, {config.periods[0]}..{latest}) succeeded"
+        f" in {time.monotonic() - t:.1f}s"
+    )
+    with connect(layout.hub, write=False) as wh:
+        rows = wh.execute(
+            "SELECT org_code, status, count(*) FROM raw.submissions GROUP BY ALL"
+        ).fetchall()
+        landed = wh.execute("SELECT count(*) FROM raw.staff_in_post").fetchall()[0][0]
+    table: dict[str, dict[str, int]] = {}
+    for org, status, n in rows:
+        table.setdefault(org, {})[status] = n
+    print(f"  {'ODS':<8}{'accepted':>10}{'quarantined':>13}{'refused':>9}")
+    for org in orgs:
+        c = table.get(org, {})
+        print(
+            f"  {org:<8}{c.get('accepted', 0):>10}{c.get('quarantined', 0):>13}{c.get('refused', 0):>9}"
+        )
+    print(
+        f"  {landed:,} staff-in-post rows landed, stage-2 pseudonyms only, in {layout.hub.warehouse}"
+    )
+    for path in sorted((layout.hub.receipts / OUT_OF_DATE_ORG).glob("*.json")):
+        r = json.loads(path.read_text())
+        if r["status"] == "refused":
+            print(
+                f"  refused at the hub: {r['org_code']} {r['extract']} {r['period']} ({r['reason']})"
+            )
+            print(f"    {r['findings'][0]['message']}")
+            print(f"    receipt {path}")
+            break
+    return True

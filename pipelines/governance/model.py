@@ -145,11 +145,10 @@ class Governance:
         candidates = self.agreements_for(ods_code, extract)
         if not candidates:
             others = self.agreements_for(ods_code)
-            held = (
-                f" (it is party to {', '.join(a.id for a in others)}, which do not cover {extract})"
-                if others
-                else ""
-            )
+            held = ""
+            if others:
+                verb = "does" if len(others) == 1 else "do"
+                held = f" (it is party to {', '.join(a.id for a in others)}, which {verb} not cover {extract})"
             raise Refusal(
                 "no_agreement",
                 f"no information-sharing agreement lets {ods_code} share {extract}{held}."

@@ -129,8 +129,12 @@ def run_submission(
     progress: Callable[[str], None] | None = None,
     max_rows_per_rule: int = DEFAULT_MAX_ROWS_PER_RULE,
     today: dt.date | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Outcome:
-    """Check (package=False) or prepare (package=True) one extract file."""
+    """Check (package=False) or prepare (package=True) one extract file.
+
+    `con`: a DuckDB connection to reuse across many files (code lists are loaded into it once);
+    by default a private one is opened and closed."""
     prog = _Progress(progress)
     input_path = Path(input_path)
     std = standard or load_standard()
@@ -185,7 +189,8 @@ def run_submission(
         _check_writable(out_dir)
     prog.done("governance", f"agreement {agreement.id if agreement else '(none)'}")
 
-    con = duckdb.connect()
+    own_connection = con is None
+    con = con or duckdb.connect()
     try:
         # -- read and map -------------------------------------------------------------
         prof = load_profile(profile, ext, std)
@@ -332,7 +337,8 @@ def run_submission(
         outcome.package_path = package_path
         return outcome
     finally:
-        con.close()
+        if own_connection:
+            con.close()
 
 
 def _derive_age_band(

@@ -470,7 +470,7 @@ class ExtractBuilder:
                 ("AGENCY", agency_fte * (1 - override_share), P.AGENCY_PREMIUM, "N"),
                 ("AGENCY", agency_fte * override_share, P.AGENCY_PREMIUM * P.OVERRIDE_PREMIUM, "Y"),
             ]:
-                keep = sfte > 0.005
+                keep = sfte >= 0.05  # at least a shift's worth of hours in the month
                 rows["i"].append(np.flatnonzero(keep))
                 rows["supply"].append(np.full(keep.sum(), supply, dtype=object))
                 rows["override"].append(np.full(keep.sum(), over or "N", dtype=object))

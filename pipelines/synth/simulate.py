@@ -410,27 +410,31 @@ class World:
                 main=False,
                 bank=np.ones(bank.sum(), bool),
             )
+        # Second posts are small: a few sessions a week (7.5-15 hours), so that a person's
+        # total FTE stays plausible.
         post = kind == "post_same_org"
         if post.any():
+            hours = rng.choice([7.5, 11.25, 15.0], size=int(post.sum()))
             self.new_assignments(
                 person[post],
                 org[post],
                 self.roles_for(org[post]),
                 start[post],
                 main=False,
-                part_time_only=True,
+                hours=hours,
             )
         other = ~same
         if other.any() and len(self.orgs) > 1:
             shift = rng.integers(1, len(self.orgs), other.sum())
             other_org = ((org[other] + shift) % len(self.orgs)).astype(np.int32)
+            hours = rng.choice([7.5, 11.25, 15.0], size=int(other.sum()))
             self.new_assignments(
                 person[other],
                 other_org,
                 self.roles_for(other_org),
                 start[other],
                 main=True,
-                part_time_only=True,
+                hours=hours,
             )
 
     # -- the months ---------------------------------------------------------------------
@@ -479,7 +483,9 @@ class World:
         for sec in np.unique(sectors):
             sel = sectors == sec
             mult[sel] /= mult[sel].mean()
-        p_leave = 1 - (1 - np.minimum(annual * mult, 0.95)) ** (1 / 12)
+        # Multipliers act on the monthly hazard, which keeps the expected rate at the sector's
+        # (on the annual rate they would inflate it: the conversion is convex).
+        p_leave = np.minimum((1 - (1 - annual) ** (1 / 12)) * mult, 0.5)
         leaving = mains[rng.random(mains.size) < p_leave]
 
         lperson, lorg = A["person"][leaving], A["org"][leaving]

@@ -1,0 +1,212 @@
+"""`owf hub`, `owf quarantine` and `owf audit`: the system data engineer's commands."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.errors import OwfError
+
+hub_app = typer.Typer(help="Run the hub: initialise, ingest, status.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Quarantined submissions: list, release, discard.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+HubOpt = Annotated[
+    Path | None, typer.Option("--hub", help="Hub folder (default: $OWF_HUB or var/hub).")
+]
+
+
+def _paths(hub: Path | None):
+    from pipelines.hub.home import HubPaths
+
+    return HubPaths.at(hub) if hub else HubPaths.default()
+
+
+def _actor() -> str:
+    try:
+        return os.environ.get("OWF_ACTOR") or getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+@hub_app.command("init")
+def hub_init(
+    hub: HubOpt = None,
+    governance: Annotated[
+        Path | None,
+        typer.Option(
+            help="Governance folder to copy as the hub's registry (default: the project's)."
+        ),
+    ] = None,
+) -> None:
+    """Create the hub's folders, its keys (0600) and its own copy of the governance registry."""
+    from pipelines.hub.bootstrap import init_hub
+
+    root = _paths(hub).root
+    paths = init_hub(root, governance)
+    typer.echo(f"hub ready at {paths.root}: inbox {paths.inbox}, registry {paths.governance}")
+    typer.echo(f"give organisations {paths.keys / 'hub-encryption.pub'}; keep {paths.keys} private")
+
+
+def run_ingest_job(
+    paths, periods: list[str] | None = None, *, instance=None, log_level: str = "WARNING"
+):
+    """Run the real Dagster ingest job in this process over the inbox's periods; returns the
+    Dagster result (None when there is nothing to do)."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.defs.ingest import package_period
+    from pipelines.defs.partitions import PERIODS
+    from pipelines.hub.ingest import inbox_packages
+
+    paths.ensure()
+    keys = set(PERIODS.get_partition_keys())
+    found = sorted({p for p in (package_period(f) for f in inbox_packages(paths)) if p in keys})
+    wanted = sorted(set(periods) & keys) if periods else found
+    if not wanted and inbox_packages(paths):
+        wanted = [PERIODS.get_last_partition_key()]  # unreadable packages: refused by the run
+    if not wanted:
+        return None
+    if instance is None:
+        instance = (
+            dg.DagsterInstance.get()
+            if os.environ.get("DAGSTER_HOME")
+            else dg.DagsterInstance.ephemeral()
+        )
+    job = defs.resolve_job_def("ingest_job")
+    return job.execute_in_process(
+        instance=instance,
+        run_config={
+            "resources": {
+                "hub": {"config": {"root": str(paths.root), "governance": str(paths.governance)}}
+            },
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        tags={
+            "dagster/asset_partition_range_start": wanted[0],
+            "dagster/asset_partition_range_end": wanted[-1],
+        },
+    )
+
+
+@hub_app.command("ingest")
+def hub_ingest(
+    hub: HubOpt = None,
+    period: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only these periods (YYYY-MM); default: every period waiting in the inbox."
+        ),
+    ] = None,
+) -> None:
+    """Ingest the inbox now, through the Dagster ingest job (one run for all periods waiting)."""
+    paths = _paths(hub)
+    result = run_ingest_job(paths, period)
+    if result is None:
+        typer.echo(f"nothing to ingest in {paths.inbox}")
+        return
+    _print_status(paths)
+    raise typer.Exit(0 if result.success else 1)
+
+
+def _print_status(paths) -> None:
+    from pipelines.hub.warehouse import connect
+
+    with connect(paths, write=False) as wh:
+        rows = wh.execute(
+            "SELECT org_code, status, count(*) FROM raw.submissions GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    table: dict[str, dict[str, int]] = {}
+    for org, status, n in rows:
+        table.setdefault(org or "_unknown", {})[status] = n
+    statuses = ["accepted", "superseded", "quarantined", "refused", "discarded", "purged"]
+    typer.echo(f"  {'ODS':<8}" + "".join(f"{s:>13}" for s in statuses))
+    for org, counts in table.items():
+        typer.echo(f"  {org:<8}" + "".join(f"{counts.get(s, 0):>13}" for s in statuses))
+    typer.echo(f"  receipts in {paths.receipts}; warehouse {paths.warehouse}")
+
+
+@hub_app.command("status")
+def hub_status(hub: HubOpt = None) -> None:
+    """Submissions by organisation and status."""
+    paths = _paths(hub)
+    if not paths.warehouse.exists():
+        raise OwfError(f"no warehouse at {paths.warehouse}: nothing has been ingested yet")
+    _print_status(paths)
+
+
+@quarantine_app.command("list")
+def quarantine_list(hub: HubOpt = None) -> None:
+    """Quarantined submissions, with why and whether they can be released."""
+    from pipelines.hub.quarantine import list_quarantined
+
+    items = list_quarantined(_paths(hub))
+    if not items:
+        typer.echo("no quarantined submissions")
+        return
+    for q in items:
+        kind = (
+            "releasable (plausibility only)" if q.releasable else "needs a corrected resubmission"
+        )
+        typer.echo(f"{q.submission_id}  {q.org_code} {q.extract} {q.period}  {q.reason}  [{kind}]")
+        for f in q.receipt.get("findings", [])[:3]:
+            typer.echo(f"    row {f.get('row')} field {f.get('field')}: {f.get('rule')}")
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    submission_id: Annotated[
+        str, typer.Argument(help="Submission id (or its first 8+ characters).")
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why it is released (recorded in the audit log).")
+    ],
+    hub: HubOpt = None,
+) -> None:
+    """Land a submission whose only failures were plausibility checks, after checking with the organisation."""
+    from pipelines.hub.quarantine import release
+
+    status = release(_paths(hub), submission_id, reason, _actor())
+    typer.echo(f"released {submission_id}: {status}")
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(
+    submission_id: Annotated[
+        str, typer.Argument(help="Submission id (or its first 8+ characters).")
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why it is discarded (recorded in the audit log).")
+    ],
+    hub: HubOpt = None,
+) -> None:
+    """Give up on a quarantined submission: its package is deleted, its record and audit trail stay."""
+    from pipelines.hub.quarantine import discard
+
+    discard(_paths(hub), submission_id, reason, _actor())
+    typer.echo(f"discarded {submission_id}")
+
+
+@audit_app.command("verify")
+def audit_verify(hub: HubOpt = None) -> None:
+    """Check the audit log's hash chain; name the first row that was edited, deleted or reordered."""
+    from pipelines.hub import audit
+    from pipelines.hub.warehouse import connect
+
+    paths = _paths(hub)
+    if not paths.warehouse.exists():
+        raise OwfError(f"no warehouse at {paths.warehouse}: there is no audit log yet")
+    with connect(paths, write=False) as wh:
+        rows, problems = audit.verify(wh, audit.read_head(paths))
+    if problems:
+        for p in problems:
+            typer.echo(f"FAILED: {p.message} ({p.kind})")
+        raise typer.Exit(1)
+    typer.echo(f"audit log intact: {rows} rows, hash chain verified")

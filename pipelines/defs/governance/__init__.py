@@ -1,0 +1,64 @@
+"""Governance jobs: retention, and the audit chain check."""
+
+import dagster as dg
+
+from pipelines.defs.ingest import AUDIT_KEY
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
+from pipelines.hub import audit
+from pipelines.hub.retention import purge_expired
+from pipelines.hub.warehouse import connect
+
+AUDIT_CHAIN_CHECK = "audit_chain_intact"
+
+
+@dg.op(
+    pool=WAREHOUSE_POOL,
+    description="Purge submissions past their agreement's retention period (logged).",
+)
+def purge_expired_submissions(context: dg.OpExecutionContext, hub: HubResource) -> int:
+    purged = purge_expired(hub.paths(), actor=f"dagster:{context.run.run_id[:8]}")
+    for p in purged:
+        context.log.info(
+            f"purged {p.submission_id} ({p.org_code} {p.extract} {p.period}): {p.rows} rows"
+        )
+    context.add_output_metadata({"purged": len(purged), "rows": sum(p.rows for p in purged)})
+    return len(purged)
+
+
+@dg.job(description="Retention: purge record-level submissions past their retention period.")
+def retention_job():
+    purge_expired_submissions()
+
+
+retention_schedule = dg.ScheduleDefinition(
+    job=retention_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="Europe/London",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+
+@dg.asset_check(
+    asset=AUDIT_KEY,
+    name=AUDIT_CHAIN_CHECK,
+    blocking=True,
+    description="The audit log's hash chain is intact: no row edited, deleted or reordered.",
+)
+def audit_chain_intact(hub: HubResource) -> dg.AssetCheckResult:
+    paths = hub.paths()
+    if not paths.warehouse.exists():
+        return dg.AssetCheckResult(
+            passed=False, description="no warehouse yet: nothing to verify", metadata={"rows": 0}
+        )
+    with connect(paths, write=False) as wh:
+        rows, problems = audit.verify(wh, audit.read_head(paths))
+    return dg.AssetCheckResult(
+        passed=not problems and rows > 0,
+        metadata={"rows": rows, "problems": [p.message for p in problems][:20]},
+        description=problems[0].message if problems else f"{rows} rows, chain intact",
+    )
+
+
+defs = dg.Definitions(
+    jobs=[retention_job], schedules=[retention_schedule], asset_checks=[audit_chain_intact]
+)

@@ -1,0 +1,231 @@
+"""The audit log: every event appended to audit.events, each row hash-chained to the one before.
+
+hash(row) = SHA-256 of the canonical JSON of [seq, at, event, actor, submission_id, org_code,
+extract, period, detail, prev_hash], and prev_hash is the previous row's hash (64 zeros for
+the first). Events are appended inside the same transaction as the change they record, so
+the log and the warehouse never disagree. After each commit the newest (seq, hash) is also
+written to <hub>/audit-head.json, outside the database, so that deleting the newest rows is
+detected too.
+
+`verify` walks the chain and names the first row that breaks it, and how: edited (its hash
+does not match its contents), deleted (a sequence number is missing), reordered (the chain
+is intact row by row but the sequence does not follow it), or truncated (rows after the
+recorded head are gone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import duckdb
+
+from pipelines.hub.home import HubPaths
+
+GENESIS = "0" * 64
+EVENTS = (
+    "received",
+    "verified",
+    "refused",
+    "accepted",
+    "quarantined",
+    "released",
+    "discarded",
+    "superseded",
+    "duplicate",
+    "published",
+    "publication_blocked",
+    "purged",
+    "key_rotated",
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def row_hash(
+    seq: int,
+    at: dt.datetime,
+    event: str,
+    actor: str,
+    submission_id,
+    org_code,
+    extract,
+    period,
+    detail: str | None,
+    prev_hash: str,
+) -> str:
+    payload = [
+        seq,
+        at.isoformat(),
+        event,
+        actor,
+        submission_id,
+        org_code,
+        extract,
+        period,
+        detail,
+        prev_hash,
+    ]
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def append(
+    con: duckdb.DuckDBPyConnection,
+    event: str,
+    *,
+    actor: str = "hub",
+    submission_id: str | None = None,
+    org_code: str | None = None,
+    extract: str | None = None,
+    period: str | None = None,
+    detail: dict | str | None = None,
+) -> tuple[int, str]:
+    """Append one event (call inside the transaction that makes the change)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    last = con.execute("SELECT seq, hash FROM audit.events ORDER BY seq DESC LIMIT 1").fetchall()
+    seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
+    at = _now()
+    detail_text = (
+        detail
+        if isinstance(detail, str) or detail is None
+        else json.dumps(detail, sort_keys=True, default=str)
+    )
+    h = row_hash(seq, at, event, actor, submission_id, org_code, extract, period, detail_text, prev)
+    con.execute(
+        "INSERT INTO audit.events VALUES ($seq, $at, $event, $actor, $sid, $org, $ext, $period, $detail, $prev, $hash)",
+        {
+            "seq": seq,
+            "at": at,
+            "event": event,
+            "actor": actor,
+            "sid": submission_id,
+            "org": org_code,
+            "ext": extract,
+            "period": period,
+            "detail": detail_text,
+            "prev": prev,
+            "hash": h,
+        },
+    )
+    return seq, h
+
+
+def write_head(paths: HubPaths, con: duckdb.DuckDBPyConnection) -> None:
+    """Record the newest row's (seq, hash) outside the database, after a commit."""
+    last = con.execute("SELECT seq, hash FROM audit.events ORDER BY seq DESC LIMIT 1").fetchall()
+    if not last:
+        return
+    tmp = paths.audit_head.with_name(".audit-head.json.part")
+    tmp.write_text(json.dumps({"seq": last[0][0], "hash": last[0][1]}) + "\n")
+    os.replace(tmp, paths.audit_head)
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    seq: int
+    kind: str  # edited, deleted, reordered, truncated
+    message: str
+
+
+def verify(
+    con: duckdb.DuckDBPyConnection, head: dict | None = None
+) -> tuple[int, list[AuditProblem]]:
+    """(rows checked, problems). Rows are read in table order and in sequence order: the
+    chain must hold in both, which is what catches reordering."""
+    rows = con.execute(
+        "SELECT seq, event_at, event, actor, submission_id, org_code, extract, period, detail, prev_hash, hash"
+        " FROM audit.events ORDER BY seq"
+    ).fetchall()
+    problems: list[AuditProblem] = []
+    prev_hash, prev_seq = GENESIS, 0
+    by_hash = {r[10]: r[0] for r in rows}
+    for i, (
+        seq,
+        at,
+        event,
+        actor,
+        sid,
+        org,
+        ext,
+        period,
+        detail,
+        stored_prev,
+        stored_hash,
+    ) in enumerate(rows):
+        expected = row_hash(seq, at, event, actor, sid, org, ext, period, detail, stored_prev)
+        if expected != stored_hash:
+            problems.append(
+                AuditProblem(
+                    seq, "edited", f"row {seq} was edited: its contents no longer match its hash"
+                )
+            )
+            break
+        if seq != prev_seq + 1:
+            problems.append(
+                AuditProblem(
+                    seq,
+                    "deleted",
+                    f"row(s) {prev_seq + 1}..{seq - 1} are missing before row {seq}: deleted",
+                )
+            )
+            break
+        if stored_prev != prev_hash:
+            following = rows[i + 1] if i + 1 < len(rows) else None
+            if following is not None and following[9] == prev_hash:
+                problems.append(
+                    AuditProblem(
+                        seq,
+                        "reordered",
+                        f"rows {seq} and {following[0]} are out of order: row {following[0]} is the one"
+                        f" that follows row {prev_seq} in the chain",
+                    )
+                )
+            elif stored_prev in by_hash:
+                problems.append(
+                    AuditProblem(
+                        seq,
+                        "reordered",
+                        f"row {seq} follows row {by_hash[stored_prev]} in the chain, not row {prev_seq}: rows were reordered",
+                    )
+                )
+            else:
+                problems.append(
+                    AuditProblem(
+                        seq, "deleted", f"the row before row {seq} in the chain is missing: deleted"
+                    )
+                )
+            break
+        prev_hash, prev_seq = stored_hash, seq
+    if not problems and head:
+        if head["seq"] > prev_seq:
+            problems.append(
+                AuditProblem(
+                    prev_seq + 1,
+                    "truncated",
+                    f"the log ends at row {prev_seq} but row {head['seq']} was written: rows {prev_seq + 1}..{head['seq']} were deleted",
+                )
+            )
+        else:
+            match = [r for r in rows if r[0] == head["seq"]]
+            if match and match[0][10] != head["hash"]:
+                problems.append(
+                    AuditProblem(
+                        head["seq"],
+                        "edited",
+                        f"row {head['seq']} differs from the recorded head: rewritten",
+                    )
+                )
+    return len(rows), problems
+
+
+def read_head(paths: HubPaths) -> dict | None:
+    try:
+        return json.loads(paths.audit_head.read_text())
+    except (FileNotFoundError, ValueError):
+        return None

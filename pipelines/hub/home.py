@@ -1,0 +1,95 @@
+"""The hub's folders and files, in one place.
+
+    <hub>/inbox/                     packages arrive here (organisations, or the demo)
+    <hub>/quarantine/<ORG>/          packages that failed validation, kept (encrypted) for release
+    <hub>/refused/<ORG>/             packages refused for governance or cryptographic reasons
+    <hub>/receipts/<ORG>/            one receipt per package: accepted, quarantined, refused ...
+    <hub>/warehouse.duckdb           raw.* (landed submissions), audit.*, and the dbt models
+    <hub>/warehouse.lock             held while anything writes the warehouse
+    <hub>/audit-head.json            the latest audit row's hash, to detect a truncated log
+    <hub>/keys/                      hub-encryption.key, hub-pseudonymisation.key (0600)
+    <hub>/tmp/                       private scratch space (0700), emptied after every run
+
+Accepted packages are deleted once landed: they hold stage-1 pseudonyms, which the hub must
+not keep (DESIGN: only stage-2 pseudonyms are persisted).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.paths import governance_dir, owf_home
+
+
+@dataclass(frozen=True)
+class HubPaths:
+    root: Path
+    governance: Path
+
+    @classmethod
+    def default(cls) -> HubPaths:
+        """$OWF_HUB, or var/hub in the project; see `at` for the governance folder."""
+        return cls.at(os.environ.get("OWF_HUB", owf_home() / "hub"))
+
+    @classmethod
+    def at(cls, root: Path | str, governance: Path | str | None = None) -> HubPaths:
+        """A hub at `root`. Its registry is `governance` if given, else the hub's own
+        <root>/governance (made by `owf hub init`), else $OWF_GOVERNANCE or the project's."""
+        root = Path(root)
+        if governance:
+            return cls(root, Path(governance))
+        own = root / "governance"
+        return cls(root, own if (own / "organisations.yaml").exists() else governance_dir())
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def refused(self) -> Path:
+        return self.root / "refused"
+
+    @property
+    def receipts(self) -> Path:
+        return self.root / "receipts"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "warehouse.lock"
+
+    @property
+    def audit_head(self) -> Path:
+        return self.root / "audit-head.json"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def hub_encryption_key(self) -> Path:
+        return self.keys / "hub-encryption.key"
+
+    @property
+    def hub_pseudonymisation_key(self) -> Path:
+        return self.keys / "hub-pseudonymisation.key"
+
+    def ensure(self) -> HubPaths:
+        for folder in (self.root, self.inbox, self.quarantine, self.refused, self.receipts):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.tmp, 0o700)
+        return self

@@ -1,0 +1,773 @@
+"""Hub ingestion: from packages in the inbox to landed, re-keyed rows in raw.*.
+
+For each package, in order of arrival:
+  received   read the container (not trusted yet)
+  verified   signature checked against the organisation's registered key
+  governed   an active agreement covers the organisation, extract and period; every field
+             in the package is permitted; the standard version is one this hub reads
+  decrypted  with the hub's key; payload hash and manifest checked
+then, for all packages of the run together (one batch per extract type):
+  validated  the standard's rules (submitted form) and the extract's Great Expectations
+             suite, and the volume suite against the organisation's previous period
+  re-keyed   stage-2 pseudonyms: HMAC-SHA256 under the hub key; stage-1 tokens are dropped
+  landed     one transaction per submission: rows, the submission record, supersession of
+             an earlier submission for the same organisation, extract and period, and the
+             audit events; then the package file is deleted (accepted) or moved to
+             quarantine/ or refused/, and a receipt is written to receipts/<ORG>/.
+
+A refusal (signature, registry, agreement, cryptography) is final: the organisation must
+send a new package. A quarantine (validation) can be released (`owf quarantine release`)
+when only plausibility checks failed. The same package twice is a no-op; a crash leaves
+each submission either fully landed or not at all, and a rerun completes the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.crypto import keys as kf
+from pipelines.crypto.pseudonymise import rekey_column
+from pipelines.errors import Finding, OwfError
+from pipelines.governance import Governance, Refusal, load_governance
+from pipelines.hub import audit
+from pipelines.hub.home import HubPaths
+from pipelines.hub.packages import registry_key_resolver
+from pipelines.hub.warehouse import connect, ensure_schema, raw_table
+from pipelines.standard import SUBMITTED, Standard, load_standard
+from pipelines.standard.validator import qi, validate_relation
+from pipelines.submission.package import (
+    SUFFIX,
+    PackageError,
+    RawPackage,
+    decrypt_package,
+    read_package,
+    verify_package,
+)
+
+VOLUME_MIN_PREVIOUS_ROWS = 20
+MAX_REASONS_PER_RULE = 200
+
+
+@dataclass
+class Pending:
+    """One package on its way through a run."""
+
+    path: Path
+    sha256: str
+    raw: RawPackage | None = None
+    table: pa.Table | None = None
+    status: str = "received"  # -> refused | quarantined | accepted | duplicate
+    reason: str | None = None
+    reasons: list[Finding] = field(default_factory=list)
+    agreement_id: str | None = None
+    retention_months: int | None = None
+    release_note: str | None = None
+    superseded_by: str | None = None
+    plausibility_only: bool = True  # every failure so far was a plausibility (GX) check
+
+    @property
+    def manifest(self) -> dict:
+        return self.raw.manifest if self.raw else {}
+
+    @property
+    def submission_id(self) -> str:
+        return self.manifest.get("package_id") or f"sha256-{self.sha256[:32]}"
+
+    @property
+    def org(self) -> str:
+        return str(self.manifest.get("org_code") or "_unknown")
+
+    def refuse(self, reason: str, message: str, **kw) -> None:
+        self.status, self.reason = "refused", reason
+        self.reasons.append(Finding("error", reason, message, file=self.path.name, **kw))
+
+    def quarantine(self, finding: Finding, plausibility: bool) -> None:
+        self.status = "quarantined"
+        self.reason = self.reason or finding.rule
+        self.plausibility_only = self.plausibility_only and plausibility
+        same = sum(1 for f in self.reasons if f.rule == finding.rule and f.field == finding.field)
+        if same < MAX_REASONS_PER_RULE:
+            self.reasons.append(finding)
+
+
+@dataclass
+class IngestResult:
+    outcomes: list[Pending]
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for p in self.outcomes if p.status == status)
+
+    def by_org(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for p in self.outcomes:
+            out.setdefault(p.org, {}).setdefault(p.status, 0)
+            out[p.org][p.status] += 1
+        return out
+
+    def summary(self) -> dict[str, int]:
+        return {
+            s: self.count(s)
+            for s in ("accepted", "quarantined", "refused", "duplicate")
+            if self.count(s)
+        }
+
+
+@dataclass(frozen=True)
+class HubKeys:
+    encryption: object  # X25519PrivateKey
+    pseudonymisation: kf.SymmetricKey
+
+
+def load_hub_keys(paths: HubPaths) -> HubKeys:
+    return HubKeys(
+        kf.load_encryption_private_key(paths.hub_encryption_key),
+        kf.load_symmetric_key(paths.hub_pseudonymisation_key, kf.HUB_KEY),
+    )
+
+
+def inbox_packages(paths: HubPaths) -> list[Path]:
+    """Packages waiting in the inbox, oldest first (partly written files are dotfiles)."""
+    files = [
+        p for p in paths.inbox.glob(f"*{SUFFIX}") if p.is_file() and not p.name.startswith(".")
+    ]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def _fault_pause() -> None:
+    """Fault-injection aid for tests of crash safety: pause between landings."""
+    pause = os.environ.get("OWF_INGEST_PAUSE_SECONDS")
+    if pause:
+        time.sleep(float(pause))
+
+
+def ingest(
+    paths: HubPaths,
+    packages: list[Path] | None = None,
+    *,
+    std: Standard | None = None,
+    gov: Governance | None = None,
+    keys: HubKeys | None = None,
+    today: dt.date | None = None,
+    actor: str = "hub",
+    release: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestResult:
+    """Ingest `packages` (default: everything in the inbox). `release` maps package SHA-256 to a
+    release note: those packages skip the plausibility checks (used by `owf quarantine release`)."""
+    say = progress or (lambda _m: None)
+    started = time.monotonic()
+    stages: dict[str, float] = {}
+    mark = [time.monotonic()]
+
+    def stage(name: str) -> None:
+        now = time.monotonic()
+        stages[name] = round(now - mark[0], 3)
+        mark[0] = now
+
+    paths.ensure()
+    std = std or load_standard()
+    gov = gov or load_governance(paths.governance, standard=std)
+    keys = keys or load_hub_keys(paths)
+    today = today or dt.date.today()
+    release = release or {}
+    files = list(packages) if packages is not None else inbox_packages(paths)
+    pending = [_read(p) for p in files]
+    say(f"{len(pending)} package(s) to ingest")
+    stage("read")
+
+    with connect(paths) as wh:
+        ensure_schema(wh, std)
+        known = _known_packages(wh, [p.sha256 for p in pending])
+        seen: set[str] = set()
+        for p in pending:
+            if p.status == "refused":
+                continue
+            releasing = p.sha256 in release and known.get(p.sha256, ("", ""))[1] == "quarantined"
+            if (p.sha256 in known and not releasing) or p.sha256 in seen:
+                sid, status = known.get(p.sha256, (p.submission_id, "this run"))
+                p.status, p.reason = (
+                    "duplicate",
+                    f"the same package was already received (submission {sid}, {status})",
+                )
+                continue
+            seen.add(p.sha256)
+            _authenticate_and_govern(p, gov, std, keys, today)
+        stage("verify")
+
+        work = [p for p in pending if p.status == "received"]
+        _validate_standard(work, std)
+        stage("validate")
+        _rekey(work, std, keys)
+        stage("rekey")
+        _validate_gx(work, std, wh, release)
+        stage("gx")
+
+        for p in work:
+            if p.status == "received":
+                p.status = "accepted"
+        # Land in the order the organisations made the packages, so that of two submissions
+        # for the same organisation, extract and period the later one is current.
+        order = sorted(
+            range(len(pending)), key=lambda i: (pending[i].manifest.get("created_at") or "", i)
+        )
+        for p in (pending[i] for i in order):
+            _land(wh, paths, p, std, keys, actor, release.get(p.sha256))
+            _fault_pause()
+        audit.write_head(paths, wh)
+        stage("land")
+    _clear_tmp(paths)
+    result = IngestResult(pending, round(time.monotonic() - started, 3), stages)
+    say("ingested: " + ", ".join(f"{n} {s}" for s, n in result.summary().items()))
+    return result
+
+
+def _read(path: Path) -> Pending:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        p = Pending(path, "")
+        p.refuse("unreadable", f"cannot read {path.name}: {exc.strerror}")
+        return p
+    import hashlib
+
+    p = Pending(path, hashlib.sha256(data).hexdigest())
+    try:
+        p.raw = read_package(data, path.name)
+    except PackageError as exc:
+        p.refuse(exc.reason, str(exc))
+    return p
+
+
+def _known_packages(wh: duckdb.DuckDBPyConnection, shas: list[str]) -> dict[str, tuple[str, str]]:
+    if not shas:
+        return {}
+    rows = wh.execute(
+        "SELECT package_sha256, submission_id, status FROM raw.submissions WHERE list_contains($s, package_sha256)",
+        {"s": shas},
+    ).fetchall()
+    return {sha: (sid, status) for sha, sid, status in rows}
+
+
+def _authenticate_and_govern(
+    p: Pending, gov: Governance, std: Standard, keys: HubKeys, today: dt.date
+) -> None:
+    m = p.manifest
+    try:
+        public_key = registry_key_resolver(gov)(m["org_code"], m["signing_key_fingerprint"], today)
+    except Refusal as exc:
+        p.refuse(exc.reason, str(exc))
+        return
+    try:
+        verify_package(p.raw, public_key, p.path.name)
+    except PackageError as exc:
+        p.refuse(exc.reason, str(exc))
+        return
+    # From here the manifest is authentic.
+    if m["extract"] not in std.extracts:
+        p.refuse(
+            "unknown_extract", f"extract {m['extract']!r} is not in the standard v{std.version}."
+        )
+        return
+    if str(m["standard_version"]).split(".")[0] != std.version.split(".")[0]:
+        p.refuse(
+            "unsupported_standard_version",
+            f"the package follows standard v{m['standard_version']}; this hub reads v{std.version}."
+            " Update the submission tool and prepare the package again.",
+        )
+        return
+    try:
+        agreement = gov.resolve_agreement(m["org_code"], m["extract"], m["period"], today)
+    except Refusal as exc:
+        p.refuse(exc.reason, str(exc))
+        return
+    p.agreement_id, p.retention_months = agreement.id, agreement.retention_months
+    extra = [f for f in m["fields"] if f not in agreement.permitted_fields(m["extract"])]
+    if extra:
+        p.refuse(
+            "field_not_permitted",
+            f"the package holds {', '.join(extra)}, which agreement {agreement.id} does not permit"
+            f" for {m['extract']}. Prepare it again with the current agreement (the tool drops"
+            " fields that are not permitted).",
+            field=extra[0],
+        )
+        return
+    try:
+        p.table = decrypt_package(p.raw, keys.encryption, p.path.name)
+    except PackageError as exc:
+        p.refuse(exc.reason, str(exc))
+
+
+def _batch_table(items: list[Pending], std: Standard, extract: str) -> pa.Table:
+    """All submissions of one extract as one table with every submitted-form field."""
+    ext = std.extract(extract)
+    tables = []
+    for p in items:
+        t = p.table
+        n = t.num_rows
+        cols = {
+            "__submission": pa.array([p.submission_id] * n, pa.string()),
+            "__org": pa.array([p.manifest["org_code"]] * n, pa.string()),
+            "__period": pa.array([p.manifest["period"]] * n, pa.string()),
+            "__row": pa.array(range(2, n + 2), pa.int64()),
+        }
+        for f in ext.fields_in(SUBMITTED):
+            if f.name in t.column_names:
+                cols[f.name] = t.column(f.name)
+        tables.append(pa.table(cols))
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _validate_standard(work: list[Pending], std: Standard) -> None:
+    """The standard's rules, submitted form, one DuckDB pass per extract type."""
+    by_sid = {p.submission_id: p for p in work}
+    con = duckdb.connect()
+    try:
+        for extract in std.extracts:
+            items = [p for p in work if p.manifest["extract"] == extract]
+            if not items:
+                continue
+            ext = std.extract(extract)
+            batch = _batch_table(items, std, extract)
+            con.register("owf_incoming", batch)
+            con.execute("CREATE OR REPLACE TEMP TABLE owf_batch AS SELECT * FROM owf_incoming")
+            con.unregister("owf_incoming")
+            # The key is unique within a submission; the batch holds many.
+            batch_ext = dataclasses.replace(ext, key=("__submission",) + ext.key)
+            # Findings name the global row; translate back to (submission, payload row).
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE owf_rows AS SELECT rowid AS g, __submission, __row FROM owf_batch"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE owf_fields AS SELECT rowid AS __row,"
+                " * EXCLUDE (__row, __org, __period) FROM owf_batch"
+            )
+            findings, _ = validate_relation(
+                con,
+                "owf_fields",
+                batch_ext,
+                form=SUBMITTED,
+                display="",
+                std=std,
+                max_rows_per_rule=0,
+            )
+            lookup = dict(
+                (
+                    (g, (s, r))
+                    for g, s, r in con.execute(
+                        "SELECT g, __submission, __row FROM owf_rows"
+                    ).fetchall()
+                )
+            )
+            for f in findings:
+                sid, row = lookup[f.row]
+                p = by_sid[sid]
+                found = (
+                    f.found
+                    if f.rule != "duplicate_key"
+                    else "the same key as another row of this submission"
+                )
+                field_name = f.field.replace("__submission+", "") if f.field else f.field
+                p.quarantine(
+                    Finding("error", f.rule, f.message, p.path.name, row, field_name, found),
+                    plausibility=False,
+                )
+            # The organisation and period of every row must be the manifest's.
+            for col, rule in (("org_code", "org_code_mismatch"), ("period", "period_mismatch")):
+                bad = con.execute(
+                    f"SELECT __submission, __row FROM owf_batch WHERE {qi(col)} IS DISTINCT FROM {qi('__' + col.split('_')[0])}"  # noqa: S608
+                    " ORDER BY __submission, __row"
+                ).fetchall()
+                for sid, row in bad:
+                    by_sid[sid].quarantine(
+                        Finding(
+                            "error",
+                            rule,
+                            f"{col} differs from the package manifest's {col}.",
+                            by_sid[sid].path.name,
+                            row,
+                            col,
+                        ),
+                        plausibility=False,
+                    )
+    finally:
+        con.close()
+
+
+def _rekey(work: list[Pending], std: Standard, keys: HubKeys) -> None:
+    """Stage 2: every identifier column re-keyed under the hub key; stage-1 tokens dropped."""
+    for p in work:
+        if p.status != "received" and p.status != "quarantined":
+            continue
+        ext = std.extract(p.manifest["extract"])
+        t = p.table
+        for f in ext.fields:
+            if f.type == "identifier" and f.name in t.column_names:
+                i = t.column_names.index(f.name)
+                t = t.set_column(i, f.name, rekey_column(keys.pseudonymisation.key, t.column(i)))
+        p.table = t
+
+
+def _validate_gx(
+    work: list[Pending], std: Standard, wh: duckdb.DuckDBPyConnection, release: dict[str, str]
+) -> None:
+    """Each extract's GX suite over the batch, and the volume suite over the submissions."""
+    from pipelines.quality.gx_suites import GxRunner, batch_sql, load_suite
+
+    live = [p for p in work if p.status == "received"]
+    if not live:
+        return
+    runner = GxRunner()
+    by_sid = {p.submission_id: p for p in live}
+    con = duckdb.connect()
+    try:
+        for extract in std.extracts:
+            items = [p for p in live if p.manifest["extract"] == extract]
+            if not items:
+                continue
+            suite = load_suite(extract)
+            batch = _batch_table(items, std, extract)
+            con.register("owf_incoming", batch)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE owf_gx AS SELECT __submission AS submission_id,"
+                " __row AS payload_row, * EXCLUDE (__submission, __row, __org, __period) FROM owf_incoming"
+            )
+            con.unregister("owf_incoming")
+            available = {r[0] for r in con.execute("DESCRIBE owf_gx").fetchall()}
+            frame = con.sql(batch_sql(suite, "owf_gx", available)).df()
+            result = runner.validate(suite, frame)
+            for failure in result.failures:
+                targets = (
+                    [by_sid[failure.submission_id]] if failure.submission_id in by_sid else items
+                )
+                for p in targets:
+                    p.quarantine(
+                        Finding(
+                            "error",
+                            f"{suite.name}.{failure.rule}",
+                            failure.message,
+                            p.path.name,
+                            failure.payload_row,
+                            failure.column,
+                        ),
+                        plausibility=failure.rule != "no_result",
+                    )
+        # Volumes against each organisation's previous accepted period.
+        rows = []
+        for p in live:
+            ext = std.extract(p.manifest["extract"])
+            if ext.may_be_empty:
+                continue
+            prev = wh.execute(
+                "SELECT row_count FROM raw.submissions WHERE org_code = $o AND extract = $e AND period < $p"
+                " AND status = 'accepted' ORDER BY period DESC LIMIT 1",
+                {
+                    "o": p.manifest["org_code"],
+                    "e": p.manifest["extract"],
+                    "p": p.manifest["period"],
+                },
+            ).fetchall()
+            previous = prev[0][0] if prev else None
+            ratio = (
+                p.table.num_rows / previous
+                if previous and previous >= VOLUME_MIN_PREVIOUS_ROWS
+                else None
+            )
+            rows.append({"submission_id": p.submission_id, "volume_ratio": ratio})
+        if rows:
+            import pandas as pd
+
+            suite = load_suite("submission_volumes")
+            result = runner.validate(suite, pd.DataFrame(rows))
+            for failure in result.failures:
+                for p in (
+                    [by_sid[failure.submission_id]] if failure.submission_id in by_sid else live
+                ):
+                    p.quarantine(
+                        Finding(
+                            "error",
+                            f"{suite.name}.{failure.rule}",
+                            failure.message
+                            + " Confirm the volume with the organisation, then release"
+                            " the submission (owf quarantine release) or ask for a corrected one.",
+                            p.path.name,
+                            None,
+                            None,
+                        ),
+                        plausibility=True,
+                    )
+    finally:
+        con.close()
+    for p in live:
+        if p.status == "quarantined" and p.sha256 in release and p.plausibility_only:
+            p.status, p.release_note = "received", release[p.sha256]
+
+
+def _land(
+    wh: duckdb.DuckDBPyConnection,
+    paths: HubPaths,
+    p: Pending,
+    std: Standard,
+    keys: HubKeys,
+    actor: str,
+    release_note: str | None,
+) -> None:
+    """Record the decision for one package in one transaction, then move its file and write its receipt."""
+    m = p.manifest
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    sid = p.submission_id
+    ev = {
+        "submission_id": sid,
+        "org_code": m.get("org_code"),
+        "extract": m.get("extract"),
+        "period": m.get("period"),
+        "actor": actor,
+    }
+    superseded: list[str] = []
+    if p.status == "duplicate":
+        # Nothing changes; the attempt is still on the record.
+        wh.execute("BEGIN TRANSACTION")
+        audit.append(
+            wh,
+            "duplicate",
+            detail={"file": p.path.name, "package_sha256": p.sha256, "note": p.reason},
+            **ev,
+        )
+        wh.execute("COMMIT")
+    else:
+        wh.execute("BEGIN TRANSACTION")
+        try:
+            audit.append(
+                wh, "received", detail={"file": p.path.name, "package_sha256": p.sha256}, **ev
+            )
+            if p.status == "refused":
+                audit.append(wh, "refused", detail={"reason": p.reason}, **ev)
+            else:
+                audit.append(
+                    wh,
+                    "verified",
+                    detail={
+                        "agreement": p.agreement_id,
+                        "signing_key": m["signing_key_fingerprint"],
+                    },
+                    **ev,
+                )
+            if p.status == "accepted":
+                table = _lineage(p, keys)
+                wh.register("owf_landing", table)
+                cols = ", ".join(qi(c) for c in table.column_names)
+                insert = (
+                    f"INSERT INTO {raw_table(m['extract'])} ({cols}) SELECT {cols} FROM owf_landing"  # noqa: S608
+                )
+                wh.execute(insert)
+                wh.unregister("owf_landing")
+                current = wh.execute(
+                    "SELECT submission_id, created_at FROM raw.submissions WHERE org_code = $o AND extract = $e"
+                    " AND period = $p AND status = 'accepted'",
+                    {"o": m["org_code"], "e": m["extract"], "p": m["period"]},
+                ).fetchall()
+                newer = [
+                    sid_
+                    for sid_, created in current
+                    if (created or "") > (m.get("created_at") or "")
+                ]
+                if newer:
+                    # A package made before the current submission arrived late: keep it, superseded.
+                    p.status, p.reason = (
+                        "superseded",
+                        f"an already accepted submission ({newer[0]}) was made later",
+                    )
+                    p.superseded_by = newer[0]
+                superseded = [] if newer else [sid_ for sid_, _ in current]
+                if superseded:
+                    wh.execute(
+                        "UPDATE raw.submissions SET status = 'superseded', superseded_by = $sid, decided_at = $now"
+                        " WHERE list_contains($old, submission_id)",
+                        {"sid": sid, "now": now, "old": superseded},
+                    )
+                    for old in superseded:
+                        audit.append(
+                            wh,
+                            "superseded",
+                            detail={"superseded_by": sid},
+                            **(ev | {"submission_id": old}),
+                        )
+                if release_note:
+                    audit.append(wh, "released", detail={"note": release_note}, **ev)
+                audit.append(
+                    wh, "accepted", detail={"rows": table.num_rows, "superseded": superseded}, **ev
+                )
+                if p.status == "superseded":
+                    audit.append(wh, "superseded", detail={"superseded_by": newer[0]}, **ev)
+            elif p.status == "quarantined":
+                audit.append(
+                    wh, "quarantined", detail={"reason": p.reason, "findings": len(p.reasons)}, **ev
+                )
+            _record_submission(wh, p, now, superseded, keys, release_note)
+            wh.execute("COMMIT")
+        except Exception:
+            wh.execute("ROLLBACK")
+            raise
+    # The files follow the committed decision (a rerun completes this part if it is cut short).
+    _file_package(paths, p)
+    _write_receipt(paths, p, superseded, release_note)
+
+
+def _lineage(p: Pending, keys: HubKeys) -> pa.Table:
+    t = p.table
+    n = t.num_rows
+    cols = {
+        "submission_id": pa.array([p.submission_id] * n, pa.string()),
+        "payload_row": pa.array(range(2, n + 2), pa.int64()),
+        "key_epoch": pa.array([int(p.manifest["key_epoch"])] * n, pa.int32()),
+        "hub_key_epoch": pa.array([keys.pseudonymisation.epoch] * n, pa.int32()),
+    }
+    for name in t.column_names:
+        cols[name] = t.column(name)
+    return pa.table(cols)
+
+
+def _record_submission(wh, p: Pending, now, superseded, keys: HubKeys, release_note) -> None:
+    m = p.manifest
+    status = p.status
+    reason = p.reason
+    if status == "accepted" and release_note:
+        reason = f"released from quarantine: {release_note}"
+    if status == "superseded":
+        reason = p.reason
+    existing = wh.execute(
+        "SELECT status FROM raw.submissions WHERE submission_id = $s", {"s": p.submission_id}
+    ).fetchall()
+    values = {
+        "sid": p.submission_id,
+        "sha": p.sha256,
+        "org": m.get("org_code"),
+        "ext": m.get("extract"),
+        "period": m.get("period"),
+        "sv": m.get("standard_version"),
+        "agr": p.agreement_id,
+        "ke": m.get("key_epoch"),
+        "hke": keys.pseudonymisation.epoch if status in ("accepted", "superseded") else None,
+        "rows": m.get("row_count"),
+        "fields": m.get("fields"),
+        "profile": m.get("profile"),
+        "tool": m.get("tool_version"),
+        "created": m.get("created_at"),
+        "now": now,
+        "status": status,
+        "reason": reason,
+        "file": p.path.name,
+        "ret": p.retention_months,
+        "sb": p.superseded_by,
+    }
+    if existing:  # a quarantined submission being released
+        wh.execute(
+            "UPDATE raw.submissions SET status = $status, status_reason = $reason, decided_at = $now,"
+            " hub_key_epoch = $hke WHERE submission_id = $sid",
+            {k: values[k] for k in ("status", "reason", "now", "hke", "sid")},
+        )
+        return
+    wh.execute(
+        "INSERT INTO raw.submissions VALUES ($sid, $sha, $org, $ext, $period, $sv, $agr, $ke, $hke, $rows,"
+        " $fields, $profile, $tool, $created, $now, $now, $status, $reason, $sb, $file, $ret)",
+        values,
+    )
+
+
+def _file_package(paths: HubPaths, p: Pending) -> None:
+    src = p.path
+    if not src.exists():
+        return
+    in_inbox = src.parent.resolve() == paths.inbox.resolve()
+    if p.status in ("accepted", "superseded") or (p.status == "duplicate" and in_inbox):
+        # Accepted packages hold stage-1 pseudonyms, which the hub must not keep.
+        if in_inbox or src.parent.parent.resolve() == paths.quarantine.resolve():
+            src.unlink()
+    elif p.status in ("refused", "quarantined") and in_inbox:
+        target_dir = (paths.refused if p.status == "refused" else paths.quarantine) / _safe_org(
+            p.org
+        )
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), target_dir / src.name)
+
+
+def _safe_org(org: str) -> str:
+    import re
+
+    return org if re.fullmatch(r"[A-Z0-9]{3,6}", org) else "_unknown"
+
+
+def receipt_path(paths: HubPaths, p: Pending) -> Path:
+    return paths.receipts / _safe_org(p.org) / f"{p.submission_id}.json"
+
+
+def _write_receipt(
+    paths: HubPaths, p: Pending, superseded: list[str], release_note: str | None
+) -> None:
+    m = p.manifest
+    receipt = {
+        "receipt": "hub ingestion",
+        "package_file": p.path.name,
+        "package_sha256": p.sha256,
+        "submission_id": p.submission_id,
+        "org_code": m.get("org_code"),
+        "extract": m.get("extract"),
+        "period": m.get("period"),
+        "status": p.status,
+        "reason": p.reason,
+        "agreement_id": p.agreement_id,
+        "rows": m.get("row_count"),
+        "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "superseded": superseded,
+        "release_note": release_note,
+        "findings": [f.to_dict() for f in p.reasons],
+        "plausibility_only": p.status == "quarantined" and p.plausibility_only,
+        "what_to_do": _advice(p),
+    }
+    path = receipt_path(paths, p)
+    if p.status == "duplicate" and path.exists():
+        return  # the first receipt stands
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(receipt, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _advice(p: Pending) -> str:
+    if p.status == "accepted":
+        return "Nothing: the submission was accepted."
+    if p.status == "duplicate":
+        return "Nothing: this exact package was already received."
+    if p.status == "quarantined":
+        if p.plausibility_only:
+            return (
+                "Only plausibility checks failed. If the figures are right, the hub can release the"
+                " submission; otherwise correct the extract and submit again."
+            )
+        return "Correct the rows named in the findings at source and submit again (a new package supersedes this one)."
+    return "This package cannot be used. Fix the cause named above and prepare a new package."
+
+
+def _clear_tmp(paths: HubPaths) -> None:
+    for child in paths.tmp.iterdir() if paths.tmp.exists() else []:
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise OwfError(message)

@@ -1,0 +1,131 @@
+"""Quarantined submissions: list, release (plausibility failures only), discard. All logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.errors import OwfError
+from pipelines.hub import audit
+from pipelines.hub.home import HubPaths
+from pipelines.hub.ingest import ingest
+from pipelines.hub.warehouse import connect, ensure_schema
+from pipelines.standard import load_standard
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    submission_id: str
+    org_code: str
+    extract: str
+    period: str
+    decided_at: dt.datetime
+    reason: str
+    package: Path
+    receipt: dict
+
+    @property
+    def releasable(self) -> bool:
+        return bool(self.receipt.get("plausibility_only"))
+
+
+def _receipt(paths: HubPaths, org: str, sid: str) -> dict:
+    path = paths.receipts / org / f"{sid}.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def list_quarantined(paths: HubPaths) -> list[Quarantined]:
+    if not paths.warehouse.exists():
+        return []
+    with connect(paths, write=False) as wh:
+        rows = wh.execute(
+            "SELECT submission_id, org_code, extract, period, decided_at, status_reason, package_file"
+            " FROM raw.submissions WHERE status = 'quarantined' ORDER BY decided_at, submission_id"
+        ).fetchall()
+    return [
+        Quarantined(
+            sid,
+            org,
+            ext,
+            period,
+            at,
+            reason,
+            paths.quarantine / org / file,
+            _receipt(paths, org, sid),
+        )
+        for sid, org, ext, period, at, reason, file in rows
+    ]
+
+
+def _find(paths: HubPaths, submission_id: str) -> Quarantined:
+    for q in list_quarantined(paths):
+        if (
+            q.submission_id == submission_id
+            or q.submission_id.startswith(submission_id)
+            and len(submission_id) >= 8
+        ):
+            return q
+    raise OwfError(f"no quarantined submission {submission_id!r}; `owf quarantine list` shows them")
+
+
+def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
+    """Land a quarantined submission whose only failures were plausibility checks."""
+    if not note.strip():
+        raise OwfError("say why the submission is released (--reason): it goes in the audit log")
+    q = _find(paths, submission_id)
+    if not q.releasable:
+        raise OwfError(
+            f"submission {q.submission_id} failed the standard's rules, not only plausibility checks;"
+            " it cannot be released. The organisation must correct the extract and submit again."
+        )
+    if not q.package.exists():
+        raise OwfError(f"the quarantined package {q.package} is missing; it cannot be released")
+    import hashlib
+
+    sha = hashlib.sha256(q.package.read_bytes()).hexdigest()
+    result = ingest(paths, [q.package], release={sha: note}, actor=actor)
+    [outcome] = result.outcomes
+    if outcome.status not in ("accepted", "superseded"):
+        raise OwfError(
+            f"release of {q.submission_id} did not land it: {outcome.status} ({outcome.reason})"
+        )
+    return outcome.status
+
+
+def discard(paths: HubPaths, submission_id: str, note: str, actor: str) -> None:
+    """Give up on a quarantined submission: its package file is deleted; the record stays."""
+    if not note.strip():
+        raise OwfError("say why the submission is discarded (--reason): it goes in the audit log")
+    q = _find(paths, submission_id)
+    std = load_standard()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    with connect(paths) as wh:
+        ensure_schema(wh, std)
+        wh.execute("BEGIN TRANSACTION")
+        wh.execute(
+            "UPDATE raw.submissions SET status = 'discarded', status_reason = $r, decided_at = $now"
+            " WHERE submission_id = $s",
+            {"r": f"discarded: {note}", "now": now, "s": q.submission_id},
+        )
+        audit.append(
+            wh,
+            "discarded",
+            actor=actor,
+            submission_id=q.submission_id,
+            org_code=q.org_code,
+            extract=q.extract,
+            period=q.period,
+            detail={"note": note},
+        )
+        wh.execute("COMMIT")
+        audit.write_head(paths, wh)
+    q.package.unlink(missing_ok=True)
+    receipt = dict(q.receipt, status="discarded", discard_note=note)
+    (paths.receipts / q.org_code / f"{q.submission_id}.json").write_text(
+        json.dumps(receipt, indent=2, default=str) + "\n"
+    )

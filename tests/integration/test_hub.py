@@ -1,0 +1,665 @@
+"""Hub ingestion through real Dagster runs: accept, refuse, quarantine, supersede, duplicates,
+concurrency, crash safety, no stage-1 token at rest, the audit chain, the asset graph."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pytest
+import yaml
+
+from pipelines.crypto import keys as kf
+from pipelines.crypto.pseudonymise import person_pseudonym
+from pipelines.defs.governance import audit_chain_intact
+from pipelines.defs.ingest import inbox_sensor, ingest_submissions
+from pipelines.defs.resources import HubResource
+from pipelines.hub import audit
+from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
+from pipelines.hub.home import HubPaths
+from pipelines.hub.warehouse import connect
+from pipelines.submission.package import decrypt_package, read_package, seal_package
+from pipelines.synth import generate, sample_system
+
+ORGS = ["RW1", "SC101", "HS101"]
+PERIODS = ["2026-09", "2026-10"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hub")
+    cfg = sample_system(months=2, first_period=PERIODS[0])
+    cfg = replace(cfg, organisations=tuple(o for o in cfg.organisations if o.ods_code in ORGS))
+    synth = generate(cfg, base / "synth")
+    layout = bootstrap(base / "system", ORGS)
+    prepared = prepare_packages(
+        layout,
+        synth.extracts_dir,
+        ORGS,
+        PERIODS,
+        ["staff_in_post", "leavers", "vacancies", "sickness_absence"],
+        workers=1,
+    )
+    packages = {(p.org, p.extract, p.period): p.package for p in prepared if p.package}
+    return {"base": base, "synth": synth, "layout": layout, "packages": packages}
+
+
+def fresh_hub(world, tmp_path, edit_governance=None) -> HubPaths:
+    """A new, empty hub with the world's hub keys and (optionally edited) registry."""
+    src = world["layout"].hub
+    root = tmp_path / "hub"
+    root.mkdir()
+    shutil.copytree(src.keys, root / "keys")
+    shutil.copytree(src.governance, root / "governance")
+    if edit_governance:
+        edit_governance(root / "governance")
+    return HubPaths.at(root).ensure()
+
+
+def drop(paths: HubPaths, *packages: Path) -> list[Path]:
+    out = []
+    for p in packages:
+        target = paths.inbox / p.name
+        shutil.copyfile(p, target)
+        out.append(target)
+    return out
+
+
+def run(paths: HubPaths, periods=None, packages=None):
+    """A real Dagster run of the ingest asset (and the audit chain check)."""
+    periods = periods or PERIODS
+    config = (
+        {"ops": {"ingest_submissions": {"config": {"packages": [str(p) for p in packages]}}}}
+        if packages
+        else None
+    )
+    result = dg.materialize(
+        [ingest_submissions, audit_chain_intact],
+        resources={"hub": HubResource(root=str(paths.root))},
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config=config,
+        tags={
+            "dagster/asset_partition_range_start": periods[0],
+            "dagster/asset_partition_range_end": periods[-1],
+        },
+        raise_on_error=False,
+    )
+    assert result.success, [e for e in result.all_events if e.is_failure]
+    return result
+
+
+def submissions(paths: HubPaths) -> list[tuple]:
+    with connect(paths, write=False) as wh:
+        return wh.execute(
+            "SELECT org_code, extract, period, status, status_reason, row_count, submission_id FROM raw.submissions ORDER BY ALL"
+        ).fetchall()
+
+
+def receipt(paths: HubPaths, org: str, status: str) -> dict:
+    for path in (paths.receipts / org).glob("*.json"):
+        r = json.loads(path.read_text())
+        if r["status"] == status:
+            return r
+    raise AssertionError(f"no {status} receipt for {org}")
+
+
+def edit_yaml(path: Path, mutate) -> None:
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+# Accept ----------------------------------------------------------------------------------
+
+
+def test_accepts_and_lands_rekeyed_rows(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    pkg = world["packages"][("RW1", "staff_in_post", "2026-10")]
+    drop(paths, pkg)
+    result = run(paths)
+    [(org, extract, period, status, _, rows, sid)] = submissions(paths)
+    assert (org, extract, period, status) == ("RW1", "staff_in_post", "2026-10", "accepted")
+    with connect(paths, write=False) as wh:
+        landed = wh.execute(
+            "SELECT count(*), count(DISTINCT submission_id), min(key_epoch), min(hub_key_epoch) FROM raw.staff_in_post"
+        ).fetchall()[0]
+        tokens = {r[0] for r in wh.execute("SELECT person_id FROM raw.staff_in_post").fetchall()}
+    assert landed == (rows, 1, 1, 1)
+    # The landed pseudonyms are stage 2: none equals a stage-1 token of the package.
+    stage1 = set(
+        decrypt_package(
+            read_package(pkg.read_bytes()), kf.load_encryption_private_key(paths.hub_encryption_key)
+        )
+        .column("person_id")
+        .to_pylist()
+    )
+    assert tokens and not tokens & stage1
+    assert not (paths.inbox / pkg.name).exists(), "accepted packages are not kept"
+    assert receipt(paths, "RW1", "accepted")["rows"] == rows
+    meta = result.asset_materializations_for_node("ingest_submissions")[0].metadata
+    assert meta["accepted"].value == 1
+    assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [
+        ("audit_chain_intact", True)
+    ]
+
+
+def test_whole_period_for_every_organisation_in_one_run(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, *world["packages"].values())
+    run(paths)
+    rows = submissions(paths)
+    assert len(rows) == len(world["packages"]) and {r[3] for r in rows} == {"accepted"}
+    assert {r[0] for r in rows} == set(ORGS) and {r[2] for r in rows} == set(PERIODS)
+
+
+# Refusals --------------------------------------------------------------------------------
+
+
+def _remove_org(gov: Path, org: str) -> None:
+    edit_yaml(
+        gov / "organisations.yaml",
+        lambda d: d.update(organisations=[o for o in d["organisations"] if o["ods_code"] != org]),
+    )
+    for a in (gov / "agreements").glob("*.yaml"):
+        edit_yaml(a, lambda d: d.update(parties=[p for p in d["parties"] if p["ods_code"] != org]))
+
+
+def _agreement(name: str, **changes):
+    def edit(gov: Path) -> None:
+        edit_yaml(gov / "agreements" / f"{name}.yaml", lambda d: d.update(changes))
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "org,extract,edit,reason",
+    [
+        ("SC101", "vacancies", lambda g: _remove_org(g, "SC101"), "unknown_organisation"),
+        ("SC101", "vacancies", _agreement("ISA-WV-003", status="suspended"), "agreement_suspended"),
+        (
+            "SC101",
+            "vacancies",
+            _agreement("ISA-WV-003", end_date="2026-10-31"),
+            "agreement_expired",
+        ),
+        (
+            "SC101",
+            "vacancies",
+            _agreement("ISA-WV-003", start_date="2026-11-01", end_date="2027-12-31"),
+            "period_outside_agreement",
+        ),
+        (
+            "HS101",
+            "vacancies",
+            lambda g: edit_yaml(
+                g / "agreements/ISA-WV-004.yaml", lambda d: d["extracts"].pop("vacancies")
+            ),
+            "no_agreement",
+        ),
+        (
+            "HS101",
+            "staff_in_post",
+            lambda g: edit_yaml(
+                g / "agreements/ISA-WV-004.yaml",
+                lambda d: d["extracts"]["staff_in_post"]["fields"].remove("ethnic_category"),
+            ),
+            "field_not_permitted",
+        ),
+    ],
+)
+def test_refuses_for_each_governance_reason(world, tmp_path, org, extract, edit, reason):
+    paths = fresh_hub(world, tmp_path, edit)
+    pkg = world["packages"][(org, extract, "2026-10")]
+    drop(paths, pkg)
+    run(paths)
+    [row] = submissions(paths)
+    assert row[3] == "refused" and row[4] == reason
+    r = receipt(paths, org, "refused")
+    assert r["reason"] == reason and r["findings"][0]["file"] == pkg.name and r["what_to_do"]
+    assert (paths.refused / org / pkg.name).exists() and not (paths.inbox / pkg.name).exists()
+    with connect(paths, write=False) as wh:
+        assert wh.execute(f"SELECT count(*) FROM raw.{extract}").fetchall() == [(0,)]
+
+
+def test_refuses_a_bad_signature(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    pkg = world["packages"][("RW1", "vacancies", "2026-10")]
+    data = bytearray(pkg.read_bytes())
+    data[-1] ^= 0x01
+    bad = tmp_path / pkg.name
+    bad.write_bytes(bytes(data))
+    drop(paths, bad)
+    run(paths)
+    assert submissions(paths)[0][3:5] == ("refused", "bad_signature")
+
+
+def _reseal(world, paths: HubPaths, pkg: Path, mutate, name: str) -> Path:
+    """A package re-made by RW1 with a changed payload (as a buggy or hand-edited extract would be)."""
+    raw = read_package(pkg.read_bytes())
+    table = decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key))
+    table = mutate(table)
+    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
+    manifest = dict(
+        raw.manifest,
+        package_id=name.ljust(32, "0")[:32],
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    data, _ = seal_package(
+        table, manifest, signing, kf.load_encryption_public_key(paths.keys / "hub-encryption.pub")
+    )
+    out = paths.root.parent / f"{name}.owfpkg"
+    out.write_bytes(data)
+    return out
+
+
+def _set(table: pa.Table, column: str, row: int, value) -> pa.Table:
+    values = table.column(column).to_pylist()
+    values[row] = value
+    i = table.column_names.index(column)
+    return table.set_column(i, column, pa.array(values, table.schema.field(column).type))
+
+
+def test_failed_validation_is_quarantined_with_row_field_and_rule(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    pkg = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(t, "gender", 4, "Q"),
+        "badgender",
+    )
+    drop(paths, pkg)
+    run(paths)
+    assert submissions(paths)[0][3:5] == ("quarantined", "codelist")
+    r = receipt(paths, "RW1", "quarantined")
+    assert [(f["row"], f["field"], f["rule"]) for f in r["findings"]] == [(6, "gender", "codelist")]
+    assert r["plausibility_only"] is False
+    assert (paths.quarantine / "RW1" / pkg.name).exists()
+
+
+def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path):
+    from pipelines.hub.quarantine import discard, list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    pkg = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(_set(t, "fte", 2, 1.8), "contracted_hours", 2, 67.5),
+        "bigfte",
+    )
+    drop(paths, pkg)
+    run(paths)
+    [q] = list_quarantined(paths)
+    assert q.releasable and {f["rule"] for f in q.receipt["findings"]} >= {
+        "staff_in_post.plausible_fte"
+    }
+    assert any(f["row"] == 4 and f["field"] == "fte" for f in q.receipt["findings"])
+    assert (
+        release(
+            paths, q.submission_id[:10], "confirmed with RW1: a consultant on 1.8 FTE", "tester"
+        )
+        == "accepted"
+    )
+    assert submissions(paths)[0][3] == "accepted"
+    with connect(paths, write=False) as wh:
+        events = [
+            r[0] for r in wh.execute("SELECT event FROM audit.events ORDER BY seq").fetchall()
+        ]
+    assert events[-3:] == ["verified", "released", "accepted"] and "quarantined" in events
+    assert not (paths.quarantine / "RW1" / pkg.name).exists()
+
+    bad = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-09")],
+        lambda t: _set(t, "gender", 1, "Q"),
+        "badgender2",
+    )
+    drop(paths, bad)
+    run(paths)
+    q = [x for x in list_quarantined(paths)][0]
+    from pipelines.errors import OwfError
+
+    with pytest.raises(OwfError, match="cannot be released"):
+        release(paths, q.submission_id, "please", "tester")
+    discard(paths, q.submission_id, "RW1 will resubmit", "tester")
+    assert [r[3] for r in submissions(paths) if r[6] == q.submission_id] == ["discarded"]
+
+
+# Supersede and duplicates ----------------------------------------------------------------
+
+
+def test_resubmission_supersedes_and_the_same_package_twice_is_a_no_op(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    first = world["packages"][("RW1", "vacancies", "2026-10")]
+    drop(paths, first)
+    run(paths)
+    second = _reseal(world, paths, first, lambda t: t, "resubmitted")
+    drop(paths, second)
+    run(paths)
+    rows = {r[6][:11]: r[3] for r in submissions(paths)}
+    assert sorted(rows.values()) == ["accepted", "superseded"]
+    assert rows["resubmitted"] == "accepted"
+    with connect(paths, write=False) as wh:
+        # Nothing is deleted: the superseded submission's rows stay, marked by their status.
+        assert wh.execute("SELECT count(DISTINCT submission_id) FROM raw.vacancies").fetchall() == [
+            (2,)
+        ]
+        before = wh.execute("SELECT count(*) FROM raw.vacancies").fetchall()
+    drop(paths, second)  # the same package again
+    run(paths)
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.vacancies").fetchall() == before
+        assert wh.execute("SELECT count(*) FROM raw.submissions").fetchall() == [(2,)]
+        assert wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = 'duplicate'"
+        ).fetchall() == [(1,)]
+    assert not (paths.inbox / second.name).exists()
+
+
+# Concurrency and crashes -----------------------------------------------------------------
+
+RUNNER = """
+import sys, dagster as dg
+from pipelines.defs.ingest import ingest_submissions
+from pipelines.defs.resources import HubResource
+root, period, pkgs = sys.argv[1], sys.argv[2], sys.argv[3:]
+cfg = {"ops": {"ingest_submissions": {"config": {"packages": pkgs}}}} if pkgs else None
+r = dg.materialize([ingest_submissions], resources={"hub": HubResource(root=root)}, partition_key=period,
+                   instance=dg.DagsterInstance.ephemeral(), run_config=cfg, raise_on_error=False)
+sys.exit(0 if r.success else 1)
+"""
+
+
+def _spawn(paths: HubPaths, period: str, packages: list[Path], env=None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(paths.root), period, *map(str, packages)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_two_packages_arriving_at_once_both_land(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    a = drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+    b = drop(paths, world["packages"][("SC101", "staff_in_post", "2026-10")])
+    procs = [_spawn(paths, "2026-10", a), _spawn(paths, "2026-10", b)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err.decode()[-3000:]
+    assert sorted((r[0], r[3]) for r in submissions(paths)) == [
+        ("RW1", "accepted"),
+        ("SC101", "accepted"),
+    ]
+
+
+def test_a_process_killed_mid_ingest_leaves_nothing_half_landed(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    files = drop(paths, *[p for k, p in world["packages"].items() if k[2] == "2026-10"])
+    proc = _spawn(paths, "2026-10", [], env={"OWF_INGEST_PAUSE_SECONDS": "1.5"})
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(paths.receipts.rglob("*.json"))) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    landed = submissions(paths)
+    assert 0 < len(landed) < len(files), "the kill should land between submissions"
+    with connect(paths, write=False) as wh:
+        for _org, extract, _period, _status, _, rows, sid in landed:
+            n = wh.execute(
+                f"SELECT count(*) FROM raw.{extract} WHERE submission_id = $s", {"s": sid}
+            ).fetchall()[0][0]
+            assert n == rows, f"{sid} half landed"
+        orphans = wh.execute(
+            "SELECT count(*) FROM raw.staff_in_post r ANTI JOIN raw.submissions s USING (submission_id)"
+        ).fetchall()
+        assert orphans == [(0,)]
+    run(paths, periods=["2026-10"])  # the rerun completes it
+    final = submissions(paths)
+    assert len(final) == len(files) and {r[3] for r in final} == {"accepted"}
+    assert not list(paths.inbox.glob("*.owfpkg"))
+
+
+# Nothing of stage 1 at rest --------------------------------------------------------------
+
+
+def test_no_stage1_token_or_decrypted_payload_remains_on_the_hub(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, *world["packages"].values())
+    run(paths)
+    system_key = kf.load_symmetric_key(
+        world["base"] / "system" / "system-pseudonymisation.key", kf.SYSTEM_KEY
+    )
+    con = duckdb.connect()
+    nis = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT person_id FROM read_csv(?, all_varchar = true)",
+            [str(world["synth"].extracts_dir / "*" / "staff_in_post_*.csv")],
+        ).fetchall()
+    }
+    tokens = {person_pseudonym(system_key.key, ni) for ni in nis}
+    assert len(tokens) > 1000
+    # In the database: no column of any table holds a stage-1 token.
+    with connect(paths, write=False) as wh:
+        for schema, table, column in wh.execute(
+            "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE data_type = 'VARCHAR'"
+        ).fetchall():
+            values = {
+                r[0]
+                for r in wh.execute(
+                    f'SELECT DISTINCT "{column}" FROM "{schema}"."{table}"'
+                ).fetchall()
+            }
+            assert not values & tokens, f"stage-1 token in {schema}.{table}.{column}"
+    # On disk: no file under the hub holds one, or a Parquet payload.
+    blobs = [p.read_bytes() for p in paths.root.rglob("*") if p.is_file()]
+    sample = list(tokens)[:300]
+    for blob in blobs:
+        assert b"PAR1" not in blob[:4]
+        for t in sample:
+            assert t.encode() not in blob
+
+
+# The audit log ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def audited(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, *[p for k, p in world["packages"].items() if k[0] == "SC101"])
+    run(paths)
+    return paths
+
+
+def owf_audit_verify(paths: HubPaths):
+    owf = str(Path(sys.executable).parent / "owf")
+    return subprocess.run(
+        [owf, "audit", "verify", "--hub", str(paths.root)], capture_output=True, text=True
+    )
+
+
+def test_audit_verify_passes_on_a_clean_log(audited):
+    r = owf_audit_verify(audited)
+    assert r.returncode == 0 and "intact" in r.stdout
+
+
+def _tamper(paths: HubPaths, sql: str) -> None:
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute(sql)
+    con.close()
+
+
+def test_audit_verify_names_an_edited_row(audited):
+    _tamper(
+        audited, 'UPDATE audit.events SET detail = \'{"reason": "nothing to see"}\' WHERE seq = 5'
+    )
+    r = owf_audit_verify(audited)
+    assert r.returncode == 1 and "row 5 was edited" in r.stdout
+
+
+def test_audit_verify_names_a_deleted_row(audited):
+    _tamper(audited, "DELETE FROM audit.events WHERE seq = 7")
+    r = owf_audit_verify(audited)
+    assert r.returncode == 1 and "8" in r.stdout and "deleted" in r.stdout
+
+
+def test_audit_verify_names_reordered_rows(audited):
+    con = duckdb.connect(str(audited.warehouse))
+    rows = {
+        r[0]: r for r in con.execute("SELECT * FROM audit.events WHERE seq IN (3, 4)").fetchall()
+    }
+    # Swap rows 3 and 4, re-hashing each under its new number (the chain links are kept).
+    con.execute("DELETE FROM audit.events WHERE seq IN (3, 4)")
+    for new_seq, old in ((3, rows[4]), (4, rows[3])):
+        _, at, event, actor, sid, org, ext, period, detail, prev, _ = old
+        h = audit.row_hash(new_seq, at, event, actor, sid, org, ext, period, detail, prev)
+        con.execute(
+            "INSERT INTO audit.events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [new_seq, at, event, actor, sid, org, ext, period, detail, prev, h],
+        )
+    con.close()
+    r = owf_audit_verify(audited)
+    assert r.returncode == 1 and "rows 3 and 4 are out of order" in r.stdout
+
+
+def test_audit_verify_detects_truncation_of_the_newest_rows(audited):
+    with connect(audited, write=False) as wh:
+        last = wh.execute("SELECT max(seq) FROM audit.events").fetchall()[0][0]
+    _tamper(audited, f"DELETE FROM audit.events WHERE seq >= {last - 1}")
+    r = owf_audit_verify(audited)
+    assert r.returncode == 1 and "truncated" in r.stdout
+
+
+# Retention ---------------------------------------------------------------------------------
+
+
+def test_retention_purges_past_the_agreement_period(world, tmp_path):
+    from pipelines.hub.retention import purge_expired
+
+    paths = fresh_hub(world, tmp_path, _agreement("ISA-WV-003", retention={"months": 1}))
+    drop(
+        paths,
+        world["packages"][("SC101", "vacancies", "2026-09")],
+        world["packages"][("RW1", "vacancies", "2026-09")],
+    )
+    run(paths)
+    purged = purge_expired(paths, today=dt.date(2026, 11, 24))
+    assert [(p.org_code, p.extract, p.period) for p in purged] == [
+        ("SC101", "vacancies", "2026-09")
+    ]
+    statuses = {r[0]: r[3] for r in submissions(paths)}
+    assert statuses == {"SC101": "purged", "RW1": "accepted"}
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT DISTINCT org_code FROM raw.vacancies").fetchall() == [("RW1",)]
+        assert wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = 'purged'"
+        ).fetchall() == [(1,)]
+        assert audit.verify(wh, audit.read_head(paths))[1] == []
+
+
+# The sensor ------------------------------------------------------------------------------
+
+
+def test_inbox_sensor_requests_each_package_once_per_period(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    files = drop(
+        paths,
+        world["packages"][("RW1", "vacancies", "2026-09")],
+        world["packages"][("RW1", "vacancies", "2026-10")],
+    )
+    old = time.time() - 60
+    for f in files:
+        os.utime(f, (old, old))
+    hub = HubResource(root=str(paths.root))
+    result = inbox_sensor(dg.build_sensor_context(cursor=None, resources={"hub": hub}))
+    assert sorted(r.partition_key for r in result.run_requests) == ["2026-09", "2026-10"]
+    again = inbox_sensor(dg.build_sensor_context(cursor=result.cursor, resources={"hub": hub}))
+    assert again.run_requests == []
+    new = drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])[0]
+    os.utime(new, (old, old))
+    third = inbox_sensor(dg.build_sensor_context(cursor=again.cursor, resources={"hub": hub}))
+    [req] = third.run_requests
+    assert req.partition_key == "2026-10" and req.run_config["ops"]["ingest_submissions"]["config"][
+        "packages"
+    ] == [str(new)]
+
+
+# The asset graph -------------------------------------------------------------------------
+
+
+SNAPSHOT = Path(__file__).parent.parent / "snapshots" / "asset_graph.json"
+
+
+def asset_graph_snapshot() -> dict:
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "partitioned": node.partitions_def is not None,
+        }
+    checks = sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys)
+    jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    return {
+        "assets": assets,
+        "checks": checks,
+        "jobs": jobs,
+        "sensors": sorted(s.name for s in defs.sensors or []),
+        "schedules": sorted(s.name for s in defs.schedules or []),
+    }
+
+
+def test_asset_graph_matches_the_snapshot():
+    current = asset_graph_snapshot()
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    expected = json.loads(SNAPSHOT.read_text())
+    assert current == expected, (
+        "the asset graph changed: review, then run UPDATE_SNAPSHOTS=1 pytest -k asset_graph"
+    )
+
+
+def test_organisation_side_tool_imports_neither_dagster_nor_dbt():
+    code = "import sys, pipelines.cli, pipelines.submission.prepare; print(sorted(m for m in ('dagster', 'dbt') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_demo_world_helpers_deliver_atomically(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    from pipelines.hub.bootstrap import Prepared
+
+    n = deliver(
+        [
+            Prepared(
+                "RW1",
+                "vacancies",
+                "2026-10",
+                "packaged",
+                world["packages"][("RW1", "vacancies", "2026-10")],
+                None,
+                None,
+            )
+        ],
+        paths.inbox,
+    )
+    assert n == 1 and not list(paths.inbox.glob(".*"))
