@@ -1,0 +1,1 @@
+"""Data-quality checks: the Great Expectations suites of expectations/ and their runner."""
