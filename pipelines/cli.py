@@ -34,6 +34,7 @@ app.add_typer(governance_app, name="governance")
 
 def _register_subcommands() -> None:
     from pipelines.cli_hub import audit_app, hub_app, quarantine_app
+    from pipelines.cli_models import models_app
     from pipelines.cli_submit import keys_app, submit_app
 
     app.add_typer(submit_app, name="submit")
@@ -41,6 +42,7 @@ def _register_subcommands() -> None:
     app.add_typer(hub_app, name="hub")
     app.add_typer(quarantine_app, name="quarantine")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(models_app, name="models")
 
 
 _register_subcommands()

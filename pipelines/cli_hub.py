@@ -59,7 +59,6 @@ def run_ingest_job(
 ):
     """Run the real Dagster ingest job in this process over the inbox's periods; returns the
     Dagster result (None when there is nothing to do)."""
-    import dagster as dg
 
     from pipelines.definitions import defs
     from pipelines.defs.ingest import package_period
@@ -75,11 +74,9 @@ def run_ingest_job(
     if not wanted:
         return None
     if instance is None:
-        instance = (
-            dg.DagsterInstance.get()
-            if os.environ.get("DAGSTER_HOME")
-            else dg.DagsterInstance.ephemeral()
-        )
+        from pipelines.defs.instance import local_instance
+
+        instance = local_instance()
     job = defs.resolve_job_def("ingest_job")
     return job.execute_in_process(
         instance=instance,

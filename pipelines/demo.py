@@ -7,7 +7,9 @@ Stages (each prints what it did and where its results are):
 3. submission: every organisation prepares its packages with `owf submit` (NHS trusts from
    their ESR-style export) and drops them in the hub's inbox;
 4. hub: the real Dagster ingest job verifies, checks agreements, decrypts, validates, re-keys
-   and lands them; accepted and refused submissions per organisation, and one refusal.
+   and lands them; accepted and refused submissions per organisation, and one refusal;
+5. models: the Dagster models job builds the dbt project (seeds, staging, intermediate, marts,
+   data and unit tests) and the system's headline figures for the latest period are printed.
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ def run_demo(home: Path | None = None) -> bool:
 
     _heading("3. Submission: each organisation runs owf submit")
     ok = _submit_and_ingest(home, config, result)
+    if ok:
+        _heading("5. Models: dbt build through Dagster")
+        ok = _build_models(home)
 
     print(
         f"\nDone in {time.monotonic() - started:.1f}s. Results under {home}."
@@ -227,3 +232,26 @@ def _submit_and_ingest(home: Path, config, synth) -> bool:
             print(f"    receipt {path}")
             break
     return True
+
+
+def _build_models(home: Path) -> bool:
+    from pipelines.cli_models import run_models_job
+    from pipelines.hub.home import HubPaths
+    from pipelines.transform.headline import headline, render_headline
+
+    paths = HubPaths.at(home / "hub")
+    t = time.monotonic()
+    result = run_models_job(paths)
+    checks = result.get_asset_check_evaluations()
+    failed = [e for e in checks if not e.passed]
+    print(
+        f"  Dagster run {result.run_id[:8]} (models_job) {'succeeded' if result.success else 'FAILED'}"
+        f" in {time.monotonic() - t:.1f}s: {len(checks) - len(failed)}/{len(checks)} dbt tests passed as asset checks"
+    )
+    for e in failed[:10]:
+        print(f"    failed: {e.asset_key.to_user_string()} {e.check_name}")
+    if not result.success:
+        return False
+    print(render_headline(headline(paths)))
+    print(f"  marts in {paths.warehouse} (schema marts); dbt docs: make docs")
+    return not failed

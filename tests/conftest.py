@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import pytest
 
 from pipelines.paths import PROJECT_ROOT
 from pipelines.standard import load_standard
+
+# Tests never write into the developer's Dagster instance (make exports DAGSTER_HOME): jobs
+# run by the code under test use an ephemeral instance unless a test sets one up.
+os.environ.pop("DAGSTER_HOME", None)
 
 # Fake NI numbers that satisfy the format rules. Nothing here is derived from a real person.
 NI_NUMBERS = ["AB123456C", "CE654321A", "JK111111B", "LM222222D", "PR333333A", "SW444444B"]

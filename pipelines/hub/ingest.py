@@ -43,7 +43,7 @@ from pipelines.governance import Governance, Refusal, load_governance
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
-from pipelines.hub.warehouse import connect, ensure_schema, raw_table
+from pipelines.hub.warehouse import connect, ensure_schema, raw_table, refresh_governance_tables
 from pipelines.standard import SUBMITTED, Standard, load_standard
 from pipelines.standard.validator import qi, validate_relation
 from pipelines.submission.package import (
@@ -190,6 +190,7 @@ def ingest(
 
     with connect(paths) as wh:
         ensure_schema(wh, std)
+        refresh_governance_tables(wh, gov)
         known = _known_packages(wh, [p.sha256 for p in pending])
         seen: set[str] = set()
         for p in pending:

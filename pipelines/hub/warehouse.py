@@ -165,3 +165,65 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
 
 def warehouse_exists(paths: HubPaths) -> bool:
     return Path(paths.warehouse).exists()
+
+
+def refresh_governance_tables(con: duckdb.DuckDBPyConnection, gov) -> None:
+    """Copy the registry into the warehouse (governance.*), for the models that need it:
+    which organisations exist, and which extracts each agreement expects from whom, when."""
+    import pyarrow as pa
+
+    con.execute("CREATE SCHEMA IF NOT EXISTS governance")
+    orgs = pa.table(
+        {
+            "org_code": [o.ods_code for o in gov.organisations.values()],
+            "org_name": [o.name for o in gov.organisations.values()],
+            "sector": [o.sector for o in gov.organisations.values()],
+            "kind": [o.kind for o in gov.organisations.values()],
+            "is_hub_operator": [o.ods_code == gov.hub_operator for o in gov.organisations.values()],
+        }
+    )
+    rows = {
+        k: []
+        for k in (
+            "agreement_id",
+            "org_code",
+            "extract",
+            "start_date",
+            "end_date",
+            "status",
+            "suppress_max",
+            "round_to",
+        )
+    }
+    for a in gov.agreements.values():
+        for party in a.parties:
+            if party.ods_code == gov.hub_operator:
+                continue
+            for extract in a.extracts:
+                rows["agreement_id"].append(a.id)
+                rows["org_code"].append(party.ods_code)
+                rows["extract"].append(extract)
+                rows["start_date"].append(a.start_date)
+                rows["end_date"].append(a.end_date)
+                rows["status"].append(a.status)
+                rows["suppress_max"].append(a.disclosure.suppress_max)
+                rows["round_to"].append(a.disclosure.round_to)
+    agreements = pa.table(
+        rows,
+        schema=pa.schema(
+            [
+                ("agreement_id", pa.string()),
+                ("org_code", pa.string()),
+                ("extract", pa.string()),
+                ("start_date", pa.date32()),
+                ("end_date", pa.date32()),
+                ("status", pa.string()),
+                ("suppress_max", pa.int32()),
+                ("round_to", pa.int32()),
+            ]
+        ),
+    )
+    for name, table in (("organisations", orgs), ("agreement_extracts", agreements)):
+        con.register("owf_gov_incoming", table)
+        con.execute(f"CREATE OR REPLACE TABLE governance.{name} AS SELECT * FROM owf_gov_incoming")  # noqa: S608
+        con.unregister("owf_gov_incoming")

@@ -155,11 +155,22 @@ class Standard:
 
 
 def read_codelist_csv(path: Path) -> tuple[tuple[str, ...], tuple[dict[str, str], ...]]:
-    """Read a code list as text: codes like "010" or "01" must keep their leading zeros."""
+    """Read a code list as text: codes like "010" or "01" must keep their leading zeros.
+
+    Every row must have exactly the header's fields (a label with an unquoted comma would
+    silently shift columns in the dbt seed built from the same file)."""
     with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = tuple(reader.fieldnames or ())
-        rows = tuple(dict(r) for r in reader)
+        lines = list(csv.reader(fh))
+    if not lines:
+        raise OwfError(f"{path}: the code list is empty; it needs a header row")
+    columns = tuple(lines[0])
+    for number, line in enumerate(lines[1:], start=2):
+        if len(line) != len(columns):
+            raise OwfError(
+                f"{path}, row {number}: {len(line)} fields where the header has {len(columns)};"
+                " quote values that contain a comma"
+            )
+    rows = tuple(dict(zip(columns, line, strict=True)) for line in lines[1:])
     return columns, rows
 
 

@@ -72,8 +72,13 @@ def test_governance_check_on_a_broken_copy(governance_copy):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    result = owf("demo", "--home", tmp_path / "demo")
+    # As `make demo` runs it: with a Dagster home that does not exist yet.
+    result = owf(
+        "demo", "--home", tmp_path / "demo", env={"DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "validated 1,320 files" in result.stdout and ": 0 failed" in result.stdout
     assert "RW1" in result.stdout and "HS101" in result.stdout
     assert (tmp_path / "demo" / "synth" / "manifest.json").exists()
+    assert "System headline" in result.stdout and "leaving the system" in result.stdout
+    assert (tmp_path / "dagster_home" / "dagster.yaml").exists()

@@ -217,3 +217,12 @@ def test_standard_yaml_is_plain_yaml():
     from pipelines.paths import standard_dir
 
     yaml.safe_load((standard_dir() / "standard.yaml").read_text())
+
+
+def test_a_code_list_row_with_an_unquoted_comma_is_refused(tmp_path):
+    from pipelines.standard.model import read_codelist_csv
+
+    path = tmp_path / "sector.csv"
+    path.write_text("code,label\nNHS_TRUST,NHS trust (acute, community)\n")
+    with pytest.raises(OwfError, match="row 2: 3 fields where the header has 2"):
+        read_codelist_csv(path)

@@ -6,9 +6,50 @@ from pipelines.defs.ingest import AUDIT_KEY
 from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
 from pipelines.hub import audit
 from pipelines.hub.retention import purge_expired
-from pipelines.hub.warehouse import connect
+from pipelines.hub.warehouse import connect, refresh_governance_tables
 
 AUDIT_CHAIN_CHECK = "audit_chain_intact"
+REGISTRY_KEYS = [
+    dg.AssetKey(["governance", "organisations"]),
+    dg.AssetKey(["governance", "agreement_extracts"]),
+]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            REGISTRY_KEYS[0],
+            group_name="governance",
+            kinds={"duckdb"},
+            description="The organisation registry, copied into the warehouse.",
+        ),
+        dg.AssetSpec(
+            REGISTRY_KEYS[1],
+            group_name="governance",
+            kinds={"duckdb"},
+            description="Which organisation may share which extract, under which agreement, when.",
+        ),
+    ],
+    pool=WAREHOUSE_POOL,
+    name="registry_tables",
+)
+def registry_tables(hub: HubResource):
+    """Copy governance/ (organisations, agreements) into the warehouse for the models."""
+    from pipelines.governance import load_governance
+    from pipelines.hub.warehouse import ensure_schema
+    from pipelines.standard import load_standard
+
+    paths = hub.paths()
+    gov = load_governance(paths.governance)
+    with connect(paths) as wh:
+        ensure_schema(wh, load_standard())
+        refresh_governance_tables(wh, gov)
+    yield dg.MaterializeResult(
+        asset_key=REGISTRY_KEYS[0], metadata={"organisations": len(gov.organisations)}
+    )
+    yield dg.MaterializeResult(
+        asset_key=REGISTRY_KEYS[1], metadata={"agreements": len(gov.agreements)}
+    )
 
 
 @dg.op(

@@ -1,0 +1,27 @@
+{#-
+  Generic data tests written here because dbt packages (dbt_utils) cannot be installed
+  offline. Each returns the failing rows.
+-#}
+
+{#- The combination of `combination_of_columns` is unique. -#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
+
+{#- Every row satisfies the SQL boolean `expression`. -#}
+{% test expression_is_true(model, expression) %}
+select * from {{ model }} where not ({{ expression }})
+{% endtest %}
+
+{#- A numeric column lies within [min_value, max_value] (nulls pass). -#}
+{% test accepted_range(model, column_name, min_value=none, max_value=none) %}
+select * from {{ model }}
+where {{ column_name }} is not null and (
+    {%- if min_value is not none %} {{ column_name }} < {{ min_value }}{% endif -%}
+    {%- if min_value is not none and max_value is not none %} or{% endif -%}
+    {%- if max_value is not none %} {{ column_name }} > {{ max_value }}{% endif %}
+)
+{% endtest %}

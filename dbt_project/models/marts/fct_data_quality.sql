@@ -1,0 +1,114 @@
+{#-
+  Data quality by organisation and period, one row per check:
+  - completeness_<field>: share of in-post assignments with the field filled;
+  - unmapped_job_titles: in-post assignments whose local title the job title map does not know;
+  - people_above_1_fte: people whose FTE at the organisation sums above 1.0 (a warning, not an error);
+  - staff_group_disagreements: assignments whose reported staff group differs from the one
+    derived from the occupation code or sector role;
+  - missing_submissions: extracts an agreement in force expects for the period with no
+    accepted submission (value = number missing; details list them).
+  status is 'warning' where the check found something, 'ok' otherwise.
+-#}
+{%- set completeness_fields = ['local_job_title', 'pay_band', 'ethnic_category', 'disability', 'age_band', 'gender'] %}
+
+with assignments as (
+
+    select * from {{ ref('int_assignments_harmonised') }}
+    where is_in_post
+
+),
+
+people as (
+
+    select * from {{ ref('int_person_months') }}
+    where level = 'organisation'
+
+),
+
+submissions as (
+
+    select * from {{ ref('stg_submissions') }}
+    where submission_status = 'accepted'
+
+),
+
+periods as (
+
+    select distinct period, period_start_date from submissions
+
+),
+
+expected as (
+
+    select periods.period, periods.period_start_date, agreements.org_code, agreements.extract
+    from {{ source('governance', 'agreement_extracts') }} as agreements
+    inner join periods
+        on {{ census_date('periods.period_start_date') }} between agreements.start_date and agreements.end_date
+    where agreements.status = 'active'
+
+),
+
+missing as (
+
+    select expected.period, expected.period_start_date, expected.org_code,
+           count(*) as missing,
+           {{ dbt.listagg('expected.extract', "', '", "order by expected.extract") }} as extracts
+    from expected
+    left join submissions
+        on submissions.org_code = expected.org_code
+        and submissions.extract_type = expected.extract
+        and submissions.period = expected.period
+    where submissions.submission_id is null
+    group by expected.period, expected.period_start_date, expected.org_code
+
+),
+
+checks as (
+
+    {% for f in completeness_fields %}
+    select period, period_start_date, org_code, 'completeness_{{ f }}' as check_name,
+           avg(case when {{ f }} is not null then 1.0 else 0.0 end) as value,
+           cast(null as varchar) as details
+    from assignments
+    group by period, period_start_date, org_code
+    union all
+    {% endfor %}
+    select period, period_start_date, org_code, 'unmapped_job_titles',
+           sum(case when is_title_unmapped then 1.0 else 0.0 end),
+           cast(count(distinct case when is_title_unmapped then local_title_normalised end) as varchar) || ' distinct titles'
+    from assignments
+    group by period, period_start_date, org_code
+    union all
+    select period, period_start_date, org_code, 'staff_group_disagreements',
+           sum(case when is_staff_group_disagreement then 1.0 else 0.0 end), cast(null as varchar)
+    from assignments
+    group by period, period_start_date, org_code
+    union all
+    select period, period_start_date, org_code, 'people_above_1_fte',
+           sum(case when fte_total > 1.0 then 1.0 else 0.0 end), cast(null as varchar)
+    from people
+    group by period, period_start_date, org_code
+    union all
+    select period, period_start_date, org_code, 'missing_submissions', cast(missing as double), extracts
+    from missing
+
+),
+
+final as (
+
+    select
+        cast(period as varchar) as period,
+        cast(period_start_date as date) as period_start_date,
+        cast(org_code as varchar) as org_code,
+        cast(check_name as varchar) as check_name,
+        cast(value as double) as value,
+        cast(details as varchar) as details,
+        cast(case
+            when check_name like 'completeness_%' then case when value < 0.95 then 'warning' else 'ok' end
+            else case when value > 0 then 'warning' else 'ok' end
+        end as varchar) as status
+    from checks
+
+)
+
+select * from final

@@ -1,0 +1,83 @@
+{#-
+  Movement between organisations of the system: people in post at one organisation at the
+  start census (and not at the end) who are in post at another organisation at the end (and
+  were not there at the start), over 1 and 12 months, by the staff group of their main
+  assignment at the organisation they left. This is what no single organisation can see.
+-#}
+with memberships as (
+
+    select period_start_date, org_code, person_id
+    from {{ ref('int_memberships') }}
+    where level = 'organisation' and staff_group = 'ALL'
+
+),
+
+person_months as (
+
+    select period_start_date, org_code, person_id, main_staff_group
+    from {{ ref('int_person_months') }}
+    where level = 'organisation'
+
+),
+
+windows as (
+
+    select distinct end_date, window_months,
+           {{ dbt.dateadd('month', '-window_months', 'end_date') }} as start_date
+    from {{ ref('int_membership_windows') }}
+
+),
+
+moves as (
+
+    select
+        windows.end_date,
+        windows.window_months,
+        from_org.org_code as from_org_code,
+        to_org.org_code as to_org_code,
+        from_org.person_id
+    from windows
+    inner join memberships as from_org on from_org.period_start_date = windows.start_date
+    inner join memberships as to_org
+        on to_org.period_start_date = windows.end_date
+        and to_org.person_id = from_org.person_id
+        and to_org.org_code <> from_org.org_code
+    left join memberships as from_org_at_end
+        on from_org_at_end.period_start_date = windows.end_date
+        and from_org_at_end.org_code = from_org.org_code
+        and from_org_at_end.person_id = from_org.person_id
+    left join memberships as to_org_at_start
+        on to_org_at_start.period_start_date = windows.start_date
+        and to_org_at_start.org_code = to_org.org_code
+        and to_org_at_start.person_id = from_org.person_id
+    where from_org_at_end.person_id is null and to_org_at_start.person_id is null
+
+),
+
+with_group as (
+
+    select moves.*, coalesce(person_months.main_staff_group, 'OTHER_UNKNOWN') as staff_group
+    from moves
+    left join person_months
+        on person_months.period_start_date = {{ dbt.dateadd('month', '-moves.window_months', 'moves.end_date') }}
+        and person_months.org_code = moves.from_org_code
+        and person_months.person_id = moves.person_id
+
+),
+
+final as (
+
+    select
+        cast({{ period_label('end_date') }} as varchar) as period,
+        cast(end_date as date) as period_start_date,
+        cast(window_months as integer) as window_months,
+        cast(from_org_code as varchar) as from_org_code,
+        cast(to_org_code as varchar) as to_org_code,
+        cast(staff_group as varchar) as staff_group,
+        cast(count(distinct person_id) as bigint) as people
+    from with_group
+    group by end_date, window_months, from_org_code, to_org_code, staff_group
+
+)
+
+select * from final

@@ -1,0 +1,41 @@
+{#-
+  Sickness absence rate = FTE days lost / FTE days available (calendar days, a 365-day year),
+  bank staff excluded, by organisation (and system) and staff group (as reported by the
+  organisation in the sickness extract), per month.
+-#}
+with sickness as (
+
+    select * from {{ ref('stg_sickness_absence') }}
+    where contract_type <> 'BANK'
+
+),
+
+levels as (
+
+    select 'organisation' as level, org_code, period, period_start_date, staff_group, fte_days_lost, fte_days_available from sickness
+    union all
+    select 'organisation', org_code, period, period_start_date, 'ALL', fte_days_lost, fte_days_available from sickness
+    union all
+    select 'system', 'SYSTEM', period, period_start_date, staff_group, fte_days_lost, fte_days_available from sickness
+    union all
+    select 'system', 'SYSTEM', period, period_start_date, 'ALL', fte_days_lost, fte_days_available from sickness
+
+),
+
+final as (
+
+    select
+        cast(period as varchar) as period,
+        cast(period_start_date as date) as period_start_date,
+        cast(level as varchar) as level,
+        cast(org_code as varchar) as org_code,
+        cast(staff_group as varchar) as staff_group,
+        cast(sum(fte_days_lost) as double) as fte_days_lost,
+        cast(sum(fte_days_available) as double) as fte_days_available,
+        cast({{ safe_divide('sum(fte_days_lost)', 'sum(fte_days_available)') }} as double) as sickness_rate
+    from levels
+    group by period, period_start_date, level, org_code, staff_group
+
+)
+
+select * from final

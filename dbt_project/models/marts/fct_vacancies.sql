@@ -1,0 +1,81 @@
+{#-
+  Vacancies and vacancy rate by organisation (and system) and staff group:
+  vacancy rate = vacant FTE / (vacant FTE + substantive FTE in post). Substantive FTE in post
+  is permanent and fixed-term assignments with FTE > 0 in the staff-in-post census of the same
+  period, by harmonised staff group (local choice: establishment is reported by the
+  organisation's own staff group, which can differ from the harmonised one for a few rows).
+  A vacancy covered by bank or agency staff is still a vacancy.
+-#}
+with vacancies as (
+
+    select period, period_start_date, org_code, staff_group,
+           sum(funded_establishment_fte) as funded_establishment_fte,
+           sum(vacant_fte) as vacant_fte
+    from {{ ref('stg_vacancies') }}
+    group by period, period_start_date, org_code, staff_group
+
+),
+
+substantive as (
+
+    select period_start_date, org_code, staff_group, sum(fte) as substantive_fte
+    from {{ ref('int_assignments_harmonised') }}
+    where is_in_post and is_substantive
+    group by period_start_date, org_code, staff_group
+
+),
+
+organisation_level as (
+
+    select
+        'organisation' as level,
+        vacancies.period,
+        vacancies.period_start_date,
+        vacancies.org_code,
+        vacancies.staff_group,
+        vacancies.funded_establishment_fte,
+        vacancies.vacant_fte,
+        coalesce(substantive.substantive_fte, 0) as substantive_fte
+    from vacancies
+    left join substantive
+        on substantive.period_start_date = vacancies.period_start_date
+        and substantive.org_code = vacancies.org_code
+        and substantive.staff_group = vacancies.staff_group
+
+),
+
+with_totals as (
+
+    select * from organisation_level
+    union all
+    select 'organisation', period, period_start_date, org_code, 'ALL',
+           sum(funded_establishment_fte), sum(vacant_fte), sum(substantive_fte)
+    from organisation_level group by period, period_start_date, org_code
+    union all
+    select 'system', period, period_start_date, 'SYSTEM', staff_group,
+           sum(funded_establishment_fte), sum(vacant_fte), sum(substantive_fte)
+    from organisation_level group by period, period_start_date, staff_group
+    union all
+    select 'system', period, period_start_date, 'SYSTEM', 'ALL',
+           sum(funded_establishment_fte), sum(vacant_fte), sum(substantive_fte)
+    from organisation_level group by period, period_start_date
+
+),
+
+final as (
+
+    select
+        cast(period as varchar) as period,
+        cast(period_start_date as date) as period_start_date,
+        cast(level as varchar) as level,
+        cast(org_code as varchar) as org_code,
+        cast(staff_group as varchar) as staff_group,
+        cast(funded_establishment_fte as double) as funded_establishment_fte,
+        cast(vacant_fte as double) as vacant_fte,
+        cast(substantive_fte as double) as substantive_fte,
+        cast({{ safe_divide('vacant_fte', 'vacant_fte + substantive_fte') }} as double) as vacancy_rate
+    from with_totals
+
+)
+
+select * from final

@@ -1,0 +1,127 @@
+"""`owf models`: the dbt project - generated files, builds, docs and the headline figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.errors import OwfError
+
+models_app = typer.Typer(
+    help="The dbt models: generate, build, docs, headline.", no_args_is_help=True
+)
+HubOpt = Annotated[
+    Path | None, typer.Option("--hub", help="Hub folder (default: $OWF_HUB or var/hub).")
+]
+
+
+def _paths(hub: Path | None):
+    from pipelines.hub.home import HubPaths
+
+    return HubPaths.at(hub) if hub else HubPaths.default()
+
+
+@models_app.command("generate")
+def models_generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Fail if the committed files are out of date.")
+    ] = False,
+) -> None:
+    """Write the dbt sources and seed properties from the standard."""
+    from pipelines.transform.dbt_files import stale_files, write_files
+
+    if check:
+        stale = stale_files()
+        if stale:
+            typer.echo(
+                f"out of date: {', '.join(map(str, stale))}; run `owf models generate`", err=True
+            )
+            raise typer.Exit(1)
+        typer.echo("dbt sources and seed properties are up to date with the standard")
+        return
+    for path in write_files():
+        typer.echo(f"wrote {path}")
+
+
+def run_models_job(paths, *, instance=None, log_level: str = "WARNING"):
+    """Refresh the registry tables and build every dbt model through the real Dagster job."""
+
+    from pipelines.definitions import defs
+
+    if instance is None:
+        from pipelines.defs.instance import local_instance
+
+        instance = local_instance()
+    import contextlib
+    import io
+
+    # dbt's own log lines are in the run's logs (dagster dev shows them); keep the terminal quiet.
+    quiet = (
+        contextlib.redirect_stdout(io.StringIO())
+        if log_level == "WARNING"
+        else contextlib.nullcontext()
+    )
+    with quiet:
+        return _execute_models_job(defs, instance, paths, log_level)
+
+
+def _execute_models_job(defs, instance, paths, log_level):
+    return defs.resolve_job_def("models_job").execute_in_process(
+        instance=instance,
+        run_config={
+            "resources": {
+                "hub": {"config": {"root": str(paths.root), "governance": str(paths.governance)}}
+            },
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        raise_on_error=False,
+    )
+
+
+@models_app.command("build")
+def models_build(hub: HubOpt = None) -> None:
+    """Build the models (dbt build: seeds, models, data tests, unit tests) through Dagster."""
+    paths = _paths(hub)
+    if not paths.warehouse.exists():
+        raise OwfError(
+            f"no warehouse at {paths.warehouse}: ingest some submissions first (owf hub ingest)"
+        )
+    result = run_models_job(paths)
+    checks = result.get_asset_check_evaluations()
+    failed = [e for e in checks if not e.passed]
+    typer.echo(
+        f"models_job {'succeeded' if result.success else 'FAILED'}: {len(checks) - len(failed)}/{len(checks)} checks passed"
+    )
+    for e in failed[:20]:
+        typer.echo(f"  failed check {e.asset_key.to_user_string()}:{e.check_name}")
+    raise typer.Exit(0 if result.success and not failed else 1)
+
+
+@models_app.command("docs")
+def models_docs(hub: HubOpt = None) -> None:
+    """Generate the dbt docs site (dbt_project/target/index.html)."""
+    from pipelines.transform.project import DBT_DIR, run_dbt
+
+    paths = _paths(hub)
+    if not paths.warehouse.exists():
+        raise OwfError(
+            f"no warehouse at {paths.warehouse}: run `make demo` first (the docs read the built models)"
+        )
+    run_dbt(paths, ["docs", "generate"])
+    typer.echo(
+        f"dbt docs written to {DBT_DIR / 'target' / 'index.html'}"
+        f" (serve: cd dbt_project && ../.venv/bin/dbt docs serve --profiles-dir .)"
+    )
+
+
+@models_app.command("headline")
+def models_headline(
+    hub: HubOpt = None,
+    period: Annotated[str | None, typer.Option(help="YYYY-MM (default: latest).")] = None,
+) -> None:
+    """The system's headline figures for a period."""
+    from pipelines.transform.headline import headline, render_headline
+
+    typer.echo(render_headline(headline(_paths(hub), period)))

@@ -1,0 +1,90 @@
+"""Transform: the dbt project (staging, intermediate, marts) as Dagster assets.
+
+dbt tests become asset checks (dagster-dbt); dbt builds hold the warehouse lock and run in
+the warehouse pool, so they never race ingestion. (No `from __future__ import annotations`:
+Dagster reads the resource annotations at definition time.)
+"""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
+
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
+from pipelines.hub.warehouse import warehouse_lock
+from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
+
+OWNERS = ["team:system-data-engineering"]
+LAYERS = ("staging", "intermediate", "marts")
+
+
+class WorkforceTranslator(DagsterDbtTranslator):
+    """Maps dbt nodes to Dagster assets.
+
+    - Models keep their dbt name as the asset key, grouped by layer (their folder); seeds
+      (the standard's code lists) are in the group "reference".
+    - Sources keep the default key <source>/<table> (raw/staff_in_post, governance/...), which
+      is exactly what ingestion and the registry assets produce, so lineage joins up.
+    """
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        fqn = dbt_resource_props.get("fqn", [])
+        for layer in LAYERS:
+            if layer in fqn:
+                return layer
+        return super().get_group_name(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return OWNERS
+
+
+TRANSLATOR = WorkforceTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(
+    manifest=dbt_project().manifest_path,
+    project=dbt_project(),
+    dagster_dbt_translator=TRANSLATOR,
+    pool=WAREHOUSE_POOL,
+    name="workforce_models",
+)
+def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub: HubResource):
+    """dbt build: seeds, models, data tests and unit tests, against the hub's warehouse."""
+    paths = hub.paths()
+    previous = os.environ.get("OWF_WAREHOUSE")
+    os.environ["OWF_WAREHOUSE"] = str(paths.warehouse)
+    try:
+        with warehouse_lock(paths):
+            yield from dbt.cli(["build"], context=context).stream()
+    finally:
+        if previous is None:
+            os.environ.pop("OWF_WAREHOUSE", None)
+        else:
+            os.environ["OWF_WAREHOUSE"] = previous
+
+
+models_job = dg.define_asset_job(
+    "models_job",
+    selection=dg.AssetSelection.assets(workforce_models).upstream()
+    - dg.AssetSelection.groups("ingest"),
+    description="Refresh the registry tables and build every dbt model (with its tests).",
+)
+
+defs = dg.Definitions(
+    assets=[workforce_models],
+    jobs=[models_job],
+    resources={
+        "dbt": DbtCliResource(
+            project_dir=str(DBT_DIR), profiles_dir=str(DBT_DIR), dbt_executable=dbt_executable()
+        )
+    },
+)

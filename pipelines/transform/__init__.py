@@ -1,0 +1,1 @@
+"""The dbt project's Python side: files generated from the standard, and running dbt."""

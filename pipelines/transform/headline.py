@@ -1,0 +1,99 @@
+"""The system's headline figures, read from the marts (not recomputed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.errors import OwfError
+from pipelines.hub.warehouse import connect
+
+
+@dataclass(frozen=True)
+class Headline:
+    period: str
+    headcount: int
+    fte: float
+    organisations: int
+    leaver_rate_system: float | None
+    leaver_rate_organisations: float | None
+    leavers_staying_in_system: int | None
+    stability_system: float | None
+    stability_organisations: float | None
+    vacancy_rate: float | None
+    sickness_rate: float | None
+
+
+def _one(wh, sql: str, params: dict):
+    rows = wh.execute(sql, params).fetchall()
+    return rows[0][0] if rows else None
+
+
+def headline(paths, period: str | None = None) -> Headline:
+    if not paths.warehouse.exists():
+        raise OwfError(f"no warehouse at {paths.warehouse}")
+    with connect(paths, write=False) as wh:
+        period = period or _one(wh, "SELECT max(period) FROM marts.fct_workforce_in_post", {})
+        if period is None:
+            raise OwfError("the models have no data yet: build them first (owf models build)")
+        p = {"p": period}
+        return Headline(
+            period=period,
+            headcount=_one(wh, SQL["headcount"], p),
+            fte=_one(wh, SQL["fte"], p),
+            organisations=_one(wh, SQL["organisations"], p),
+            leaver_rate_system=_one(wh, SQL["leaver_rate_system"], p),
+            leaver_rate_organisations=_one(wh, SQL["leaver_rate_organisations"], p),
+            leavers_staying_in_system=_one(wh, SQL["leavers_staying_in_system"], p),
+            stability_system=_one(wh, SQL["stability_system"], p),
+            stability_organisations=_one(wh, SQL["stability_organisations"], p),
+            vacancy_rate=_one(wh, SQL["vacancy_rate"], p),
+            sickness_rate=_one(wh, SQL["sickness_rate"], p),
+        )
+
+
+_TOTAL = " FROM marts.fct_workforce_in_post WHERE level = 'system' AND dimension = 'total' AND period = $p"
+_TURNOVER = (
+    " FROM marts.fct_turnover WHERE period = $p AND window_months = 12 AND staff_group = 'ALL'"
+    " AND method = 'nhs_average_headcount'"
+)
+SQL = {
+    "headcount": "SELECT headcount" + _TOTAL,
+    "fte": "SELECT fte" + _TOTAL,
+    "organisations": "SELECT count(DISTINCT org_code) FROM marts.fct_workforce_in_post"
+    " WHERE level = 'organisation' AND period = $p",
+    "leaver_rate_system": "SELECT leaver_rate" + _TURNOVER + " AND level = 'system'",
+    "leaver_rate_organisations": "SELECT leaver_rate"
+    + _TURNOVER
+    + " AND level = 'all_organisations'",
+    "leavers_staying_in_system": "SELECT leavers_staying_in_system"
+    + _TURNOVER
+    + " AND level = 'all_organisations'",
+    "stability_system": "SELECT stability_index FROM marts.fct_stability"
+    " WHERE period = $p AND level = 'system' AND staff_group = 'ALL'",
+    "stability_organisations": "SELECT stability_index FROM marts.fct_stability"
+    " WHERE period = $p AND level = 'all_organisations' AND staff_group = 'ALL'",
+    "vacancy_rate": "SELECT vacancy_rate FROM marts.fct_vacancies"
+    " WHERE period = $p AND level = 'system' AND staff_group = 'ALL'",
+    "sickness_rate": "SELECT sickness_rate FROM marts.fct_sickness_absence"
+    " WHERE period = $p AND level = 'system' AND staff_group = 'ALL'",
+}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a (needs a census 12 months earlier)" if x is None else f"{x * 100:.1f}%"
+
+
+def render_headline(h: Headline) -> str:
+    return "\n".join(
+        [
+            f"  System headline, {h.period} ({h.organisations} organisations):",
+            f"    headcount                 {h.headcount:,} people (each counted once across the system)",
+            f"    FTE                       {h.fte:,.1f}",
+            f"    12-month leaver rate      {_pct(h.leaver_rate_organisations)} leaving their organisation;"
+            f" {_pct(h.leaver_rate_system)} leaving the system",
+            f"                              ({h.leavers_staying_in_system or 0:,} organisation leavers stayed in the system)",
+            f"    stability (12 months)     {_pct(h.stability_organisations)} organisation; {_pct(h.stability_system)} system",
+            f"    vacancy rate              {_pct(h.vacancy_rate)}",
+            f"    sickness absence rate     {_pct(h.sickness_rate)}",
+        ]
+    )

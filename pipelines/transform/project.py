@@ -1,0 +1,91 @@
+"""The dbt project: one cached factory, and running dbt against a hub's warehouse.
+
+dbt always runs as a child process holding the hub's warehouse lock, with OWF_WAREHOUSE
+pointing at the hub's DuckDB file (the profile reads it), so that it never races ingestion.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from pipelines.errors import OwfError
+from pipelines.paths import PROJECT_ROOT
+
+DBT_DIR = PROJECT_ROOT / "dbt_project"
+MANIFEST = DBT_DIR / "target" / "manifest.json"
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_env(warehouse: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if warehouse is not None:
+        env["OWF_WAREHOUSE"] = str(warehouse)
+    return env
+
+
+def parse(force: bool = False) -> Path:
+    """Write target/manifest.json (dbt parse) if it is missing, or always when forced."""
+    if MANIFEST.exists() and not force:
+        return MANIFEST
+    result = subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--quiet",
+        ],
+        cwd=DBT_DIR,
+        env=dbt_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise OwfError(f"dbt parse failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    return MANIFEST
+
+
+@lru_cache(maxsize=1)
+def dbt_project():
+    """The dagster-dbt project object, with its manifest prepared."""
+    from dagster_dbt import DbtProject
+
+    parse(force=os.environ.get("OWF_DBT_PARSE") == "1")
+    return DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+
+
+def run_dbt(paths, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
+    """Run dbt against a hub's warehouse, holding the warehouse lock."""
+    from pipelines.hub.warehouse import warehouse_lock
+
+    with warehouse_lock(paths):
+        result = subprocess.run(
+            [
+                dbt_executable(),
+                *args,
+                "--project-dir",
+                str(DBT_DIR),
+                "--profiles-dir",
+                str(DBT_DIR),
+            ],
+            cwd=DBT_DIR,
+            env=dbt_env(paths.warehouse),
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+    if check and result.returncode != 0:
+        raise OwfError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}")
+    return result

@@ -1,0 +1,294 @@
+"""The dbt models on a real pipeline run, checked against the synthetic system's ground truth.
+
+A small system (four organisations of three sectors, 14 monthly censuses) goes the whole way:
+synthetic extracts -> owf submit -> Dagster ingest -> Dagster models job (dbt build, with its
+data and unit tests as asset checks). The marts are then compared with an independent
+pandas computation from the generator's truth: counts exactly, rates to rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipelines.cli_hub import run_ingest_job
+from pipelines.cli_models import run_models_job
+from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
+from pipelines.standard.titles import normalise_title
+from pipelines.synth import generate, sample_system, scaled
+
+ORGS = ["RW1", "RW3", "SC101", "HS101"]
+EXTRACTS = ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    cfg = sample_system(months=14, first_period="2025-09")
+    cfg = scaled(
+        replace(cfg, organisations=tuple(o for o in cfg.organisations if o.ods_code in ORGS)), 0.5
+    )
+    synth = generate(cfg, base / "synth")
+    layout = bootstrap(base, ORGS)
+    prepared = prepare_packages(layout, synth.extracts_dir, ORGS, cfg.periods, EXTRACTS, workers=2)
+    assert all(p.status == "packaged" for p in prepared), [
+        p for p in prepared if p.status != "packaged"
+    ][:3]
+    deliver(prepared, layout.hub.inbox)
+    ingest = run_ingest_job(layout.hub)
+    assert ingest is not None and ingest.success
+    models = run_models_job(layout.hub)
+    return {"base": base, "cfg": cfg, "synth": synth, "paths": layout.hub, "models": models}
+
+
+@pytest.fixture(scope="module")
+def wh(pipeline):
+    con = duckdb.connect(str(pipeline["paths"].warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def truth(pipeline):
+    t = pipeline["synth"].truth_dir
+    census = pd.read_parquet(t / "census.parquet")
+    assignments = pd.read_parquet(t / "assignments.parquet")
+    census = census.merge(assignments[["assignment_key", "staff_group"]], on="assignment_key")
+    return census[census["fte"] > 0]  # only FTE > 0 is staff in post
+
+
+def test_models_job_succeeds_with_every_dbt_test_passing(pipeline):
+    result = pipeline["models"]
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) > 60
+    assert [c for c in checks if not c.passed] == []
+
+
+def _marts(wh, sql: str) -> pd.DataFrame:
+    return wh.execute(sql).df()
+
+
+def test_headcount_and_fte_match_the_truth_exactly(wh, truth):
+    model = _marts(
+        wh,
+        "SELECT period, level, org_code, headcount, fte FROM marts.fct_workforce_in_post WHERE dimension = 'total'",
+    )
+    org = (
+        truth.groupby(["period", "org_code"])
+        .agg(headcount=("person_key", "nunique"), fte=("fte", "sum"))
+        .reset_index()
+    )
+    merged = org.merge(
+        model[model.level == "organisation"],
+        on=["period", "org_code"],
+        suffixes=("_truth", "_model"),
+    )
+    assert len(merged) == len(org) == 4 * 14
+    assert (merged.headcount_truth == merged.headcount_model).all()
+    assert (merged.fte_truth - merged.fte_model).abs().max() < 1e-6
+    system = truth.groupby("period").person_key.nunique()
+    model_system = model[model.level == "system"].set_index("period").headcount
+    assert (system == model_system.loc[system.index]).all()
+    # People in two organisations count once for the system.
+    assert (system < org.groupby("period").headcount.sum()).all()
+
+
+def test_headcount_by_staff_group_matches_the_truth(wh, truth):
+    model = _marts(
+        wh,
+        "SELECT period, org_code, dimension_value AS staff_group, headcount FROM marts.fct_workforce_in_post"
+        " WHERE level = 'organisation' AND dimension = 'staff_group'",
+    )
+    expected = (
+        truth.groupby(["period", "org_code", "staff_group"])
+        .person_key.nunique()
+        .rename("truth")
+        .reset_index()
+    )
+    merged = expected.merge(model, on=["period", "org_code", "staff_group"], how="outer")
+    assert (merged.truth == merged.headcount).all(), merged[merged.truth != merged.headcount].head()
+
+
+def _truth_windows(truth: pd.DataFrame, months: int) -> pd.DataFrame:
+    """Leavers, joiners and system stayers per organisation and end period, from the truth."""
+    periods = sorted(truth.period.unique())
+    by_period = {p: g for p, g in truth.groupby("period")}
+    rows = []
+    for i, end in enumerate(periods):
+        if i < months:
+            continue
+        start = periods[i - months]
+        s, e = by_period[start], by_period[end]
+        system_end = set(e.person_key)
+        for org in sorted(set(s.org_code) | set(e.org_code)):
+            at_start = set(s[s.org_code == org].person_key)
+            at_end = set(e[e.org_code == org].person_key)
+            leavers = at_start - at_end
+            rows.append(
+                {
+                    "period": end,
+                    "org_code": org,
+                    "headcount_start": len(at_start),
+                    "headcount_end": len(at_end),
+                    "leavers": len(leavers),
+                    "joiners": len(at_end - at_start),
+                    "leavers_staying_in_system": len(leavers & system_end),
+                    "stayers_in_system": len(at_start & system_end),
+                }
+            )
+        sys_start, sys_end = set(s.person_key), system_end
+        rows.append(
+            {
+                "period": end,
+                "org_code": "SYSTEM",
+                "headcount_start": len(sys_start),
+                "headcount_end": len(sys_end),
+                "leavers": len(sys_start - sys_end),
+                "joiners": len(sys_end - sys_start),
+                "leavers_staying_in_system": 0,
+                "stayers_in_system": len(sys_start & sys_end),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("months", [1, 12])
+def test_leavers_joiners_and_system_stayers_match_the_truth(wh, truth, months):
+    expected = _truth_windows(truth, months)
+    model = _marts(
+        wh,
+        f"""SELECT period, org_code, headcount_start, headcount_end, leavers, joiners,
+                             leavers_staying_in_system, leaver_rate
+                      FROM marts.fct_turnover WHERE window_months = {months} AND staff_group = 'ALL'
+                        AND method = 'nhs_average_headcount' AND level IN ('organisation', 'system')""",
+    )
+    merged = expected.merge(model, on=["period", "org_code"], suffixes=("", "_model"))
+    assert len(merged) == len(expected) > 0
+    for col in [
+        "headcount_start",
+        "headcount_end",
+        "leavers",
+        "joiners",
+        "leavers_staying_in_system",
+    ]:
+        assert (merged[col] == merged[f"{col}_model"]).all(), (
+            col,
+            merged[merged[col] != merged[f"{col}_model"]].head(),
+        )
+    rate = merged.leavers / ((merged.headcount_start + merged.headcount_end) / 2)
+    assert (rate - merged.leaver_rate).abs().max() < 1e-9
+    if months == 12:
+        # The system's value: people who left an organisation for another one of the system.
+        assert merged[merged.org_code != "SYSTEM"].leavers_staying_in_system.sum() > 0
+
+
+def test_stability_matches_the_truth(wh, truth):
+    expected = _truth_windows(truth, 12)
+    model = _marts(
+        wh,
+        "SELECT period, org_code, headcount_start, stayers, stability_index, stayers_in_system, system_stability_index"
+        " FROM marts.fct_stability WHERE staff_group = 'ALL' AND level IN ('organisation', 'system')",
+    )
+    merged = expected.merge(model, on=["period", "org_code"], suffixes=("", "_model"))
+    assert len(merged) == len(expected)
+    stayers = merged.headcount_start - merged.leavers
+    assert (stayers == merged.stayers).all()
+    assert ((stayers / merged.headcount_start) - merged.stability_index).abs().max() < 1e-9
+    assert (merged.stayers_in_system == merged.stayers_in_system_model).all()
+
+
+def test_flows_between_organisations_match_the_truth(wh, truth):
+    periods = sorted(truth.period.unique())
+    start, end = periods[-13], periods[-1]
+    s = truth[truth.period == start][["org_code", "person_key"]].drop_duplicates()
+    e = truth[truth.period == end][["org_code", "person_key"]].drop_duplicates()
+    pairs = s.merge(e, on="person_key", suffixes=("_from", "_to"))
+    pairs = pairs[pairs.org_code_from != pairs.org_code_to]
+    stay_from = set(map(tuple, e[["org_code", "person_key"]].values))
+    was_to = set(map(tuple, s[["org_code", "person_key"]].values))
+    pairs = pairs[
+        [
+            (f, p) not in stay_from and (t, p) not in was_to
+            for f, t, p in zip(
+                pairs.org_code_from, pairs.org_code_to, pairs.person_key, strict=True
+            )
+        ]
+    ]
+    expected = pairs.groupby(["org_code_from", "org_code_to"]).person_key.nunique()
+    model = _marts(
+        wh,
+        f"SELECT from_org_code, to_org_code, sum(people) AS people FROM marts.fct_flows_between_organisations"
+        f" WHERE period = '{end}' AND window_months = 12 GROUP BY ALL",
+    )
+    got = model.set_index(["from_org_code", "to_org_code"]).people
+    assert expected.sum() > 0
+    assert dict(expected) == {k: v for k, v in dict(got).items()}
+
+
+def test_vacancy_and_sickness_rates_follow_their_definitions(wh, pipeline):
+    extracts = pipeline["synth"].extracts_dir
+    con = duckdb.connect()
+    vac = con.execute(
+        f"SELECT sum(vacant_fte::DOUBLE) FROM read_csv('{extracts}/*/vacancies_*_2026-10.csv', all_varchar = true)"
+    ).fetchall()[0][0]
+    sub = con.execute(f"""SELECT sum(fte::DOUBLE) FROM read_csv('{extracts}/*/staff_in_post_*_2026-10.csv', all_varchar = true)
+                          WHERE contract_type IN ('PERMANENT', 'FIXED_TERM') AND fte::DOUBLE > 0""").fetchall()[
+        0
+    ][0]
+    [(rate, vacant, substantive)] = wh.execute(
+        "SELECT vacancy_rate, vacant_fte, substantive_fte FROM marts.fct_vacancies WHERE period = '2026-10' AND level = 'system' AND staff_group = 'ALL'"
+    ).fetchall()
+    assert abs(vacant - vac) < 1e-6 and abs(substantive - sub) < 1e-6
+    assert abs(rate - vac / (vac + sub)) < 1e-9
+    lost, available = (
+        con.execute(f"""SELECT sum(fte_days_lost::DOUBLE), sum(fte_days_available::DOUBLE)
+        FROM read_csv('{extracts}/*/sickness_absence_*_2026-10.csv', all_varchar = true)
+        WHERE contract_type <> 'BANK' AND org_code <> 'HS101'""").fetchall()[0]
+    )  # the hospice does not share sickness
+    [(sick,)] = wh.execute(
+        "SELECT sickness_rate FROM marts.fct_sickness_absence WHERE period = '2026-10' AND level = 'system' AND staff_group = 'ALL'"
+    ).fetchall()
+    assert abs(sick - lost / available) < 1e-9
+
+
+def test_title_normalisation_agrees_between_python_and_sql(wh):
+    rows = wh.execute(
+        "SELECT DISTINCT local_job_title, local_title_normalised FROM intermediate.int_assignments_harmonised"
+    ).fetchall()
+    assert len(rows) > 50
+    for title, normalised in rows:
+        assert normalise_title(title) == normalised, title
+
+
+def test_unmapped_titles_are_flagged_per_organisation(wh):
+    rows = dict(
+        wh.execute(
+            "SELECT org_code, sum(value) FROM marts.fct_data_quality WHERE check_name = 'unmapped_job_titles' GROUP BY ALL"
+        ).fetchall()
+    )
+    assert set(rows) == set(ORGS) and sum(rows.values()) > 0
+
+
+def test_only_pseudonyms_reach_the_marts(wh):
+    columns = {
+        r[0]
+        for r in wh.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'marts'"
+        ).fetchall()
+    }
+    assert not columns & {"person_id", "assignment_id"}
+
+
+def test_headline_reads_the_marts(pipeline):
+    from pipelines.transform.headline import headline, render_headline
+
+    h = headline(pipeline["paths"])
+    assert h.period == "2026-10" and h.headcount > 500
+    assert 0 < h.leaver_rate_system < h.leaver_rate_organisations < 0.5
+    assert 0.5 < h.stability_organisations < h.stability_system <= 1
+    text = render_headline(h)
+    assert "leaving their organisation" in text and "leaving the system" in text

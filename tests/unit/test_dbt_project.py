@@ -1,0 +1,83 @@
+"""The dbt project's own rules, read from its manifest (dbt parse), and its generated files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipelines.transform.dbt_files import stale_files
+from pipelines.transform.project import parse
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return json.loads(parse(force=True).read_text())
+
+
+def _models(manifest):
+    return {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
+
+
+def test_generated_sources_and_seed_properties_are_up_to_date():
+    assert stale_files() == [], "run `owf models generate` and commit the result"
+
+
+def test_only_staging_models_read_sources(manifest):
+    for node in _models(manifest).values():
+        if node["depends_on"]["nodes"] and any(
+            d.startswith("source.") for d in node["depends_on"]["nodes"]
+        ):
+            layer = node["fqn"][1]
+            allowed = layer == "staging" or node["name"] in ("fct_turnover", "fct_data_quality")
+            assert allowed, f"{node['name']} reads a source directly"
+
+
+def test_marts_read_registry_sources_only(manifest):
+    # Two marts read the governance registry (not record-level data): nothing else skips staging.
+    for node in _models(manifest).values():
+        sources = [d for d in node["depends_on"]["nodes"] if d.startswith("source.")]
+        if node["fqn"][1] != "staging":
+            assert all(".governance." in s for s in sources), (node["name"], sources)
+
+
+def test_every_model_has_a_description_and_a_test(manifest):
+    tested = set()
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "test":
+            tested.update(node["depends_on"]["nodes"])
+    for ut in manifest.get("unit_tests", {}).values():
+        tested.update(ut["depends_on"]["nodes"])
+    for key, node in _models(manifest).items():
+        assert node["description"].strip(), f"{node['name']} has no description"
+        assert key in tested, f"{node['name']} has no data or unit test"
+
+
+def test_marts_have_enforced_contracts_and_documented_columns(manifest):
+    for node in _models(manifest).values():
+        if node["fqn"][1] != "marts":
+            continue
+        assert node["config"]["contract"]["enforced"], node["name"]
+        assert node["columns"], node["name"]
+        for name, col in node["columns"].items():
+            assert col["description"].strip(), f"{node['name']}.{name} undocumented"
+            assert col["data_type"], f"{node['name']}.{name} has no data type"
+
+
+def test_every_metric_mart_has_a_unit_test(manifest):
+    unit_tested = {ut["model"] for ut in manifest.get("unit_tests", {}).values()}
+    marts = {n["name"] for n in _models(manifest).values() if n["fqn"][1] == "marts"}
+    assert marts <= unit_tested, marts - unit_tested
+
+
+def test_no_data_tests_use_the_old_tests_key(manifest):
+    from pathlib import Path
+
+    import yaml
+
+    for path in Path("dbt_project/models").rglob("*.yml"):
+        doc = yaml.safe_load(path.read_text()) or {}
+        for model in doc.get("models", []):
+            assert "tests" not in model, path
+            for col in model.get("columns", []):
+                assert "tests" not in col, (path, col["name"])
