@@ -35,6 +35,7 @@ app.add_typer(governance_app, name="governance")
 def _register_subcommands() -> None:
     from pipelines.cli_hub import audit_app, hub_app, quarantine_app
     from pipelines.cli_models import models_app
+    from pipelines.cli_publish import publications_app, publish_command
     from pipelines.cli_submit import keys_app, submit_app
 
     app.add_typer(submit_app, name="submit")
@@ -43,6 +44,8 @@ def _register_subcommands() -> None:
     app.add_typer(quarantine_app, name="quarantine")
     app.add_typer(audit_app, name="audit")
     app.add_typer(models_app, name="models")
+    app.command("publish")(publish_command)
+    app.add_typer(publications_app, name="publications")
 
 
 _register_subcommands()

@@ -47,37 +47,9 @@ def models_generate(
 
 def run_models_job(paths, *, instance=None, log_level: str = "WARNING"):
     """Refresh the registry tables and build every dbt model through the real Dagster job."""
+    from pipelines.defs.instance import run_hub_job
 
-    from pipelines.definitions import defs
-
-    if instance is None:
-        from pipelines.defs.instance import local_instance
-
-        instance = local_instance()
-    import contextlib
-    import io
-
-    # dbt's own log lines are in the run's logs (dagster dev shows them); keep the terminal quiet.
-    quiet = (
-        contextlib.redirect_stdout(io.StringIO())
-        if log_level == "WARNING"
-        else contextlib.nullcontext()
-    )
-    with quiet:
-        return _execute_models_job(defs, instance, paths, log_level)
-
-
-def _execute_models_job(defs, instance, paths, log_level):
-    return defs.resolve_job_def("models_job").execute_in_process(
-        instance=instance,
-        run_config={
-            "resources": {
-                "hub": {"config": {"root": str(paths.root), "governance": str(paths.governance)}}
-            },
-            "loggers": {"console": {"config": {"log_level": log_level}}},
-        },
-        raise_on_error=False,
-    )
+    return run_hub_job("models_job", paths, instance=instance, log_level=log_level)
 
 
 @models_app.command("build")

@@ -8,14 +8,20 @@ Stages (each prints what it did and where its results are):
    their ESR-style export) and drops them in the hub's inbox;
 4. hub: the real Dagster ingest job verifies, checks agreements, decrypts, validates, re-keys
    and lands them; accepted and refused submissions per organisation, and one refusal;
-5. models: the Dagster models job builds the dbt project (seeds, staging, intermediate, marts,
-   data and unit tests) and the system's headline figures for the latest period are printed.
+5. models and gate: the Dagster publish job builds the dbt project (seeds, staging,
+   intermediate, marts, published views; data and unit tests as asset checks) and runs the
+   mart quality gate; the system's headline figures for the latest period are printed;
+6. publication: only if every blocking check passed, the disclosure-controlled publication
+   is written and swapped in; where it is and a few of its figures are printed.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+
+import duckdb
 
 from pipelines.paths import owf_home
 
@@ -116,8 +122,8 @@ def run_demo(home: Path | None = None) -> bool:
     _heading("3. Submission: each organisation runs owf submit")
     ok = _submit_and_ingest(home, config, result)
     if ok:
-        _heading("5. Models: dbt build through Dagster")
-        ok = _build_models(home)
+        _heading("5. Models and quality gate: the Dagster publish job")
+        ok = _build_and_publish(home)
 
     print(
         f"\nDone in {time.monotonic() - started:.1f}s. Results under {home}."
@@ -234,24 +240,53 @@ def _submit_and_ingest(home: Path, config, synth) -> bool:
     return True
 
 
-def _build_models(home: Path) -> bool:
-    from pipelines.cli_models import run_models_job
+def _build_and_publish(home: Path) -> bool:
+    from pipelines.cli_publish import render_outcome, run_publish
     from pipelines.hub.home import HubPaths
     from pipelines.transform.headline import headline, render_headline
 
     paths = HubPaths.at(home / "hub")
-    t = time.monotonic()
-    result = run_models_job(paths)
-    checks = result.get_asset_check_evaluations()
-    failed = [e for e in checks if not e.passed]
-    print(
-        f"  Dagster run {result.run_id[:8]} (models_job) {'succeeded' if result.success else 'FAILED'}"
-        f" in {time.monotonic() - t:.1f}s: {len(checks) - len(failed)}/{len(checks)} dbt tests passed as asset checks"
-    )
-    for e in failed[:10]:
-        print(f"    failed: {e.asset_key.to_user_string()} {e.check_name}")
-    if not result.success:
+    outcome = run_publish(paths)
+    for line in render_outcome(outcome):
+        print("  " + line)
+    if not outcome.folder:
         return False
     print(render_headline(headline(paths)))
     print(f"  marts in {paths.warehouse} (schema marts); dbt docs: make docs")
-    return not failed
+    _heading("6. Publication for planners")
+    manifest = json.loads((outcome.folder / "manifest.json").read_text())
+    tables = manifest["tables"]
+    suppressed = sum(t["suppressed_cells"] for t in tables.values())
+    passed = sum(1 for c in manifest["checks"] if c["passed"])
+    print(
+        f"  {outcome.folder}  (also {outcome.folder.parent / 'latest'})\n"
+        f"  {len(tables)} tables as DuckDB (published.duckdb), Parquet and CSV;"
+        f" {len(manifest['submissions']):,} submissions used and the run's"
+        f" {len(manifest['checks'])} checks ({passed} passed) in manifest.json; data_dictionary.md;"
+        " report.md"
+    )
+    print(
+        f"  disclosure control below system level: {suppressed:,} cells suppressed"
+        " (marked [c] in CSV), every other count rounded (the policy of each organisation's"
+        " agreements: see data_dictionary.md)"
+    )
+    con = duckdb.connect(str(outcome.folder / "published.duckdb"), read_only=True)
+    try:
+        period = con.execute("SELECT max(period) FROM workforce_in_post").fetchall()[0][0]
+        rows = con.execute(
+            "SELECT org_code, headcount, fte, suppressed FROM workforce_in_post"
+            " WHERE period = $p AND dimension = 'total' ORDER BY level DESC, org_code",
+            {"p": period},
+        ).fetchall()
+    finally:
+        con.close()
+    print(f"  staff in post, {period} (published figures):")
+    print(f"    {'ODS':<8}{'headcount':>10}{'FTE':>10}")
+    for org, hc, fte, hidden in rows:
+
+        def cell(v, name, hidden=hidden):
+            return "[c]" if name in hidden.split(",") else f"{v:,.0f}"
+
+        print(f"    {org:<8}{cell(hc, 'headcount'):>10}{cell(fte, 'fte'):>10}")
+    print("  planners: owf publications show; owf publications list")
+    return True

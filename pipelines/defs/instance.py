@@ -26,3 +26,35 @@ def local_instance():
     if not settings.exists():
         shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings)
     return dg.DagsterInstance.get()
+
+
+def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = "WARNING", tags=None):
+    """Run one of the hub's Dagster jobs in this process against the hub at `paths`, on the
+    local instance (so `make dev` shows the run). dbt's own log lines stay in the run's logs;
+    the terminal gets warnings and the caller's summary. Returns the Dagster result."""
+    import contextlib
+    import io
+
+    from pipelines.definitions import defs
+
+    if instance is None:
+        instance = local_instance()
+    quiet = (
+        contextlib.redirect_stdout(io.StringIO())
+        if log_level == "WARNING"
+        else contextlib.nullcontext()
+    )
+    with quiet:
+        return defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            run_config={
+                "resources": {
+                    "hub": {
+                        "config": {"root": str(paths.root), "governance": str(paths.governance)}
+                    }
+                },
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+            },
+            tags=tags,
+            raise_on_error=False,
+        )

@@ -43,6 +43,49 @@ COMPUTED: dict[str, dict[str, str]] = {
         "hours_per_shift": "CASE WHEN shifts_filled > 0 THEN hours_worked / shifts_filled END",
     },
     "submission_volumes": {},
+    # Marts (publication gate).
+    "fct_workforce_in_post": {
+        "roles_cover_people": "role_count >= headcount",
+        "headcount_change_ratio": (
+            "CASE WHEN level = 'organisation' AND dimension = 'total' AND lag(headcount) OVER"
+            " (PARTITION BY level, org_code, dimension, dimension_value ORDER BY period) >= 50"
+            " THEN headcount * 1.0 / lag(headcount) OVER"
+            " (PARTITION BY level, org_code, dimension, dimension_value ORDER BY period) END"
+        ),
+    },
+    "fct_turnover": {
+        "leaver_rate_checked": (
+            "CASE WHEN headcount_start >= 20 AND method = 'nhs_average_headcount' THEN leaver_rate END"
+        ),
+        "reconciles": "headcount_start = leavers + stayers AND headcount_end = joiners + stayers",
+    },
+    "fct_vacancies": {
+        "vacant_within_establishment": "vacant_fte <= funded_establishment_fte + 1e-9"
+    },
+    "fct_workforce_profile": {
+        "shares_sum_to_one": (
+            "abs(sum(share_of_headcount) OVER (PARTITION BY period, level, org_code, dimension) - 1) < 1e-9"
+        ),
+    },
+}
+
+# Frames that are not a single table (cross-table checks), as SQL over the warehouse.
+FRAMES: dict[str, str] = {
+    "organisations_present": """
+        WITH latest AS (SELECT max(period) AS p FROM marts.fct_workforce_in_post),
+        expected AS (
+            SELECT DISTINCT a.org_code FROM governance.agreement_extracts a, latest
+            WHERE a.extract = 'staff_in_post' AND a.status = 'active'
+              AND last_day(CAST(latest.p || '-01' AS DATE)) BETWEEN a.start_date AND a.end_date
+        ),
+        present AS (
+            SELECT DISTINCT org_code FROM marts.fct_workforce_in_post, latest
+            WHERE level = 'organisation' AND period = latest.p
+        )
+        SELECT expected.org_code, present.org_code IS NOT NULL AS present
+        FROM expected LEFT JOIN present ON present.org_code = expected.org_code
+        ORDER BY expected.org_code
+    """,
 }
 
 
@@ -87,6 +130,7 @@ class Failure:
     column: str | None
     rule: str
     message: str
+    keys: dict = field(default_factory=dict)  # the failing row's key columns (never identifiers)
 
 
 @dataclass
@@ -137,14 +181,14 @@ class GxRunner:
             expectations=[get_expectation_impl(e.type)(**e.kwargs) for e in suite.expectations],
         )
 
-    def validate(self, suite: Suite, frame) -> SuiteResult:
+    def validate(self, suite: Suite, frame, keys: list[str] | None = None) -> SuiteResult:
         if suite.name not in self._batch_definitions:
             asset = self.datasource.add_dataframe_asset(suite.name)
             self._batch_definitions[suite.name] = asset.add_batch_definition_whole_dataframe(
                 "batch"
             )
         batch = self._batch_definitions[suite.name].get_batch(batch_parameters={"dataframe": frame})
-        index_cols = [c for c in KEY_COLUMNS if c in frame.columns]
+        index_cols = [c for c in (keys or KEY_COLUMNS) if c in frame.columns]
         result = batch.validate(
             self._gx_suite(suite),
             result_format={
@@ -197,19 +241,26 @@ class GxRunner:
                         column,
                         exp.rule,
                         exp.description,
+                        {k: _plain(item.get(k)) for k in index_cols},
                     )
                 )
         return out
 
 
-def batch_sql(suite: Suite, source: str, available: set[str]) -> str:
+def _plain(value):
+    """numpy scalars to plain Python, for metadata and receipts."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def batch_sql(suite: Suite, source: str, available: set[str], keys: list[str] | None = None) -> str:
     """SELECT the suite's columns (and computed ones) plus the key columns from `source`."""
     from pipelines.standard.validator import qi
 
+    keys = keys or KEY_COLUMNS
     computed = COMPUTED.get(suite.name, {})
-    cols = [qi(c) for c in KEY_COLUMNS if c in available]
+    cols = [qi(c) for c in keys if c in available]
     for c in suite.columns:
-        if c in KEY_COLUMNS:
+        if c in keys:
             continue
         if c in computed:
             cols.append(f"{computed[c]} AS {qi(c)}")

@@ -32,9 +32,18 @@ def dbt_env(warehouse: Path | None = None) -> dict[str, str]:
     return env
 
 
+def _newest_source_mtime() -> float:
+    files = [DBT_DIR / "dbt_project.yml", DBT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        files += [p for p in (DBT_DIR / folder).rglob("*") if p.is_file()]
+    files += list((PROJECT_ROOT / "governance" / "standard" / "codelists").glob("*.csv"))
+    return max(p.stat().st_mtime for p in files if p.exists())
+
+
 def parse(force: bool = False) -> Path:
-    """Write target/manifest.json (dbt parse) if it is missing, or always when forced."""
-    if MANIFEST.exists() and not force:
+    """Write target/manifest.json (dbt parse) when it is missing, older than any model, macro
+    or seed file, or when forced."""
+    if MANIFEST.exists() and not force and MANIFEST.stat().st_mtime >= _newest_source_mtime():
         return MANIFEST
     result = subprocess.run(
         [

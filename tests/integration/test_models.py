@@ -8,40 +8,19 @@ pandas computation from the generator's truth: counts exactly, rates to rounding
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.cli_hub import run_ingest_job
 from pipelines.cli_models import run_models_job
-from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
 from pipelines.standard.titles import normalise_title
-from pipelines.synth import generate, sample_system, scaled
-
-ORGS = ["RW1", "RW3", "SC101", "HS101"]
-EXTRACTS = ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"]
+from tests.integration.small_system import ORGS, ingested_small_system
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    base = tmp_path_factory.mktemp("models")
-    cfg = sample_system(months=14, first_period="2025-09")
-    cfg = scaled(
-        replace(cfg, organisations=tuple(o for o in cfg.organisations if o.ods_code in ORGS)), 0.5
-    )
-    synth = generate(cfg, base / "synth")
-    layout = bootstrap(base, ORGS)
-    prepared = prepare_packages(layout, synth.extracts_dir, ORGS, cfg.periods, EXTRACTS, workers=2)
-    assert all(p.status == "packaged" for p in prepared), [
-        p for p in prepared if p.status != "packaged"
-    ][:3]
-    deliver(prepared, layout.hub.inbox)
-    ingest = run_ingest_job(layout.hub)
-    assert ingest is not None and ingest.success
-    models = run_models_job(layout.hub)
-    return {"base": base, "cfg": cfg, "synth": synth, "paths": layout.hub, "models": models}
+    world = ingested_small_system(tmp_path_factory.mktemp("models"), own_governance=True)
+    return world | {"models": run_models_job(world["paths"])}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +44,10 @@ def test_models_job_succeeds_with_every_dbt_test_passing(pipeline):
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert len(checks) > 60
-    assert [c for c in checks if not c.passed] == []
+    # Every error-severity test passes; the one warn-severity test flags the synthetic
+    # system's unmapped job titles (shown, not blocking).
+    failed = [(c.check_name, c.severity.value) for c in checks if not c.passed]
+    assert failed == [("fct_data_quality_no_open_warnings", "WARN")]
 
 
 def _marts(wh, sql: str) -> pd.DataFrame:

@@ -12,13 +12,13 @@ with sickness as (
 
 levels as (
 
-    select 'organisation' as level, org_code, period, period_start_date, staff_group, fte_days_lost, fte_days_available from sickness
+    select 'organisation' as level, org_code, period, period_start_date, staff_group, person_id, fte_days_lost, fte_days_available from sickness
     union all
-    select 'organisation', org_code, period, period_start_date, 'ALL', fte_days_lost, fte_days_available from sickness
+    select 'organisation', org_code, period, period_start_date, 'ALL', person_id, fte_days_lost, fte_days_available from sickness
     union all
-    select 'system', 'SYSTEM', period, period_start_date, staff_group, fte_days_lost, fte_days_available from sickness
+    select 'system', 'SYSTEM', period, period_start_date, staff_group, person_id, fte_days_lost, fte_days_available from sickness
     union all
-    select 'system', 'SYSTEM', period, period_start_date, 'ALL', fte_days_lost, fte_days_available from sickness
+    select 'system', 'SYSTEM', period, period_start_date, 'ALL', person_id, fte_days_lost, fte_days_available from sickness
 
 ),
 
@@ -30,6 +30,7 @@ final as (
         cast(level as varchar) as level,
         cast(org_code as varchar) as org_code,
         cast(staff_group as varchar) as staff_group,
+        cast(count(distinct person_id) as bigint) as people,
         cast(sum(fte_days_lost) as double) as fte_days_lost,
         cast(sum(fte_days_available) as double) as fte_days_available,
         cast({{ safe_divide('sum(fte_days_lost)', 'sum(fte_days_available)') }} as double) as sickness_rate

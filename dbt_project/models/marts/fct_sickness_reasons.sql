@@ -14,16 +14,16 @@ reasons as (
 
 levels as (
 
-    select 'organisation' as level, org_code, period, period_start_date, sickness_reason, fte_days_lost from sickness
+    select 'organisation' as level, org_code, period, period_start_date, sickness_reason, person_id, fte_days_lost from sickness
     union all
-    select 'system', 'SYSTEM', period, period_start_date, sickness_reason, fte_days_lost from sickness
+    select 'system', 'SYSTEM', period, period_start_date, sickness_reason, person_id, fte_days_lost from sickness
 
 ),
 
 by_reason as (
 
     select level, org_code, period, period_start_date, coalesce(sickness_reason, 'S99') as sickness_reason,
-           sum(fte_days_lost) as fte_days_lost
+           count(distinct person_id) as people, sum(fte_days_lost) as fte_days_lost
     from levels
     group by level, org_code, period, period_start_date, coalesce(sickness_reason, 'S99')
 
@@ -38,6 +38,7 @@ final as (
         cast(by_reason.org_code as varchar) as org_code,
         cast(by_reason.sickness_reason as varchar) as sickness_reason,
         cast(coalesce(reasons.label, by_reason.sickness_reason) as varchar) as reason_label,
+        cast(by_reason.people as bigint) as people,
         cast(by_reason.fte_days_lost as double) as fte_days_lost,
         cast(by_reason.fte_days_lost / sum(by_reason.fte_days_lost) over (
             partition by by_reason.period_start_date, by_reason.level, by_reason.org_code

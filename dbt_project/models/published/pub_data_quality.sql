@@ -1,0 +1,10 @@
+select
+    period,
+    org_code,
+    check_name,
+    case when check_name like 'completeness_%' then value end as share_complete,
+    case when check_name not like 'completeness_%' and check_name <> 'missing_submissions' then value end as affected_count,
+    case when check_name = 'missing_submissions' then value end as missing_submissions,
+    details,
+    status
+from {{ ref('fct_data_quality') }}

@@ -1,0 +1,10 @@
+select
+    period,
+    level,
+    org_code,
+    staff_group,
+    people,
+    fte_days_lost,
+    fte_days_available,
+    sickness_rate
+from {{ ref('fct_sickness_absence') }}

@@ -1,0 +1,9 @@
+select
+    period,
+    level,
+    org_code,
+    staff_group,
+    funded_establishment_fte,
+    vacant_fte,
+    vacancy_rate
+from {{ ref('fct_vacancies') }}

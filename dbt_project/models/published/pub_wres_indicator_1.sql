@@ -1,0 +1,9 @@
+select
+    period,
+    level,
+    org_code,
+    band_group,
+    wres_group,
+    headcount,
+    share_of_band
+from {{ ref('fct_wres_indicator_1') }}

@@ -1,0 +1,233 @@
+"""`owf publish` and `owf publications`: the quality gate, the publication and its history."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.errors import OwfError
+
+publications_app = typer.Typer(
+    help="Publications for planners: list, show, diff.", no_args_is_help=True
+)
+HubOpt = Annotated[
+    Path | None, typer.Option("--hub", help="Hub folder (default: $OWF_HUB or var/hub).")
+]
+# Runs started here record a blocked publication themselves; the failure sensor skips them.
+RECORDED_TAG = "owf/blocked-recorded-by"
+
+
+def _paths(hub: Path | None):
+    from pipelines.hub.home import HubPaths
+
+    return HubPaths.at(hub) if hub else HubPaths.default()
+
+
+@dataclass
+class PublishOutcome:
+    run_id: str
+    success: bool
+    seconds: float
+    checks_total: int = 0
+    failed: list[dict] = field(default_factory=list)  # blocking checks that failed
+    warnings: list[dict] = field(default_factory=list)  # warn-severity checks that failed
+    step_failures: list[dict] = field(default_factory=list)  # steps that failed for another reason
+    folder: Path | None = None
+
+
+def _check_dict(evaluation) -> dict:
+    meta = evaluation.metadata or {}
+    orgs = meta.get("failing_organisations")
+    return {
+        "asset": evaluation.asset_key.to_user_string(),
+        "check": evaluation.check_name,
+        "description": evaluation.description or "",
+        "organisations": list(orgs.value) if orgs is not None else [],
+    }
+
+
+def run_publish(paths, *, instance=None, log_level: str = "WARNING") -> PublishOutcome:
+    """The monthly cycle through the real Dagster publish_job: registry, dbt build and tests,
+    the mart quality gate and - only if every blocking check passed - the publication. A
+    blocked run is recorded in the audit log with the checks that held it back."""
+    import dagster as dg
+
+    from pipelines.defs.instance import run_hub_job
+    from pipelines.publish.publication import record_blocked
+
+    if not paths.warehouse.exists():
+        raise OwfError(
+            f"no warehouse at {paths.warehouse}: ingest some submissions first (owf hub ingest)"
+        )
+    started = time.monotonic()
+    result = run_hub_job(
+        "publish_job", paths, instance=instance, log_level=log_level, tags={RECORDED_TAG: "cli"}
+    )
+    outcome = PublishOutcome(result.run_id, result.success, 0.0)
+    evaluations = result.get_asset_check_evaluations()
+    outcome.checks_total = len(evaluations)
+    for e in evaluations:
+        if e.passed:
+            continue
+        severity = getattr(e.severity, "value", "ERROR")
+        (outcome.warnings if severity == "WARN" else outcome.failed).append(_check_dict(e))
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            message = (error.message if error else "").strip().splitlines()
+            outcome.step_failures.append(
+                {"step": event.step_key, "error": message[0] if message else ""}
+            )
+    for m in result.get_asset_materialization_events():
+        mat = m.step_materialization_data.materialization
+        if mat.asset_key.path == ["publications", "latest"] and "path" in mat.metadata:
+            outcome.folder = Path(mat.metadata["path"].value)
+    if not result.success:
+        record_blocked(
+            paths,
+            outcome.failed
+            or [
+                {"check": "run", "description": s["step"] + ": " + s["error"]}
+                for s in outcome.step_failures
+            ],
+            actor=f"owf publish:{result.run_id[:8]}",
+        )
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def render_outcome(outcome: PublishOutcome) -> list[str]:
+    passed = outcome.checks_total - len(outcome.failed) - len(outcome.warnings)
+    lines = [
+        f"Dagster run {outcome.run_id[:8]} (publish_job) {'succeeded' if outcome.success else 'FAILED'}"
+        f" in {outcome.seconds:.1f}s: {passed}/{outcome.checks_total} checks passed"
+        + (f", {len(outcome.warnings)} warnings" if outcome.warnings else "")
+    ]
+    for c in outcome.failed[:20]:
+        who = f" [organisations: {', '.join(c['organisations'])}]" if c["organisations"] else ""
+        lines.append(f"  BLOCKING check failed: {c['asset']} {c['check']}{who}")
+        if c["description"]:
+            lines.append(f"    {c['description'].splitlines()[0][:300]}")
+    for c in outcome.warnings[:10]:
+        lines.append(f"  warning (not blocking): {c['asset']} {c['check']}")
+    if not outcome.failed:
+        for s in outcome.step_failures[:5]:
+            lines.append(f"  step failed: {s['step']}: {s['error'][:300]}")
+    if outcome.folder is None:
+        lines.append(
+            "  no new publication: the current one (publications/latest) is unchanged."
+            " Fix the data or the check, then run `owf publish` again."
+        )
+    return lines
+
+
+def publish_command(hub: HubOpt = None) -> None:
+    """Build the models, run every check and, if all blocking checks pass, publish."""
+    paths = _paths(hub)
+    outcome = run_publish(paths)
+    for line in render_outcome(outcome):
+        typer.echo(line)
+    if outcome.folder:
+        typer.echo(f"publication {outcome.folder.name}: {outcome.folder}")
+        typer.echo(f"  latest: {outcome.folder.parent / 'latest'}")
+        _echo_headline(outcome.folder)
+    raise typer.Exit(0 if outcome.success and outcome.folder else 1)
+
+
+def _echo_headline(folder: Path) -> None:
+    report = (folder / "report.md").read_text().splitlines()
+    for line in report:
+        if line.startswith("Latest census"):
+            typer.echo("  " + line)
+    start = report.index("## System headline") if "## System headline" in report else None
+    if start is None:
+        return
+    for line in report[start + 2 :]:
+        if not line.strip():
+            break
+        typer.echo("  " + line)
+
+
+@publications_app.command("list")
+def publications_list(hub: HubOpt = None) -> None:
+    """Every publication, oldest first; * marks latest."""
+    from pipelines.publish.publication import list_publications, publications_dir
+
+    paths = _paths(hub)
+    pubs = list_publications(paths)
+    if not pubs:
+        typer.echo(f"no publications in {publications_dir(paths)} yet: run `owf publish`")
+        return
+    typer.echo(f"  {'version':<22}{'created':<27}{'submissions':>12}{'tables':>8}{'checks':>8}")
+    for p in pubs:
+        mark = "*" if p["latest"] else " "
+        typer.echo(
+            f"{mark} {p['version']:<22}{p['created_at']:<27}{p['submissions']:>12}"
+            f"{p['tables']:>8}{p['checks_passed']:>8}"
+        )
+    typer.echo(f"in {publications_dir(paths)}")
+
+
+@publications_app.command("show")
+def publications_show(
+    version: Annotated[str, typer.Argument(help="Version (default: latest).")] = "latest",
+    hub: HubOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """What a publication holds and where it came from."""
+    from pipelines.publish.publication import load_manifest, publications_dir
+
+    paths = _paths(hub)
+    m = load_manifest(paths, version)
+    if as_json:
+        typer.echo(json.dumps(m, indent=2))
+        return
+    by_org: dict[str, int] = {}
+    for s in m["submissions"]:
+        by_org[s["org_code"]] = by_org.get(s["org_code"], 0) + 1
+    passed = sum(1 for c in m["checks"] if c.get("passed"))
+    code = m["code_version"]
+    typer.echo(f"publication {m['version']} (created {m['created_at']}) for {m['audience']}")
+    typer.echo(f"  folder: {publications_dir(paths) / m['version']}")
+    typer.echo(
+        f"  standard v{m['standard_version']}; code {code.get('package')}"
+        f" {code.get('git_commit', 'no git commit')[:12]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
+    )
+    typer.echo(f"  checks passed: {passed}/{len(m['checks'])}")
+    typer.echo(
+        f"  {len(m['submissions'])} submissions: "
+        + ", ".join(f"{org} {n}" for org, n in sorted(by_org.items()))
+    )
+    typer.echo(f"  {'table':<22}{'rows':>8}{'suppressed cells':>18}  output")
+    for name, t in m["tables"].items():
+        typer.echo(f"  {name:<22}{t['rows']:>8}{t['suppressed_cells']:>18}  {t['output']}")
+
+
+@publications_app.command("diff")
+def publications_diff(
+    old: Annotated[str, typer.Argument(help="The earlier version.")],
+    new: Annotated[str, typer.Argument(help="The later version (default: latest).")] = "latest",
+    hub: HubOpt = None,
+) -> None:
+    """What changed between two publications: submissions, tables, versions."""
+    from pipelines.publish.publication import diff_publications
+
+    d = diff_publications(_paths(hub), old, new)
+    typer.echo(f"{d['from']} -> {d['to']}")
+    for label, key in (("added", "submissions_added"), ("removed", "submissions_removed")):
+        typer.echo(f"  submissions {label}: {len(d[key])}")
+        for s in d[key][:30]:
+            typer.echo(f"    {s}")
+    changed = {t: v for t, v in d["tables"].items() if v["changed"]}
+    typer.echo(f"  tables changed: {len(changed)} of {len(d['tables'])}")
+    for t, v in changed.items():
+        typer.echo(f"    {t}: rows {v['rows'][0]} -> {v['rows'][1]}")
+    if d["standard_version"][0] != d["standard_version"][1]:
+        typer.echo(f"  standard: v{d['standard_version'][0]} -> v{d['standard_version'][1]}")
+    if d["code_version"][0] != d["code_version"][1]:
+        typer.echo(f"  code: {d['code_version'][0]} -> {d['code_version'][1]}")

@@ -1,0 +1,193 @@
+"""Publish: the quality gate on the marts and the write-audit-publish publication.
+
+- Every mart has a blocking Great Expectations check (plus one cross-table check that every
+  organisation with an active agreement is present); dbt's error-severity tests are blocking
+  checks too (dagster-dbt), warn-severity ones are shown but do not block.
+- The publication asset depends on the published dbt views, so Dagster runs it only when every
+  blocking check upstream has passed in the same run; it then writes the disclosure-controlled
+  publication and swaps it in atomically.
+- publish_job runs the whole cycle (registry, dbt build, checks, publication): monthly on a
+  schedule, and after any ingestion run that accepted a submission (republication).
+
+(No `from __future__ import annotations`: Dagster reads the annotations at definition time.)
+"""
+
+import dagster as dg
+
+from pipelines.defs.ingest import SUBMISSIONS_KEY
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
+from pipelines.defs.transform import workforce_models
+from pipelines.hub.warehouse import warehouse_lock
+from pipelines.quality.mart_checks import MART_SUITES, run_mart_suites
+
+PUBLICATION_KEY = dg.AssetKey(["publications", "latest"])
+
+
+def _published_view_keys() -> list[dg.AssetKey]:
+    from pipelines.publish.publication import published_models
+
+    return [dg.AssetKey(["published", m.view]) for m in published_models()]
+
+
+MART_CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        name=f"gx_{suite}",
+        asset=dg.AssetKey(["marts", mart]),
+        blocking=True,
+        description=f"Great Expectations suite expectations/{suite}.json (blocks publication).",
+    )
+    for suite, mart in MART_SUITES.items()
+]
+
+
+@dg.multi_asset_check(specs=MART_CHECK_SPECS, name="mart_quality_gate")
+def mart_quality_gate(hub: HubResource):
+    """Run every mart suite; each suite's result is its check's result (a suite that produced
+    no result fails)."""
+    paths = hub.paths()
+    with warehouse_lock(paths):
+        results = {c.suite: c for c in run_mart_suites(paths)}
+    for suite, mart in MART_SUITES.items():
+        check = results.get(suite)
+        if check is None:
+            yield dg.AssetCheckResult(
+                check_name=f"gx_{suite}",
+                asset_key=dg.AssetKey(["marts", mart]),
+                passed=False,
+                description=f"{suite} produced no result",
+            )
+            continue
+        failures = [
+            {"rule": f.rule, **{k: str(v) for k, v in f.keys.items()}}
+            for f in check.result.failures
+        ]
+        yield dg.AssetCheckResult(
+            check_name=f"gx_{suite}",
+            asset_key=dg.AssetKey(["marts", mart]),
+            passed=check.result.success,
+            description=check.describe(),
+            metadata={
+                "failing_organisations": check.failing_orgs,
+                "failures": failures[:50],
+                "expectations": check.result.evaluated,
+            },
+        )
+
+
+def run_check_results(context) -> list[dict]:
+    """Every asset check evaluated in this run, with its outcome."""
+    out = []
+    for record in context.instance.all_logs(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ):
+        evaluation = record.dagster_event.event_specific_data
+        out.append(
+            {
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "passed": bool(evaluation.passed),
+                "severity": str(evaluation.severity.value if evaluation.severity else "ERROR"),
+            }
+        )
+    return sorted(out, key=lambda c: (c["asset"], c["check"]))
+
+
+@dg.asset(
+    key=PUBLICATION_KEY,
+    # The gated marts as direct deps: Dagster then holds this step until their blocking checks
+    # have run, and skips it if one failed (the published views alone are not enough: they are
+    # built in the same dbt step as the marts, before the gate runs).
+    deps=_published_view_keys()
+    + sorted({dg.AssetKey(["marts", m]) for m in MART_SUITES.values()}, key=str),
+    group_name="publish",
+    kinds={"duckdb", "parquet", "csv"},
+    owners=["team:system-data-engineering"],
+    pool=WAREHOUSE_POOL,
+    description="The disclosure-controlled publication for planners: publications/<version>/, and"
+    " publications/latest pointing at it. Runs only when every blocking check upstream passed.",
+)
+def publication(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+    from pipelines.publish.publication import publish
+
+    checks = run_check_results(context)
+    failed = [c for c in checks if not c["passed"] and c["severity"] == "ERROR"]
+    if failed:  # Dagster holds this asset back on a failed blocking check; this is belt and braces
+        raise dg.Failure(description=f"blocking checks failed: {failed}")
+    folder = publish(hub.paths(), checks=checks, actor=f"dagster:{context.run.run_id[:8]}")
+    return dg.MaterializeResult(
+        metadata={
+            "version": folder.name,
+            "path": dg.MetadataValue.path(str(folder)),
+            "checks_passed": sum(c["passed"] for c in checks),
+        }
+    )
+
+
+publish_job = dg.define_asset_job(
+    "publish_job",
+    # Every dbt model (not only those upstream of the publication: dbt's tests read seeds the
+    # published views do not), the registry tables, the gate and the publication.
+    selection=(
+        dg.AssetSelection.assets(workforce_models).upstream()
+        | dg.AssetSelection.assets(PUBLICATION_KEY).upstream()
+    )
+    - dg.AssetSelection.groups("ingest"),
+    description="The monthly cycle after ingestion: registry, dbt build and tests, the quality gate,"
+    " and - only if every blocking check passes - a new publication.",
+)
+
+monthly_publication = dg.ScheduleDefinition(
+    job=publish_job,
+    cron_schedule="0 6 10 * *",
+    execution_timezone="Europe/London",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="On the 10th of each month, once the month's submissions are in.",
+)
+
+
+@dg.asset_sensor(
+    asset_key=SUBMISSIONS_KEY,
+    job=publish_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Republish after an ingestion run that accepted a submission (a resubmission included).",
+)
+def republish_on_accepted_submission(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+):
+    materialization = asset_event.asset_materialization
+    accepted = materialization.metadata.get("accepted") if materialization else None
+    if accepted is None or accepted.value == 0:
+        return dg.SkipReason("no accepted submission in that ingestion run")
+    return dg.RunRequest(run_key=f"republish-after-{asset_event.run_id}")
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[publish_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Record in the audit log that a publication was held back, and why.",
+)
+def record_blocked_publication(context: dg.RunFailureSensorContext, hub: HubResource):
+    from pipelines.cli_publish import RECORDED_TAG
+    from pipelines.publish.publication import record_blocked
+
+    if context.dagster_run.tags.get(RECORDED_TAG):
+        return  # `owf publish` started the run and recorded it
+    failed = []
+    for record in context.instance.all_logs(
+        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ):
+        evaluation = record.dagster_event.event_specific_data
+        if not evaluation.passed:
+            failed.append(
+                {"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name}
+            )
+    record_blocked(hub.paths(), failed, actor=f"dagster:{context.dagster_run.run_id[:8]}")
+
+
+defs = dg.Definitions(
+    assets=[publication],
+    asset_checks=[mart_quality_gate],
+    jobs=[publish_job],
+    schedules=[monthly_publication],
+    sensors=[republish_on_accepted_submission, record_blocked_publication],
+)

@@ -1,0 +1,1 @@
+"""Publication: quality gate, disclosure control, write-audit-publish."""

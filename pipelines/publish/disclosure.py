@@ -1,0 +1,283 @@
+"""Statistical disclosure control for published tables.
+
+Policy (DOMAIN.md, per agreement): below system level, a count of 0 stays 0, a count of
+1..suppress_max is suppressed, every other count rounds to the nearest round_to; magnitudes
+built on people (FTE, days) round the same way and are suppressed with the cell they belong
+to; a rate, share or mean whose numerator or denominator count is 1..suppress_max is
+suppressed. Secondary suppression: wherever a group of cells adds up to a published total, a
+group with exactly one suppressed cell gets a second one (its smallest remaining cell), so no
+suppressed cell can be recovered by subtraction.
+
+Each published table declares its rules in its dbt YAML (`meta.disclosure`), read here as a
+TableSpec. A suppressed cell becomes NULL and is named in the row's `suppressed` column (and
+written as "[c]" in CSV), so it is marked, never silently blank.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+SUPPRESSED_COLUMN = "suppressed"
+CSV_MARKER = "[c]"
+RATE_DECIMALS = 3
+
+
+@dataclass(frozen=True)
+class Policy:
+    suppress_max: int = 7
+    round_to: int = 5
+
+    def stricter(self, other: Policy) -> Policy:
+        return Policy(
+            max(self.suppress_max, other.suppress_max), max(self.round_to, other.round_to)
+        )
+
+
+@dataclass(frozen=True)
+class Additive:
+    """Cells of `measures` that add up, within `group_by`, across the values of `across`, to
+    the row matching `total_where` (a published total), or - with `total_where` empty
+    ("implicit" in YAML) - to a total published elsewhere or implied (shares adding to 100%)."""
+
+    measures: tuple[str, ...]
+    group_by: tuple[str, ...]
+    across: str
+    total_where: dict
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    org_columns: tuple[str, ...] = ("org_code",)
+    exempt_when: dict = field(
+        default_factory=dict
+    )  # column -> values not controlled (system level)
+    counts: tuple[str, ...] = ()
+    cell_size: str | None = None
+    magnitudes: tuple[str, ...] = ()
+    magnitude_rounding: dict = field(
+        default_factory=dict
+    )  # column -> rounding base (default: round_to)
+    rates: dict = field(default_factory=dict)  # rate column -> counts it is built on
+    additive: tuple[Additive, ...] = ()
+    unrestricted: dict = field(
+        default_factory=dict
+    )  # non-personal measure -> decimals; never suppressed
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> TableSpec:
+        return cls(
+            org_columns=tuple(meta.get("org_columns", ["org_code"])),
+            exempt_when={k: tuple(v) for k, v in meta.get("exempt_when", {}).items()},
+            counts=tuple(meta.get("counts", [])),
+            cell_size=meta.get("cell_size"),
+            magnitudes=tuple(meta.get("magnitudes", [])),
+            magnitude_rounding=dict(meta.get("magnitude_rounding", {})),
+            rates={k: tuple(v) for k, v in meta.get("rates", {}).items()},
+            additive=tuple(
+                Additive(
+                    tuple(a["measures"]),
+                    tuple(a["group_by"]),
+                    a["across"],
+                    {} if a["total_where"] == "implicit" else dict(a["total_where"]),
+                )
+                for a in meta.get("additive", [])
+            ),
+            unrestricted=dict(meta.get("unrestricted", {})),
+        )
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        return self.counts + self.magnitudes + tuple(self.rates)
+
+
+def round_to_base(value: float, base: int) -> float:
+    """Nearest multiple of base, halves away from zero (so 2.5 -> 5 at base 5)."""
+    return math.floor(value / base + 0.5) * base
+
+
+def is_small(value, k: int) -> bool:
+    return value is not None and not pd.isna(value) and 0 < value <= k
+
+
+def exempt_mask(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
+    mask = pd.Series(False, index=frame.index)
+    for column, values in spec.exempt_when.items():
+        mask |= frame[column].isin(values)
+    return mask
+
+
+def protect(frame: pd.DataFrame, spec: TableSpec, policy_for) -> pd.DataFrame:
+    """Apply the disclosure policy; returns a new frame (index reset) with a `suppressed` column.
+
+    `policy_for(orgs)` gives the Policy for a row about the organisations `orgs` (the values of
+    the spec's org_columns, a tuple); it is called once per distinct tuple.
+    """
+    out = frame.reset_index(drop=True).copy()
+    n = len(out)
+    for col in spec.measures + tuple(spec.unrestricted):
+        out[col] = out[col].astype("float64")
+    exempt = exempt_mask(out, spec).to_numpy()
+
+    # Each controlled row's policy: the strictest of the organisations it is about.
+    org_keys = list(zip(*(out[c].astype(str) for c in spec.org_columns), strict=True)) if n else []
+    cache: dict[tuple, Policy] = {}
+    k = np.zeros(n, dtype="float64")
+    base = np.ones(n, dtype="float64")
+    for i, key in enumerate(org_keys):
+        if exempt[i]:
+            continue
+        policy = cache.get(key)
+        if policy is None:
+            policy = cache[key] = policy_for(key)
+        k[i], base[i] = policy.suppress_max, policy.round_to
+
+    bases = {b for bs in spec.rates.values() for b in bs}
+    values = {
+        c: out[c].to_numpy(dtype="float64", na_value=np.nan)
+        for c in (*spec.measures, *sorted(bases - set(spec.measures)))
+    }
+    hidden = {c: np.zeros(n, dtype=bool) for c in spec.measures}
+
+    def small(col: str) -> np.ndarray:
+        v = values[col]
+        return ~exempt & ~np.isnan(v) & (v > 0) & (v <= k)
+
+    # Primary suppression.
+    whole_row = small(spec.cell_size) if spec.cell_size else np.zeros(n, dtype=bool)
+    for col in spec.measures:
+        hidden[col] |= whole_row
+    for col in spec.counts:
+        hidden[col] |= small(col)
+    for rate, bases in spec.rates.items():
+        for b in bases:
+            hidden[rate] |= small(b)
+
+    _secondary(out, spec, exempt, values, hidden)
+
+    # Rounding below system level; suppressed cells become NULL (marked in `suppressed`).
+    for col in spec.counts + spec.magnitudes:
+        v = values[col].copy()
+        col_base = np.where(exempt, 1.0, base)
+        if col in spec.magnitude_rounding:
+            col_base = np.where(exempt, 1.0, float(spec.magnitude_rounding[col]))
+        rounded = np.floor(v / col_base + 0.5) * col_base
+        v = np.where(exempt | np.isnan(v) | (v == 0), v, rounded)
+        v[hidden[col]] = np.nan
+        out[col] = v
+    for col in spec.rates:
+        v = values[col].copy()
+        v = np.where(exempt, v, np.round(v, RATE_DECIMALS))
+        v[hidden[col]] = np.nan
+        out[col] = v
+    for col, decimals in spec.unrestricted.items():
+        out[col] = out[col].round(int(decimals))
+    out[SUPPRESSED_COLUMN] = pd.Series(
+        [",".join(c for c in spec.measures if hidden[c][i]) for i in range(n)],
+        index=out.index,
+        dtype="object",
+    )
+    return out
+
+
+def total_rows_mask(frame: pd.DataFrame, add: Additive) -> np.ndarray:
+    if not add.total_where:
+        return np.zeros(len(frame), dtype=bool)
+    return np.logical_and.reduce(
+        [
+            frame[c].isin(v if isinstance(v, list | tuple) else [v]).to_numpy()
+            for c, v in add.total_where.items()
+        ]
+    )
+
+
+def additive_groups(
+    frame: pd.DataFrame, add: Additive, exempt: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(member rows, total rows) for each group of an additive relation.
+
+    Members share the values of `group_by`; their total is the row with the same values in
+    every group_by column not named in `total_where`, and the `total_where` values (so
+    `{level: system}` with group_by [period, dimension, dimension_value] finds the system row
+    beside the organisations' rows; `{dimension: total}` with group_by [period, level,
+    org_code, dimension] finds the organisation's total row for each breakdown). Exempt rows
+    (another level) are members only of groups made of nothing else. An implicit relation
+    (no total_where) has no total row here: its total is published elsewhere.
+    """
+    is_total = total_rows_mask(frame, add)
+    keys = list(add.group_by)
+    fixed = [c for c in keys if c not in add.total_where]
+    totals_by_key: dict = {}
+    if add.total_where:
+        sub = frame.loc[is_total, fixed] if fixed else None
+        positions = np.flatnonzero(is_total)
+        if fixed:
+            for key, idx in sub.groupby(fixed, dropna=False, sort=False).indices.items():
+                totals_by_key[key if isinstance(key, tuple) else (key,)] = positions[
+                    np.asarray(idx)
+                ]
+        else:
+            totals_by_key[()] = positions
+    out = []
+    rest = np.flatnonzero(~is_total)
+    grouped = frame.iloc[rest].groupby(keys, dropna=False, sort=False)
+    for key, idx in grouped.indices.items():
+        key = key if isinstance(key, tuple) else (key,)
+        members = rest[np.asarray(idx)]
+        if (~exempt[members]).any():
+            members = members[~exempt[members]]
+        if add.total_where:
+            fixed_key = tuple(v for c, v in zip(keys, key, strict=True) if c in fixed)
+            totals = totals_by_key.get(fixed_key)
+            if totals is None:
+                continue  # no published total for this group: nothing to subtract from
+        else:
+            totals = np.array([], dtype=int)
+        out.append((members, totals))
+    return out
+
+
+def _secondary(
+    frame: pd.DataFrame, spec: TableSpec, exempt: np.ndarray, values: dict, hidden: dict
+) -> None:
+    """Until no additive group has exactly one suppressed cell, give each such group a second:
+    its smallest non-zero remaining cell (a zero only if there is no other; once suppressed it
+    could be anything). Where the group has no other cell at all - the total is that one cell -
+    the total is suppressed instead, even at system level."""
+    if not spec.additive:
+        return
+    across = {a.across: frame[a.across].astype(str).to_numpy() for a in spec.additive}
+    prepared = [(a, additive_groups(frame, a, exempt)) for a in spec.additive]
+    changed = True
+    while changed:
+        changed = False
+        for add, groups in prepared:
+            for members, totals in groups:
+                for measure in add.measures:
+                    h = hidden[measure]
+                    if np.count_nonzero(h[members]) != 1:
+                        continue
+                    candidates = members[~h[members]]
+                    if len(candidates):
+                        v = np.nan_to_num(values[measure][candidates], nan=np.inf)
+                        order = sorted(
+                            range(len(candidates)),
+                            key=lambda j: (v[j] == 0, v[j], across[add.across][candidates[j]]),
+                        )
+                        _suppress_linked(spec, hidden, candidates[order[0]], measure)
+                        changed = True
+                    elif len(totals) and not h[totals].all():
+                        for t in totals:
+                            _suppress_linked(spec, hidden, t, measure)
+                        changed = True
+
+
+def _suppress_linked(spec: TableSpec, hidden: dict, row: int, measure: str) -> None:
+    """Suppress `measure` and every rate built on it in the same row."""
+    hidden[measure][row] = True
+    for rate, bases in spec.rates.items():
+        if measure in bases:
+            hidden[rate][row] = True

@@ -1,0 +1,532 @@
+"""Write-audit-publish: the disclosure-controlled publication, swapped in atomically.
+
+The models are built and checked in the warehouse (the workspace); this step runs only after
+every blocking check passed (Dagster's blocking asset checks hold it back otherwise). It
+reads each published view (dbt `published/` layer), applies the disclosure policy of the
+agreements the rows come from, and writes, into a private staging folder:
+
+    published.duckdb            one table per output
+    parquet/<table>.parquet, csv/<table>.csv  (CSV marks suppressed cells "[c]")
+    data_dictionary.md          from the dbt documentation of the published models
+    report.md                   the headline and what is in the publication
+    manifest.json               version, time, submissions used (ids and hashes), standard and
+                                code versions, checks passed, files with their SHA-256
+
+then renames the folder to publications/<version> and repoints publications/latest, each in
+one atomic step. A run killed at any moment leaves `latest` on the previous, complete
+publication; leftover staging folders are removed by the next run. Previous publications
+are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import __version__
+from pipelines.errors import OwfError
+from pipelines.governance import Governance, load_governance
+from pipelines.hub import audit
+from pipelines.hub.home import HubPaths
+from pipelines.hub.warehouse import connect, warehouse_lock
+from pipelines.paths import PROJECT_ROOT
+from pipelines.publish.disclosure import CSV_MARKER, SUPPRESSED_COLUMN, Policy, TableSpec, protect
+from pipelines.standard import load_standard
+from pipelines.transform.project import parse
+
+AUDIENCE = "ICS workforce planners"
+STAGING_PREFIX = ".staging-"
+
+
+def publications_dir(paths: HubPaths) -> Path:
+    return paths.root / "publications"
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    name: str  # table name in the publication (pub_ prefix dropped)
+    view: str  # published.<pub_...> in the warehouse
+    output: str  # output name in the agreements' output_access
+    description: str
+    columns: dict[str, str]
+    spec: TableSpec
+
+
+def published_models() -> list[PublishedModel]:
+    """The dbt published/ layer, read from the manifest: views, descriptions, disclosure specs."""
+    manifest = json.loads(parse().read_text())
+    models = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or "published" not in node["fqn"]:
+            continue
+        meta = node.get("meta") or node.get("config", {}).get("meta", {})
+        models.append(
+            PublishedModel(
+                name=node["name"].removeprefix("pub_"),
+                view=node["name"],
+                output=meta["output"],
+                description=node["description"],
+                columns={c: v["description"] for c, v in node["columns"].items()},
+                spec=TableSpec.from_meta(meta.get("disclosure", {})),
+            )
+        )
+    return sorted(models, key=lambda m: m.name)
+
+
+def policy_resolver(gov: Governance):
+    """(organisations a row is about) -> Policy: the strictest policy of their agreements (the
+    default where an organisation has none)."""
+    default = Policy(gov.disclosure_default.suppress_max, gov.disclosure_default.round_to)
+    by_org: dict[str, Policy] = {}
+    for org in gov.organisations:
+        policy = default
+        for a in gov.agreements_for(org):
+            policy = policy.stricter(Policy(a.disclosure.suppress_max, a.disclosure.round_to))
+        by_org[org] = policy
+
+    def resolve(orgs: tuple[str, ...]) -> Policy:
+        policy = default
+        for org in orgs:
+            policy = policy.stricter(by_org.get(org, default))
+        return policy
+
+    return resolve, by_org, default
+
+
+def permitted_orgs(gov: Governance, output: str, audience: str = AUDIENCE) -> set[str]:
+    """Organisations whose agreements let `audience` see `output` about them."""
+    allowed = set()
+    for org in gov.organisations:
+        for a in gov.agreements_for(org):
+            if a.status != "active":
+                continue
+            for access in a.output_access:
+                if access["audience"] == audience and output in access["outputs"]:
+                    allowed.add(org)
+    return allowed
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def code_version() -> dict:
+    info = {"package": __version__}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if commit.returncode == 0:
+            info["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            info["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def _new_version(root: Path) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    version, n = stamp, 1
+    while (root / version).exists():
+        n += 1
+        version = f"{stamp}-{n}"
+    return version
+
+
+def clean_staging(paths: HubPaths) -> list[Path]:
+    """Remove staging folders left by runs that did not finish."""
+    root = publications_dir(paths)
+    removed = []
+    for p in root.glob(f"{STAGING_PREFIX}*") if root.exists() else []:
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def _pause(point: str) -> None:
+    """Fault-injection aid for the crash-safety tests (pause at a named point)."""
+    if os.environ.get("OWF_PUBLISH_PAUSE_AT") == point:
+        time.sleep(float(os.environ.get("OWF_PUBLISH_PAUSE_SECONDS", "30")))
+
+
+def publish(
+    paths: HubPaths,
+    *,
+    checks: list[dict] | None = None,
+    actor: str = "hub",
+    gov: Governance | None = None,
+) -> Path:
+    """Build and swap in a new publication; returns its folder."""
+    root = publications_dir(paths)
+    root.mkdir(parents=True, exist_ok=True)
+    clean_staging(paths)
+    gov = gov or load_governance(paths.governance)
+    resolve, by_org, default = policy_resolver(gov)
+    models = published_models()
+    version = _new_version(root)
+    staging = root / f"{STAGING_PREFIX}{version}"
+    (staging / "parquet").mkdir(parents=True)
+    (staging / "csv").mkdir()
+    tables: dict[str, dict] = {}
+
+    submissions, frames = read_workspace(paths, models)
+
+    out = duckdb.connect(str(staging / "published.duckdb"))
+    try:
+        for m in models:
+            _, protected = control(frames[m.name], m, gov, resolve)
+            out.register("incoming", protected)
+            out.execute(f"CREATE TABLE {m.name} AS SELECT * FROM incoming")  # noqa: S608 - dbt model names
+            out.unregister("incoming")
+            pq_path = staging / "parquet" / f"{m.name}.parquet"
+            pq.write_table(pa.Table.from_pandas(protected, preserve_index=False), pq_path)
+            csv_path = staging / "csv" / f"{m.name}.csv"
+            _write_csv(protected, m.spec, csv_path)
+            tables[m.name] = {
+                "output": m.output,
+                "rows": len(protected),
+                "columns": list(protected.columns),
+                "suppressed_cells": int(
+                    sum(len(s.split(",")) for s in protected[SUPPRESSED_COLUMN] if s)
+                ),
+                "parquet_sha256": _sha256(pq_path),
+                "csv_sha256": _sha256(csv_path),
+            }
+            _pause("after_first_table")
+    finally:
+        out.close()
+
+    std = load_standard()
+    (staging / "data_dictionary.md").write_text(_dictionary(models, by_org, default))
+    (staging / "report.md").write_text(_report(version, staging, submissions))
+    manifest = {
+        "version": version,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "audience": AUDIENCE,
+        "standard_version": std.version,
+        "code_version": code_version(),
+        "submissions": [
+            {"submission_id": s, "org_code": o, "extract": e, "period": p, "package_sha256": h}
+            for s, o, e, p, h in submissions
+        ],
+        "checks": checks or [],
+        "disclosure": {
+            "default": default.__dict__,
+            "by_organisation": {k: v.__dict__ for k, v in sorted(by_org.items())},
+            "rule": "below system level: 0 stays 0; 1..suppress_max suppressed; others rounded to the"
+            " nearest round_to; rates on suppressed counts suppressed; secondary suppression in"
+            " additive groups",
+        },
+        "tables": tables,
+        "files": {},
+    }
+    for path in sorted(staging.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            manifest["files"][str(path.relative_to(staging))] = _sha256(path)
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    _fsync_tree(staging)
+    _pause("before_swap")
+
+    final = root / version
+    os.replace(staging, final)
+    _point_latest(root, version)
+    with connect(paths) as wh:
+        wh.execute("BEGIN TRANSACTION")
+        audit.append(
+            wh,
+            "published",
+            actor=actor,
+            detail={
+                "version": version,
+                "tables": len(tables),
+                "submissions": len(submissions),
+                "checks_passed": sum(1 for c in checks or [] if c.get("passed")),
+            },
+        )
+        wh.execute("COMMIT")
+        audit.write_head(paths, wh)
+    return final
+
+
+def read_workspace(
+    paths: HubPaths, models: list[PublishedModel]
+) -> tuple[list, dict[str, pd.DataFrame]]:
+    """The accepted submissions and every published view, read in one consistent moment."""
+    with warehouse_lock(paths):
+        wh = duckdb.connect(str(paths.warehouse), read_only=True)
+        try:
+            submissions = wh.execute(
+                "SELECT submission_id, org_code, extract, period, package_sha256 FROM raw.submissions"
+                " WHERE status = 'accepted' ORDER BY org_code, extract, period"
+            ).fetchall()
+            frames = {
+                m.name: wh.execute(f"SELECT * FROM published.{m.view}").df()  # noqa: S608 - dbt model names
+                for m in models
+            }
+        finally:
+            wh.close()
+    return submissions, frames
+
+
+def control(
+    frame: pd.DataFrame, model: PublishedModel, gov: Governance, resolve=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the rows the audience may see, those rows disclosure-controlled), index-aligned."""
+    if resolve is None:
+        resolve = policy_resolver(gov)[0]
+    visible = _restrict(frame, model, permitted_orgs(gov, model.output)).reset_index(drop=True)
+    return visible, protect(visible, model.spec, resolve)
+
+
+def record_blocked(paths: HubPaths, failed: list[dict], actor: str = "hub") -> None:
+    """Log that a publication was held back, and by which checks."""
+    with connect(paths) as wh:
+        wh.execute("BEGIN TRANSACTION")
+        audit.append(wh, "publication_blocked", actor=actor, detail={"failed_checks": failed[:50]})
+        wh.execute("COMMIT")
+        audit.write_head(paths, wh)
+
+
+def _restrict(frame: pd.DataFrame, model: PublishedModel, allowed: set[str]) -> pd.DataFrame:
+    """Keep organisation rows only for organisations whose agreements permit the output."""
+    keep = pd.Series(True, index=frame.index)
+    for col in model.spec.org_columns:
+        if col in frame.columns:
+            is_org = ~frame[col].isin(["SYSTEM", "ALL_ORGANISATIONS"])
+            keep &= ~is_org | frame[col].isin(allowed)
+    return frame[keep]
+
+
+def _write_csv(frame: pd.DataFrame, spec: TableSpec, path: Path) -> None:
+    csv = frame.copy()
+    for col in spec.measures:
+        if col in csv.columns:
+            marked = (
+                csv[SUPPRESSED_COLUMN].str.split(",").apply(lambda cells, col=col: col in cells)
+            )
+            csv[col] = csv[col].astype(object)
+            csv.loc[marked, col] = CSV_MARKER
+    csv.to_csv(path, index=False)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _point_latest(root: Path, version: str) -> None:
+    tmp = root / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(version)
+    os.replace(tmp, root / "latest")
+
+
+def _dictionary(models: list[PublishedModel], by_org: dict[str, Policy], default: Policy) -> str:
+    lines = [
+        "# Published tables - data dictionary",
+        "",
+        "Generated from the dbt documentation of the published models.",
+        "",
+        "## Disclosure control",
+        "",
+        f"Below system level: a count of 0 stays 0, a count of 1 to {default.suppress_max} is suppressed,"
+        f" every other count is rounded to the nearest {default.round_to}, unless an organisation's"
+        " agreement is stricter (below). Magnitudes built on people (FTE, days) are rounded the same"
+        " way and suppressed with their cell. A rate or share built on a suppressed count is"
+        " suppressed. Where cells add up to a published total, a second cell is suppressed so that"
+        " no suppressed cell can be recovered by subtraction. Suppressed cells are NULL in DuckDB"
+        f" and Parquet, '{CSV_MARKER}' in CSV, and listed in each row's `{SUPPRESSED_COLUMN}` column."
+        " System-level rows are exact.",
+        "",
+        "| organisation | suppress 1 to | round to |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {org} | {p.suppress_max} | {p.round_to} |" for org, p in sorted(by_org.items())]
+    for m in models:
+        lines += [
+            "",
+            f"## {m.name}",
+            "",
+            m.description,
+            "",
+            f"Output (agreements): `{m.output}`",
+            "",
+            "| column | description |",
+            "|---|---|",
+        ]
+        lines += [f"| `{c}` | {d} |" for c, d in m.columns.items()]
+        lines.append(
+            f"| `{SUPPRESSED_COLUMN}` | The row's suppressed columns, comma-separated (empty: none). |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _report(version: str, staging: Path, submissions: list) -> str:
+    con = duckdb.connect(str(staging / "published.duckdb"), read_only=True)
+    try:
+        latest = con.execute("SELECT max(period) FROM workforce_in_post").fetchall()[0][0]
+        total = con.execute(
+            "SELECT headcount, fte FROM workforce_in_post WHERE level = 'system' AND dimension = 'total' AND period = $p",
+            {"p": latest},
+        ).fetchall()
+        rates = dict(
+            con.execute(
+                "SELECT level, leaver_rate FROM turnover WHERE period = $p AND window_months = 12 AND staff_group = 'ALL'"
+                " AND method = 'nhs_average_headcount' AND level IN ('system', 'all_organisations')",
+                {"p": latest},
+            ).fetchall()
+        )
+        stability = dict(
+            con.execute(
+                "SELECT level, stability_index FROM stability WHERE period = $p AND staff_group = 'ALL'"
+                " AND level IN ('system', 'all_organisations')",
+                {"p": latest},
+            ).fetchall()
+        )
+        vacancy = con.execute(
+            "SELECT vacancy_rate FROM vacancies WHERE period = $p AND level = 'system' AND staff_group = 'ALL'",
+            {"p": latest},
+        ).fetchall()
+        sickness = con.execute(
+            "SELECT sickness_rate FROM sickness_absence WHERE period = $p AND level = 'system' AND staff_group = 'ALL'",
+            {"p": latest},
+        ).fetchall()
+        counts = con.execute(
+            "SELECT table_name, estimated_size FROM duckdb_tables() ORDER BY table_name"
+        ).fetchall()
+    finally:
+        con.close()
+
+    def pct(x):
+        return "n/a" if x is None else f"{x * 100:.1f}%"
+
+    headcount, fte = total[0] if total else (None, None)
+    lines = [
+        f"# Workforce publication {version}",
+        "",
+        f"Latest census: {latest}. Built from {len(submissions)} accepted submissions (listed in manifest.json).",
+        "",
+        "## System headline",
+        "",
+        f"- Headcount: {headcount:,.0f} people; FTE {fte:,.1f}"
+        if headcount is not None
+        else "- Headcount: n/a",
+        f"- 12-month leaver rate: {pct(rates.get('all_organisations'))} leaving their organisation,"
+        f" {pct(rates.get('system'))} leaving the system",
+        f"- Stability (12 months): {pct(stability.get('all_organisations'))} organisation,"
+        f" {pct(stability.get('system'))} system",
+        f"- Vacancy rate: {pct(vacancy[0][0] if vacancy else None)}",
+        f"- Sickness absence rate: {pct(sickness[0][0] if sickness else None)}",
+        "",
+        "## Tables",
+        "",
+    ]
+    lines += [f"- `{name}` ({rows:,} rows)" for name, rows in counts]
+    lines += ["", "Organisation-level figures are disclosure-controlled: see data_dictionary.md."]
+    return "\n".join(lines) + "\n"
+
+
+# -- reading publications -------------------------------------------------------------------
+
+
+def list_publications(paths: HubPaths) -> list[dict]:
+    root = publications_dir(paths)
+    latest = os.readlink(root / "latest") if (root / "latest").is_symlink() else None
+    out = []
+    for folder in (
+        sorted(
+            p
+            for p in root.glob("*")
+            if p.is_dir() and not p.name.startswith(".") and p.name != "latest"
+        )
+        if root.exists()
+        else []
+    ):
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+        except (FileNotFoundError, ValueError):
+            continue
+        out.append(
+            {
+                "version": manifest["version"],
+                "created_at": manifest["created_at"],
+                "submissions": len(manifest["submissions"]),
+                "tables": len(manifest["tables"]),
+                "checks_passed": sum(1 for c in manifest["checks"] if c.get("passed")),
+                "latest": folder.name == latest,
+                "path": folder,
+            }
+        )
+    return out
+
+
+def load_manifest(paths: HubPaths, version: str | None) -> dict:
+    root = publications_dir(paths)
+    folder = root / (version or "latest")
+    try:
+        return json.loads((folder / "manifest.json").read_text())
+    except FileNotFoundError:
+        known = ", ".join(p["version"] for p in list_publications(paths)) or "none yet"
+        raise OwfError(
+            f"no publication {version or 'latest'} in {root} (publications: {known})"
+        ) from None
+
+
+def diff_publications(paths: HubPaths, old: str, new: str) -> dict:
+    a, b = load_manifest(paths, old), load_manifest(paths, new)
+    sa = {s["submission_id"]: s for s in a["submissions"]}
+    sb = {s["submission_id"]: s for s in b["submissions"]}
+    return {
+        "from": a["version"],
+        "to": b["version"],
+        "submissions_added": sorted(
+            f"{s['org_code']} {s['extract']} {s['period']}" for k, s in sb.items() if k not in sa
+        ),
+        "submissions_removed": sorted(
+            f"{s['org_code']} {s['extract']} {s['period']}" for k, s in sa.items() if k not in sb
+        ),
+        "tables": {
+            t: {
+                "rows": (a["tables"].get(t, {}).get("rows"), b["tables"][t]["rows"]),
+                "changed": a["tables"].get(t, {}).get("parquet_sha256")
+                != b["tables"][t]["parquet_sha256"],
+            }
+            for t in b["tables"]
+        },
+        "standard_version": (a["standard_version"], b["standard_version"]),
+        "code_version": (a["code_version"].get("git_commit"), b["code_version"].get("git_commit")),
+    }

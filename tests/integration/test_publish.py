@@ -1,0 +1,373 @@
+"""The quality gate and the publication, on a real pipeline run.
+
+A small system (four organisations of three sectors, 14 monthly censuses) goes through
+owf submit, the Dagster ingest job and the Dagster publish job (dbt build, dbt tests and the
+Great Expectations mart suites as blocking asset checks, then the publication). Tests that
+change the hub work on a copy of it, so each starts from the same first publication.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.cli_hub import run_ingest_job
+from pipelines.cli_publish import render_outcome, run_publish
+from pipelines.defs.publish import republish_on_accepted_submission
+from pipelines.governance import load_governance
+from pipelines.hub.bootstrap import deliver, prepare_packages
+from pipelines.hub.home import HubPaths
+from pipelines.paths import PROJECT_ROOT
+from pipelines.publish.disclosure import SUPPRESSED_COLUMN
+from pipelines.publish.publication import (
+    control,
+    policy_resolver,
+    publish,
+    published_models,
+    read_workspace,
+)
+from pipelines.standard import load_standard
+from tests.attack import primary_rule_violations, recovered_cells
+from tests.integration.small_system import ingested_small_system
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    world = ingested_small_system(tmp_path_factory.mktemp("publish"), own_governance=True)
+    return world | {"outcome": run_publish(world["paths"])}
+
+
+def copy_hub(world, target: Path) -> HubPaths:
+    shutil.copytree(world["paths"].root, target, symlinks=True)
+    return HubPaths.at(target, governance=target / "governance")
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Every file under folder (symlinks as their targets) with its SHA-256."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        rel = str(path.relative_to(folder))
+        if path.is_symlink():
+            out[rel] = "-> " + os.readlink(path)
+        elif path.is_file():
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def latest(paths: HubPaths) -> Path:
+    return (paths.root / "publications" / "latest").resolve()
+
+
+# A passing run ---------------------------------------------------------------------------
+
+
+def test_a_passing_run_publishes_every_table_with_its_manifest(world):
+    outcome = world["outcome"]
+    assert outcome.success and outcome.failed == [] and outcome.folder is not None
+    folder = outcome.folder
+    assert latest(world["paths"]) == folder.resolve()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    models = published_models()
+    assert sorted(manifest["tables"]) == sorted(m.name for m in models)
+    assert manifest["standard_version"] == load_standard().version
+    assert manifest["code_version"]["package"]
+    # Every blocking check of the run passed and is listed: dbt tests and the GX mart suites.
+    names = {c["check"] for c in manifest["checks"]}
+    blocking = [c for c in manifest["checks"] if c["severity"] == "ERROR"]
+    assert all(c["passed"] for c in blocking) and len(manifest["checks"]) == outcome.checks_total
+    # A warn-severity check that fails is shown, and does not block.
+    assert [c["check"] for c in outcome.warnings] == ["fct_data_quality_no_open_warnings"]
+    warned = next(
+        c for c in manifest["checks"] if c["check"] == "fct_data_quality_no_open_warnings"
+    )
+    assert (warned["passed"], warned["severity"]) == (False, "WARN")
+    assert {"gx_fct_workforce_in_post", "gx_organisations_present", "gx_fct_turnover"} <= names
+    assert any(n.startswith("unique_combination_of_columns") for n in names)
+    # The submissions used: exactly the accepted ones, with their package hashes.
+    with duckdb.connect(str(world["paths"].warehouse), read_only=True) as wh:
+        accepted = wh.execute(
+            "SELECT submission_id, package_sha256 FROM raw.submissions WHERE status = 'accepted'"
+        ).fetchall()
+    assert sorted(
+        (s["submission_id"], s["package_sha256"]) for s in manifest["submissions"]
+    ) == sorted(accepted)
+    # Files: DuckDB, Parquet and CSV per table, dictionary, report; hashes as recorded.
+    for m in models:
+        for rel in (f"parquet/{m.name}.parquet", f"csv/{m.name}.csv"):
+            assert manifest["files"][rel] == hashlib.sha256((folder / rel).read_bytes()).hexdigest()
+    assert (
+        manifest["files"]["published.duckdb"]
+        == hashlib.sha256((folder / "published.duckdb").read_bytes()).hexdigest()
+    )
+    con = duckdb.connect(str(folder / "published.duckdb"), read_only=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert tables == {m.name for m in models}
+        for m in models:
+            n = con.execute(f'SELECT count(*) FROM "{m.name}"').fetchall()[0][0]
+            assert (
+                n
+                == manifest["tables"][m.name]["rows"]
+                == len(pd.read_parquet(folder / "parquet" / f"{m.name}.parquet"))
+            )
+    finally:
+        con.close()
+    dictionary = (folder / "data_dictionary.md").read_text()
+    for m in models:
+        assert f"## {m.name}" in dictionary and m.description in dictionary
+    assert "Headcount:" in (folder / "report.md").read_text()
+
+
+def test_csv_marks_suppressed_cells_and_duckdb_lists_them(world):
+    folder = world["outcome"].folder
+    with (folder / "csv" / "workforce_in_post.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    marked = [r for r in rows if r[SUPPRESSED_COLUMN]]
+    assert marked, "a small system has small cells"
+    for r in marked:
+        for col in r[SUPPRESSED_COLUMN].split(","):
+            assert r[col] == "[c]"
+    assert all(r[c] != "" for r in rows for c in ("headcount", "fte", "role_count"))  # never blank
+
+
+# Disclosure control on the real publication ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def controlled(world):
+    gov = load_governance(world["paths"].governance)
+    resolve = policy_resolver(gov)[0]
+    models = published_models()
+    _, frames = read_workspace(world["paths"], models)
+    folder = world["outcome"].folder
+    out = {}
+    for m in models:
+        visible, _ = control(frames[m.name], m, gov, resolve)
+        published = pd.read_parquet(folder / "parquet" / f"{m.name}.parquet")
+        out[m.name] = (m, visible, published)
+    return out, resolve
+
+
+def test_every_published_cell_obeys_the_disclosure_rule(controlled):
+    tables, resolve = controlled
+    for name, (m, visible, published) in tables.items():
+        assert len(visible) == len(published), name
+        assert primary_rule_violations(visible, published, m.spec, resolve)[:5] == [], name
+
+
+def test_no_suppressed_cell_can_be_recovered_from_published_totals(controlled):
+    """The linear-programming attacker (tests/attack.py) on the latest census of every table
+    with additive totals."""
+    tables, resolve = controlled
+    attacked = 0
+    for name, (m, _, published) in tables.items():
+        if not any(a.total_where for a in m.spec.additive):
+            continue
+        period = published["period"].max()
+        part = published[published["period"] == period].reset_index(drop=True)
+        assert (
+            recovered_cells(part, m.spec, resolve, limit=400, at_least=frozenset({"headcount"}))
+            == []
+        ), name
+        attacked += 1
+    assert attacked >= 7
+
+
+def test_no_pseudonym_and_no_record_level_row_in_any_published_file(world):
+    folder = world["outcome"].folder
+    with duckdb.connect(str(world["paths"].warehouse), read_only=True) as wh:
+        secrets = {
+            r[0]
+            for r in wh.execute(
+                "SELECT person_id FROM raw.staff_in_post UNION SELECT assignment_id FROM raw.staff_in_post"
+                " UNION SELECT person_id FROM raw.sickness_absence UNION SELECT person_id FROM raw.leavers"
+            ).fetchall()
+        }
+    assert len(secrets) > 1000
+    token = re.compile(r"[A-Za-z0-9_+/=-]{8,}")
+    found = set()
+    for path in folder.rglob("*"):
+        if path.suffix in (".csv", ".md", ".json"):
+            found |= set(token.findall(path.read_text())) & secrets
+    con = duckdb.connect(str(folder / "published.duckdb"), read_only=True)
+    identifier_fields = {
+        f.name
+        for e in load_standard().extracts.values()
+        for f in e.fields
+        if f.classification == "direct_identifier"
+    } | {"assignment_id", "date_of_birth"}
+    try:
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            frame = con.execute(f'SELECT * FROM "{table}"').df()
+            assert not set(frame.columns) & identifier_fields, table
+            for col in frame.columns:
+                found |= set(frame[col].astype(str)) & secrets
+            parquet = pd.read_parquet(folder / "parquet" / f"{table}.parquet")
+            for col in parquet.columns:
+                found |= set(parquet[col].astype(str)) & secrets
+    finally:
+        con.close()
+    raw = (folder / "published.duckdb").read_bytes()
+    found |= {s for s in list(secrets)[:2000] if s.encode() in raw}
+    assert found == set()
+
+
+# The gate ---------------------------------------------------------------------------------
+
+
+def _planted_resubmission(world, tmp_path, keep: float) -> list:
+    """RW1 resubmits its latest staff in post with only `keep` of its rows."""
+    latest_period = world["cfg"].periods[-1]
+    src = world["synth"].extracts_dir / "RW1" / f"esr_staff_in_post_RW1_{latest_period}.csv"
+    planted = tmp_path / "planted" / "RW1"
+    planted.mkdir(parents=True)
+    lines = src.read_text().splitlines(keepends=True)
+    body = lines[1:]
+    (planted / src.name).write_text(lines[0] + "".join(body[: int(len(body) * keep)]))
+    prepared = prepare_packages(
+        world["layout"], planted.parent, ["RW1"], [latest_period], ["staff_in_post"], workers=1
+    )
+    assert [p.status for p in prepared] == ["packaged"]
+    return prepared
+
+
+def test_a_submission_that_passes_ingestion_but_breaks_a_mart_check_blocks_publication(
+    world, tmp_path
+):
+    paths = copy_hub(world, tmp_path / "hub")
+    before = tree_digest(paths.root / "publications")
+    deliver(_planted_resubmission(world, tmp_path, keep=0.7), paths.inbox)
+    ingest = run_ingest_job(paths)
+    assert ingest.success
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        statuses = wh.execute(
+            "SELECT status FROM raw.submissions WHERE org_code = 'RW1' AND extract = 'staff_in_post'"
+            " AND period = $p ORDER BY received_at",
+            {"p": world["cfg"].periods[-1]},
+        ).fetchall()
+    assert [s[0] for s in statuses] == ["superseded", "accepted"]  # it passed ingestion
+
+    outcome = run_publish(paths)
+    assert not outcome.success and outcome.folder is None
+    failing = {c["check"]: c for c in outcome.failed}
+    assert "gx_fct_workforce_in_post" in failing
+    assert failing["gx_fct_workforce_in_post"]["organisations"] == ["RW1"]
+    description = failing["gx_fct_workforce_in_post"]["description"]
+    assert "plausible_month_on_month_change [headcount_change_ratio]" in description
+    assert f"period={world['cfg'].periods[-1]}" in description and "org_code=RW1" in description
+    text = "\n".join(render_outcome(outcome))
+    assert "gx_fct_workforce_in_post" in text and "RW1" in text and "unchanged" in text
+    # The previous publication is byte-identical and still the latest.
+    assert tree_digest(paths.root / "publications") == before
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        event, detail = wh.execute(
+            "SELECT event, detail FROM audit.events ORDER BY seq DESC LIMIT 1"
+        ).fetchall()[0]
+    assert event == "publication_blocked" and "gx_fct_workforce_in_post" in str(detail)
+
+
+def test_an_accepted_resubmission_is_republished(world, tmp_path):
+    paths = copy_hub(world, tmp_path / "hub")
+    first = latest(paths)
+    instance = dg.DagsterInstance.ephemeral()
+    deliver(_planted_resubmission(world, tmp_path, keep=0.97), paths.inbox)
+    assert run_ingest_job(paths, instance=instance).success
+    # The sensor asks for a publish run after an ingestion run that accepted a submission.
+    context = dg.build_sensor_context(instance=instance)
+    [request] = list(republish_on_accepted_submission(context))
+    assert isinstance(request, dg.RunRequest) and request.run_key.startswith("republish-after-")
+    outcome = run_publish(paths, instance=instance)
+    assert outcome.success and outcome.folder is not None
+    assert latest(paths) == outcome.folder.resolve() != first
+    assert first.exists()  # the previous publication is kept
+    result = CliRunner().invoke(app, ["publications", "diff", first.name, "--hub", str(paths.root)])
+    assert result.exit_code == 0, result.output
+    assert "submissions added: 1" in result.output and "RW1 staff_in_post" in result.output
+    assert "workforce_in_post" in result.output
+
+
+# Crash safety --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pause_at", ["after_first_table", "before_swap"])
+def test_a_process_killed_mid_publish_leaves_the_old_publication_intact(world, tmp_path, pause_at):
+    paths = copy_hub(world, tmp_path / "hub")
+    publications = paths.root / "publications"
+    before = tree_digest(publications)
+    old = latest(paths)
+    env = os.environ | {"OWF_PUBLISH_PAUSE_AT": pause_at, "OWF_PUBLISH_PAUSE_SECONDS": "120"}
+    code = (
+        "from pipelines.hub.home import HubPaths; from pipelines.publish.publication import publish;"
+        f"publish(HubPaths.at({str(paths.root)!r}, governance={str(paths.governance)!r}))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT)
+
+    def reached_pause() -> bool:
+        staging = list(publications.glob(".staging-*"))
+        if not staging:
+            return False
+        if pause_at == "before_swap":
+            return (staging[0] / "manifest.json").exists()
+        return any((staging[0] / "csv").glob("*.csv"))
+
+    deadline = time.monotonic() + 120
+    try:
+        while not reached_pause():
+            assert proc.poll() is None, "the publishing process ended before the pause"
+            assert time.monotonic() < deadline, "the publishing process never reached the pause"
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    after = tree_digest(publications)
+    assert {k: v for k, v in after.items() if not k.startswith(".staging-")} == before
+    assert latest(paths) == old
+    con = duckdb.connect(str(old / "published.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM workforce_in_post").fetchall()[0][0] > 0
+    con.close()
+    # The next run clears the leftover and publishes.
+    folder = publish(paths)
+    assert not list(publications.glob(".staging-*"))
+    assert latest(paths) == folder.resolve() and old.exists()
+
+
+# The command line ---------------------------------------------------------------------------------
+
+
+def test_publications_list_and_show(world):
+    runner = CliRunner()
+    hub = str(world["paths"].root)
+    listing = runner.invoke(app, ["publications", "list", "--hub", hub])
+    assert listing.exit_code == 0 and f"* {world['outcome'].folder.name}" in listing.output
+    show = runner.invoke(app, ["publications", "show", "--hub", hub])
+    assert show.exit_code == 0
+    assert "workforce_in_post" in show.output and "checks passed:" in show.output
+    as_json = runner.invoke(app, ["publications", "show", "--json", "--hub", hub])
+    assert json.loads(as_json.output)["version"] == world["outcome"].folder.name
+    owf = Path(sys.executable).parent / "owf"
+    missing = subprocess.run(
+        [owf, "publications", "show", "1999-01-01T000000Z", "--hub", hub],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2
+    assert f"no publication 1999-01-01T000000Z in {hub}" in missing.stderr
+    assert world["outcome"].folder.name in missing.stderr  # says which ones there are

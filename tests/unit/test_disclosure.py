@@ -1,0 +1,311 @@
+"""Disclosure control: the rule holds for every cell of random small systems, and an attacker
+with the published totals recovers no suppressed cell.
+
+The table shapes and disclosure specs are the real ones, read from the dbt YAML of the
+published models; the systems (organisations, their policies, staff-group counts) are drawn
+by Hypothesis.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.paths import PROJECT_ROOT
+from pipelines.publish.disclosure import (
+    SUPPRESSED_COLUMN,
+    Policy,
+    TableSpec,
+    protect,
+    round_to_base,
+)
+from tests.attack import primary_rule_violations, recovered_cells
+
+PUBLISHED = PROJECT_ROOT / "dbt_project" / "models" / "published"
+
+
+def spec_of(model: str) -> TableSpec:
+    data = yaml.safe_load((PUBLISHED / f"{model}.yml").read_text())
+    [node] = data["models"]
+    return TableSpec.from_meta(node["meta"]["disclosure"])
+
+
+GROUPS = ["NURSES_HV", "MIDWIVES", "HCHS_DOCTORS", "STT", "SUPPORT_DNM"]
+# Small numbers on purpose: most cells are near the threshold.
+cell_counts = st.one_of(st.integers(0, 12), st.integers(0, 60))
+policies = st.sampled_from([Policy(7, 5), Policy(9, 10), Policy(10, 5)])
+
+
+@st.composite
+def small_systems(draw):
+    n_orgs = draw(st.integers(1, 5))
+    orgs = [f"R{i:02d}" for i in range(n_orgs)]
+    groups = GROUPS[: draw(st.integers(1, len(GROUPS)))]
+    counts = {(o, g): draw(cell_counts) for o in orgs for g in groups}
+    extra = {(o, g): draw(st.integers(0, 2)) for o in orgs for g in groups}
+    fte_share = {(o, g): draw(st.floats(0.3, 1.0)) for o in orgs for g in groups}
+    policy = {o: draw(policies) for o in orgs}
+    periods = ["2026-09", "2026-10"][: draw(st.integers(1, 2))]
+    return orgs, groups, counts, extra, fte_share, policy, periods
+
+
+def workforce_in_post(system) -> pd.DataFrame:
+    """A pub_workforce_in_post-shaped table: organisation and system rows, total and by group
+    (a zero cell has no row, as in the marts)."""
+    orgs, groups, counts, extra, share, _, periods = system
+    rows = []
+    for period in periods:
+        for g in groups:
+            for o in orgs:
+                hc = counts[(o, g)]
+                if hc:
+                    rows.append(
+                        (
+                            period,
+                            "organisation",
+                            o,
+                            "staff_group",
+                            g,
+                            hc,
+                            round(hc * share[(o, g)], 2),
+                            hc + extra[(o, g)],
+                        )
+                    )
+        by_level: dict[tuple, list[float]] = {}
+        for r in list(rows):
+            if r[0] != period:
+                continue
+            for key in (
+                (r[1], r[2], "total", "ALL"),
+                ("system", "SYSTEM", "staff_group", r[4]),
+                ("system", "SYSTEM", "total", "ALL"),
+            ):
+                acc = by_level.setdefault(key, [0, 0.0, 0])
+                acc[0] += r[5]
+                acc[1] += r[6]
+                acc[2] += r[7]
+        for (level, org, dim, value), (hc, fte, rc) in by_level.items():
+            rows.append((period, level, org, dim, value, hc, round(fte, 2), rc))
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "period",
+            "level",
+            "org_code",
+            "dimension",
+            "dimension_value",
+            "headcount",
+            "fte",
+            "role_count",
+        ],
+    )
+    return frame.drop_duplicates(
+        ["period", "level", "org_code", "dimension", "dimension_value"]
+    ).reset_index(drop=True)
+
+
+def turnover(system) -> pd.DataFrame:
+    """A pub_turnover-shaped table: organisations, all organisations (their sum) and system."""
+    orgs, groups, counts, extra, _, _, periods = system
+    rows = []
+    for period in periods:
+        for g in groups:
+            start = {o: counts[(o, g)] for o in orgs}
+            leavers = {o: min(extra[(o, g)] * 3, start[o]) for o in orgs}
+            for o in orgs:
+                if start[o] == 0:
+                    continue
+                end = start[o] - leavers[o] + extra[(o, g)]
+                rows.append(
+                    _turnover_row(
+                        period,
+                        "organisation",
+                        o,
+                        g,
+                        start[o],
+                        end,
+                        leavers[o],
+                        extra[(o, g)],
+                        leavers[o] // 2,
+                    )
+                )
+            s = sum(start.values())
+            if s:
+                e = sum(start[o] - leavers[o] + extra[(o, g)] for o in orgs)
+                rows.append(
+                    _turnover_row(
+                        period,
+                        "all_organisations",
+                        "ALL_ORGANISATIONS",
+                        g,
+                        s,
+                        e,
+                        sum(leavers.values()),
+                        sum(extra[(o, g)] for o in orgs),
+                        sum(v // 2 for v in leavers.values()),
+                    )
+                )
+                rows.append(
+                    _turnover_row(
+                        period, "system", "SYSTEM", g, s, e, sum(leavers.values()) // 2, 1, 0
+                    )
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "period",
+            "window_months",
+            "method",
+            "level",
+            "org_code",
+            "staff_group",
+            "headcount_start",
+            "headcount_end",
+            "leavers",
+            "joiners",
+            "leavers_staying_in_system",
+            "leaver_rate",
+            "joiner_rate",
+        ],
+    )
+
+
+def _turnover_row(period, level, org, group, start, end, leavers, joiners, staying):
+    avg = (start + end) / 2
+    return (
+        period,
+        12,
+        "nhs_average_headcount",
+        level,
+        org,
+        group,
+        start,
+        end,
+        leavers,
+        joiners,
+        staying,
+        leavers / avg if avg else None,
+        joiners / avg if avg else None,
+    )
+
+
+def _resolver(policy: dict):
+    def resolve(orgs):
+        p = Policy(7, 5)
+        for o in orgs:
+            if o in policy:
+                p = p.stricter(policy[o])
+        return p
+
+    return resolve
+
+
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(small_systems())
+def test_workforce_in_post_cells_obey_the_rule_and_resist_subtraction(system):
+    spec = spec_of("pub_workforce_in_post")
+    original = workforce_in_post(system)
+    resolve = _resolver(system[5])
+    published = protect(original, spec, resolve)
+    assert primary_rule_violations(original, published, spec, resolve) == []
+    assert recovered_cells(published, spec, resolve) == []
+
+
+@FAST
+@given(small_systems())
+def test_turnover_cells_obey_the_rule_and_resist_subtraction(system):
+    spec = spec_of("pub_turnover")
+    original = turnover(system)
+    if original.empty:
+        return
+    resolve = _resolver(system[5])
+    published = protect(original, spec, resolve)
+    assert primary_rule_violations(original, published, spec, resolve) == []
+    assert recovered_cells(published, spec, resolve) == []
+
+
+def _values(series) -> list:
+    return [None if pd.isna(v) else v for v in series.tolist()]
+
+
+def test_the_nhs_digital_rule_on_known_cells():
+    spec = TableSpec(exempt_when={"level": ("system",)}, counts=("n",), rates={"r": ("n", "d")})
+    frame = pd.DataFrame(
+        {
+            "level": ["organisation"] * 6 + ["system"],
+            "org_code": ["A", "B", "C", "D", "E", "F", "SYSTEM"],
+            "n": [0, 1, 7, 8, 12, 13, 3],
+            "d": [100, 100, 100, 100, 100, 5, 3],
+            "r": [0.0, 0.01, 0.07, 0.08, 0.12, 2.6, 1.0],
+        }
+    )
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    assert _values(out["n"]) == [0, None, None, 10, 10, 15, 3]  # system level exact
+    assert _values(out["r"]) == [0.0, None, None, 0.08, 0.12, None, 1.0]
+    assert out[SUPPRESSED_COLUMN].tolist() == ["", "n,r", "n,r", "", "", "r", ""]
+
+
+def test_rounding_is_half_away_from_zero():
+    assert [round_to_base(v, 5) for v in (7.4, 7.5, 12.4, 12.5, 8)] == [5, 10, 10, 15, 10]
+
+
+def test_a_stricter_agreement_wins_for_a_row_about_two_organisations():
+    spec = spec_of("pub_flows")
+    frame = pd.DataFrame(
+        {
+            "period": ["2026-10"] * 2,
+            "window_months": [12, 12],
+            "from_org_code": ["A", "A"],
+            "to_org_code": ["B", "C"],
+            "staff_group": ["NURSES_HV"] * 2,
+            "people": [9, 30],
+        }
+    )
+    out = protect(frame, spec, _resolver({"B": Policy(10, 10)}))
+    # 9 is small under B's agreement (1-10); the only other flow out of A is then suppressed
+    # too, or A's leavers staying in the system would give the 9 away.
+    assert _values(out["people"]) == [None, None]
+    assert out[SUPPRESSED_COLUMN].tolist() == ["people", "people"]
+    loose = protect(frame, spec, _resolver({}))
+    assert _values(loose["people"]) == [10, 30]
+
+
+def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
+    spec = spec_of("pub_leaving_reasons")
+    frame = pd.DataFrame(
+        {
+            "period": ["2026-10"] * 4,
+            "level": ["organisation", "system", "organisation", "system"],
+            "org_code": ["A", "SYSTEM", "A", "SYSTEM"],
+            "leaving_reason": ["RETIREMENT_AGE", "RETIREMENT_AGE", "DISMISSAL", "DISMISSAL"],
+            "reason_category": ["retirement", "retirement", "dismissal", "dismissal"],
+            "reason_label": ["Retirement Age"] * 2 + ["Dismissal"] * 2,
+            "leavers": [3, 3, 20, 20],
+        }
+    )
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    # Only organisation A had retirements: the system total is A's 3, so it goes too.
+    assert _values(out["leavers"]) == [None, None, 20, 20]
+    assert out[SUPPRESSED_COLUMN].tolist() == ["leavers", "leavers", "", ""]
+    assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in PUBLISHED.glob("pub_*.yml")))
+def test_every_published_model_declares_its_disclosure_rules(model):
+    data = yaml.safe_load((PUBLISHED / f"{model}.yml").read_text())
+    [node] = data["models"]
+    meta = node["meta"]
+    spec = TableSpec.from_meta(meta["disclosure"])
+    columns = {c["name"] for c in node["columns"]}
+    assert meta["output"]
+    declared = set(spec.measures) | set(spec.unrestricted)
+    assert declared <= columns
+    for add in spec.additive:
+        assert set(add.measures) <= set(spec.counts + spec.magnitudes)
+        assert set(add.group_by) | {add.across} <= columns
