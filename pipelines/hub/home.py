@@ -36,10 +36,12 @@ class HubPaths:
     @classmethod
     def at(cls, root: Path | str, governance: Path | str | None = None) -> HubPaths:
         """A hub at `root`. Its registry is `governance` if given, else the hub's own
-        <root>/governance (made by `owf hub init`), else $OWF_GOVERNANCE or the project's."""
-        root = Path(root)
+        <root>/governance (made by `owf hub init`), else $OWF_GOVERNANCE or the project's.
+        Paths are made absolute: dbt runs in the dbt project's folder, so a relative
+        `--hub var/hub` would otherwise point somewhere else."""
+        root = Path(root).absolute()
         if governance:
-            return cls(root, Path(governance))
+            return cls(root, Path(governance).absolute())
         own = root / "governance"
         return cls(root, own if (own / "organisations.yaml").exists() else governance_dir())
 
