@@ -338,6 +338,62 @@ def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path
     assert [r[3] for r in submissions(paths) if r[6] == q.submission_id] == ["discarded"]
 
 
+def _copy_row(table: pa.Table, columns: list[str], src: int, dst: int) -> pa.Table:
+    for c in columns:
+        table = _set(table, c, dst, table.column(c)[src].as_py())
+    return table
+
+
+def _outcomes(paths: HubPaths) -> list[tuple]:
+    """Every decision and every finding of a hub, independent of how it was reached."""
+    found = []
+    for path in sorted(paths.receipts.rglob("*.json")):
+        r = json.loads(path.read_text())
+        found += [(r["status"], f["row"], f["field"], f["rule"]) for f in r.get("findings", [])]
+    return [s[:6] for s in submissions(paths)] + sorted(found, key=str)
+
+
+def test_batching_submissions_changes_no_outcome(world, tmp_path, monkeypatch):
+    """Validation runs over batches of whole submissions (memory at national scale): one
+    submission per batch must decide exactly what one batch for everything decides."""
+    import pipelines.hub.ingest as ingest_module
+
+    outcomes = []
+    for batch_rows in (10**9, 1):
+        monkeypatch.setattr(ingest_module, "BATCH_ROWS", batch_rows)
+        base = tmp_path / f"rows-{batch_rows}"
+        base.mkdir()
+        paths = fresh_hub(world, base)
+        bad = _reseal(
+            world,
+            paths,
+            world["packages"][("RW1", "staff_in_post", "2026-10")],
+            lambda t: _set(t, "gender", 4, "Q"),
+            "badgender",
+        )
+        dup = _reseal(
+            world,
+            paths,
+            world["packages"][("RW1", "staff_in_post", "2026-09")],
+            lambda t: _copy_row(t, ["person_id", "assignment_id"], 2, 3),
+            "dupkey",
+        )
+        others = [
+            pkg
+            for (org, extract, _), pkg in world["packages"].items()
+            if org != "RW1" and extract in ("staff_in_post", "leavers")
+        ]
+        drop(paths, bad, dup, *others)
+        run(paths)
+        outcomes.append(_outcomes(paths))
+    whole, one_by_one = outcomes
+    assert one_by_one == whole
+    statuses = [s[3] for s in whole if len(s) == 6]
+    assert statuses.count("quarantined") == 2 and statuses.count("accepted") == len(others)
+    assert ("quarantined", 6, "gender", "codelist") in whole
+    assert any(f[0] == "quarantined" and f[1] == 5 for f in whole if len(f) == 4), whole
+
+
 # Supersede and duplicates ----------------------------------------------------------------
 
 

@@ -118,7 +118,7 @@ def ingest_submissions(context: dg.AssetExecutionContext, config: IngestConfig, 
     for key in raw_extract_keys():
         extract = key.path[-1]
         landed = sum(
-            p.table.num_rows
+            p.rows_landed
             for p in result.outcomes
             if p.status in ("accepted", "superseded") and p.manifest.get("extract") == extract
         )
