@@ -166,8 +166,6 @@ def run_w2(workdir: Path) -> dict:
 
     import dagster as dg
 
-    from pipelines.cli_hub import run_ingest_job
-    from pipelines.cli_publish import run_publish
     from pipelines.hub.home import HubPaths
 
     base = base_dir(workdir)
@@ -177,53 +175,39 @@ def run_w2(workdir: Path) -> dict:
     paths = HubPaths.at(run_root / "hub", run_root / "hub" / "governance")
     with tempfile.TemporaryDirectory() as dagster_home:
         instance = dg.DagsterInstance.local_temp(dagster_home)
-        started = time.perf_counter()
-        ingest = run_ingest_job(paths, instance=instance)
-        ingested = time.perf_counter()
-        if ingest is None or not ingest.success:
-            raise SystemExit("W2: the ingest run failed")
-        outcome = run_publish(paths, instance=instance)
-        seconds = time.perf_counter() - started
-        if outcome.folder is None:
-            raise SystemExit(
-                f"W2: no publication: {outcome.failed[:3]} {outcome.step_failures[:3]}"
-            )
-        w2 = {
-            "seconds": seconds,
-            "rows": _landed_rows(paths),
-            "stages": {
-                "ingest_job": ingested - started,
-                "publish_job": seconds - (ingested - started),
-            }
-            | {f"publish:{k}": v for k, v in _step_seconds_of(instance, outcome.run_id).items()},
-        }
+        seconds, stages, outcome = _cycle(paths, instance, "W2")
+        w2 = {"seconds": seconds, "rows": _landed_rows(paths), "stages": stages}
 
         # W3: one trust's resubmission, to the new publication in place.
         [package] = list((base / "resubmission").glob("*.owfpkg"))
         shutil.copyfile(package, paths.inbox / package.name)
-        started = time.perf_counter()
-        ingest = run_ingest_job(paths, instance=instance)
-        ingested = time.perf_counter()
-        if ingest is None or not ingest.success:
-            raise SystemExit("W3: the ingest run failed")
-        again = run_publish(paths, instance=instance)
-        seconds = time.perf_counter() - started
-        if again.folder is None or again.folder == outcome.folder:
-            raise SystemExit(
-                f"W3: no new publication: {again.failed[:3]} {again.step_failures[:3]}"
-            )
-        w2["followups"] = {
-            "W3": {
-                "seconds": seconds,
-                "stages": {
-                    "ingest_job": ingested - started,
-                    "publish_job": seconds - (ingested - started),
-                }
-                | {f"publish:{k}": v for k, v in _step_seconds_of(instance, again.run_id).items()},
-            }
-        }
+        seconds, stages, again = _cycle(paths, instance, "W3")
+        if again.folder == outcome.folder:
+            raise SystemExit("W3: the publication was not replaced")
+        w2["followups"] = {"W3": {"seconds": seconds, "stages": stages}}
     shutil.rmtree(run_root, ignore_errors=True)
     return w2
+
+
+def _cycle(paths, instance, label: str):
+    """The ingest job, then the publish job: (seconds, stages, publish outcome)."""
+    from pipelines.cli_hub import run_ingest_job
+    from pipelines.cli_publish import run_publish
+
+    started = time.perf_counter()
+    ingest = run_ingest_job(paths, instance=instance)
+    ingested = time.perf_counter()
+    if ingest is None or not ingest.success:
+        raise SystemExit(f"{label}: the ingest run failed")
+    outcome = run_publish(paths, instance=instance)
+    seconds = time.perf_counter() - started
+    if outcome.folder is None:
+        raise SystemExit(
+            f"{label}: no publication: {outcome.failed[:3]} {outcome.step_failures[:3]}"
+        )
+    stages = {"ingest_job": ingested - started, "publish_job": seconds - (ingested - started)}
+    steps = _step_seconds_of(instance, outcome.run_id)
+    return seconds, stages | {f"publish:{k}": v for k, v in steps.items()}, outcome
 
 
 def _step_seconds_of(instance, run_id: str) -> dict[str, float]:

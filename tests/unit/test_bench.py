@@ -25,8 +25,8 @@ def test_targets_use_the_ratio_of_the_same_run_and_the_memory_cap():
     slow = summarise("W2", runs(41.0, peak=3000.0))
     heavy = summarise("W2", runs(39.0, peak=5000.0))
     assert _met(fast, {"W1": w1})[1] == "yes"
-    assert _met(slow, {"W1": w1})[1] == "no"
-    assert _met(heavy, {"W1": w1})[1] == "no"
+    assert _met(slow, {"W1": w1})[1] == "no: time no (4.1 x W1), memory yes"
+    assert _met(heavy, {"W1": w1})[1] == "no: time yes (3.9 x W1), memory no"
     assert _met(fast, {})[1] == "(W1 not run)"
     assert _met(summarise("W3", runs(14.0)), {})[1] == "yes"
     assert _met(summarise("W3", runs(16.0)), {})[1] == "no"
