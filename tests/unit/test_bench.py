@@ -40,3 +40,26 @@ def test_markdown_table_has_every_workload_ratio_and_stages():
     assert "| W1: " in text and "| W2: " in text
     assert "W2 / W1 = 5.5" in text
     assert "W2 stages (median over runs, seconds): load 30.00, rest 30.00" in text
+
+
+def test_peak_sampler_counts_children_apart_from_the_process_itself():
+    """dbt runs as a child: its memory counts in the sampled total, not in this process's own
+    high-water mark."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    from pipelines.bench.worker import PeakSampler, _status_kb
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs Linux /proc")
+    child_code = "b = bytearray(300 * 1024 * 1024); import time; time.sleep(1.0)"
+    with PeakSampler() as sampler:
+        subprocess.run([sys.executable, "-c", child_code], check=True)
+        time.sleep(0.2)
+    own_mb = _status_kb("self", "VmHWM") / 1024
+    assert sampler.peak_kb / 1024 >= 300, sampler.peak_kb
+    assert own_mb < sampler.peak_kb / 1024  # the child's 300 MB is not this process's
