@@ -242,8 +242,11 @@ def run_submission(
 
         # -- minimise -----------------------------------------------------------------
         present = set(mapping.fields)
+        derived: dict[str, str] = {}
+        params: dict = {}
         if "date_of_birth" in present:
-            _derive_age_band(con, std, period, present)
+            derived["age_band"], params = _age_band_sql(std, period, "age_band" in present)
+            present.add("age_band")
         permitted = (
             set(agreement.permitted_fields(extract))
             if agreement
@@ -269,28 +272,34 @@ def run_submission(
 
         # -- pseudonymise ---------------------------------------------------------------
         select = ", ".join(
-            f"CAST({qi(f.name)} AS {PAYLOAD_TYPES.get(f.type, 'VARCHAR')}) AS {qi(f.name)}"
+            f"CAST({derived.get(f.name, qi(f.name))} AS {PAYLOAD_TYPES.get(f.type, 'VARCHAR')})"
+            f" AS {qi(f.name)}"
             for f in outgoing
         )
-        table = con.sql(f"SELECT {select} FROM {MAPPED_TABLE} ORDER BY __row").to_arrow_table()  # noqa: S608
+        # __row (the spreadsheet row) rides along for the scan's findings; never packaged.
+        table = con.sql(
+            f"SELECT __row, {select} FROM {MAPPED_TABLE} ORDER BY __row",  # noqa: S608
+            params=params,
+        ).to_arrow_table()
         # A check pseudonymises under a throwaway key: same shape, nothing reusable.
         system_key = keys.system_key.key if keys else secrets.token_bytes(32)
         table = _pseudonymise(table, ext, org, system_key)
         prog.done("pseudonymise", f"{table.num_rows:,} rows")
 
         # -- scan ---------------------------------------------------------------------
-        con.register("owf_outgoing_arrow", table)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE owf_outgoing AS SELECT row_number() OVER () + 1 AS __row, * FROM owf_outgoing_arrow"
-        )
-        con.unregister("owf_outgoing_arrow")
-        pii, pii_totals = scan_for_identifiers(
-            con,
-            "owf_outgoing",
-            {f.name: f.type for f in outgoing},
-            display=src.display,
-            max_rows_per_rule=max_rows_per_rule,
-        )
+        # The scan reads the Arrow table in place: exactly the values that would be sent.
+        con.register("owf_outgoing", table)
+        try:
+            pii, pii_totals = scan_for_identifiers(
+                con,
+                "owf_outgoing",
+                {f.name: f.type for f in outgoing},
+                display=src.display,
+                max_rows_per_rule=max_rows_per_rule,
+            )
+        finally:
+            con.unregister("owf_outgoing")
+        table = table.drop_columns(["__row"])
         findings += pii
         receipt["identifier_scan"] = {"findings": sum(t.count for t in pii_totals)}
         prog.done(
@@ -341,33 +350,26 @@ def run_submission(
             con.close()
 
 
-def _derive_age_band(
-    con: duckdb.DuckDBPyConnection, std: Standard, period: str, present: set[str]
-) -> None:
-    """Age band at the end of the period, from date of birth, where no band was given."""
+def _age_band_sql(std: Standard, period: str, given: bool) -> tuple[str, dict]:
+    """SQL for the age band at the end of the period, from date of birth, where none was given.
+
+    The standard's bands become one list indexed by age in whole years (a lookup, not a join
+    or an UPDATE): ages outside every band, such as a birth date after the census, give NULL.
+    Returns the expression and its named parameters.
+    """
     _, census = period_bounds(period)
-    if "age_band" not in present:
-        con.execute(f"ALTER TABLE {MAPPED_TABLE} ADD COLUMN age_band VARCHAR")
-        present.add("age_band")
-    rows = std.codelists["age_band"].rows
-    con.register(
-        "owf_age_bands",
-        pa.table(
-            {
-                "code": [r["code"] for r in rows],
-                "min_age": [int(r["min_age"]) for r in rows],
-                "max_age": [int(r["max_age"]) for r in rows],
-            }
-        ),
+    by_age: list[str | None] = []
+    for r in std.codelists["age_band"].rows:
+        lo, hi = int(r["min_age"]), int(r["max_age"])
+        by_age.extend([None] * (lo - len(by_age)))
+        by_age[lo : hi + 1] = [r["code"]] * (hi - lo + 1)
+    age = "date_part('year', age($census::DATE, TRY_CAST(date_of_birth AS DATE)))"
+    band = (
+        f"CASE WHEN {age} BETWEEN 0 AND {len(by_age) - 1}"
+        f" THEN list_extract($age_bands, {age} + 1) END"
     )
-    con.execute(
-        f"UPDATE {MAPPED_TABLE} AS t SET age_band = b.code FROM owf_age_bands b"  # noqa: S608
-        " WHERE t.age_band IS NULL AND t.date_of_birth IS NOT NULL"
-        " AND date_part('year', age($census::DATE, TRY_CAST(t.date_of_birth AS DATE)))"
-        " BETWEEN b.min_age AND b.max_age",
-        {"census": census.isoformat()},
-    )
-    con.unregister("owf_age_bands")
+    sql = f"coalesce(age_band, {band})" if given else band
+    return sql, {"census": census.isoformat(), "age_bands": by_age}
 
 
 def _pseudonymise(table: pa.Table, ext: Extract, org: str, system_key: bytes) -> pa.Table:

@@ -199,6 +199,25 @@ def test_minimisation_drops_fields_the_agreement_does_not_permit(world):
     } in outcome.receipt["fields_dropped"]
 
 
+def test_age_band_is_the_age_on_the_last_day_of_the_period(world, tmp_path):
+    # Census 2026-10-31. Birthdays on census day count; the day after does not.
+    cases = [
+        ("2006-10-31", "", "20-24"),  # 20 on census day
+        ("2006-11-01", "", "<20"),  # 20 the day after the census
+        ("1961-10-31", "", "65-69"),
+        ("1956-10-31", "", "70+"),
+        ("1990-05-01", "45-49", "45-49"),  # a band given by the organisation is kept
+    ]
+    rows = valid_rows("staff_in_post", len(cases))
+    for r, (dob, given, _) in zip(rows, cases, strict=True):
+        r.update(period=PERIOD, date_of_birth=dob, age_band=given)
+    outcome = prepare(world, write_csv(tmp_path / "sip.csv", rows), out=tmp_path / "out")
+    assert outcome.ok, [f.render() for f in outcome.findings]
+    _, table = hub_open(world, outcome.package_path)
+    assert table.column("age_band").to_pylist() == [band for *_, band in cases]
+    assert "date_of_birth" not in table.column_names
+
+
 def test_age_band_given_directly_is_kept(world):
     outcome = prepare(world, extract_file(world, "SC101", "staff_in_post"), org="SC101")
     assert outcome.ok
