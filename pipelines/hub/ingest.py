@@ -221,6 +221,7 @@ def ingest(
             extract = p.manifest.get("extract")
             groups.setdefault(extract if extract in std.extracts else "", []).append(i)
         runner = None
+        head = audit.head(wh)  # this connection holds the hub lock: only it appends
         for extract in [e for e in std.extracts if e in groups] + [""] * ("" in groups):
             group = [pending[i] for i in groups[extract]]
             for p in group:
@@ -247,7 +248,7 @@ def ingest(
                 range(len(group)), key=lambda i: (group[i].manifest.get("created_at") or "", i)
             )
             for p in (group[i] for i in order):
-                _land(wh, paths, p, std, keys, actor, release.get(p.sha256))
+                head = _land(wh, paths, p, std, keys, actor, release.get(p.sha256), head)
                 p.table = None  # landed: the rows live in the warehouse now
                 _fault_pause()
             stage("land")
@@ -568,8 +569,12 @@ def _land(
     keys: HubKeys,
     actor: str,
     release_note: str | None,
-) -> None:
-    """Record the decision for one package in one transaction, then move its file and write its receipt."""
+    audit_head: tuple[int, str] | None = None,
+) -> tuple[int, str]:
+    """Record the decision for one package in one transaction, then move its file and write its receipt.
+
+    The audit events go in with the decision, chained on from `audit_head` (the head this
+    connection committed last; None reads it). Returns the new head, for the next package."""
     m = p.manifest
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     sid = p.submission_id
@@ -584,24 +589,23 @@ def _land(
     if p.status == "duplicate":
         # Nothing changes; the attempt is still on the record.
         wh.execute("BEGIN TRANSACTION")
-        audit.append(
-            wh,
+        batch = audit.Batch(wh, audit_head)
+        batch.append(
             "duplicate",
             detail={"file": p.path.name, "package_sha256": p.sha256, "note": p.reason},
             **ev,
         )
+        batch.flush()
         wh.execute("COMMIT")
     else:
         wh.execute("BEGIN TRANSACTION")
+        batch = audit.Batch(wh, audit_head)
         try:
-            audit.append(
-                wh, "received", detail={"file": p.path.name, "package_sha256": p.sha256}, **ev
-            )
+            batch.append("received", detail={"file": p.path.name, "package_sha256": p.sha256}, **ev)
             if p.status == "refused":
-                audit.append(wh, "refused", detail={"reason": p.reason}, **ev)
+                batch.append("refused", detail={"reason": p.reason}, **ev)
             else:
-                audit.append(
-                    wh,
+                batch.append(
                     "verified",
                     detail={
                         "agreement": p.agreement_id,
@@ -644,24 +648,24 @@ def _land(
                         {"sid": sid, "now": now, "old": superseded},
                     )
                     for old in superseded:
-                        audit.append(
-                            wh,
+                        batch.append(
                             "superseded",
                             detail={"superseded_by": sid},
                             **(ev | {"submission_id": old}),
                         )
                 if release_note:
-                    audit.append(wh, "released", detail={"note": release_note}, **ev)
-                audit.append(
-                    wh, "accepted", detail={"rows": table.num_rows, "superseded": superseded}, **ev
+                    batch.append("released", detail={"note": release_note}, **ev)
+                batch.append(
+                    "accepted", detail={"rows": table.num_rows, "superseded": superseded}, **ev
                 )
                 if p.status == "superseded":
-                    audit.append(wh, "superseded", detail={"superseded_by": newer[0]}, **ev)
+                    batch.append("superseded", detail={"superseded_by": newer[0]}, **ev)
             elif p.status == "quarantined":
-                audit.append(
-                    wh, "quarantined", detail={"reason": p.reason, "findings": len(p.reasons)}, **ev
+                batch.append(
+                    "quarantined", detail={"reason": p.reason, "findings": len(p.reasons)}, **ev
                 )
             _record_submission(wh, p, now, superseded, keys, release_note)
+            batch.flush()
             wh.execute("COMMIT")
         except Exception:
             wh.execute("ROLLBACK")
@@ -669,6 +673,7 @@ def _land(
     # The files follow the committed decision (a rerun completes this part if it is cut short).
     _file_package(paths, p)
     _write_receipt(paths, p, superseded, release_note)
+    return batch.head
 
 
 def _lineage(p: Pending, keys: HubKeys) -> pa.Table:

@@ -541,6 +541,44 @@ def audited(world, tmp_path):
     return paths
 
 
+def test_batched_events_chain_like_single_appends_and_a_rollback_leaves_no_trace(tmp_path):
+    from pipelines.hub.warehouse import ensure_schema
+    from pipelines.standard import load_standard
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con, load_standard())
+    audit.append(con, "received", submission_id="s0")  # one event, its own batch
+    con.execute("BEGIN TRANSACTION")
+    batch = audit.Batch(con)
+    batch.append("received", submission_id="s1", org_code="RW1")
+    batch.append("accepted", submission_id="s1", detail={"rows": 3})
+    batch.flush()
+    con.execute("COMMIT")
+    committed = batch.head
+    con.execute("BEGIN TRANSACTION")
+    lost = audit.Batch(con, committed)
+    lost.append("received", submission_id="s2")
+    lost.flush()
+    con.execute("ROLLBACK")
+    con.execute("BEGIN TRANSACTION")
+    again = audit.Batch(con, committed)  # continues from the committed head, not the lost one
+    again.append("duplicate", submission_id="s2")
+    again.flush()
+    con.execute("COMMIT")
+    rows = con.execute("SELECT seq, event, submission_id FROM audit.events ORDER BY seq").fetchall()
+    assert rows == [
+        (1, "received", "s0"),
+        (2, "received", "s1"),
+        (3, "accepted", "s1"),
+        (4, "duplicate", "s2"),
+    ]
+    checked, problems = audit.verify(con, {"seq": 4, "hash": again.head[1]})
+    assert checked == 4 and problems == []
+    assert audit.head(con) == again.head
+    with pytest.raises(ValueError, match="unknown audit event"):
+        audit.Batch(con).append("renamed")
+
+
 def owf_audit_verify(paths: HubPaths):
     owf = str(Path(sys.executable).parent / "owf")
     return subprocess.run(
