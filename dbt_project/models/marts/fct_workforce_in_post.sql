@@ -5,41 +5,58 @@
   from the assignments at its own level and breakdown, never summed from lower levels.
 -#}
 {%- set dimensions = ['staff_group', 'harmonised_role', 'pay_band', 'sector', 'contract_type'] %}
+{#- One pass over the assignments with GROUPING SETS: the organisation level groups by
+    org_code, the system level does not; each breakdown adds one dimension. (Twelve separate
+    GROUP BYs over a union of both levels computed the same figures in about half as long
+    again.) grouping(x) = 0 means x is one of this row's grouping columns. -#}
 
 with assignments as (
 
-    select * from {{ ref('int_assignments_harmonised') }}
+    select
+        org_code,
+        period,
+        period_start_date,
+        person_id,
+        fte,
+        {%- for d in dimensions %}
+        coalesce({{ d }}, 'NOT_RECORDED') as {{ d }}_value{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ ref('int_assignments_harmonised') }}
     where is_in_post
-
-),
-
-levels as (
-
-    select 'organisation' as level, org_code, period, period_start_date, person_id, fte,
-           {{ dimensions | join(', ') }}
-    from assignments
-    union all
-    select 'system' as level, 'SYSTEM' as org_code, period, period_start_date, person_id, fte,
-           {{ dimensions | join(', ') }}
-    from assignments
 
 ),
 
 breakdowns as (
 
-    select level, org_code, period, period_start_date,
-           'total' as dimension, 'ALL' as dimension_value,
-           count(distinct person_id) as headcount, sum(fte) as fte, count(*) as role_count
-    from levels
-    group by level, org_code, period, period_start_date
-    {% for d in dimensions %}
-    union all
-    select level, org_code, period, period_start_date,
-           '{{ d }}' as dimension, coalesce({{ d }}, 'NOT_RECORDED') as dimension_value,
-           count(distinct person_id) as headcount, sum(fte) as fte, count(*) as role_count
-    from levels
-    group by level, org_code, period, period_start_date, coalesce({{ d }}, 'NOT_RECORDED')
-    {% endfor %}
+    select
+        period,
+        period_start_date,
+        case when grouping(org_code) = 0 then 'organisation' else 'system' end as level,
+        case when grouping(org_code) = 0 then org_code else 'SYSTEM' end as org_code,
+        case
+            {%- for d in dimensions %}
+            when grouping({{ d }}_value) = 0 then '{{ d }}'
+            {%- endfor %}
+            else 'total'
+        end as dimension,
+        coalesce(
+            {%- for d in dimensions %}
+            case when grouping({{ d }}_value) = 0 then {{ d }}_value end,
+            {%- endfor %}
+            'ALL'
+        ) as dimension_value,
+        count(distinct person_id) as headcount,
+        sum(fte) as fte,
+        count(*) as role_count
+    from assignments
+    group by grouping sets (
+        {%- for level in [['org_code'], []] %}
+        ({{ (['period', 'period_start_date'] + level) | join(', ') }}),
+        {%- for d in dimensions %}
+        ({{ (['period', 'period_start_date'] + level + [d ~ '_value']) | join(', ') }}){{ ',' if not (loop.last and level == []) }}
+        {%- endfor %}
+        {%- endfor %}
+    )
 
 ),
 
