@@ -873,7 +873,8 @@ NOT_STATED_SHARE = 0.03
 NOT_KNOWN_SHARE = 0.015
 # Disability declared (NHS Digital / WDES: about 5% declared, many not declared).
 DISABILITY = {"Y": 0.055, "N": 0.8, "U": 0.145}
-# Ages 18-70 (NHS Digital age profile: mean about 43, about a fifth aged 55 and over).
+# Ages 18-70 (NHS Digital age profile: mean about 43, about a fifth aged 55 and over; this
+# Beta gives about 12% aged 55+, a known gap stated in docs/synthetic.md).
 AGE_BETA = (2.2, 2.5)
 JOINER_AGE_BETA = (1.6, 3.6)
 MIN_AGE, MAX_AGE = 18, 70
