@@ -2,9 +2,10 @@
 
 A submission is kept for its agreement's `retention.months`, counted from the end of the
 month it covers. Purging deletes its rows from raw.<extract>, keeps its raw.submissions
-record with status `purged`, and logs it; models derived from raw are rebuilt from what
-remains at their next build (the Dagster retention job runs that build). Publications are
-aggregates and stay as published.
+record with status `purged`, and logs it. Everything derived from raw is rebuilt from what
+remains: after a retention run that purged anything, the `rebuild_after_purge` sensor
+requests the publish job (dbt build of every model, the quality gate, a new publication).
+Earlier publications are disclosure-controlled aggregates and stay as published.
 """
 
 from __future__ import annotations

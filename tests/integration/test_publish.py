@@ -309,6 +309,84 @@ def test_an_accepted_resubmission_is_republished(world, tmp_path):
     assert "workforce_in_post" in result.output
 
 
+# Retention reaches everything derived ------------------------------------------------------
+
+
+def test_a_purge_is_followed_by_a_rebuild_that_drops_the_purged_rows_everywhere(world, tmp_path):
+    from pipelines.defs.governance import retention_job
+    from pipelines.defs.publish import rebuild_after_purge
+    from pipelines.defs.resources import HubResource
+
+    paths = copy_hub(world, tmp_path / "hub")
+    # As if SC101's agreement had kept submissions for one month when they were accepted
+    # (a submission's retention is fixed then, from its agreement).
+    with duckdb.connect(str(paths.warehouse)) as con:
+        con.execute("UPDATE raw.submissions SET retention_months = 1 WHERE org_code = 'SC101'")
+
+    def derived_rows(purged: list[str]) -> dict[str, int]:
+        with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+            return {
+                table: con.execute(
+                    f"SELECT count(*) FROM intermediate.{table}"  # noqa: S608 - fixed names
+                    " WHERE submission_id IN (SELECT unnest($ids))",
+                    {"ids": purged},
+                ).fetchone()[0]
+                for table in ("int_assignments_harmonised",)
+            } | {
+                "int_person_months SC101": con.execute(
+                    "SELECT count(*) FROM intermediate.int_person_months WHERE org_code = 'SC101'"
+                    " AND period IN (SELECT period FROM raw.submissions WHERE status = 'purged'"
+                    " AND org_code = 'SC101' AND extract = 'staff_in_post')"
+                ).fetchone()[0]
+            }
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = retention_job.execute_in_process(
+        instance=instance, resources={"hub": HubResource(root=str(paths.root))}
+    )
+    assert result.success
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        purged = [
+            r[0]
+            for r in con.execute(
+                "SELECT submission_id FROM raw.submissions WHERE status = 'purged'"
+            ).fetchall()
+        ]
+        assert purged and {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT org_code FROM raw.submissions WHERE status = 'purged'"
+            ).fetchall()
+        } == {"SC101"}
+    before = derived_rows(purged)
+    assert all(n > 0 for n in before.values()), before  # the models still hold them
+
+    context = dg.build_run_status_sensor_context(
+        sensor_name="rebuild_after_purge",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_success_event(),
+    )
+    request = rebuild_after_purge(context)
+    assert isinstance(request, dg.RunRequest), request
+    outcome = run_publish(paths, instance=instance)  # what the requested run does
+    assert outcome.run_id
+    assert derived_rows(purged) == dict.fromkeys(before, 0)
+    # A retention run that purges nothing asks for nothing.
+    again = retention_job.execute_in_process(
+        instance=instance, resources={"hub": HubResource(root=str(paths.root))}
+    )
+    skip = rebuild_after_purge(
+        dg.build_run_status_sensor_context(
+            sensor_name="rebuild_after_purge",
+            dagster_instance=instance,
+            dagster_run=again.dagster_run,
+            dagster_event=again.get_run_success_event(),
+        )
+    )
+    assert isinstance(skip, dg.SkipReason)
+
+
 # Crash safety --------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@
 
 import dagster as dg
 
+from pipelines.defs.governance import retention_job
 from pipelines.defs.ingest import SUBMISSIONS_KEY
 from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
 from pipelines.defs.transform import workforce_models
@@ -137,6 +138,7 @@ publish_job = dg.define_asset_job(
 )
 
 monthly_publication = dg.ScheduleDefinition(
+    name="monthly_publication",
     job=publish_job,
     cron_schedule="0 6 10 * *",
     execution_timezone="Europe/London",
@@ -159,6 +161,30 @@ def republish_on_accepted_submission(
     if accepted is None or accepted.value == 0:
         return dg.SkipReason("no accepted submission in that ingestion run")
     return dg.RunRequest(run_key=f"republish-after-{asset_event.run_id}")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[retention_job],
+    request_job=publish_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a retention run that purged submissions, rebuild every model (and"
+    " republish) so that no derived table keeps the purged rows.",
+)
+def rebuild_after_purge(context: dg.RunStatusSensorContext):
+    purged = purged_in_run(context.instance, context.dagster_run.run_id)
+    if not purged:
+        return dg.SkipReason("the retention run purged nothing")
+    return dg.RunRequest(run_key=f"rebuild-after-purge-{context.dagster_run.run_id}")
+
+
+def purged_in_run(instance: dg.DagsterInstance, run_id: str) -> int:
+    """How many submissions a retention run purged (its op's output metadata)."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
+        metadata = record.dagster_event.step_output_data.metadata or {}
+        if "purged" in metadata:
+            return int(metadata["purged"].value)
+    return 0
 
 
 @dg.run_failure_sensor(
@@ -189,5 +215,5 @@ defs = dg.Definitions(
     asset_checks=[mart_quality_gate],
     jobs=[publish_job],
     schedules=[monthly_publication],
-    sensors=[republish_on_accepted_submission, record_blocked_publication],
+    sensors=[republish_on_accepted_submission, record_blocked_publication, rebuild_after_purge],
 )
