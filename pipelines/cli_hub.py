@@ -141,18 +141,24 @@ def hub_status(hub: HubOpt = None) -> None:
 
 @quarantine_app.command("list")
 def quarantine_list(hub: HubOpt = None) -> None:
-    """Quarantined submissions, with why and whether they can be released."""
+    """Quarantined and refused submissions, with why and what can be done."""
     from pipelines.hub.quarantine import list_quarantined
 
     items = list_quarantined(_paths(hub))
     if not items:
-        typer.echo("no quarantined submissions")
+        typer.echo("no quarantined or refused submissions")
         return
     for q in items:
-        kind = (
-            "releasable (plausibility only)" if q.releasable else "needs a corrected resubmission"
+        if q.releasable:
+            kind = "releasable (plausibility only)"
+        elif q.status == "refused":
+            kind = "refused: fix the cause, then a new submission"
+        else:
+            kind = "needs a corrected resubmission"
+        typer.echo(
+            f"{q.submission_id}  {q.status:<11} {q.org_code} {q.extract} {q.period}  {q.reason}"
+            f"  [{kind}]"
         )
-        typer.echo(f"{q.submission_id}  {q.org_code} {q.extract} {q.period}  {q.reason}  [{kind}]")
         for f in q.receipt.get("findings", [])[:3]:
             typer.echo(f"    row {f.get('row')} field {f.get('field')}: {f.get('rule')}")
 
@@ -184,7 +190,7 @@ def quarantine_discard(
     ],
     hub: HubOpt = None,
 ) -> None:
-    """Give up on a quarantined submission: its package is deleted, its record and audit trail stay."""
+    """Give up on a quarantined or refused submission: its package is deleted, its record and audit trail stay."""
     from pipelines.hub.quarantine import discard
 
     discard(_paths(hub), submission_id, reason, _actor())

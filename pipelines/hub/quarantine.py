@@ -1,4 +1,11 @@
-"""Quarantined submissions: list, release (plausibility failures only), discard. All logged."""
+"""Packages the hub did not land: list, release (plausibility failures only), discard. All logged.
+
+Two kinds are held: *quarantined* (they failed validation: the standard's rules or the
+plausibility checks; in quarantine/<ORG>/) and *refused* (governance or cryptography said no:
+unknown organisation, bad signature, no agreement...; in refused/<ORG>/). Only a quarantined
+submission whose sole failures were plausibility checks can be released; any held package
+can be discarded, which deletes its file (it holds stage-1 pseudonyms) and keeps the record.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,11 @@ from pathlib import Path
 from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.ingest import ingest
+from pipelines.hub.ingest import _safe_org, ingest
 from pipelines.hub.warehouse import connect, ensure_schema
 from pipelines.standard import load_standard
+
+HELD = ("quarantined", "refused")
 
 
 @dataclass(frozen=True)
@@ -25,10 +34,11 @@ class Quarantined:
     reason: str
     package: Path
     receipt: dict
+    status: str = "quarantined"
 
     @property
     def releasable(self) -> bool:
-        return bool(self.receipt.get("plausibility_only"))
+        return self.status == "quarantined" and bool(self.receipt.get("plausibility_only"))
 
 
 def _receipt(paths: HubPaths, org: str, sid: str) -> dict:
@@ -39,13 +49,16 @@ def _receipt(paths: HubPaths, org: str, sid: str) -> dict:
         return {}
 
 
-def list_quarantined(paths: HubPaths) -> list[Quarantined]:
+def list_quarantined(paths: HubPaths, statuses: tuple[str, ...] = HELD) -> list[Quarantined]:
+    """Held submissions (quarantined and refused by default), oldest decision first."""
     if not paths.warehouse.exists():
         return []
     with connect(paths, write=False) as wh:
         rows = wh.execute(
-            "SELECT submission_id, org_code, extract, period, decided_at, status_reason, package_file"
-            " FROM raw.submissions WHERE status = 'quarantined' ORDER BY decided_at, submission_id"
+            "SELECT submission_id, org_code, extract, period, decided_at, status_reason,"
+            " package_file, status FROM raw.submissions WHERE list_contains($statuses, status)"
+            " ORDER BY decided_at, submission_id",
+            {"statuses": list(statuses)},
         ).fetchall()
     return [
         Quarantined(
@@ -55,10 +68,13 @@ def list_quarantined(paths: HubPaths) -> list[Quarantined]:
             period,
             at,
             reason,
-            paths.quarantine / org / file,
-            _receipt(paths, org, sid),
+            (paths.quarantine if status == "quarantined" else paths.refused)
+            / _safe_org(org or "")
+            / file,
+            _receipt(paths, _safe_org(org or ""), sid),
+            status,
         )
-        for sid, org, ext, period, at, reason, file in rows
+        for sid, org, ext, period, at, reason, file, status in rows
     ]
 
 
@@ -70,7 +86,9 @@ def _find(paths: HubPaths, submission_id: str) -> Quarantined:
             and len(submission_id) >= 8
         ):
             return q
-    raise OwfError(f"no quarantined submission {submission_id!r}; `owf quarantine list` shows them")
+    raise OwfError(
+        f"no quarantined or refused submission {submission_id!r}; `owf quarantine list` shows them"
+    )
 
 
 def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
@@ -78,6 +96,13 @@ def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
     if not note.strip():
         raise OwfError("say why the submission is released (--reason): it goes in the audit log")
     q = _find(paths, submission_id)
+    if q.status == "refused":
+        raise OwfError(
+            f"submission {q.submission_id} was refused ({q.reason}): the registry, an agreement or"
+            " the package's signature or encryption said no, which a release cannot override. Fix"
+            " the cause (register the key, agree the extract) and ask the organisation to submit"
+            " again; `owf quarantine discard` removes this package."
+        )
     if not q.releasable:
         raise OwfError(
             f"submission {q.submission_id} failed the standard's rules, not only plausibility checks;"
@@ -98,7 +123,8 @@ def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
 
 
 def discard(paths: HubPaths, submission_id: str, note: str, actor: str) -> None:
-    """Give up on a quarantined submission: its package file is deleted; the record stays."""
+    """Give up on a held (quarantined or refused) submission: its package file is deleted;
+    the record stays, with status `discarded`."""
     if not note.strip():
         raise OwfError("say why the submission is discarded (--reason): it goes in the audit log")
     q = _find(paths, submission_id)
@@ -126,6 +152,8 @@ def discard(paths: HubPaths, submission_id: str, note: str, actor: str) -> None:
         audit.write_head(paths, wh)
     q.package.unlink(missing_ok=True)
     receipt = dict(q.receipt, status="discarded", discard_note=note)
-    (paths.receipts / q.org_code / f"{q.submission_id}.json").write_text(
+    receipts = paths.receipts / _safe_org(q.org_code or "")
+    receipts.mkdir(parents=True, exist_ok=True)
+    (receipts / f"{q.submission_id}.json").write_text(
         json.dumps(receipt, indent=2, default=str) + "\n"
     )

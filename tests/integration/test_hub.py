@@ -244,6 +244,66 @@ def test_refuses_a_bad_signature(world, tmp_path):
     assert submissions(paths)[0][3:5] == ("refused", "bad_signature")
 
 
+def owf_quarantine(paths: HubPaths, *args: str) -> subprocess.CompletedProcess:
+    owf = str(Path(sys.executable).parent / "owf")
+    return subprocess.run(
+        [owf, "quarantine", *args, "--hub", str(paths.root)], capture_output=True, text=True
+    )
+
+
+def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_refused_one(
+    world, tmp_path
+):
+    paths = fresh_hub(world, tmp_path)
+    pkg = world["packages"][("RW1", "vacancies", "2026-10")]
+    data = bytearray(pkg.read_bytes())
+    data[-1] ^= 0x01
+    forged = tmp_path / pkg.name
+    forged.write_bytes(bytes(data))
+    quarantined = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(t, "gender", 4, "Q"),
+        "badgender3",
+    )
+    drop(paths, forged, quarantined)
+    run(paths)
+    held = {r[3]: r[6] for r in submissions(paths)}
+    assert set(held) == {"refused", "quarantined"}
+
+    listed = owf_quarantine(paths, "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert any(
+        held["refused"] in line and "bad_signature" in line and "refused:" in line for line in lines
+    ), listed.stdout
+    assert any(
+        held["quarantined"] in line and "corrected resubmission" in line for line in lines
+    ), listed.stdout
+
+    refused_file = paths.refused / "RW1" / pkg.name
+    assert refused_file.exists()
+    no = owf_quarantine(paths, "release", held["refused"][:10], "--reason", "trust me")
+    assert no.returncode != 0 and "cannot override" in (no.stdout + no.stderr)
+    assert refused_file.exists()  # nothing changed
+
+    gone = owf_quarantine(paths, "discard", held["refused"][:10], "--reason", "forged test copy")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert not refused_file.exists()
+    statuses = {r[6]: r[3] for r in submissions(paths)}
+    assert statuses[held["refused"]] == "discarded"
+    assert statuses[held["quarantined"]] == "quarantined"
+    with connect(paths, write=False) as wh:
+        last = wh.execute(
+            "SELECT event, submission_id, detail FROM audit.events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        assert last[:2] == ("discarded", held["refused"]) and "forged test copy" in last[2]
+        assert audit.verify(wh, audit.read_head(paths))[1] == []
+    again = owf_quarantine(paths, "list")
+    assert held["refused"] not in again.stdout and held["quarantined"] in again.stdout
+
+
 def _reseal(world, paths: HubPaths, pkg: Path, mutate, name: str) -> Path:
     """A package re-made by RW1 with a changed payload (as a buggy or hand-edited extract would be)."""
     raw = read_package(pkg.read_bytes())

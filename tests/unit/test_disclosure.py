@@ -296,6 +296,29 @@ def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
     assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
 
 
+def test_a_completeness_share_of_a_small_organisation_is_suppressed():
+    spec = spec_of("pub_data_quality")
+    frame = pd.DataFrame(
+        {
+            "period": ["2026-10"] * 3,
+            "org_code": ["SMALL", "LARGE", "LARGE"],
+            "check_name": ["completeness_disability"] * 2 + ["missing_submissions"],
+            "share_complete": [0.6, 0.9123, None],
+            "assignments": [5, 412, None],
+            "affected_count": [None, None, None],
+            "missing_submissions": [None, None, 1.0],
+            "details": [None, None, "vacancies"],
+            "status": ["warning", "warning", "warning"],
+        }
+    )
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    # 3 of 5 assignments recorded: the share would say so. 412 -> 410, the share kept.
+    assert _values(out["share_complete"]) == [None, 0.912, None]
+    assert _values(out["assignments"]) == [None, 410, None]
+    assert out[SUPPRESSED_COLUMN].tolist()[0] == "assignments,share_complete"
+    assert _values(out["missing_submissions"]) == [None, None, 1.0]
+
+
 @pytest.mark.parametrize("model", sorted(p.stem for p in PUBLISHED.glob("pub_*.yml")))
 def test_every_published_model_declares_its_disclosure_rules(model):
     data = yaml.safe_load((PUBLISHED / f"{model}.yml").read_text())

@@ -1,6 +1,7 @@
 {#-
   Data quality by organisation and period, one row per check:
-  - completeness_<field>: share of in-post assignments with the field filled;
+  - completeness_<field>: share of in-post assignments with the field filled (base_count: how
+    many assignments the share is built on, so that publication can suppress shares of 1-7);
   - unmapped_job_titles: in-post assignments whose local title the job title map does not know;
   - people_above_1_fte: people whose FTE at the organisation sums above 1.0 (a warning, not an error);
   - staff_group_disagreements: assignments whose reported staff group differs from the one
@@ -68,28 +69,30 @@ checks as (
     {% for f in completeness_fields %}
     select period, period_start_date, org_code, 'completeness_{{ f }}' as check_name,
            avg(case when {{ f }} is not null then 1.0 else 0.0 end) as value,
-           cast(null as varchar) as details
+           cast(null as varchar) as details,
+           count(*) as base_count
     from assignments
     group by period, period_start_date, org_code
     union all
     {% endfor %}
     select period, period_start_date, org_code, 'unmapped_job_titles',
            sum(case when is_title_unmapped then 1.0 else 0.0 end),
-           cast(count(distinct case when is_title_unmapped then local_title_normalised end) as varchar) || ' distinct titles'
+           cast(count(distinct case when is_title_unmapped then local_title_normalised end) as varchar) || ' distinct titles',
+           null
     from assignments
     group by period, period_start_date, org_code
     union all
     select period, period_start_date, org_code, 'staff_group_disagreements',
-           sum(case when is_staff_group_disagreement then 1.0 else 0.0 end), cast(null as varchar)
+           sum(case when is_staff_group_disagreement then 1.0 else 0.0 end), cast(null as varchar), null
     from assignments
     group by period, period_start_date, org_code
     union all
     select period, period_start_date, org_code, 'people_above_1_fte',
-           sum(case when fte_total > 1.0 then 1.0 else 0.0 end), cast(null as varchar)
+           sum(case when fte_total > 1.0 then 1.0 else 0.0 end), cast(null as varchar), null
     from people
     group by period, period_start_date, org_code
     union all
-    select period, period_start_date, org_code, 'missing_submissions', cast(missing as double), extracts
+    select period, period_start_date, org_code, 'missing_submissions', cast(missing as double), extracts, null
     from missing
 
 ),
@@ -103,6 +106,7 @@ final as (
         cast(check_name as varchar) as check_name,
         cast(value as double) as value,
         cast(details as varchar) as details,
+        cast(base_count as bigint) as base_count,
         cast(case
             when check_name like 'completeness_%' then case when value < 0.95 then 'warning' else 'ok' end
             else case when value > 0 then 'warning' else 'ok' end

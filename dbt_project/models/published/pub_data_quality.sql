@@ -3,6 +3,7 @@ select
     org_code,
     check_name,
     case when check_name like 'completeness_%' then value end as share_complete,
+    case when check_name like 'completeness_%' then base_count end as assignments,
     case when check_name not like 'completeness_%' and check_name <> 'missing_submissions' then value end as affected_count,
     case when check_name = 'missing_submissions' then value end as missing_submissions,
     details,
