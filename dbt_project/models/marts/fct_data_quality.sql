@@ -10,7 +10,21 @@
     accepted submission (value = number missing; details list them).
   status is 'warning' where the check found something, 'ok' otherwise.
 -#}
-{%- set completeness_fields = ['local_job_title', 'pay_band', 'ethnic_category', 'disability', 'age_band', 'gender'] %}
+{#- Completeness of the staff-in-post fields an organisation may leave empty (and of age band
+    and gender, required, as a control). A field that applies to one kind of organisation is
+    judged only on its assignments: occupation codes at NHS trusts, sector roles elsewhere;
+    an organisation with none of those assignments gets no row for it. -#}
+{%- set completeness_fields = [
+    {'name': 'local_job_title', 'column': 'local_job_title', 'where': 'true'},
+    {'name': 'occupation_code', 'column': 'occupation_code', 'where': "sector = 'NHS_TRUST'"},
+    {'name': 'sector_role', 'column': 'sector_role', 'where': "sector <> 'NHS_TRUST'"},
+    {'name': 'pay_band', 'column': 'pay_band', 'where': 'true'},
+    {'name': 'ethnic_category', 'column': 'ethnic_category', 'where': 'true'},
+    {'name': 'disability', 'column': 'disability', 'where': 'true'},
+    {'name': 'professional_registration', 'column': 'is_professionally_registered', 'where': 'true'},
+    {'name': 'age_band', 'column': 'age_band', 'where': 'true'},
+    {'name': 'gender', 'column': 'gender', 'where': 'true'},
+] %}
 
 with assignments as (
 
@@ -67,11 +81,12 @@ missing as (
 checks as (
 
     {% for f in completeness_fields %}
-    select period, period_start_date, org_code, 'completeness_{{ f }}' as check_name,
-           avg(case when {{ f }} is not null then 1.0 else 0.0 end) as value,
+    select period, period_start_date, org_code, 'completeness_{{ f.name }}' as check_name,
+           avg(case when {{ f.column }} is not null then 1.0 else 0.0 end) as value,
            cast(null as varchar) as details,
            count(*) as base_count
     from assignments
+    where {{ f.where }}
     group by period, period_start_date, org_code
     union all
     {% endfor %}

@@ -22,7 +22,7 @@ from pipelines.hub.warehouse import warehouse_lock
 from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
 
 OWNERS = ["team:system-data-engineering"]
-LAYERS = ("staging", "intermediate", "marts")
+LAYERS = ("staging", "intermediate", "marts", "published")
 
 
 class WorkforceTranslator(DagsterDbtTranslator):
