@@ -330,6 +330,26 @@ def _set(table: pa.Table, column: str, row: int, value) -> pa.Table:
     return table.set_column(i, column, pa.array(values, table.schema.field(column).type))
 
 
+def test_a_month_with_a_third_of_last_months_rows_is_quarantined_as_implausible(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    shrunk = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: t.slice(0, t.num_rows // 3),
+        "shrunk",
+    )
+    drop(paths, shrunk)
+    run(paths)
+    by_period = {r[2]: r[3] for r in submissions(paths)}
+    assert by_period == {"2026-09": "accepted", "2026-10": "quarantined"}
+    r = receipt(paths, "RW1", "quarantined")
+    assert [f["rule"] for f in r["findings"]] == ["submission_volumes.plausible_volume"]
+    assert r["plausibility_only"] is True  # releasable once the trust confirms it
+
+
 def test_failed_validation_is_quarantined_with_row_field_and_rule(world, tmp_path):
     paths = fresh_hub(world, tmp_path)
     pkg = _reseal(
