@@ -203,6 +203,95 @@ def test_signing_keys_are_checked(governance_copy):
     assert "organisations[1].signing_keys" not in warned
 
 
+def _copy_agreement_as(directory, new_name, mutate=None):
+    src = directory / "agreements/ISA-WV-004.yaml"
+    data = yaml.safe_load(src.read_text())
+    if mutate:
+        mutate(data)
+    (directory / "agreements" / new_name).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _bad_key(d):
+    d["organisations"][1]["signing_keys"] = [
+        {
+            "key_id": "k1",
+            "algorithm": "ed25519",
+            "public_key": "bm90IGEga2V5",  # base64 of "not a key"
+            "valid_from": "2026-01-01",
+            "valid_to": "2027-12-31",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "rule,severity,file,mutate,field",
+    [
+        (
+            "hub_not_party",
+            "error",
+            "agreements/ISA-WV-004.yaml",
+            lambda d: d["parties"].__setitem__(0, {"ods_code": "RW1", "role": "controller"}),
+            "parties",
+        ),
+        (
+            "duplicate_party",
+            "error",
+            "agreements/ISA-WV-004.yaml",
+            lambda d: d["parties"].append({"ods_code": "HS101", "role": "joint_controller"}),
+            "parties",
+        ),
+        (
+            "dates_inverted",
+            "error",
+            "agreements/ISA-WV-004.yaml",
+            lambda d: d.update(start_date="2028-04-01"),
+            None,
+        ),
+        (
+            "ended_but_active",
+            "warning",
+            "agreements/ISA-WV-004.yaml",
+            lambda d: d.update(start_date="2024-04-01", end_date="2026-03-31"),
+            "status",
+        ),
+        (
+            "weak_disclosure_control",
+            "warning",
+            "agreements/ISA-WV-004.yaml",
+            lambda d: d.update(disclosure_control={"suppress_max": 3, "round_to": 5}),
+            "disclosure_control",
+        ),
+        ("invalid_public_key", "error", "organisations.yaml", _bad_key, None),
+        (
+            "hub_operator_unknown",
+            "error",
+            "organisations.yaml",
+            lambda d: d["system"].update(hub_operator="QZZ"),
+            "system.hub_operator",
+        ),
+    ],
+)
+def test_each_governance_rule_is_caught_and_located(
+    governance_copy, rule, severity, file, mutate, field
+):
+    _edit(governance_copy / file, mutate)
+    findings, _ = run_check(governance_copy, today=TODAY)
+    hits = [f for f in findings if f.rule == rule]
+    assert hits, [f.render() for f in findings]
+    assert all(h.severity == severity and h.file.endswith(file.split("/")[-1]) for h in hits)
+    assert all(h.row for h in hits)  # the line in the file
+    if field:
+        assert field in {h.field for h in hits}
+
+
+def test_an_agreement_id_used_twice_and_a_file_named_otherwise(governance_copy):
+    _copy_agreement_as(governance_copy, "ISA-WV-004-copy.yaml")
+    findings, _ = run_check(governance_copy, today=TODAY)
+    rules = {(f.rule, f.severity) for f in findings}
+    assert ("duplicate_agreement_id", "error") in rules
+    assert ("file_name", "warning") in rules
+
+
 def test_load_governance_refuses_data_with_errors(governance_copy):
     _edit(
         governance_copy / "agreements/ISA-WV-004.yaml",
