@@ -11,7 +11,10 @@ import typer
 
 from pipelines.errors import OwfError
 
-hub_app = typer.Typer(help="Run the hub: initialise, ingest, status.", no_args_is_help=True)
+hub_app = typer.Typer(
+    help="Run the hub: initialise, ingest, status, rotate the pseudonymisation key.",
+    no_args_is_help=True,
+)
 quarantine_app = typer.Typer(
     help="Quarantined submissions: list, release, discard.", no_args_is_help=True
 )
@@ -137,6 +140,43 @@ def hub_status(hub: HubOpt = None) -> None:
     if not paths.warehouse.exists():
         raise OwfError(f"no warehouse at {paths.warehouse}: nothing has been ingested yet")
     _print_status(paths)
+
+
+@hub_app.command("rotate-key")
+def hub_rotate_key(
+    hub: HubOpt = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild/--no-rebuild",
+            help="Run the publish job afterwards, so no model keeps the old epoch's pseudonyms.",
+        ),
+    ] = True,
+) -> None:
+    """Rotate the hub pseudonymisation key: every stored pseudonym is re-keyed one step along
+    the key chain (people stay linked across months); logged. Also finishes an interrupted
+    rotation. Back up keys/ afterwards: every key of the chain is needed to ingest."""
+    from pipelines.hub.rotation import rotate_hub_key
+
+    paths = _paths(hub)
+    r = rotate_hub_key(paths, actor=_actor())
+    how = "finished an interrupted rotation" if r.resumed else "rotated"
+    typer.echo(
+        f"{how}: hub pseudonymisation key epoch {r.from_epoch} -> {r.to_epoch};"
+        f" {r.rows:,} stored rows re-keyed; old key kept as"
+        f" keys/hub-pseudonymisation.epoch-{r.from_epoch}.key (ingestion needs the whole chain:"
+        " back up the keys folder)"
+    )
+    if not rebuild:
+        typer.echo(
+            "models not rebuilt: they hold the old epoch's pseudonyms until the next `owf publish`"
+        )
+        return
+    from pipelines.cli_publish import render_outcome, run_publish
+
+    typer.echo("rebuilding the models and publishing (publish_job) ...")
+    for line in render_outcome(run_publish(paths)):
+        typer.echo(line)
 
 
 @quarantine_app.command("list")

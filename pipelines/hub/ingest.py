@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.crypto import keys as kf
-from pipelines.crypto.pseudonymise import rekey_column
+from pipelines.crypto.pseudonymise import pseudonymise_column, rekey_column
 from pipelines.errors import Finding, OwfError
 from pipelines.governance import Governance, Refusal, load_governance
 from pipelines.hub import audit
@@ -129,14 +129,23 @@ class IngestResult:
 @dataclass(frozen=True)
 class HubKeys:
     encryption: object  # X25519PrivateKey
-    pseudonymisation: kf.SymmetricKey
+    pseudonymisation: kf.SymmetricKey  # the current hub key (its epoch is stamped on rows)
+    chain: tuple[kf.SymmetricKey, ...] = ()  # every hub key, oldest first (pipelines.hub.rotation)
+
+    def rekey(self, tokens):
+        """Stage 2 through the whole chain: HMAC under the first key, then each later one."""
+        chain = self.chain or (self.pseudonymisation,)
+        out = rekey_column(chain[0].key, tokens)
+        for k in chain[1:]:
+            out = pseudonymise_column(k.key, out)
+        return out
 
 
 def load_hub_keys(paths: HubPaths) -> HubKeys:
-    return HubKeys(
-        kf.load_encryption_private_key(paths.hub_encryption_key),
-        kf.load_symmetric_key(paths.hub_pseudonymisation_key, kf.HUB_KEY),
-    )
+    from pipelines.hub.rotation import key_chain
+
+    chain = key_chain(paths)
+    return HubKeys(kf.load_encryption_private_key(paths.hub_encryption_key), chain[-1], chain)
 
 
 def inbox_packages(paths: HubPaths) -> list[Path]:
@@ -461,7 +470,7 @@ def _rekey(work: list[Pending], std: Standard, keys: HubKeys) -> None:
         for f in ext.fields:
             if f.type == "identifier" and f.name in t.column_names:
                 i = t.column_names.index(f.name)
-                t = t.set_column(i, f.name, rekey_column(keys.pseudonymisation.key, t.column(i)))
+                t = t.set_column(i, f.name, keys.rekey(t.column(i)))
         p.table = t
 
 

@@ -25,6 +25,7 @@ from pipelines.crypto.pseudonymise import person_pseudonym
 from pipelines.defs.governance import audit_chain_intact
 from pipelines.defs.ingest import inbox_sensor, ingest_submissions
 from pipelines.defs.resources import HubResource
+from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
 from pipelines.hub.home import HubPaths
@@ -743,6 +744,93 @@ def test_retention_purges_past_the_agreement_period(world, tmp_path):
             "SELECT count(*) FROM audit.events WHERE event = 'purged'"
         ).fetchall() == [(1,)]
         assert audit.verify(wh, audit.read_head(paths))[1] == []
+
+
+# Key rotation ----------------------------------------------------------------------------
+
+
+def _people(paths: HubPaths, period: str) -> set[str]:
+    with connect(paths, write=False) as wh:
+        return {
+            r[0]
+            for r in wh.execute(
+                "SELECT DISTINCT person_id FROM raw.staff_in_post WHERE period = $p", {"p": period}
+            ).fetchall()
+        }
+
+
+def test_rotating_the_hub_key_rekeys_everything_and_keeps_people_linked(world, tmp_path):
+    from pipelines.hub.rotation import archived_key_path, key_chain
+
+    months = [world["packages"][("RW1", "staff_in_post", p)] for p in PERIODS]
+    # The same two months without a rotation: how many people are in both.
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "rotated").mkdir()
+    plain = fresh_hub(world, tmp_path / "plain")
+    drop(plain, *months)
+    run(plain)
+    linked = len(_people(plain, "2026-09") & _people(plain, "2026-10"))
+    assert linked > 100
+
+    paths = fresh_hub(world, tmp_path / "rotated")
+    drop(paths, months[0])
+    run(paths)
+    before = _people(paths, "2026-09")
+    owf = str(Path(sys.executable).parent / "owf")
+    r = subprocess.run(
+        [owf, "hub", "rotate-key", "--no-rebuild", "--hub", str(paths.root)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "epoch 1 -> 2" in r.stdout
+    after = _people(paths, "2026-09")
+    assert len(after) == len(before) and not after & before  # every pseudonym changed
+    assert [k.epoch for k in key_chain(paths)] == [1, 2]
+    assert archived_key_path(paths, 1).stat().st_mode & 0o777 == 0o600
+    assert paths.hub_pseudonymisation_key.stat().st_mode & 0o777 == 0o600
+
+    drop(paths, months[1])  # the next month arrives after the rotation
+    run(paths)
+    assert len(_people(paths, "2026-09") & _people(paths, "2026-10")) == linked
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT DISTINCT hub_key_epoch FROM raw.staff_in_post").fetchall() == [
+            (2,)
+        ]
+        [(detail,)] = wh.execute(
+            "SELECT detail FROM audit.events WHERE event = 'key_rotated'"
+        ).fetchall()
+        assert json.loads(detail)["from_epoch"] == 1 and json.loads(detail)["to_epoch"] == 2
+        assert audit.verify(wh, audit.read_head(paths))[1] == []
+
+
+def test_an_interrupted_rotation_stops_ingestion_until_it_is_finished(world, tmp_path):
+    from pipelines.crypto import keys as kf
+    from pipelines.hub import rotation
+    from pipelines.standard import load_standard
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    before = _people(paths, "2026-09")
+    # Killed after the warehouse committed, before the key files moved.
+    new = kf.generate_symmetric_key(kf.HUB_KEY, 2)
+    kf.write_symmetric_key(rotation.next_key_path(paths), new)
+    rotation._rekey_warehouse(paths, load_standard(), 1, new, "tester")
+    with pytest.raises(OwfError, match="rotation was interrupted"):
+        rotation.key_chain(paths)
+    done = rotation.rotate_hub_key(paths, actor="tester")
+    assert (done.from_epoch, done.to_epoch, done.resumed, done.rows) == (1, 2, True, 0)
+    after = _people(paths, "2026-09")
+    # Re-keyed exactly once: each pseudonym is one HMAC step from where it was.
+    from pipelines.crypto.pseudonymise import pseudonymise
+
+    assert after == {pseudonymise(new.key, p) for p in before}
+    with connect(paths, write=False) as wh:
+        assert wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = 'key_rotated'"
+        ).fetchone() == (1,)
+    assert [k.epoch for k in rotation.key_chain(paths)] == [1, 2]
 
 
 # The sensor ------------------------------------------------------------------------------

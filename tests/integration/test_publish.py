@@ -387,6 +387,34 @@ def test_a_purge_is_followed_by_a_rebuild_that_drops_the_purged_rows_everywhere(
     assert isinstance(skip, dg.SkipReason)
 
 
+def test_rotating_the_hub_key_leaves_no_old_pseudonym_in_any_model(world, tmp_path):
+    paths = copy_hub(world, tmp_path / "hub")
+
+    def person_ids(table: str) -> set[str]:
+        with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+            return {
+                r[0]
+                for r in con.execute(f"SELECT DISTINCT person_id FROM {table}").fetchall()  # noqa: S608
+            }
+
+    models = ["intermediate.int_assignments_harmonised", "intermediate.int_person_months"]
+    old = person_ids("raw.staff_in_post")
+    assert all(person_ids(m) <= old for m in models)
+    owf = Path(sys.executable).parent / "owf"
+    run = subprocess.run(
+        [owf, "hub", "rotate-key", "--hub", str(paths.root)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "epoch 1 -> 2" in run.stdout and "(publish_job) succeeded" in run.stdout
+    new = person_ids("raw.staff_in_post")
+    assert len(new) == len(old) and not new & old
+    for m in models:
+        assert person_ids(m) <= new and not person_ids(m) & old, m
+
+
 # Crash safety --------------------------------------------------------------------------------
 
 
