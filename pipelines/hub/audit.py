@@ -164,28 +164,11 @@ _TEXT_COLUMNS = (
 )
 
 
-def append(
-    con: duckdb.DuckDBPyConnection,
-    event: str,
-    *,
-    actor: str = "hub",
-    submission_id: str | None = None,
-    org_code: str | None = None,
-    extract: str | None = None,
-    period: str | None = None,
-    detail: dict | str | None = None,
-) -> tuple[int, str]:
-    """Append one event (call inside the transaction that makes the change)."""
+def append(con: duckdb.DuckDBPyConnection, event: str, **fields) -> tuple[int, str]:
+    """Append one event (call inside the transaction that makes the change); `fields` are
+    Batch.append's: actor, submission_id, org_code, extract, period, detail."""
     batch = Batch(con)
-    out = batch.append(
-        event,
-        actor=actor,
-        submission_id=submission_id,
-        org_code=org_code,
-        extract=extract,
-        period=period,
-        detail=detail,
-    )
+    out = batch.append(event, **fields)
     batch.flush()
     return out
 

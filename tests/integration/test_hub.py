@@ -233,14 +233,19 @@ def test_refuses_for_each_governance_reason(world, tmp_path, org, extract, edit,
         assert wh.execute(f"SELECT count(*) FROM raw.{extract}").fetchall() == [(0,)]
 
 
-def test_refuses_a_bad_signature(world, tmp_path):
-    paths = fresh_hub(world, tmp_path)
+def _forged(world, tmp_path) -> Path:
+    """RW1's vacancies package with the last byte of its signature flipped."""
     pkg = world["packages"][("RW1", "vacancies", "2026-10")]
     data = bytearray(pkg.read_bytes())
     data[-1] ^= 0x01
     bad = tmp_path / pkg.name
     bad.write_bytes(bytes(data))
-    drop(paths, bad)
+    return bad
+
+
+def test_refuses_a_bad_signature(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, _forged(world, tmp_path))
     run(paths)
     assert submissions(paths)[0][3:5] == ("refused", "bad_signature")
 
@@ -256,11 +261,7 @@ def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_re
     world, tmp_path
 ):
     paths = fresh_hub(world, tmp_path)
-    pkg = world["packages"][("RW1", "vacancies", "2026-10")]
-    data = bytearray(pkg.read_bytes())
-    data[-1] ^= 0x01
-    forged = tmp_path / pkg.name
-    forged.write_bytes(bytes(data))
+    forged = _forged(world, tmp_path)
     quarantined = _reseal(
         world,
         paths,
@@ -283,7 +284,7 @@ def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_re
         held["quarantined"] in line and "corrected resubmission" in line for line in lines
     ), listed.stdout
 
-    refused_file = paths.refused / "RW1" / pkg.name
+    refused_file = paths.refused / "RW1" / forged.name
     assert refused_file.exists()
     no = owf_quarantine(paths, "release", held["refused"][:10], "--reason", "trust me")
     assert no.returncode != 0 and "cannot override" in (no.stdout + no.stderr)
