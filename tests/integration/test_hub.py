@@ -49,7 +49,7 @@ def world(tmp_path_factory):
         synth.extracts_dir,
         ORGS,
         PERIODS,
-        ["staff_in_post", "leavers", "vacancies", "sickness_absence"],
+        ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"],
         workers=1,
     )
     packages = {(p.org, p.extract, p.period): p.package for p in prepared if p.package}
@@ -330,6 +330,50 @@ def _set(table: pa.Table, column: str, row: int, value) -> pa.Table:
     values[row] = value
     i = table.column_names.index(column)
     return table.set_column(i, column, pa.array(values, table.schema.field(column).type))
+
+
+def _scale(column: str, factor: float):
+    def mutate(t: pa.Table) -> pa.Table:
+        return _set(t, column, 0, t.column(column)[0].as_py() * factor)
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "extract,mutate,rule",
+    [
+        (
+            "vacancies",
+            lambda t: _set(
+                t, "vacant_fte", 0, t.column("funded_establishment_fte")[0].as_py() * 0.9
+            ),
+            "vacancies.plausible_vacancy_rate",
+        ),
+        (
+            "sickness_absence",
+            lambda t: _set(t, "fte_days_available", 0, 50.0),
+            "sickness_absence.plausible_days_available",
+        ),
+        (
+            "temporary_staffing",
+            _scale("spend_gbp", 1000.0),
+            "temporary_staffing.plausible_hourly_cost",
+        ),
+    ],
+)
+def test_each_extracts_plausibility_suite_quarantines_a_releasable_submission(
+    world, tmp_path, extract, mutate, rule
+):
+    paths = fresh_hub(world, tmp_path)
+    pkg = _reseal(
+        world, paths, world["packages"][("RW1", extract, "2026-10")], mutate, f"odd{extract[:4]}"
+    )
+    drop(paths, pkg)
+    run(paths)
+    assert submissions(paths)[0][3] == "quarantined"
+    r = receipt(paths, "RW1", "quarantined")
+    assert [(f["rule"], f["row"]) for f in r["findings"]] == [(rule, 2)]
+    assert r["plausibility_only"] is True
 
 
 def test_a_month_with_a_third_of_last_months_rows_is_quarantined_as_implausible(world, tmp_path):
