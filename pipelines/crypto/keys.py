@@ -299,7 +299,8 @@ def _what_is(data: bytes) -> str | None:
         except (ValueError, AttributeError):
             return None
         return kind if kind in SYMMETRIC_KINDS else None
-    if text.startswith(b"-----BEGIN") and b"PRIVATE KEY-----" in text[:40]:
+    pem_label = text[:40].split(b"\n", 1)[0].rstrip()  # e.g. the BEGIN line of a PKCS#8 key
+    if pem_label.startswith(b"-----BEGIN") and pem_label.endswith(b"PRIVATE KEY-----"):
         try:
             key = serialization.load_pem_private_key(data, None)
         except (ValueError, TypeError):

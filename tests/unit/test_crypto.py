@@ -785,17 +785,31 @@ def test_load_private_key_refuses_pem_public_key(tmp_path):
         load_signing_private_key(path)
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        b"",
-        b"hello\n",
-        b"\x00\xff" * 20,
-        b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n",
-        b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n",
-    ],
-)
-def test_load_private_key_refuses_garbled_content(tmp_path, content):
+def _pem_of_a_fresh_key() -> list[bytes]:
+    """A PEM key generated now (no key is committed), as lines: header, body, footer."""
+    return (
+        generate_signing_key()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .splitlines(keepends=True)
+    )
+
+
+def _garbled(kind: str) -> bytes:
+    header, body, footer = _pem_of_a_fresh_key()
+    if kind == "body not base64":
+        return header + b"not base64\n" + footer
+    if kind == "truncated":  # the key's DER cut short, no footer
+        return header + base64.b64encode(base64.b64decode(body)[:16]) + b"\n"
+    return {"empty": b"", "text": b"hello\n", "binary": b"\x00\xff" * 20}[kind]
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "binary", "body not base64", "truncated"])
+def test_load_private_key_refuses_garbled_content(tmp_path, kind):
+    content = _garbled(kind)
     path = tmp_path / "k.pem"
     path.write_bytes(content)
     path.chmod(0o600)
