@@ -175,11 +175,11 @@ def append(con: duckdb.DuckDBPyConnection, event: str, **fields) -> tuple[int, s
 
 def write_head(paths: HubPaths, con: duckdb.DuckDBPyConnection) -> None:
     """Record the newest row's (seq, hash) outside the database, after a commit."""
-    last = con.execute("SELECT seq, hash FROM audit.events ORDER BY seq DESC LIMIT 1").fetchall()
-    if not last:
+    seq, hash_ = head(con)
+    if not seq:
         return
     tmp = paths.audit_head.with_name(".audit-head.json.part")
-    tmp.write_text(json.dumps({"seq": last[0][0], "hash": last[0][1]}) + "\n")
+    tmp.write_text(json.dumps({"seq": seq, "hash": hash_}) + "\n")
     os.replace(tmp, paths.audit_head)
 
 

@@ -43,6 +43,7 @@ from pipelines.governance import Governance, Refusal, load_governance
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
+from pipelines.hub.rotation import key_chain
 from pipelines.hub.warehouse import connect, ensure_schema, raw_table, refresh_governance_tables
 from pipelines.standard import SUBMITTED, Standard, load_standard
 from pipelines.standard.validator import qi, validate_relation
@@ -142,8 +143,6 @@ class HubKeys:
 
 
 def load_hub_keys(paths: HubPaths) -> HubKeys:
-    from pipelines.hub.rotation import key_chain
-
     chain = key_chain(paths)
     return HubKeys(kf.load_encryption_private_key(paths.hub_encryption_key), chain[-1], chain)
 
