@@ -274,3 +274,25 @@ def test_headline_reads_the_marts(pipeline):
     assert 0.5 < h.stability_organisations < h.stability_system <= 1
     text = render_headline(h)
     assert "leaving their organisation" in text and "leaving the system" in text
+
+
+def test_headcount_by_person_key_is_guarded_against_collisions(pipeline, tmp_path):
+    """The headcount marts count people by person_key (a 64-bit hash of the pseudonym). The
+    guard test passes on real pseudonyms, and fails the build when keys collide: forced here
+    with a tiny modulus, since a real 64-bit collision cannot be produced in a test."""
+    import shutil
+
+    from pipelines.hub.home import HubPaths
+    from pipelines.transform.project import run_dbt
+
+    paths = HubPaths.at(tmp_path / "hub", pipeline["paths"].governance)
+    paths.root.mkdir()
+    shutil.copyfile(pipeline["paths"].warehouse, paths.warehouse)  # `wh` holds the original
+    guard = ["test", "--select", "test_name:person_key_is_one_to_one"]
+    clean = run_dbt(paths, guard, check=False)
+    assert clean.returncode == 0, clean.stdout[-2000:]
+    assert "PASS=2" in clean.stdout
+    forced = run_dbt(paths, [*guard, "--vars", "{person_key_modulus: 7}"], check=False)
+    assert forced.returncode == 1
+    for column in ("int_assignments_harmonised_person_id", "stg_sickness_absence_person_id"):
+        assert f"Failure in test person_key_is_one_to_one_{column}" in forced.stdout

@@ -25,3 +25,13 @@ where {{ column_name }} is not null and (
     {%- if max_value is not none %} {{ column_name }} > {{ max_value }}{% endif %}
 )
 {% endtest %}
+
+{#- Distinct values of `column_name` have distinct person_key()s: the guard that makes
+    counting people by person_key exact (see macros/person_key.sql). Returns each key shared
+    by two or more pseudonyms (never the pseudonyms themselves). -#}
+{% test person_key_is_one_to_one(model, column_name) %}
+select {{ person_key('value') }} as person_key, count(*) as pseudonyms
+from (select distinct {{ column_name }} as value from {{ model }} where {{ column_name }} is not null) as people
+group by {{ person_key('value') }}
+having count(*) > 1
+{% endtest %}

@@ -1,24 +1,26 @@
 {#-
   Sickness absence rate = FTE days lost / FTE days available (calendar days, a 365-day year),
   bank staff excluded, by organisation (and system) and staff group (as reported by the
-  organisation in the sickness extract), per month.
+  organisation in the sickness extract), per month. People are counted by person_key
+  (macros/person_key.sql).
 -#}
 with sickness as (
 
-    select * from {{ ref('stg_sickness_absence') }}
+    select *, {{ person_key('person_id') }} as person_key
+    from {{ ref('stg_sickness_absence') }}
     where contract_type <> 'BANK'
 
 ),
 
 levels as (
 
-    select 'organisation' as level, org_code, period, period_start_date, staff_group, person_id, fte_days_lost, fte_days_available from sickness
+    select 'organisation' as level, org_code, period, period_start_date, staff_group, person_key, fte_days_lost, fte_days_available from sickness
     union all
-    select 'organisation', org_code, period, period_start_date, 'ALL', person_id, fte_days_lost, fte_days_available from sickness
+    select 'organisation', org_code, period, period_start_date, 'ALL', person_key, fte_days_lost, fte_days_available from sickness
     union all
-    select 'system', 'SYSTEM', period, period_start_date, staff_group, person_id, fte_days_lost, fte_days_available from sickness
+    select 'system', 'SYSTEM', period, period_start_date, staff_group, person_key, fte_days_lost, fte_days_available from sickness
     union all
-    select 'system', 'SYSTEM', period, period_start_date, 'ALL', person_id, fte_days_lost, fte_days_available from sickness
+    select 'system', 'SYSTEM', period, period_start_date, 'ALL', person_key, fte_days_lost, fte_days_available from sickness
 
 ),
 
@@ -30,7 +32,7 @@ final as (
         cast(level as varchar) as level,
         cast(org_code as varchar) as org_code,
         cast(staff_group as varchar) as staff_group,
-        cast(count(distinct person_id) as bigint) as people,
+        cast(count(distinct person_key) as bigint) as people,
         cast(sum(fte_days_lost) as double) as fte_days_lost,
         cast(sum(fte_days_available) as double) as fte_days_available,
         cast({{ safe_divide('sum(fte_days_lost)', 'sum(fte_days_available)') }} as double) as sickness_rate
