@@ -9,7 +9,7 @@ Stages (each prints what it did and where its results are):
 4. hub: the real Dagster ingest job verifies, checks agreements, decrypts, validates, re-keys
    and lands them; accepted and refused submissions per organisation, and one refusal;
 5. models and gate: the Dagster publish job builds the dbt project (seeds, staging,
-   intermediate, marts, published views; data and unit tests as asset checks) and runs the
+   intermediate, marts, published views; data tests as asset checks) and runs the
    mart quality gate; the system's headline figures for the latest period are printed;
 6. publication: only if every blocking check passed, the disclosure-controlled publication
    is written and swapped in; where it is and a few of its figures are printed.

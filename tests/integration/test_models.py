@@ -280,14 +280,9 @@ def test_headcount_by_person_key_is_guarded_against_collisions(pipeline, tmp_pat
     """The headcount marts count people by person_key (a 64-bit hash of the pseudonym). The
     guard test passes on real pseudonyms, and fails the build when keys collide: forced here
     with a tiny modulus, since a real 64-bit collision cannot be produced in a test."""
-    import shutil
-
-    from pipelines.hub.home import HubPaths
     from pipelines.transform.project import run_dbt
 
-    paths = HubPaths.at(tmp_path / "hub", pipeline["paths"].governance)
-    paths.root.mkdir()
-    shutil.copyfile(pipeline["paths"].warehouse, paths.warehouse)  # `wh` holds the original
+    paths = _copy_of_hub(pipeline, tmp_path)
     guard = ["test", "--select", "test_name:person_key_is_one_to_one"]
     clean = run_dbt(paths, guard, check=False)
     assert clean.returncode == 0, clean.stdout[-2000:]
@@ -296,3 +291,36 @@ def test_headcount_by_person_key_is_guarded_against_collisions(pipeline, tmp_pat
     assert forced.returncode == 1
     for column in ("int_assignments_harmonised_person_id", "stg_sickness_absence_person_id"):
         assert f"Failure in test person_key_is_one_to_one_{column}" in forced.stdout
+
+
+def _copy_of_hub(pipeline, tmp_path):
+    """A hub holding a copy of the built warehouse (the `wh` fixture keeps the original open,
+    and DuckDB lets no other process write to it meanwhile)."""
+    import shutil
+
+    from pipelines.hub.home import HubPaths
+
+    paths = HubPaths.at(tmp_path / "hub", pipeline["paths"].governance)
+    paths.root.mkdir()
+    shutil.copyfile(pipeline["paths"].warehouse, paths.warehouse)
+    return paths
+
+
+def test_unit_tests_run_outside_the_monthly_build(pipeline, tmp_path):
+    """The monthly build leaves the dbt unit tests out; `owf models unit-test` runs every one."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.defs.transform import BUILD_ARGS
+    from pipelines.transform.project import DBT_DIR
+
+    assert BUILD_ARGS == ["build", "--exclude-resource-type", "unit_test"]
+    manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
+    expected = len(manifest["unit_tests"])
+    assert expected >= 16
+    paths = _copy_of_hub(pipeline, tmp_path)
+    result = CliRunner().invoke(app, ["models", "unit-test", "--hub", str(paths.root)])
+    assert result.exit_code == 0, result.output
+    assert f"dbt unit tests: {expected} passed, 0 failed" in result.output
