@@ -500,7 +500,8 @@ def _validate_gx(
             )
             con.unregister("owf_incoming")
             available = {r[0] for r in con.execute("DESCRIBE owf_gx").fetchall()}
-            frame = con.sql(batch_sql(suite, "owf_gx", available)).df()
+            pseudonyms = {f.name for f in std.extract(extract).fields if f.is_pseudonymised}
+            frame = con.sql(batch_sql(suite, "owf_gx", available, hashed=pseudonyms)).df()
             result = runner.validate(suite, frame)
             for failure in result.failures:
                 targets = (
