@@ -493,15 +493,18 @@ def _validate_gx(
         for extract, items in _batches(live, std):
             suite = load_suite(extract)
             batch = _batch_table(items, std, extract)
+            # A view over the Arrow batch: only the suite's columns are read, never copied.
             con.register("owf_incoming", batch)
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE owf_gx AS SELECT __submission AS submission_id,"
+                "CREATE OR REPLACE TEMP VIEW owf_gx AS SELECT __submission AS submission_id,"
                 " __row AS payload_row, * EXCLUDE (__submission, __row, __org, __period) FROM owf_incoming"
             )
-            con.unregister("owf_incoming")
             available = {r[0] for r in con.execute("DESCRIBE owf_gx").fetchall()}
             pseudonyms = {f.name for f in std.extract(extract).fields if f.is_pseudonymised}
             frame = con.sql(batch_sql(suite, "owf_gx", available, hashed=pseudonyms)).df()
+            con.execute("DROP VIEW owf_gx")
+            con.unregister("owf_incoming")
+            del batch
             result = runner.validate(suite, frame)
             for failure in result.failures:
                 targets = (
