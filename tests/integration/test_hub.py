@@ -615,6 +615,41 @@ def test_a_process_killed_mid_ingest_leaves_nothing_half_landed(world, tmp_path)
     assert not list(paths.inbox.glob("*.owfpkg"))
 
 
+def test_a_failure_while_landing_rolls_back_the_whole_chunk(world, tmp_path, monkeypatch):
+    """Packages land a chunk per transaction: a failure on the second package of a chunk
+    leaves none of the chunk's decisions, rows or receipts, and the files in the inbox."""
+    from pipelines.hub import ingest as ingest_module
+
+    paths = fresh_hub(world, tmp_path)
+    files = drop(
+        paths,
+        *[p for k, p in world["packages"].items() if k[1] == "staff_in_post" and k[2] == "2026-10"],
+    )
+    assert len(files) >= 2
+    record = ingest_module._record_submission
+    calls = []
+
+    def fail_on_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full (simulated)")
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "_record_submission", fail_on_the_second)
+    with pytest.raises(RuntimeError, match="simulated"):
+        ingest_module.ingest(paths)
+    monkeypatch.undo()
+    assert submissions(paths) == []
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.staff_in_post").fetchall() == [(0,)]
+        assert audit.verify(wh)[1] == []
+    assert sorted(paths.inbox.glob("*.owfpkg")) == sorted(files)
+    assert not list(paths.receipts.rglob("*.json"))
+    run(paths, periods=["2026-10"])  # the rerun lands them all
+    assert {r[3] for r in submissions(paths)} == {"accepted"}
+    assert len(submissions(paths)) == len(files)
+
+
 # Nothing of stage 1 at rest --------------------------------------------------------------
 
 
