@@ -399,10 +399,8 @@ def _validate_standard(work: list[Pending], std: Standard) -> None:
             con.unregister("owf_incoming")
             # The key is unique within a submission; the batch holds many.
             batch_ext = dataclasses.replace(ext, key=("__submission",) + ext.key)
-            # Findings name the global row; translate back to (submission, payload row).
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE owf_rows AS SELECT rowid AS g, __submission, __row FROM owf_batch"
-            )
+            # Findings name the global row (owf_batch's rowid); translated back to
+            # (submission, payload row) below, for the rows with findings only.
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE owf_fields AS SELECT rowid AS __row,"
                 " * EXCLUDE (__row, __org, __period) FROM owf_batch"
@@ -416,13 +414,17 @@ def _validate_standard(work: list[Pending], std: Standard) -> None:
                 std=std,
                 max_rows_per_rule=0,
             )
-            lookup = dict(
-                (
-                    (g, (s, r))
+            lookup = (
+                {
+                    g: (s, r)
                     for g, s, r in con.execute(
-                        "SELECT g, __submission, __row FROM owf_rows"
+                        "SELECT rowid, __submission, __row FROM owf_batch"
+                        " WHERE list_contains($rows, rowid)",
+                        {"rows": sorted({f.row for f in findings})},
                     ).fetchall()
-                )
+                }
+                if findings
+                else {}
             )
             for f in findings:
                 sid, row = lookup[f.row]
