@@ -82,3 +82,11 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "demo" / "synth" / "manifest.json").exists()
     assert "System headline" in result.stdout and "leaving the system" in result.stdout
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
+
+
+def test_models_unit_test_without_a_warehouse_says_to_build_first(tmp_path):
+    result = owf("models", "unit-test", "--hub", tmp_path / "hub")
+    assert result.returncode != 0
+    assert "no warehouse at" in result.stderr
+    assert "owf models build, or make demo" in result.stderr.replace("\n", " ")
+    assert not (tmp_path / "hub" / "warehouse.duckdb").exists()
