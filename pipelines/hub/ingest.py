@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import pseudonymise_column, rekey_column
@@ -366,6 +367,17 @@ def _batches(items: list[Pending], std: Standard):
             yield extract, batch
 
 
+def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
+    """`value` n times, built by Arrow (a Python list of 1.5 million references took 0.6 s)."""
+    return pa.repeat(pa.scalar(value, type_), n)
+
+
+def _payload_rows(n: int) -> pa.Array:
+    """A package's row numbers as the submitter's receipt counts them: 2 (after the header)
+    to n + 1."""
+    return pc.add(pc.cumulative_sum(_constant(1, n, pa.int64())), 1)
+
+
 def _batch_table(items: list[Pending], std: Standard, extract: str) -> pa.Table:
     """All submissions of one extract as one table with every submitted-form field."""
     ext = std.extract(extract)
@@ -374,10 +386,10 @@ def _batch_table(items: list[Pending], std: Standard, extract: str) -> pa.Table:
         t = p.table
         n = t.num_rows
         cols = {
-            "__submission": pa.array([p.submission_id] * n, pa.string()),
-            "__org": pa.array([p.manifest["org_code"]] * n, pa.string()),
-            "__period": pa.array([p.manifest["period"]] * n, pa.string()),
-            "__row": pa.array(range(2, n + 2), pa.int64()),
+            "__submission": _constant(p.submission_id, n, pa.string()),
+            "__org": _constant(p.manifest["org_code"], n, pa.string()),
+            "__period": _constant(p.manifest["period"], n, pa.string()),
+            "__row": _payload_rows(n),
         }
         for f in ext.fields_in(SUBMITTED):
             if f.name in t.column_names:
@@ -715,10 +727,10 @@ def _lineage(p: Pending, keys: HubKeys) -> pa.Table:
     t = p.table
     n = t.num_rows
     cols = {
-        "submission_id": pa.array([p.submission_id] * n, pa.string()),
-        "payload_row": pa.array(range(2, n + 2), pa.int64()),
-        "key_epoch": pa.array([int(p.manifest["key_epoch"])] * n, pa.int32()),
-        "hub_key_epoch": pa.array([keys.pseudonymisation.epoch] * n, pa.int32()),
+        "submission_id": _constant(p.submission_id, n, pa.string()),
+        "payload_row": _payload_rows(n),
+        "key_epoch": _constant(int(p.manifest["key_epoch"]), n, pa.int32()),
+        "hub_key_epoch": _constant(keys.pseudonymisation.epoch, n, pa.int32()),
     }
     for name in t.column_names:
         cols[name] = t.column(name)
