@@ -350,21 +350,30 @@ BATCH_ROWS = 250_000
 
 
 def _batches(items: list[Pending], std: Standard):
-    """(extract, submissions) in batches of whole submissions of about `max_rows` rows: every
+    """(extract, submissions) in batches of whole submissions of about BATCH_ROWS rows: every
     rule and expectation is per row or per submission, so batching changes no outcome and
     bounds the memory a national month needs."""
-    max_rows = BATCH_ROWS
     for extract in std.extracts:
-        batch: list[Pending] = []
-        rows = 0
-        for p in (p for p in items if p.manifest["extract"] == extract):
-            if batch and rows + p.table.num_rows > max_rows:
-                yield extract, batch
-                batch, rows = [], 0
-            batch.append(p)
-            rows += p.table.num_rows
-        if batch:
+        of_extract = [p for p in items if p.manifest["extract"] == extract]
+        for batch in _chunks(of_extract, lambda p: p.table.num_rows):
             yield extract, batch
+
+
+def _chunks(
+    items: list[Pending], rows_of: Callable[[Pending], int], max_rows: int = BATCH_ROWS
+) -> Iterator[list[Pending]]:
+    """Consecutive whole packages, about `max_rows` rows (as `rows_of` counts them) a chunk."""
+    chunk: list[Pending] = []
+    rows = 0
+    for p in items:
+        n = rows_of(p)
+        if chunk and rows + n > max_rows:
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append(p)
+        rows += n
+    if chunk:
+        yield chunk
 
 
 def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
@@ -587,19 +596,11 @@ def _validate_gx(
             p.status, p.release_note = "received", release[p.sha256]
 
 
-def _landing_chunks(items: list[Pending], max_rows: int = BATCH_ROWS) -> Iterator[list[Pending]]:
-    """Consecutive packages of about `max_rows` rows in all: one landing transaction each."""
-    chunk: list[Pending] = []
-    rows = 0
-    for p in items:
-        n = p.table.num_rows if p.table is not None and p.status == "accepted" else 0
-        if chunk and rows + n > max_rows:
-            yield chunk
-            chunk, rows = [], 0
-        chunk.append(p)
-        rows += n
-    if chunk:
-        yield chunk
+def _landing_chunks(items: list[Pending]) -> Iterator[list[Pending]]:
+    """One landing transaction each: consecutive packages, counting the rows they land."""
+    return _chunks(
+        items, lambda p: p.table.num_rows if p.table is not None and p.status == "accepted" else 0
+    )
 
 
 def _land(
