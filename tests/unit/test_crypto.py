@@ -60,7 +60,7 @@ from pipelines.crypto import (
     write_public_key,
     write_symmetric_key,
 )
-from pipelines.crypto.pseudonymise import _hkdf_sha256, _hmac_sha256, _hmac_sha256_hex_many
+from pipelines.crypto.pseudonymise import _hkdf_sha256, _hmac_sha256, _hmac_sha256_hex_array
 from pipelines.errors import OwfError
 
 K_SYSTEM = bytes(range(32))
@@ -109,7 +109,27 @@ RFC4231 = {
 def test_hmac_sha256_matches_rfc4231(case):
     key, data, expected = RFC4231[case]
     assert _hmac_sha256(key, data).hex()[: len(expected)] == expected
-    assert _hmac_sha256_hex_many(key, [data])[0][: len(expected)] == expected
+    assert _hmac_sha256_hex_array(key, [data])[0].as_py()[: len(expected)] == expected
+
+
+def test_hmac_hex_array_is_each_value_s_hmac_in_order_whole_or_chunked(monkeypatch):
+    """The bulk form builds its string array from one buffer of joined digests: every value
+    must come back as its own HMAC, in order, also when split into several arrays."""
+    import sys
+
+    import pyarrow as pa
+
+    ps = sys.modules[_hmac_sha256_hex_array.__module__]  # the package exports a same-named function
+    key = bytes(range(32))
+    values = [b"", b"AB123456C", "caf\u00e9".encode(), b"x" * 200, b"AB123456C"]
+    expected = [_hmac_sha256(key, v).hex() for v in values]
+    whole = _hmac_sha256_hex_array(key, values)
+    assert whole.type == pa.string() and whole.to_pylist() == expected
+    whole.validate(full=True)
+    monkeypatch.setattr(ps, "_DIGESTS_PER_ARRAY", 2)
+    chunked = _hmac_sha256_hex_array(key, values)
+    assert chunked.num_chunks == 3 and chunked.to_pylist() == expected
+    assert _hmac_sha256_hex_array(key, []).to_pylist() == []
 
 
 def test_hmac_sha256_rfc4231_case_4_key_is_bytes_1_to_25():
