@@ -39,7 +39,7 @@ from pipelines.standard.model import (
     Standard,
     load_standard,
 )
-from pipelines.standard.reader import READERS, LoadedSource
+from pipelines.standard.reader import READERS, LoadedSource, select_into
 
 DEFAULT_MAX_ROWS_PER_RULE = 1000
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*")
@@ -484,9 +484,10 @@ def _describe_pattern(f: Field) -> str:
 
 
 def register_codelists(con: duckdb.DuckDBPyConnection, std: Standard) -> None:
-    """Code lists as temporary tables, created once per connection and standard version."""
-    import pyarrow as pa
+    """Code lists as temporary tables, created once per connection and standard version.
 
+    The codes arrive as a bound list parameter: no Arrow table built from Python lists, which
+    would make pyarrow import pandas (about 0.2 s of a cold `owf submit prepare`)."""
     marker = f"owf_cl_loaded_{std.version.replace('.', '_')}"
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name",
@@ -495,12 +496,11 @@ def register_codelists(con: duckdb.DuckDBPyConnection, std: Standard) -> None:
     if exists:
         return
     for name, cl in std.codelists.items():
-        table = pa.table({"code": pa.array([r[cl.key] for r in cl.rows], pa.string())})
-        con.register("owf_cl_incoming", table)
         table_name = qi("owf_cl_" + name)
-        create = f"CREATE OR REPLACE TEMP TABLE {table_name} AS SELECT code FROM owf_cl_incoming"  # noqa: S608
-        con.execute(create)
-        con.unregister("owf_cl_incoming")
+        create = (
+            f"CREATE OR REPLACE TEMP TABLE {table_name} AS SELECT unnest($codes::VARCHAR[]) AS code"  # noqa: S608
+        )
+        con.execute(create, {"codes": [str(r[cl.key]) for r in cl.rows]})
     con.execute(VALUE_KIND_MACRO)
     con.execute(f"CREATE TEMP TABLE {qi(marker)} (loaded BOOLEAN)")
 
@@ -663,22 +663,20 @@ def check_header(
 
 def create_field_view(
     con: duckdb.DuckDBPyConnection,
-    table: str,
+    src: LoadedSource,
     view: str,
     positions: dict[str, int],
     normalise_ni: Iterable[str] = (),
-) -> None:
-    """Table with `__row` (spreadsheet row) and each field, trimmed, empty text as NULL.
+) -> list[Finding]:
+    """`view`: `__row` (spreadsheet row) and each field, trimmed, empty text as NULL.
 
-    A table, not a view: the checks read it dozens of times, and planning the trimming
-    expressions once per check cost more than the checks themselves.
+    Stored once (`select_into`): the checks read it dozens of times, and planning the
+    trimming expressions once per check cost more than the checks themselves. For a deferred
+    CSV this is where the file is read (see `select_into`, whose findings it returns).
 
     Fields in `normalise_ni` hold NI numbers at source: upper-cased with spaces removed, so
     that "ab 12 34 56 c" and "AB123456C" are the same person.
     """
-    for name in (table, view):
-        if not _IDENT.fullmatch(name):
-            raise ValueError(f"not a safe name: {name!r}")
     normalise_ni = set(normalise_ni)
 
     def expr(name: str, i: int) -> str:
@@ -687,11 +685,7 @@ def create_field_view(
             value = f"nullif(upper(replace(c{int(i)}, ' ', '')), '')"
         return f"{value} AS {qi(name)}"
 
-    cols = ", ".join(expr(name, i) for name, i in positions.items())
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT rowid + 2 AS __row"  # noqa: S608
-        f"{', ' + cols if cols else ''} FROM {table}"
-    )
+    return select_into(con, src, view, ", ".join(expr(name, i) for name, i in positions.items()))
 
 
 def empty_extract_finding(extract: Extract, display: str) -> Finding:
@@ -723,15 +717,22 @@ def ni_fields(extract: Extract, form: str) -> list[str]:
 
 
 def load_source(
-    con: duckdb.DuckDBPyConnection, path: Path, *, delimiter: str = ",", display: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    delimiter: str = ",",
+    display: str | None = None,
+    defer: bool = False,
 ) -> LoadedSource:
+    """The file as table owf_src (c0..cN), or, with `defer`, a CSV left for `select_into`
+    to read and map in one pass (see `pipelines.standard.reader.load_csv`)."""
     reader = READERS.get(Path(path).suffix.lower())
     if reader is None:
         raise OwfError(
             f"{path}: unsupported file type {Path(path).suffix or '(none)'}; use .csv"
             + (" or .xlsx" if ".xlsx" in READERS else "")
         )
-    return reader(con, path, "owf_src", delimiter=delimiter, display=display)
+    return reader(con, path, "owf_src", delimiter=delimiter, display=display, defer=defer)
 
 
 def validate_file(
@@ -769,9 +770,7 @@ def validate_file(
         if src.rows == 0:
             report.findings.append(empty_extract_finding(ext, src.display))
             return report
-        create_field_view(
-            con, src.table, "owf_fields", positions, normalise_ni=ni_fields(ext, form)
-        )
+        create_field_view(con, src, "owf_fields", positions, normalise_ni=ni_fields(ext, form))
         con.execute(f"DROP TABLE IF EXISTS {src.table}")
         findings, totals = validate_relation(
             con,

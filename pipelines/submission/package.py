@@ -97,9 +97,14 @@ def seal_package(
     manifest: dict,
     signing_key: Ed25519PrivateKey,
     hub_public_key: X25519PublicKey,
+    *,
+    payload: bytes | None = None,
 ) -> tuple[bytes, dict]:
-    """Serialise, encrypt and sign. Fills in the payload and key fields of the manifest."""
-    payload = payload_bytes(table)
+    """Serialise, encrypt and sign. Fills in the payload and key fields of the manifest.
+
+    `payload`: `payload_bytes(table)` if the caller has already made it."""
+    if payload is None:
+        payload = payload_bytes(table)
     manifest = dict(manifest)
     manifest.update(
         format_version=FORMAT_VERSION,

@@ -24,6 +24,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from pipelines.standard.validator import (
     qi,
     validate_relation,
 )
-from pipelines.submission.package import SUFFIX, seal_package
+from pipelines.submission.package import SUFFIX, payload_bytes, seal_package
 from pipelines.submission.pii import scan_for_identifiers
 from pipelines.submission.profiles import MAPPED_TABLE, apply_profile, load_profile
 
@@ -195,15 +196,21 @@ def run_submission(
         # -- read and map -------------------------------------------------------------
         prof = load_profile(profile, ext, std)
         receipt["profile"] = prof.name
-        src = load_source(con, input_path, delimiter=delimiter or prof.delimiter or ",")
+        # A CSV's body is read by the mapping statement itself (one pass, see
+        # pipelines.standard.reader.select_into): "read" settles the encoding and header,
+        # "map" reads and maps the rows.
+        src = load_source(con, input_path, delimiter=delimiter or prof.delimiter or ",", defer=True)
         findings += src.findings
-        receipt["rows_read"] = src.rows
+        if src.scan_sql is None:
+            receipt["rows_read"] = src.rows
         if not src.ok:
             return _finish(receipt, findings, None, prog, out_dir if package else None)
-        prog.done("read", f"{src.rows:,} rows, {len(src.header)} columns ({src.encoding})")
+        prog.done("read", f"{len(src.header)} columns ({src.encoding})")
         mapping = apply_profile(con, src, prof, ext, std)
         findings += mapping.findings
         receipt["source_columns_not_sent"] = mapping.dropped_source_columns
+        if src.scan_sql is None:
+            receipt["rows_read"] = src.rows
         if not mapping.ok:
             return _finish(receipt, findings, None, prog, out_dir if package else None)
         if src.rows == 0:
@@ -212,23 +219,40 @@ def run_submission(
             findings.append(empty_extract_finding(ext, src.display))
             if not ext.may_be_empty:
                 return _finish(receipt, findings, None, prog, out_dir if package else None)
-        prog.done("map", f"profile {prof.name}: {len(mapping.fields)} fields")
+        prog.done("map", f"{src.rows:,} rows, profile {prof.name}: {len(mapping.fields)} fields")
 
-        # -- validate -----------------------------------------------------------------
+        # -- validate, and pseudonymise alongside -------------------------------------
+        # Hashing is Python, holding the GIL; validation is DuckDB, which releases it. So the
+        # identifiers are hashed on a second thread while the rules run (about 0.1 s less
+        # for 100,000 rows), and the pseudonyms are used only if validation passes. A check
+        # pseudonymises under a throwaway key: same work, nothing reusable.
+        system_key = keys.system_key.key if keys else secrets.token_bytes(32)
+        id_fields = _identifier_fields(ext, mapping.fields)
+        identifiers = (
+            con.sql(
+                f"SELECT {', '.join(qi(n) for n in id_fields)}"  # noqa: S608 - standard names
+                f" FROM {MAPPED_TABLE} ORDER BY __row"
+            ).to_arrow_table()
+            if id_fields
+            else pa.table({})
+        )
         report = ValidationReport(
             str(input_path), extract, SOURCE, std.version, rows=src.rows, encoding=src.encoding
         )
-        vfind, totals = validate_relation(
-            con,
-            MAPPED_TABLE,
-            ext,
-            form=SOURCE,
-            display=src.display,
-            std=std,
-            expected_org=org,
-            expected_period=period,
-            max_rows_per_rule=max_rows_per_rule,
-        )
+        with ThreadPoolExecutor(1, thread_name_prefix="owf-pseudonymise") as pool:
+            hashing = pool.submit(_pseudonyms, identifiers, ext, org, system_key)
+            vfind, totals = validate_relation(
+                con,
+                MAPPED_TABLE,
+                ext,
+                form=SOURCE,
+                display=src.display,
+                std=std,
+                expected_org=org,
+                expected_period=period,
+                max_rows_per_rule=max_rows_per_rule,
+            )
+            pseudonyms = hashing.result()
         report.findings = [f for f in findings if f.file == src.display] + vfind
         report.totals = totals
         findings += vfind
@@ -270,36 +294,50 @@ def run_submission(
         receipt["fields_dropped"] = dropped
         prog.done("minimise", f"{len(outgoing)} fields kept, {len(dropped)} dropped")
 
-        # -- pseudonymise ---------------------------------------------------------------
-        select = ", ".join(
-            f"CAST({derived.get(f.name, qi(f.name))} AS {PAYLOAD_TYPES.get(f.type, 'VARCHAR')})"
+        # -- pseudonymise: the outgoing table, identifiers replaced by their pseudonyms ----
+        # Identifier columns never leave DuckDB as raw values here: their pseudonyms (made
+        # above) are put in their places.
+        select = "".join(
+            f", CAST({derived.get(f.name, qi(f.name))} AS {PAYLOAD_TYPES.get(f.type, 'VARCHAR')})"
             f" AS {qi(f.name)}"
             for f in outgoing
+            if f.name not in pseudonyms
         )
         # __row (the spreadsheet row) rides along for the scan's findings; never packaged.
         table = con.sql(
-            f"SELECT __row, {select} FROM {MAPPED_TABLE} ORDER BY __row",  # noqa: S608
+            f"SELECT __row{select} FROM {MAPPED_TABLE} ORDER BY __row",  # noqa: S608
             params=params,
         ).to_arrow_table()
-        # A check pseudonymises under a throwaway key: same shape, nothing reusable.
-        system_key = keys.system_key.key if keys else secrets.token_bytes(32)
-        table = _pseudonymise(table, ext, org, system_key)
+        for position, f in enumerate(outgoing, start=1):
+            if f.name in pseudonyms:
+                table = table.add_column(position, f.name, pseudonyms[f.name])
         prog.done("pseudonymise", f"{table.num_rows:,} rows")
 
         # -- scan ---------------------------------------------------------------------
         # The scan reads the Arrow table in place: exactly the values that would be sent.
+        # Meanwhile a second thread serialises the payload (Arrow's Parquet writer, like
+        # DuckDB, releases the GIL): in memory only, and thrown away if the scan finds
+        # anything.
+        payload_table = table.drop_columns(["__row"])
         con.register("owf_outgoing", table)
         try:
-            pii, pii_totals = scan_for_identifiers(
-                con,
-                "owf_outgoing",
-                {f.name: f.type for f in outgoing},
-                display=src.display,
-                max_rows_per_rule=max_rows_per_rule,
-            )
+            with ThreadPoolExecutor(1, thread_name_prefix="owf-payload") as pool:
+                serialising = (
+                    pool.submit(payload_bytes, payload_table)
+                    if package and agreement is not None
+                    else None
+                )
+                pii, pii_totals = scan_for_identifiers(
+                    con,
+                    "owf_outgoing",
+                    {f.name: f.type for f in outgoing},
+                    display=src.display,
+                    max_rows_per_rule=max_rows_per_rule,
+                )
+                payload = serialising.result() if serialising and not pii else None
         finally:
             con.unregister("owf_outgoing")
-        table = table.drop_columns(["__row"])
+        table = payload_table
         findings += pii
         receipt["identifier_scan"] = {"findings": sum(t.count for t in pii_totals)}
         prog.done(
@@ -324,7 +362,9 @@ def run_submission(
             "profile": prof.name,
             "agreement_id": agreement.id,
         }
-        data, manifest = seal_package(table, manifest, keys.signing_key, keys.hub_public_key)
+        data, manifest = seal_package(
+            table, manifest, keys.signing_key, keys.hub_public_key, payload=payload
+        )
         name = f"{org}_{extract}_{period}_{package_id[:12]}{SUFFIX}"
         package_path = _write_atomic(out_dir / name, data)
         import hashlib
@@ -372,18 +412,23 @@ def _age_band_sql(std: Standard, period: str, given: bool) -> tuple[str, dict]:
     return sql, {"census": census.isoformat(), "age_bands": by_age}
 
 
-def _pseudonymise(table: pa.Table, ext: Extract, org: str, system_key: bytes) -> pa.Table:
-    for f in ext.fields:
-        if f.type != "identifier" or f.name not in table.column_names:
-            continue
-        i = table.column_names.index(f.name)
-        col = table.column(i)
-        if f.identifier == "ni_number":
-            new = person_pseudonym_column(system_key, col)
+def _identifier_fields(ext: Extract, present: list[str]) -> list[str]:
+    return [f.name for f in ext.fields if f.type == "identifier" and f.name in present]
+
+
+def _pseudonyms(table: pa.Table, ext: Extract, org: str, system_key: bytes) -> dict[str, pa.Array]:
+    """Each identifier column of `table` as its pseudonyms, in the same row order.
+
+    NI numbers (stage 1) under the system key; other identifiers (assignment numbers) under
+    the organisation's own key."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if ext.field(name).identifier == "ni_number":
+            out[name] = person_pseudonym_column(system_key, col)
         else:
-            new = pseudonymise_column(assignment_key(system_key, org), col)
-        table = table.set_column(i, f.name, new)
-    return table
+            out[name] = pseudonymise_column(assignment_key(system_key, org), col)
+    return out
 
 
 def _check_writable(out_dir: Path) -> None:

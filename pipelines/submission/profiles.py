@@ -22,7 +22,7 @@ from pipelines.errors import Finding, OwfError
 from pipelines.governance.yamlfile import load_schema, read_yaml, schema_findings
 from pipelines.paths import governance_dir
 from pipelines.standard.model import SOURCE, Extract, Standard
-from pipelines.standard.reader import LoadedSource
+from pipelines.standard.reader import LoadedSource, select_into
 from pipelines.standard.validator import (
     SqlParams,
     check_header,
@@ -146,8 +146,8 @@ def apply_profile(
         positions, findings = check_header(src.header, extract, SOURCE, src.display)
         result.findings += findings
         if result.ok:
-            create_field_view(
-                con, src.table, MAPPED_TABLE, positions, normalise_ni=ni_fields(extract, SOURCE)
+            result.findings += create_field_view(
+                con, src, MAPPED_TABLE, positions, normalise_ni=ni_fields(extract, SOURCE)
             )
             result.fields = list(positions)
         return result
@@ -235,11 +235,10 @@ def apply_profile(
                 + ", 'OTHER_UNKNOWN') END"
             )
         cols.append(f"{x} AS {qi(name)}")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {MAPPED_TABLE} AS"  # noqa: S608 - names from the standard
-        f" SELECT rowid + 2 AS __row, {', '.join(cols)} FROM {src.table}",
-        params.values,
-    )
+    # For a deferred CSV this one statement reads the file and maps it.
+    result.findings += select_into(con, src, MAPPED_TABLE, ", ".join(cols), params.values)
+    if not result.ok:
+        return result
     unexpected = [h for h in result.dropped_source_columns if h.strip().lower() not in ignored]
     if unexpected:
         result.findings.append(

@@ -355,3 +355,74 @@ def test_header_only_file_is_a_warning_where_the_extract_may_be_empty(tmp_path):
     path.write_text(",".join(valid_row("leavers")) + "\n")
     report = validate_file(path, "leavers")
     assert report.ok and [(f.rule, f.severity) for f in report.findings] == [("no_rows", "warning")]
+
+
+# -- a CSV read and mapped in one pass (`load_csv(defer=True)` then `select_into`) ----------
+
+
+def _load(path, defer):
+    import duckdb
+
+    from pipelines.standard.reader import load_csv
+
+    con = duckdb.connect()
+    return con, load_csv(con, path, "owf_src", defer=defer)
+
+
+def test_a_deferred_csv_gives_the_same_rows_row_numbers_and_findings_as_a_loaded_one(tmp_path):
+    from pipelines.standard.reader import select_into
+
+    rows = valid_rows("staff_in_post") * 3
+    path = write_csv(tmp_path / "t.csv", rows)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 60])  # the last row is cut short
+    columns = "upper(c0) AS a, nullif(trim(c2), '') AS b"
+    results = []
+    for defer in (False, True):
+        con, src = _load(path, defer)
+        assert (src.scan_sql is not None) == defer  # deferred: nothing read yet
+        added = select_into(con, src, "owf_fields", columns)
+        assert [(f.rule, f.row) for f in src.findings] == [("malformed_row", 10)]
+        assert added == (src.findings if defer else [])
+        assert src.scan_sql is None and src.rows == 8
+        results.append(con.execute("SELECT * FROM owf_fields ORDER BY __row").fetchall())
+    assert results[0] == results[1]
+    assert [r[0] for r in results[1]] == list(range(2, 10))  # header is row 1
+
+
+def test_select_into_replaces_what_a_reused_connection_made_before(tmp_path):
+    from pipelines.standard.reader import load_csv, select_into
+
+    path = write_csv(tmp_path / "t.csv", valid_rows("staff_in_post"))
+    con, src = _load(path, True)
+    select_into(con, src, "owf_fields", "c0 AS a")
+    again = load_csv(con, path, "owf_src", defer=True)
+    select_into(con, again, "owf_fields", "c1 AS b, c2 AS c")
+    assert [d[0] for d in con.execute("DESCRIBE owf_fields").fetchall()] == ["__row", "b", "c"]
+    assert con.execute("SELECT count(*) FROM owf_fields").fetchone()[0] == 3
+
+
+def test_a_file_gone_before_its_body_is_read_is_unreadable_and_makes_nothing(tmp_path):
+    from pipelines.standard.reader import select_into
+
+    path = write_csv(tmp_path / "t.csv", valid_rows("staff_in_post"))
+    con, src = _load(path, True)
+    path.unlink()  # between the header check and the read
+    [finding] = select_into(con, src, "owf_fields", "c0 AS a")
+    assert finding.rule == "unreadable" and finding.file == "t.csv"
+    assert "CSV UTF-8" in finding.message
+    names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    names |= {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    assert not names & {"owf_fields", "owf_fields_rows", "owf_reject_errors", "owf_reject_scans"}
+
+
+def test_a_mistake_in_the_mapping_sql_is_not_blamed_on_the_file(tmp_path):
+    import duckdb
+
+    from pipelines.standard.reader import select_into
+
+    path = write_csv(tmp_path / "t.csv", valid_rows("staff_in_post"))
+    con, src = _load(path, True)
+    with pytest.raises(duckdb.ConversionException):
+        select_into(con, src, "owf_fields", "CAST('x' || c0 AS INTEGER) AS a")
+    assert src.findings == []
