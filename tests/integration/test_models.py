@@ -276,21 +276,44 @@ def test_headline_reads_the_marts(pipeline):
     assert "leaving their organisation" in text and "leaving the system" in text
 
 
-def test_headcount_by_person_key_is_guarded_against_collisions(pipeline, tmp_path):
-    """The headcount marts count people by person_key (a 64-bit hash of the pseudonym). The
-    guard test passes on real pseudonyms, and fails the build when keys collide: forced here
+def test_people_are_keyed_by_person_key_guarded_against_collisions(pipeline, tmp_path):
+    """From staging on, people are grouped, joined and counted by person_key (a 64-bit hash of
+    the pseudonym). The guard test, over the staff-in-post, leavers' and sickness pseudonyms
+    together, passes on real pseudonyms and fails the build when keys collide: forced here
     with a tiny modulus, since a real 64-bit collision cannot be produced in a test."""
     from pipelines.transform.project import run_dbt
 
     paths = _copy_of_hub(pipeline, tmp_path)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        # The models hold the key of each current pseudonym, and no pseudonym.
+        assert wh.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT person_id FROM intermediate.int_person_months"
+            " EXCEPT SELECT hash(person_id) FROM raw.staff_in_post)"
+        ).fetchall() == [(0,)]
+        types = wh.execute(
+            "SELECT DISTINCT data_type FROM duckdb_columns() WHERE column_name = 'person_id'"
+            " AND schema_name IN ('intermediate', 'marts')"
+        ).fetchall()
+        assert types == [("UBIGINT",)]
     guard = ["test", "--select", "test_name:person_key_is_one_to_one"]
     clean = run_dbt(paths, guard, check=False)
     assert clean.returncode == 0, clean.stdout[-2000:]
-    assert "PASS=2" in clean.stdout
+    assert "PASS=1" in clean.stdout
     forced = run_dbt(paths, [*guard, "--vars", "{person_key_modulus: 7}"], check=False)
     assert forced.returncode == 1
-    for column in ("int_assignments_harmonised_person_id", "stg_sickness_absence_person_id"):
-        assert f"Failure in test person_key_is_one_to_one_{column}" in forced.stdout
+    assert "Failure in test person_key_is_one_to_one_stg_staff_in_post_" in forced.stdout
+    # People are joined by key across the three extracts, so the guard covers all three.
+    import json
+
+    from pipelines.transform.project import DBT_DIR
+
+    manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
+    [guard_node] = [
+        n for n in manifest["nodes"].values() if n["name"].startswith("person_key_is_one_to_one")
+    ]
+    assert sorted(guard_node["depends_on"]["nodes"]) == [
+        f"model.one_workforce.stg_{m}" for m in ("leavers", "sickness_absence", "staff_in_post")
+    ]
 
 
 def _copy_of_hub(pipeline, tmp_path):

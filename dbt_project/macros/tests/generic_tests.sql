@@ -26,12 +26,22 @@ where {{ column_name }} is not null and (
 )
 {% endtest %}
 
-{#- Distinct values of `column_name` have distinct person_key()s: the guard that makes
-    counting people by person_key exact (see macros/person_key.sql). Returns each key shared
+{#- Distinct pseudonyms in `column_name` have distinct person_key()s: the guard that makes
+    grouping, joining and counting people by person_key exact (see macros/person_key.sql).
+    `also` names further models with the same column, whose people are joined to this
+    model's by key, so that a collision between them is caught too. Returns each key shared
     by two or more pseudonyms (never the pseudonyms themselves). -#}
-{% test person_key_is_one_to_one(model, column_name) %}
+{% test person_key_is_one_to_one(model, column_name, also=[]) %}
+with pseudonyms as (
+    select {{ column_name }} as value from {{ model }}
+    {%- for other in also %}
+    union
+    select {{ column_name }} from {{ ref(other) }}
+    {%- endfor %}
+)
 select {{ person_key('value') }} as person_key, count(*) as pseudonyms
-from (select distinct {{ column_name }} as value from {{ model }} where {{ column_name }} is not null) as people
+from pseudonyms
+where value is not null
 group by {{ person_key('value') }}
 having count(*) > 1
 {% endtest %}

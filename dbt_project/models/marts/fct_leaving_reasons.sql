@@ -1,6 +1,6 @@
 {#-
   Reasons for leaving from the leavers extract, by the month the assignment ended: people
-  leaving each organisation (distinct pseudonyms) by coded reason and its category, and for
+  leaving each organisation (distinct people) by coded reason and its category, and for
   the system. UNKNOWN is a reason in its own right and is reported as such.
 -#}
 with leavers as (

@@ -1,12 +1,12 @@
 {#-
   Sickness absence rate = FTE days lost / FTE days available (calendar days, a 365-day year),
   bank staff excluded, by organisation (and system) and staff group (as reported by the
-  organisation in the sickness extract), per month. People are counted by person_key
-  (macros/person_key.sql).
+  organisation in the sickness extract), per month. People are counted by person_id, the
+  person's 64-bit key from staging (macros/person_key.sql).
 -#}
 with sickness as (
 
-    select *, {{ person_key('person_id') }} as person_key
+    select *, person_id as person_key
     from {{ ref('stg_sickness_absence') }}
     where contract_type <> 'BANK'
 

@@ -9,8 +9,8 @@
     org_code, the system level does not; each breakdown adds one dimension. (Twelve separate
     GROUP BYs over a union of both levels computed the same figures in about half as long
     again.) grouping(x) = 0 means x is one of this row's grouping columns. People are counted
-    by person_key (macros/person_key.sql): a 64-bit stand-in for the pseudonym, three times
-    faster to de-duplicate, and guarded against collisions by a data test. -#}
+    by person_id, the person's 64-bit key from staging (macros/person_key.sql): three times
+    faster to de-duplicate than the pseudonym, and guarded against collisions by a data test. -#}
 
 with assignments as (
 
@@ -18,7 +18,7 @@ with assignments as (
         org_code,
         period,
         period_start_date,
-        {{ person_key('person_id') }} as person_key,
+        person_id as person_key,
         fte,
         {%- for d in dimensions %}
         coalesce({{ d }}, 'NOT_RECORDED') as {{ d }}_value{{ ',' if not loop.last }}

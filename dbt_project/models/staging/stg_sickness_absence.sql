@@ -19,7 +19,10 @@ final as (
         source.org_code,
         source.period,
         {{ period_start('source.period') }} as period_start_date,
-        source.person_id,
+        -- The person's 64-bit key (macros/person_key.sql): what every later model groups, joins
+        -- and counts people by. The pseudonym stays in this view only, for the guard test.
+        {{ person_key('source.person_id') }} as person_id,
+        source.person_id as person_pseudonym,
         source.staff_group,
         source.contract_type,
         cast(source.fte_days_available as {{ type_double() }}) as fte_days_available,
