@@ -372,6 +372,8 @@ def select_into(
             raise ValueError(f"not a safe name: {name!r}")
     _drop_relation(con, target)
     con.execute(f"DROP TABLE IF EXISTS {rows_table}")
+    # A table needs a column: with no fields, a placeholder that the view leaves out.
+    exclude = "" if columns_sql else " EXCLUDE (__owf_no_field)"
     columns_sql = columns_sql or "NULL::BOOLEAN AS __owf_no_field"
     create = f"CREATE TEMP TABLE {rows_table} AS SELECT {columns_sql} FROM "  # noqa: S608
     if src.scan_sql is None:
@@ -397,10 +399,8 @@ def select_into(
         _collect_rejects(con, src)
         src.rows = con.execute(f"SELECT count(*) FROM {rows_table}").fetchone()[0]  # noqa: S608
     con.execute(
-        f"CREATE TEMP VIEW {target} AS SELECT rowid + 2 AS __row,"  # noqa: S608 - checked names
-        f" * EXCLUDE (__owf_no_field) FROM {rows_table}"
-        if columns_sql.endswith("__owf_no_field")
-        else f"CREATE TEMP VIEW {target} AS SELECT rowid + 2 AS __row, * FROM {rows_table}"  # noqa: S608
+        f"CREATE TEMP VIEW {target} AS SELECT rowid + 2 AS __row, *{exclude}"  # noqa: S608
+        f" FROM {rows_table}"  # checked names and a constant
     )
     return src.findings[already:]
 
