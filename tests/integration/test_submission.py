@@ -544,6 +544,36 @@ def test_validation_failure_stops_with_the_report(world, tmp_path):
     assert _no_package(tmp_path / "out") and "QQ123456Q" not in outcome.receipt_path.read_text()
 
 
+def test_value_that_does_not_convert_gives_the_report_and_no_scan(world, tmp_path):
+    # A value that does not convert to its payload type ends in the validator's report (file,
+    # row, field), not in a conversion error; the scan does not run when validation has failed.
+    rows = valid_rows("staff_in_post")
+    for r in rows:
+        r["period"] = PERIOD
+    rows[0]["fte"] = "0.8O"
+    rows[1]["local_job_title"] = "Nurse AB 12 34 56 C"
+    outcome = prepare(world, write_csv(tmp_path / "bad.csv", rows), out=tmp_path / "out")
+    assert not outcome.ok and outcome.report is not None
+    assert [(f.row, f.field) for f in outcome.report.errors] == [(2, "fte")]
+    assert not [f for f in outcome.findings if f.rule.startswith("pii_")]
+    assert "identifier_scan" not in outcome.receipt
+    assert _no_package(tmp_path / "out")
+
+
+def test_scan_findings_of_a_column_come_by_rule_then_row(world, tmp_path):
+    rows = valid_rows("staff_in_post")
+    for r in rows:
+        r["period"] = PERIOD
+    rows[2]["local_job_title"] = "Porter SW1A 1AA"
+    rows[1]["local_job_title"] = "jane.smith@nhs.example"
+    outcome = prepare(world, write_csv(tmp_path / "sip.csv", rows), out=tmp_path / "out")
+    assert not outcome.ok and _no_package(tmp_path / "out")
+    assert [(f.field, f.rule, f.row) for f in outcome.findings if f.rule.startswith("pii_")] == [
+        ("local_job_title", "pii_email", 3),
+        ("local_job_title", "pii_postcode", 4),
+    ], [f.render() for f in outcome.findings]
+
+
 # The command line ------------------------------------------------------------------------
 
 OWF = str(Path(sys.executable).parent / "owf")
