@@ -82,6 +82,12 @@ class HubPaths:
         return self.root / "tmp"
 
     @property
+    def dbt_target(self) -> Path:
+        """dbt's target folder for this hub's builds (compiled SQL, run results, and the
+        partial-parse state, which is only reusable by builds against the same warehouse)."""
+        return self.root / "dbt-target"
+
+    @property
     def hub_encryption_key(self) -> Path:
         return self.keys / "hub-encryption.key"
 

@@ -9,6 +9,7 @@ change the hub work on a copy of it, so each starts from the same first publicat
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -307,6 +308,55 @@ def test_an_accepted_resubmission_is_republished(world, tmp_path):
     assert result.exit_code == 0, result.output
     assert "submissions added: 1" in result.output and "RW1 staff_in_post" in result.output
     assert "workforce_in_post" in result.output
+
+
+def _dbt_invocations(target: Path) -> list[list[str]]:
+    """The event names of each dbt invocation logged in a target folder, oldest first (dbt
+    rotates its log: dbt.log.1 is older than dbt.log, dbt.log.2 older still)."""
+
+    def age(log: Path) -> int:
+        return 0 if log.name == "dbt.log" else int(log.name.rpartition(".")[2])
+
+    logs = sorted(target.glob("dbt.log*"), key=age, reverse=True)
+    runs: dict[str, list[str]] = {}
+    for log in logs:
+        for line in log.read_text().splitlines():
+            info = json.loads(line)["info"]
+            runs.setdefault(info["invocation_id"], []).append(info["name"])
+    return list(runs.values())
+
+
+def test_a_hub_s_later_builds_reuse_dbt_s_parse(world, tmp_path):
+    # dbt's partial-parse state records the profile, hence the warehouse path: a copied hub's
+    # first build parses the project in full, and every later build of it reuses that parse.
+    paths = copy_hub(world, tmp_path / "hub")
+    instance = dg.DagsterInstance.ephemeral()
+    for _ in range(2):
+        assert run_publish(paths, instance=instance).folder is not None
+    *_, first, second = _dbt_invocations(paths.dbt_target)
+    assert "UnableToPartialParse" in first
+    assert "PartialParsingSkipParsing" in second and "UnableToPartialParse" not in second
+    assert (paths.dbt_target / "run_results.json").exists()
+
+
+def test_the_dbt_resource_asks_no_version_of_a_subprocess_and_builds_no_adapter():
+    from dagster_dbt import DbtCliResource
+    from packaging import version
+
+    from pipelines.defs.transform import WorkforceDbtCli
+    from pipelines.transform.project import DBT_DIR, dbt_executable
+
+    # The two dagster-dbt internals the resource replaces must still exist, or the
+    # replacements would silently do nothing.
+    assert isinstance(DbtCliResource.__dict__["_cli_version"], functools.cached_property)
+    assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
+    dbt = WorkforceDbtCli(
+        project_dir=str(DBT_DIR), profiles_dir=str(DBT_DIR), dbt_executable=dbt_executable()
+    )
+    from dbt.version import __version__ as dbt_version
+
+    assert dbt._cli_version == version.parse(dbt_version) >= version.parse("1.11")
+    assert dbt._initialize_dbt_core_adapter(["build"]) is None
 
 
 # Retention reaches everything derived ------------------------------------------------------
