@@ -105,6 +105,14 @@ def prepare(world, path, org="RW1", extract="staff_in_post", period=PERIOD, out=
     )
 
 
+def staff_rows(n: int = 3) -> list[dict]:
+    """Valid staff-in-post rows of this file's period."""
+    rows = valid_rows("staff_in_post", n)
+    for r in rows:
+        r["period"] = PERIOD
+    return rows
+
+
 def extract_file(world, org, extract, esr=False):
     prefix = "esr_" if esr else ""
     return world["synth"].extracts_dir / org / f"{prefix}{extract}_{org}_{PERIOD}.csv"
@@ -324,9 +332,7 @@ def test_not_a_package(world, tmp_path):
     ],
 )
 def test_identifier_planted_in_an_outgoing_column_stops_the_package(world, tmp_path, value, rule):
-    rows = valid_rows("staff_in_post")
-    for r in rows:
-        r["period"] = PERIOD
+    rows = staff_rows()
     rows[1]["local_job_title"] = value
     path = write_csv(tmp_path / "sip.csv", rows)
     outcome = prepare(world, path, out=tmp_path / "out")
@@ -339,9 +345,7 @@ def test_identifier_planted_in_an_outgoing_column_stops_the_package(world, tmp_p
 
 
 def test_ordinary_numbers_that_fail_the_nhs_check_digit_are_not_flagged(world, tmp_path):
-    rows = valid_rows("staff_in_post")
-    for r in rows:
-        r["period"] = PERIOD
+    rows = staff_rows()
     rows[0]["local_job_title"] = "Nurse 943 476 5918"  # one digit off: invalid check digit
     outcome = prepare(world, write_csv(tmp_path / "sip.csv", rows), out=tmp_path / "out")
     assert outcome.ok, [f.render() for f in outcome.findings]
@@ -463,9 +467,7 @@ def test_unreadable_xlsx(world, tmp_path):
 def test_xlsx_export_is_read_with_its_own_row_numbers(world, tmp_path):
     from openpyxl import Workbook
 
-    rows = valid_rows("staff_in_post")
-    for r in rows:
-        r["period"] = PERIOD
+    rows = staff_rows()
     rows[2]["gender"] = "Female"
     book = Workbook()
     sheet = book.active
@@ -532,9 +534,7 @@ def test_unwritable_output_directory(world, tmp_path):
 
 
 def test_validation_failure_stops_with_the_report(world, tmp_path):
-    rows = valid_rows("staff_in_post")
-    for r in rows:
-        r["period"] = PERIOD
+    rows = staff_rows()
     rows[0]["person_id"] = "QQ123456Q"
     outcome = prepare(world, write_csv(tmp_path / "bad.csv", rows), out=tmp_path / "out")
     assert not outcome.ok and outcome.report is not None and not outcome.report.ok
@@ -547,9 +547,7 @@ def test_validation_failure_stops_with_the_report(world, tmp_path):
 def test_value_that_does_not_convert_gives_the_report_and_no_scan(world, tmp_path):
     # A value that does not convert to its payload type ends in the validator's report (file,
     # row, field), not in a conversion error; the scan does not run when validation has failed.
-    rows = valid_rows("staff_in_post")
-    for r in rows:
-        r["period"] = PERIOD
+    rows = staff_rows()
     rows[0]["fte"] = "0.8O"
     rows[1]["local_job_title"] = "Nurse AB 12 34 56 C"
     outcome = prepare(world, write_csv(tmp_path / "bad.csv", rows), out=tmp_path / "out")
@@ -561,9 +559,7 @@ def test_value_that_does_not_convert_gives_the_report_and_no_scan(world, tmp_pat
 
 
 def test_scan_findings_of_a_column_come_by_rule_then_row(world, tmp_path):
-    rows = valid_rows("staff_in_post")
-    for r in rows:
-        r["period"] = PERIOD
+    rows = staff_rows()
     rows[2]["local_job_title"] = "Porter SW1A 1AA"
     rows[1]["local_job_title"] = "jane.smith@nhs.example"
     outcome = prepare(world, write_csv(tmp_path / "sip.csv", rows), out=tmp_path / "out")
