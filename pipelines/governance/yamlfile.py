@@ -17,11 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from pipelines.errors import Finding
-
-# libyaml's safe loader where PyYAML was built with it (the wheels are): the same documents
-# and marks as the pure-Python SafeLoader, about ten times faster. Governance and profile
-# files are read on every `owf submit`, so this is most of the governance stage.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from pipelines.yamlload import SafeLoader, safe_load
 
 
 @dataclass
@@ -73,8 +69,8 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Finding]]:
     except UnicodeDecodeError:
         return None, [Finding("error", "encoding", "the file is not UTF-8 text.", display)]
     try:
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        root = yaml.compose(text, Loader=SafeLoader)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark else None

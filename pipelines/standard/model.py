@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 
 from pipelines.errors import OwfError
 from pipelines.paths import standard_dir
+from pipelines.yamlload import safe_load
 
 FORMS = ("source", "submitted")
 SOURCE = "source"
@@ -323,7 +324,7 @@ def parse_standard(raw: dict, base: Path) -> Standard:
 
 def read_standard_yaml(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise OwfError(f"{path}: the standard file does not exist") from None
     except yaml.YAMLError as exc:

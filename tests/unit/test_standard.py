@@ -226,3 +226,17 @@ def test_a_code_list_row_with_an_unquoted_comma_is_refused(tmp_path):
     path.write_text("code,label\nNHS_TRUST,NHS trust (acute, community)\n")
     with pytest.raises(OwfError, match="row 2: 3 fields where the header has 2"):
         read_codelist_csv(path)
+
+
+def test_the_standard_reads_the_same_through_libyaml_as_through_pure_python():
+    from pipelines.paths import standard_dir
+    from pipelines.standard.model import read_standard_yaml
+    from pipelines.yamlload import SafeLoader
+
+    path = standard_dir() / "standard.yaml"
+    expected = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)  # noqa: S506
+    expected["released"] = str(expected["released"])
+    assert read_standard_yaml(path) == expected
+    # PyYAML's wheels (constraints.txt) ship libyaml: the fast path is the one in use here.
+    # Without it the loader falls back to the pure-Python one, slower but equal.
+    assert SafeLoader is yaml.CSafeLoader
