@@ -339,8 +339,10 @@ def test_a_hub_s_later_builds_reuse_dbt_s_parse(world, tmp_path):
     assert (paths.dbt_target / "run_results.json").exists()
 
 
-def test_the_dbt_resource_asks_no_version_of_a_subprocess_and_builds_no_adapter():
+def test_the_dbt_resource_asks_no_version_of_a_subprocess_and_builds_no_adapter(monkeypatch):
+    import dagster_dbt.core.resource as dbt_resource
     from dagster_dbt import DbtCliResource
+    from dbt.version import __version__ as dbt_version
     from packaging import version
 
     from pipelines.defs.transform import WorkforceDbtCli
@@ -350,11 +352,14 @@ def test_the_dbt_resource_asks_no_version_of_a_subprocess_and_builds_no_adapter(
     # replacements would silently do nothing.
     assert isinstance(DbtCliResource.__dict__["_cli_version"], functools.cached_property)
     assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"dbt started to learn its version: {args}")
+
+    monkeypatch.setattr(dbt_resource, "check_output", no_subprocess)
     dbt = WorkforceDbtCli(
         project_dir=str(DBT_DIR), profiles_dir=str(DBT_DIR), dbt_executable=dbt_executable()
     )
-    from dbt.version import __version__ as dbt_version
-
     assert dbt._cli_version == version.parse(dbt_version) >= version.parse("1.11")
     assert dbt._initialize_dbt_core_adapter(["build"]) is None
 

@@ -101,7 +101,9 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             # One target folder per hub: dbt's partial-parse state records the warehouse path
             # (the profile), so it is reusable only by later builds of the same hub; there it
             # saves a full parse of the project (about 3 s) on every build after the first.
-            # Builds of a hub never overlap (the lock), so they can share the folder.
+            # Builds of a hub never overlap (the lock), so they can share the folder; the last
+            # build's results go first, so that a build which dies before dbt writes its own
+            # can never be read as having them.
             (paths.dbt_target / "run_results.json").unlink(missing_ok=True)
             yield from dbt.cli(BUILD_ARGS, context=context, target_path=paths.dbt_target).stream()
     finally:
