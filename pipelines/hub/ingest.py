@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -619,12 +620,17 @@ def _land(
     back and leaves its packages in the inbox for the rerun, and a crash loses nothing that
     a rerun does not redo (the files move only after the commit). One transaction per chunk
     of about BATCH_ROWS rows rather than per package: the national month's 1,100 commits
-    cost about 4 s. The audit events go in with the decisions, chained on from `audit_head`
-    (the head this connection committed last; None reads it). Returns the new head."""
+    cost about 4 s. The accepted packages' rows go in together too (`_insert_rows`). The audit
+    events go in with the decisions, chained on from `audit_head` (the head this connection
+    committed last; None reads it). Returns the new head."""
     wh.execute("BEGIN TRANSACTION")
     batch = audit.Batch(wh, audit_head)
+    landing: list[tuple[str, pa.Table]] = []
     try:
-        decided = [(p, _decide(wh, p, batch, keys, actor, release.get(p.sha256))) for p in chunk]
+        decided = [
+            (p, _decide(wh, p, batch, keys, actor, release.get(p.sha256), landing)) for p in chunk
+        ]
+        _insert_rows(wh, landing)
         batch.flush()
         wh.execute("COMMIT")
     except Exception:
@@ -645,9 +651,11 @@ def _decide(
     keys: HubKeys,
     actor: str,
     release_note: str | None,
+    landing: list[tuple[str, pa.Table]],
 ) -> list[str]:
-    """One package's decision, inside the caller's transaction: its rows (if accepted), its
-    submission record and its audit events. Returns the submissions it superseded."""
+    """One package's decision, inside the caller's transaction: its submission record and its
+    audit events, and its rows (if accepted) added to `landing` for the caller to insert.
+    Returns the submissions it superseded."""
     m = p.manifest
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     sid = p.submission_id
@@ -681,11 +689,7 @@ def _decide(
         )
     if p.status == "accepted":
         table = _lineage(p, keys)
-        wh.register("owf_landing", table)
-        cols = ", ".join(qi(c) for c in table.column_names)
-        insert = f"INSERT INTO {raw_table(m['extract'])} ({cols}) SELECT {cols} FROM owf_landing"  # noqa: S608
-        wh.execute(insert)
-        wh.unregister("owf_landing")
+        landing.append((m["extract"], table))
         p.rows_landed = table.num_rows
         current = wh.execute(
             "SELECT submission_id, created_at FROM raw.submissions WHERE org_code = $o AND extract = $e"
@@ -722,6 +726,28 @@ def _decide(
         batch.append("quarantined", detail={"reason": p.reason, "findings": len(p.reasons)}, **ev)
     _record_submission(wh, p, now, superseded, keys, release_note)
     return superseded
+
+
+def _insert_rows(wh: duckdb.DuckDBPyConnection, landing: list[tuple[str, pa.Table]]) -> None:
+    """Insert accepted packages' rows, in their order: one INSERT for each run of packages of
+    the same extract with the same columns, not one per package. DuckDB starts new storage
+    for every INSERT into a table, so a small package cost about 10 ms on its own: 1.5 million
+    rows in 220 inserts took 4.5 s, in one 2.3 s (a DuckDB file, one transaction, 2 cores).
+    Packages whose columns differ (their agreements permit different fields) are inserted
+    separately, each naming its own columns, so the others are NULL as before."""
+    for (extract, _), run in itertools.groupby(
+        landing, key=lambda item: (item[0], item[1].schema.remove_metadata())
+    ):
+        tables = [table for _, table in run]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        cols = ", ".join(qi(c) for c in table.column_names)
+        wh.register("owf_landing", table)
+        try:
+            wh.execute(
+                f"INSERT INTO {raw_table(extract)} ({cols}) SELECT {cols} FROM owf_landing"  # noqa: S608
+            )
+        finally:
+            wh.unregister("owf_landing")
 
 
 def _lineage(p: Pending, keys: HubKeys) -> pa.Table:

@@ -650,6 +650,50 @@ def test_a_failure_while_landing_rolls_back_the_whole_chunk(world, tmp_path, mon
     assert len(submissions(paths)) == len(files)
 
 
+def test_a_chunk_s_rows_land_in_order_with_each_package_s_own_columns(tmp_path):
+    """Rows are inserted a run of like packages at a time (one INSERT, not one per package):
+    every row lands once, in package order, and a package without a column (its agreement
+    does not permit the field) lands NULL there, as a package inserted alone would."""
+    from pipelines.hub.ingest import _insert_rows
+    from pipelines.hub.warehouse import ensure_schema
+    from pipelines.standard import load_standard
+
+    def package(sid: str, n: int, gender: bool) -> tuple[str, pa.Table]:
+        cols = {
+            "submission_id": [sid] * n,
+            "payload_row": list(range(1, n + 1)),
+            "key_epoch": pa.array([1] * n, pa.int32()),
+            "hub_key_epoch": pa.array([1] * n, pa.int32()),
+            "org_code": ["RW1"] * n,
+            "person_id": [f"{sid}{i}" for i in range(n)],
+        }
+        if gender:
+            cols["gender"] = ["F"] * n
+        return "staff_in_post", pa.table(cols)
+
+    landing = [package("a", 2, True), package("b", 3, True), package("c", 1, False)]
+    landing += [package("d", 2, True), ("leavers", package("e", 1, False)[1])]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        ensure_schema(con, load_standard())
+        _insert_rows(con, landing)
+        rows = con.execute(
+            "SELECT submission_id, payload_row, person_id, gender FROM raw.staff_in_post"
+            " ORDER BY rowid"
+        ).fetchall()
+        leavers = con.execute("SELECT submission_id, person_id FROM raw.leavers").fetchall()
+    assert rows == [
+        ("a", 1, "a0", "F"),
+        ("a", 2, "a1", "F"),
+        ("b", 1, "b0", "F"),
+        ("b", 2, "b1", "F"),
+        ("b", 3, "b2", "F"),
+        ("c", 1, "c0", None),
+        ("d", 1, "d0", "F"),
+        ("d", 2, "d1", "F"),
+    ]
+    assert leavers == [("e", "e0")]
+
+
 # Nothing of stage 1 at rest --------------------------------------------------------------
 
 
