@@ -16,3 +16,13 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader
+
+
+def compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (which carries line numbers) and its data, from one parse."""
+    loader = SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()

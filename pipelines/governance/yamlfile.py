@@ -1,8 +1,8 @@
 """YAML files validated against JSON Schema, with line numbers for every problem.
 
 Governance files are data that people edit by hand, so an error must point at the line.
-The document is composed once for its node tree (which carries line numbers) and once as
-plain data; a JSON path into the data is turned into a line by walking the node tree.
+The document is parsed once into its node tree (which carries line numbers) and the plain
+data built from it; a JSON path into the data is turned into a line by walking the node tree.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from pipelines.errors import Finding
-from pipelines.yamlload import SafeLoader, safe_load
+from pipelines.yamlload import compose_and_load
 
 
 @dataclass
@@ -69,8 +69,7 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Finding]]:
     except UnicodeDecodeError:
         return None, [Finding("error", "encoding", "the file is not UTF-8 text.", display)]
     try:
-        root = yaml.compose(text, Loader=SafeLoader)
-        data = safe_load(text)
+        root, data = compose_and_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark else None

@@ -240,3 +240,17 @@ def test_the_standard_reads_the_same_through_libyaml_as_through_pure_python():
     # PyYAML's wheels (constraints.txt) ship libyaml: the fast path is the one in use here.
     # Without it the loader falls back to the pure-Python one, slower but equal.
     assert SafeLoader is yaml.CSafeLoader
+
+
+def test_one_parse_gives_the_node_tree_and_the_same_data_as_a_plain_load():
+    from pipelines.paths import PROJECT_ROOT
+    from pipelines.yamlload import compose_and_load
+
+    files = sorted((PROJECT_ROOT / "governance").rglob("*.yaml"))
+    assert len(files) > 5
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        node, data = compose_and_load(text)
+        assert data == yaml.safe_load(text), path
+        assert node.start_mark.line == yaml.compose(text).start_mark.line, path
+    assert compose_and_load("") == (None, None)
