@@ -5,8 +5,8 @@ Policy (DOMAIN.md, per agreement): below system level, a count of 0 stays 0, a c
 built on people (FTE, days) round the same way and are suppressed with the cell they belong
 to; a rate, share or mean whose numerator or denominator count is 1..suppress_max is
 suppressed. Secondary suppression: wherever a group of cells adds up to a published total, a
-group with exactly one suppressed cell gets a second one (its smallest remaining cell), so no
-suppressed cell can be recovered by subtraction.
+relation (the group and its total) with exactly one suppressed cell gets a second one (the
+group's smallest remaining cell), so no suppressed cell can be recovered by subtraction.
 
 Each published table declares its rules in its dbt YAML (`meta.disclosure`), read here as a
 TableSpec. A suppressed cell becomes NULL and is named in the row's `suppressed` column (and
@@ -243,10 +243,13 @@ def additive_groups(
 def _secondary(
     frame: pd.DataFrame, spec: TableSpec, exempt: np.ndarray, values: dict, hidden: dict
 ) -> None:
-    """Until no additive group has exactly one suppressed cell, give each such group a second:
-    its smallest non-zero remaining cell (a zero only if there is no other; once suppressed it
-    could be anything). Where the group has no other cell at all - the total is that one cell -
-    the total is suppressed instead, even at system level."""
+    """Until no additive relation (members = total) has exactly one suppressed cell, give each
+    such relation a second. A relation's cells are its members and its total, so a suppressed
+    total whose members are all published counts too: the members would add up to it.
+
+    The second cell is the smallest non-zero remaining member (a zero only if there is no
+    other; once suppressed it could be anything). Where there is no other member - the total
+    is that one cell - the total is suppressed instead, even at system level."""
     if not spec.additive:
         return
     across = {a.across: frame[a.across].astype(str).to_numpy() for a in spec.additive}
@@ -258,7 +261,13 @@ def _secondary(
             for members, totals in groups:
                 for measure in add.measures:
                     h = hidden[measure]
-                    if np.count_nonzero(h[members]) != 1:
+                    total_hidden = bool(len(totals)) and h[totals].any()
+                    if total_hidden and not h[totals].all():
+                        # Two rows for one total: hiding one would leave it in the other.
+                        for t in totals:
+                            _suppress_linked(spec, hidden, t, measure)
+                        changed = True
+                    if np.count_nonzero(h[members]) + total_hidden != 1:
                         continue
                     candidates = members[~h[members]]
                     if len(candidates):
@@ -269,7 +278,7 @@ def _secondary(
                         )
                         _suppress_linked(spec, hidden, candidates[order[0]], measure)
                         changed = True
-                    elif len(totals) and not h[totals].all():
+                    elif len(totals):
                         for t in totals:
                             _suppress_linked(spec, hidden, t, measure)
                         changed = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.paths import PROJECT_ROOT
@@ -206,8 +206,34 @@ def _resolver(policy: dict):
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def _system(counts: dict, groups: list[str], policy: Policy) -> tuple:
+    """A one-period system with FTE 1.0 a person and no second assignments."""
+    orgs = sorted({o for o, _ in counts})
+    cells = {(o, g): counts.get((o, g), 0) for o in orgs for g in groups}
+    return (
+        orgs,
+        groups,
+        cells,
+        dict.fromkeys(cells, 0),
+        dict.fromkeys(cells, 1.0),
+        dict.fromkeys(orgs, policy),
+        ["2026-09"],
+    )
+
+
+# Found by Hypothesis: R00's two small groups are suppressed, so R00's total is, and R01's
+# total with it; but R01 has one staff group, which the system row of that group publishes
+# exactly, so R01's total - and then R00's, from the system total - came back.
+ONE_GROUP_ORG = _system(
+    {("R00", "MIDWIVES"): 1, ("R00", "HCHS_DOCTORS"): 1, ("R01", "NURSES_HV"): 8},
+    ["NURSES_HV", "MIDWIVES", "HCHS_DOCTORS"],
+    Policy(7, 5),
+)
+
+
 @FAST
 @given(small_systems())
+@example(ONE_GROUP_ORG)
 def test_workforce_in_post_cells_obey_the_rule_and_resist_subtraction(system):
     spec = spec_of("pub_workforce_in_post")
     original = workforce_in_post(system)
@@ -293,6 +319,26 @@ def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
     # Only organisation A had retirements: the system total is A's 3, so it goes too.
     assert _values(out["leavers"]) == [None, None, 20, 20]
     assert out[SUPPRESSED_COLUMN].tolist() == ["leavers", "leavers", "", ""]
+    assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
+
+
+def test_a_suppressed_total_is_not_left_equal_to_its_one_published_member():
+    spec = spec_of("pub_workforce_in_post")
+    original = workforce_in_post(ONE_GROUP_ORG)
+    out = protect(original, spec, lambda orgs: Policy(7, 5))
+    hidden = dict(
+        zip(
+            zip(out["org_code"], out["dimension_value"], strict=True),
+            out[SUPPRESSED_COLUMN] != "",
+            strict=True,
+        )
+    )
+    # R01's total is suppressed (R00's is small, and the system total would give it away),
+    # so R01's only group is too, and then that group's system row, which equals it.
+    assert hidden[("R01", "ALL")]
+    assert hidden[("R01", "NURSES_HV")]
+    assert hidden[("SYSTEM", "NURSES_HV")]
+    assert not hidden[("SYSTEM", "ALL")]
     assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
 
 
