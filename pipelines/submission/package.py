@@ -64,6 +64,27 @@ MANIFEST_FIELDS = (
 )
 
 
+# What each manifest field must hold. The manifest is read before the signature is checked,
+# so until then it is anyone's: a value of another type is a damaged manifest, refused before
+# anything (the hub's records, its ordering by created_at) relies on it.
+_INT_FIELDS = ("format_version", "row_count", "payload_bytes", "key_epoch")
+_LIST_FIELDS = ("fields",)
+
+
+def _well_typed(manifest: dict) -> bool:
+    for name in MANIFEST_FIELDS:
+        value = manifest[name]
+        if name in _INT_FIELDS:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif name in _LIST_FIELDS:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return False
+    return True
+
+
 class PackageError(OwfError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -172,7 +193,11 @@ def read_package(data: bytes, display: str = "the package") -> RawPackage:
         ) from None
     try:
         manifest = json.loads(manifest_bytes.decode("utf-8"))
-        if not isinstance(manifest, dict) or any(f not in manifest for f in MANIFEST_FIELDS):
+        if (
+            not isinstance(manifest, dict)
+            or any(f not in manifest for f in MANIFEST_FIELDS)
+            or not _well_typed(manifest)
+        ):
             raise ValueError
     except (UnicodeDecodeError, ValueError):
         raise PackageError(

@@ -32,6 +32,7 @@ from pipelines.hub.home import HubPaths
 from pipelines.hub.warehouse import connect
 from pipelines.submission.package import decrypt_package, read_package, seal_package
 from pipelines.synth import generate, sample_system
+from tests.packages import with_manifest
 
 ORGS = ["RW1", "SC101", "HS101"]
 PERIODS = ["2026-09", "2026-10"]
@@ -250,6 +251,38 @@ def test_refuses_a_bad_signature(world, tmp_path):
     assert submissions(paths)[0][3:5] == ("refused", "bad_signature")
 
 
+def test_a_forged_manifest_with_values_of_the_wrong_type_is_refused_as_damaged(world, tmp_path):
+    """The manifest of an unverified package is anyone's: one whose values have the wrong
+    types is refused as damaged, and the other packages of the run land."""
+    pkg = world["packages"][("RW1", "vacancies", "2026-10")]
+    raw = read_package(pkg.read_bytes())
+    manifest = dict(
+        raw.manifest,
+        package_id="forgedtypes".ljust(32, "0"),
+        key_epoch="one",
+        row_count=[1, 2],
+        fields="everything",
+        created_at={"at": "noon"},
+        standard_version=3,
+    )
+    forged = tmp_path / "forgedtypes.owfpkg"
+    forged.write_bytes(with_manifest(pkg.read_bytes(), json.dumps(manifest).encode()))
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, forged, world["packages"][("SC101", "vacancies", "2026-10")])
+    run(paths)
+    with connect(paths, write=False) as wh:
+        rows = wh.execute(
+            "SELECT org_code, status, status_reason, key_epoch, row_count, fields, created_at,"
+            " standard_version FROM raw.submissions ORDER BY status"
+        ).fetchall()
+    # Refused as damaged, before anything used its values: none of them is recorded.
+    assert sorted(rows, key=lambda r: r[1]) == [
+        ("SC101", "accepted", None, 1, rows[0][4], rows[0][5], rows[0][6], "1.0.0"),
+        (None, "refused", "bad_manifest", None, None, None, None, None),
+    ]
+    assert (paths.refused / "_unknown" / forged.name).exists()
+
+
 def owf_quarantine(paths: HubPaths, *args: str) -> subprocess.CompletedProcess:
     owf = str(Path(sys.executable).parent / "owf")
     return subprocess.run(
@@ -306,8 +339,11 @@ def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_re
     assert held["refused"] not in again.stdout and held["quarantined"] in again.stdout
 
 
-def _reseal(world, paths: HubPaths, pkg: Path, mutate, name: str) -> Path:
-    """A package re-made by RW1 with a changed payload (as a buggy or hand-edited extract would be)."""
+def _reseal(
+    world, paths: HubPaths, pkg: Path, mutate, name: str, created_at: str | None = None
+) -> Path:
+    """A package re-made by RW1 with a changed payload (as a buggy or hand-edited extract would
+    be), made now or at `created_at`."""
     raw = read_package(pkg.read_bytes())
     table = decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key))
     table = mutate(table)
@@ -315,7 +351,7 @@ def _reseal(world, paths: HubPaths, pkg: Path, mutate, name: str) -> Path:
     manifest = dict(
         raw.manifest,
         package_id=name.ljust(32, "0")[:32],
-        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     data, _ = seal_package(
         table, manifest, signing, kf.load_encryption_public_key(paths.keys / "hub-encryption.pub")
@@ -549,6 +585,43 @@ def test_resubmission_supersedes_and_the_same_package_twice_is_a_no_op(world, tm
             "SELECT count(*) FROM audit.events WHERE event = 'duplicate'"
         ).fetchall() == [(1,)]
     assert not (paths.inbox / second.name).exists()
+
+
+def test_packages_for_one_month_in_one_run_leave_the_latest_made_current(world, tmp_path):
+    """Two packages for the same organisation, extract and month land in one run (one
+    landing transaction): the one made later is current and supersedes the other. A package
+    made before it that arrives in a later run is kept, superseded on arrival."""
+    paths = fresh_hub(world, tmp_path)
+    first = world["packages"][("RW1", "vacancies", "2026-10")]
+    made = read_package(first.read_bytes()).manifest["created_at"]
+    later = _reseal(world, paths, first, lambda t: t, "later", "2099-01-01T00:00:00+00:00")
+    between = _reseal(world, paths, first, lambda t: t, "between", "2098-01-01T00:00:00+00:00")
+    assert made < "2098"
+    drop(paths, later, first)  # inbox order is not the order they were made in
+    run(paths)
+    drop(paths, between)
+    run(paths)
+    with connect(paths, write=False) as wh:
+        rows = wh.execute(
+            "SELECT s.package_file, s.status, t.package_file FROM raw.submissions s"
+            " LEFT JOIN raw.submissions t ON t.submission_id = s.superseded_by ORDER BY ALL"
+        ).fetchall()
+        events = wh.execute(
+            "SELECT s.package_file, e.event FROM audit.events e JOIN raw.submissions s"
+            " USING (submission_id) WHERE e.event IN ('accepted', 'superseded') ORDER BY e.seq"
+        ).fetchall()
+    assert {r[0]: r[1:] for r in rows} == {
+        "between.owfpkg": ("superseded", "later.owfpkg"),
+        first.name: ("superseded", "later.owfpkg"),
+        "later.owfpkg": ("accepted", None),
+    }
+    assert events == [
+        (first.name, "accepted"),
+        (first.name, "superseded"),
+        ("later.owfpkg", "accepted"),
+        ("between.owfpkg", "accepted"),
+        ("between.owfpkg", "superseded"),
+    ]
 
 
 # Concurrency and crashes -----------------------------------------------------------------

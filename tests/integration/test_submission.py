@@ -9,7 +9,6 @@ import csv
 import datetime as dt
 import hashlib
 import re
-import struct
 import subprocess
 import sys
 from dataclasses import replace
@@ -37,6 +36,7 @@ from pipelines.submission.prepare import (
 )
 from pipelines.synth import generate, sample_system
 from tests.conftest import valid_rows, write_csv
+from tests.packages import with_manifest
 
 PERIOD = "2026-10"
 TODAY = dt.date(2026, 11, 24)
@@ -277,18 +277,33 @@ def test_a_flipped_byte_anywhere_fails(world, package_bytes):
 
 def test_manifest_edited_after_signing_fails(world, package_bytes):
     raw = read_package(package_bytes)
-    edited = canonical_json(dict(raw.manifest, period="2026-09"))
-    body = (
-        package_bytes[:8]
-        + struct.pack(">I", len(edited))
-        + edited
-        + struct.pack(">Q", len(raw.ciphertext))
-        + raw.ciphertext
-    )
-    forged = body + struct.pack(">H", len(raw.signature)) + raw.signature
+    forged = with_manifest(package_bytes, canonical_json(dict(raw.manifest, period="2026-09")))
     with pytest.raises(PackageError) as exc:
         hub_open(world, forged)
     assert exc.value.reason == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("created_at", {"at": "noon"}),
+        ("org_code", ["RW1"]),
+        ("period", 202610),
+        ("key_epoch", "1"),
+        ("row_count", True),
+        ("fields", "org_code"),
+        ("fields", ["org_code", 3]),
+        ("agreement_id", None),
+    ],
+)
+def test_a_manifest_value_of_the_wrong_type_is_a_damaged_manifest(package_bytes, field, value):
+    """The manifest is read before the signature is checked: a value of the wrong type is
+    refused there, before the hub files, orders or records anything by it."""
+    raw = read_package(package_bytes)
+    forged = with_manifest(package_bytes, canonical_json(dict(raw.manifest, **{field: value})))
+    with pytest.raises(PackageError) as exc:
+        read_package(forged, "x.owfpkg")
+    assert exc.value.reason == "bad_manifest" and "x.owfpkg" in str(exc.value)
 
 
 def test_package_signed_by_another_organisations_key_fails(world):
