@@ -79,6 +79,8 @@ class Pending:
     superseded_by: str | None = None
     rows_landed: int = 0
     plausibility_only: bool = True  # every failure so far was a plausibility (GX) check
+    verified: bool = False  # its signature checked against the organisation's registered key
+    id_claimed: bool = True  # no other package holds its package id (_claim_id)
 
     @property
     def manifest(self) -> dict:
@@ -86,7 +88,13 @@ class Pending:
 
     @property
     def submission_id(self) -> str:
-        return self.manifest.get("package_id") or f"sha256-{self.sha256[:32]}"
+        """The package id, once the signature vouches for it and no other package holds it;
+        until then (and for a package that cannot be read) the file's SHA-256. A forged or
+        unverifiable package must not take the id of a real submission: its record would be
+        written over that submission's."""
+        if self.verified and self.id_claimed and self.manifest.get("package_id"):
+            return self.manifest["package_id"]
+        return f"sha256-{self.sha256[:32]}"
 
     @property
     def org(self) -> str:
@@ -208,6 +216,7 @@ def ingest(
         ensure_schema(wh, std)
         refresh_governance_tables(wh, gov)
         known = _known_packages(wh, [p.sha256 for p in pending])
+        claimed = _ids_on_record(wh, [p.manifest.get("package_id") for p in pending])
         seen: set[str] = set()
         for p in pending:
             if p.status == "refused":
@@ -238,6 +247,7 @@ def ingest(
             for p in group:
                 if p.status == "received":
                     _authenticate_and_govern(p, gov, std, keys, today)
+                _claim_id(p, claimed)
             stage("verify")
             work = [p for p in group if p.status == "received"]
             if work:
@@ -298,6 +308,26 @@ def _known_packages(wh: duckdb.DuckDBPyConnection, shas: list[str]) -> dict[str,
     return {sha: (sid, status) for sha, sid, status in rows}
 
 
+def _ids_on_record(wh: duckdb.DuckDBPyConnection, ids: list[str | None]) -> dict[str, str]:
+    """Submission id -> package SHA-256 of the records that hold any of `ids`."""
+    rows = wh.execute(
+        "SELECT submission_id, package_sha256 FROM raw.submissions"
+        " WHERE list_contains($ids, submission_id)",
+        {"ids": [i for i in ids if i]},
+    ).fetchall()
+    return dict(rows)
+
+
+def _claim_id(p: Pending, claimed: dict[str, str]) -> None:
+    """A verified package keeps its package id as its submission id unless a record or an
+    earlier package of this run holds that id for another file (two organisations' packages,
+    or two of one organisation's, carrying the same id): then it goes by its SHA-256, so no
+    decision, finding or row of one is taken for the other's."""
+    package_id = p.manifest.get("package_id")
+    if p.verified and package_id:
+        p.id_claimed = claimed.setdefault(package_id, p.sha256) == p.sha256
+
+
 def _authenticate_and_govern(
     p: Pending, gov: Governance, std: Standard, keys: HubKeys, today: dt.date
 ) -> None:
@@ -312,6 +342,7 @@ def _authenticate_and_govern(
     except PackageError as exc:
         p.refuse(exc.reason, str(exc))
         return
+    p.verified = True
     # From here the manifest is authentic.
     if m["extract"] not in std.extracts:
         p.refuse(

@@ -283,6 +283,50 @@ def test_a_forged_manifest_with_values_of_the_wrong_type_is_refused_as_damaged(w
     assert (paths.refused / "_unknown" / forged.name).exists()
 
 
+def test_a_forged_copy_of_an_accepted_package_changes_nothing_of_it(world, tmp_path):
+    """A package that claims an accepted submission's package id but fails verification is
+    refused on its own record: the accepted submission stays current, with its rows."""
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-10")])
+    run(paths)
+    [(org, extract, period, status, _, rows, sid)] = submissions(paths)
+    drop(paths, _forged(world, tmp_path))
+    run(paths)
+    after = submissions(paths)
+    assert (org, extract, period, "accepted", None, rows, sid) in after
+    assert [r[3:5] for r in after if r[6] != sid] == [("refused", "bad_signature")]
+
+
+@pytest.mark.parametrize("one_run", [False, True])
+def test_two_organisations_packages_with_one_package_id_land_apart(world, tmp_path, one_run):
+    """SC101 signs a package carrying RW1's package id (copied, or by a faulty tool): it lands
+    under its own file's id, and RW1's submission, its record and rows stay as they were."""
+    paths = fresh_hub(world, tmp_path)
+    rw1 = world["packages"][("RW1", "vacancies", "2026-10")]
+    rw1_id = read_package(rw1.read_bytes()).manifest["package_id"]
+    sc101 = _reseal(
+        world,
+        paths,
+        world["packages"][("SC101", "vacancies", "2026-10")],
+        lambda t: t,
+        "sc101copy",
+        package_id=rw1_id,
+    )
+    drop(paths, rw1)
+    if not one_run:
+        run(paths)
+    drop(paths, sc101)
+    run(paths)
+    rows = {r[0]: (r[3], r[6]) for r in submissions(paths)}
+    assert rows["RW1"] == ("accepted", rw1_id)
+    assert rows["SC101"][0] == "accepted" and rows["SC101"][1].startswith("sha256-")
+    with connect(paths, write=False) as wh:
+        landed = dict(
+            wh.execute("SELECT org_code, submission_id FROM raw.vacancies GROUP BY ALL").fetchall()
+        )
+    assert landed == {"RW1": rw1_id, "SC101": rows["SC101"][1]}
+
+
 def owf_quarantine(paths: HubPaths, *args: str) -> subprocess.CompletedProcess:
     owf = str(Path(sys.executable).parent / "owf")
     return subprocess.run(
@@ -340,17 +384,24 @@ def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_re
 
 
 def _reseal(
-    world, paths: HubPaths, pkg: Path, mutate, name: str, created_at: str | None = None
+    world,
+    paths: HubPaths,
+    pkg: Path,
+    mutate,
+    name: str,
+    created_at: str | None = None,
+    package_id: str | None = None,
 ) -> Path:
-    """A package re-made by RW1 with a changed payload (as a buggy or hand-edited extract would
-    be), made now or at `created_at`."""
+    """A package re-made by its organisation with a changed payload (as a buggy or hand-edited
+    extract would be), made now or at `created_at`, with a new package id or `package_id`."""
     raw = read_package(pkg.read_bytes())
     table = decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key))
     table = mutate(table)
-    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
+    org = raw.manifest["org_code"]
+    signing = kf.load_signing_private_key(world["layout"].org_keys(org) / f"{org}-signing.key")
     manifest = dict(
         raw.manifest,
-        package_id=name.ljust(32, "0")[:32],
+        package_id=package_id or name.ljust(32, "0")[:32],
         created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     data, _ = seal_package(
