@@ -658,9 +658,12 @@ def _land(
     batch = audit.Batch(wh, audit_head)
     landing: list[tuple[str, pa.Table]] = []
     try:
+        records = _Records(wh, chunk)
         decided = [
-            (p, _decide(wh, p, batch, keys, actor, release.get(p.sha256), landing)) for p in chunk
+            (p, _decide(records, p, batch, keys, actor, release.get(p.sha256), landing))
+            for p in chunk
         ]
+        records.flush()
         _insert_rows(wh, landing)
         batch.flush()
         wh.execute("COMMIT")
@@ -676,7 +679,7 @@ def _land(
 
 
 def _decide(
-    wh: duckdb.DuckDBPyConnection,
+    records: _Records,
     p: Pending,
     batch: audit.Batch,
     keys: HubKeys,
@@ -722,11 +725,7 @@ def _decide(
         table = _lineage(p, keys)
         landing.append((m["extract"], table))
         p.rows_landed = table.num_rows
-        current = wh.execute(
-            "SELECT submission_id, created_at FROM raw.submissions WHERE org_code = $o AND extract = $e"
-            " AND period = $p AND status = 'accepted'",
-            {"o": m["org_code"], "e": m["extract"], "p": m["period"]},
-        ).fetchall()
+        current = records.current(m)
         newer = [sid_ for sid_, created in current if (created or "") > (m.get("created_at") or "")]
         if newer:
             # A package made before the current submission arrived late: keep it, superseded.
@@ -736,12 +735,9 @@ def _decide(
             )
             p.superseded_by = newer[0]
         superseded = [] if newer else [sid_ for sid_, _ in current]
+        if not newer:
+            records.make_current(m, sid, superseded, now)
         if superseded:
-            wh.execute(
-                "UPDATE raw.submissions SET status = 'superseded', superseded_by = $sid, decided_at = $now"
-                " WHERE list_contains($old, submission_id)",
-                {"sid": sid, "now": now, "old": superseded},
-            )
             for old in superseded:
                 batch.append(
                     "superseded",
@@ -755,7 +751,7 @@ def _decide(
             batch.append("superseded", detail={"superseded_by": newer[0]}, **ev)
     elif p.status == "quarantined":
         batch.append("quarantined", detail={"reason": p.reason, "findings": len(p.reasons)}, **ev)
-    _record_submission(wh, p, now, superseded, keys, release_note)
+    _record_submission(records, p, now, keys, release_note)
     return superseded
 
 
@@ -795,50 +791,150 @@ def _lineage(p: Pending, keys: HubKeys) -> pa.Table:
     return pa.table(cols)
 
 
-def _record_submission(wh, p: Pending, now, superseded, keys: HubKeys, release_note) -> None:
+# raw.submissions' columns, in order, as the chunk's new records are inserted.
+_RECORD_COLUMNS: dict[str, pa.DataType] = {
+    "submission_id": pa.string(),
+    "package_sha256": pa.string(),
+    "org_code": pa.string(),
+    "extract": pa.string(),
+    "period": pa.string(),
+    "standard_version": pa.string(),
+    "agreement_id": pa.string(),
+    "key_epoch": pa.int32(),
+    "hub_key_epoch": pa.int32(),
+    "row_count": pa.int64(),
+    "fields": pa.list_(pa.string()),
+    "profile": pa.string(),
+    "tool_version": pa.string(),
+    "created_at": pa.string(),
+    "received_at": pa.timestamp("us"),
+    "decided_at": pa.timestamp("us"),
+    "status": pa.string(),
+    "status_reason": pa.string(),
+    "superseded_by": pa.string(),
+    "package_file": pa.string(),
+    "retention_months": pa.int32(),
+}
+_RECORD_COLUMN_LIST = ", ".join(_RECORD_COLUMNS)
+
+
+class _Records:
+    """raw.submissions as one landing transaction sees it: read once for the chunk and its new
+    records written with one INSERT at its end, where each package had three statements of
+    its own (about 3 s of a national month's 1,100 packages). Decisions made earlier in the
+    chunk are seen by later ones, as they were when each package wrote its record at once: a
+    package accepted here is current for its (organisation, extract, period), and one it
+    supersedes that is still waiting to be written is written superseded."""
+
+    def __init__(self, wh: duckdb.DuckDBPyConnection, chunk: list[Pending]) -> None:
+        self.wh = wh
+        self.existing = {
+            sid
+            for (sid,) in wh.execute(
+                "SELECT submission_id FROM raw.submissions WHERE list_contains($s, submission_id)",
+                {"s": [p.submission_id for p in chunk]},
+            ).fetchall()
+        }
+        orgs = sorted({p.manifest["org_code"] for p in chunk if p.status == "accepted"})
+        self._current: dict[tuple, list[tuple[str, str | None]]] = {}
+        if orgs:
+            for sid, org, extract, period, created in wh.execute(
+                "SELECT submission_id, org_code, extract, period, created_at FROM raw.submissions"
+                " WHERE status = 'accepted' AND list_contains($o, org_code)",
+                {"o": orgs},
+            ).fetchall():
+                self._current.setdefault((org, extract, period), []).append((sid, created))
+        self._new: dict[str, dict] = {}
+
+    @staticmethod
+    def _key(m: dict) -> tuple:
+        return (m["org_code"], m["extract"], m["period"])
+
+    def current(self, m: dict) -> list[tuple[str, str | None]]:
+        """The accepted submissions for the manifest's organisation, extract and period."""
+        return list(self._current.get(self._key(m), []))
+
+    def make_current(self, m: dict, sid: str, superseded: list[str], now) -> None:
+        self._current[self._key(m)] = [(sid, m.get("created_at"))]
+        earlier = []
+        for old in superseded:
+            record = self._new.get(old)
+            if record is None:
+                earlier.append(old)
+            else:
+                record.update(status="superseded", superseded_by=sid, decided_at=now)
+        if earlier:
+            self.wh.execute(
+                "UPDATE raw.submissions SET status = 'superseded', superseded_by = $sid,"
+                " decided_at = $now WHERE list_contains($old, submission_id)",
+                {"sid": sid, "now": now, "old": earlier},
+            )
+
+    def add(self, record: dict) -> None:
+        self._new[record["submission_id"]] = record
+
+    def flush(self) -> None:
+        if not self._new:
+            return
+        rows = list(self._new.values())
+        table = pa.table({c: pa.array([r[c] for r in rows], t) for c, t in _RECORD_COLUMNS.items()})
+        self.wh.register("owf_records", table)
+        try:
+            self.wh.execute(
+                f"INSERT INTO raw.submissions ({_RECORD_COLUMN_LIST})"  # noqa: S608 - fixed names
+                f" SELECT {_RECORD_COLUMN_LIST} FROM owf_records"
+            )
+        finally:
+            self.wh.unregister("owf_records")
+        self._new = {}
+
+
+def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, release_note) -> None:
+    """The package's submission record: added to the chunk's records, or (a quarantined
+    submission being released) its existing record updated."""
     m = p.manifest
     status = p.status
     reason = p.reason
     if status == "accepted" and release_note:
         reason = f"released from quarantine: {release_note}"
-    if status == "superseded":
-        reason = p.reason
-    existing = wh.execute(
-        "SELECT status FROM raw.submissions WHERE submission_id = $s", {"s": p.submission_id}
-    ).fetchall()
-    values = {
-        "sid": p.submission_id,
-        "sha": p.sha256,
-        "org": m.get("org_code"),
-        "ext": m.get("extract"),
-        "period": m.get("period"),
-        "sv": m.get("standard_version"),
-        "agr": p.agreement_id,
-        "ke": m.get("key_epoch"),
-        "hke": keys.pseudonymisation.epoch if status in ("accepted", "superseded") else None,
-        "rows": m.get("row_count"),
-        "fields": m.get("fields"),
-        "profile": m.get("profile"),
-        "tool": m.get("tool_version"),
-        "created": m.get("created_at"),
-        "now": now,
-        "status": status,
-        "reason": reason,
-        "file": p.path.name,
-        "ret": p.retention_months,
-        "sb": p.superseded_by,
-    }
-    if existing:  # a quarantined submission being released
-        wh.execute(
+    hub_epoch = keys.pseudonymisation.epoch if status in ("accepted", "superseded") else None
+    if p.submission_id in records.existing:  # a quarantined submission being released
+        records.wh.execute(
             "UPDATE raw.submissions SET status = $status, status_reason = $reason, decided_at = $now,"
             " hub_key_epoch = $hke WHERE submission_id = $sid",
-            {k: values[k] for k in ("status", "reason", "now", "hke", "sid")},
+            {
+                "status": status,
+                "reason": reason,
+                "now": now,
+                "hke": hub_epoch,
+                "sid": p.submission_id,
+            },
         )
         return
-    wh.execute(
-        "INSERT INTO raw.submissions VALUES ($sid, $sha, $org, $ext, $period, $sv, $agr, $ke, $hke, $rows,"
-        " $fields, $profile, $tool, $created, $now, $now, $status, $reason, $sb, $file, $ret)",
-        values,
+    records.add(
+        {
+            "submission_id": p.submission_id,
+            "package_sha256": p.sha256,
+            "org_code": m.get("org_code"),
+            "extract": m.get("extract"),
+            "period": m.get("period"),
+            "standard_version": m.get("standard_version"),
+            "agreement_id": p.agreement_id,
+            "key_epoch": m.get("key_epoch"),
+            "hub_key_epoch": hub_epoch,
+            "row_count": m.get("row_count"),
+            "fields": m.get("fields"),
+            "profile": m.get("profile"),
+            "tool_version": m.get("tool_version"),
+            "created_at": m.get("created_at"),
+            "received_at": now,
+            "decided_at": now,
+            "status": status,
+            "status_reason": reason,
+            "superseded_by": p.superseded_by,
+            "package_file": p.path.name,
+            "retention_months": p.retention_months,
+        }
     )
 
 
