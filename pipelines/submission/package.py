@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +70,16 @@ MANIFEST_FIELDS = (
 # anything (the hub's records, its ordering by created_at) relies on it.
 _INT_FIELDS = ("format_version", "row_count", "payload_bytes", "key_epoch")
 _LIST_FIELDS = ("fields",)
+# The package id becomes the submission id, which names the hub's receipt file: a plain name
+# (the tool makes 32 hex digits), never a path.
+PACKAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _well_typed(manifest: dict) -> bool:
+    if not isinstance(manifest["package_id"], str) or not PACKAGE_ID.fullmatch(
+        manifest["package_id"]
+    ):
+        return False
     for name in MANIFEST_FIELDS:
         value = manifest[name]
         if name in _INT_FIELDS:

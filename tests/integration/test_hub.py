@@ -297,6 +297,25 @@ def test_a_forged_copy_of_an_accepted_package_changes_nothing_of_it(world, tmp_p
     assert [r[3:5] for r in after if r[6] != sid] == [("refused", "bad_signature")]
 
 
+def test_a_package_id_that_is_not_a_plain_name_is_a_damaged_manifest(world, tmp_path):
+    """The package id names the receipt's file: one that climbs out of the receipts folder is
+    refused (even signed by the organisation), and nothing is written outside the hub."""
+    paths = fresh_hub(world, tmp_path)
+    climbing = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "vacancies", "2026-10")],
+        lambda t: t,
+        "climbing",
+        package_id="../../../escaped",
+    )
+    outside = set(tmp_path.rglob("*"))
+    drop(paths, climbing)
+    run(paths)
+    assert [r[3:5] for r in submissions(paths)] == [("refused", "bad_manifest")]
+    assert not [p for p in set(tmp_path.rglob("*")) - outside if paths.root not in p.parents]
+
+
 @pytest.mark.parametrize("one_run", [False, True])
 def test_two_organisations_packages_with_one_package_id_land_apart(world, tmp_path, one_run):
     """SC101 signs a package carrying RW1's package id (copied, or by a faulty tool): it lands

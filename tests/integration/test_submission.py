@@ -294,6 +294,8 @@ def test_manifest_edited_after_signing_fails(world, package_bytes):
         ("fields", "org_code"),
         ("fields", ["org_code", 3]),
         ("agreement_id", None),
+        ("package_id", "../../receipts/RW1/x"),
+        ("package_id", ""),
     ],
 )
 def test_a_manifest_value_of_the_wrong_type_is_a_damaged_manifest(package_bytes, field, value):
