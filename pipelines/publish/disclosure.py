@@ -110,11 +110,18 @@ def exempt_mask(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
     return mask
 
 
-def protect(frame: pd.DataFrame, spec: TableSpec, policy_for) -> pd.DataFrame:
+def protect(
+    frame: pd.DataFrame, spec: TableSpec, policy_for, withheld: np.ndarray | None = None
+) -> pd.DataFrame:
     """Apply the disclosure policy; returns a new frame (index reset) with a `suppressed` column.
 
     `policy_for(orgs)` gives the Policy for a row about the organisations `orgs` (the values of
     the spec's org_columns, a tuple); it is called once per distinct tuple.
+
+    `withheld` (one flag per row) marks rows the audience may not see at all - about an
+    organisation whose agreement does not permit the output. Every measure of theirs counts as
+    suppressed, so secondary suppression stops them being recovered from the totals they are
+    part of (the system rows include every organisation); the caller then drops them.
     """
     out = frame.reset_index(drop=True).copy()
     n = len(out)
@@ -148,6 +155,8 @@ def protect(frame: pd.DataFrame, spec: TableSpec, policy_for) -> pd.DataFrame:
 
     # Primary suppression.
     whole_row = small(spec.cell_size) if spec.cell_size else np.zeros(n, dtype=bool)
+    if withheld is not None:
+        whole_row |= np.asarray(withheld, dtype=bool) & ~exempt
     for col in spec.measures:
         hidden[col] |= whole_row
     for col in spec.counts:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -298,11 +299,18 @@ def read_workspace(
 def control(
     frame: pd.DataFrame, model: PublishedModel, gov: Governance, resolve=None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the rows the audience may see, those rows disclosure-controlled), index-aligned."""
+    """(the rows the audience may see, those rows disclosure-controlled), index-aligned.
+
+    Rows about an organisation whose agreements do not permit the output are withheld, and
+    protected as suppressed cells first: the system rows still count that organisation, so
+    without secondary suppression around them they could be recovered by subtraction."""
     if resolve is None:
         resolve = policy_resolver(gov)[0]
-    visible = _restrict(frame, model, permitted_orgs(gov, model.output)).reset_index(drop=True)
-    return visible, protect(visible, model.spec, resolve)
+    frame = frame.reset_index(drop=True)
+    withheld = _withheld(frame, model, permitted_orgs(gov, model.output))
+    protected = protect(frame, model.spec, resolve, withheld=withheld)
+    keep = ~withheld
+    return frame[keep].reset_index(drop=True), protected[keep].reset_index(drop=True)
 
 
 def record_blocked(paths: HubPaths, failed: list[dict], actor: str = "hub") -> None:
@@ -314,14 +322,14 @@ def record_blocked(paths: HubPaths, failed: list[dict], actor: str = "hub") -> N
         audit.write_head(paths, wh)
 
 
-def _restrict(frame: pd.DataFrame, model: PublishedModel, allowed: set[str]) -> pd.DataFrame:
-    """Keep organisation rows only for organisations whose agreements permit the output."""
-    keep = pd.Series(True, index=frame.index)
+def _withheld(frame: pd.DataFrame, model: PublishedModel, allowed: set[str]) -> np.ndarray:
+    """Rows about an organisation whose agreements do not permit the output."""
+    withheld = np.zeros(len(frame), dtype=bool)
     for col in model.spec.org_columns:
         if col in frame.columns:
             is_org = ~frame[col].isin(["SYSTEM", "ALL_ORGANISATIONS"])
-            keep &= ~is_org | frame[col].isin(allowed)
-    return frame[keep]
+            withheld |= (is_org & ~frame[col].isin(allowed)).to_numpy()
+    return withheld
 
 
 def _write_csv(frame: pd.DataFrame, spec: TableSpec, path: Path) -> None:

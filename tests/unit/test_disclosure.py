@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pipelines.governance import load_governance
 from pipelines.paths import PROJECT_ROOT
 from pipelines.publish.disclosure import (
     SUPPRESSED_COLUMN,
@@ -22,6 +23,7 @@ from pipelines.publish.disclosure import (
     protect,
     round_to_base,
 )
+from pipelines.publish.publication import control, published_models
 from tests.attack import primary_rule_violations, recovered_cells
 
 PUBLISHED = PROJECT_ROOT / "dbt_project" / "models" / "published"
@@ -241,6 +243,51 @@ def test_workforce_in_post_cells_obey_the_rule_and_resist_subtraction(system):
     published = protect(original, spec, resolve)
     assert primary_rule_violations(original, published, spec, resolve) == []
     assert recovered_cells(published, spec, resolve) == []
+
+
+@FAST
+@given(small_systems(), st.data())
+def test_a_withheld_organisation_s_cells_cannot_be_recovered_from_the_system_rows(system, data):
+    """Rows about an organisation whose agreement does not permit the output are withheld, but
+    the system rows count it: protected as suppressed cells, none of them comes back."""
+    withheld_orgs = data.draw(st.sets(st.sampled_from(system[0]), min_size=1))
+    spec = spec_of("pub_workforce_in_post")
+    original = workforce_in_post(system)
+    resolve = _resolver(system[5])
+    withheld = original["org_code"].isin(withheld_orgs).to_numpy()
+    published = protect(original, spec, resolve, withheld=withheld)
+    assert published.loc[withheld, SUPPRESSED_COLUMN].eq("headcount,role_count,fte").all()
+    assert primary_rule_violations(original, published, spec, resolve) == []
+    assert recovered_cells(published, spec, resolve) == []
+
+
+def test_the_publication_withholds_an_organisation_without_leaving_it_in_a_system_row():
+    """Only ZZ999 (not in the registry, so no agreement permits the output about it) employs
+    midwives: the system's midwives are then ZZ999's, and are suppressed with its rows."""
+    gov = load_governance(PROJECT_ROOT / "governance")
+    [model] = [m for m in published_models() if m.name == "workforce_in_post"]
+    frame = workforce_in_post(
+        _system(
+            {("RW1", "NURSES_HV"): 40, ("RW1", "HCHS_DOCTORS"): 30, ("ZZ999", "MIDWIVES"): 12},
+            ["NURSES_HV", "MIDWIVES", "HCHS_DOCTORS"],
+            Policy(7, 5),
+        )
+    )
+    visible, published = control(frame, model, gov)
+    assert "ZZ999" not in set(visible["org_code"]) and len(visible) == len(published)
+    cells = dict(
+        zip(
+            zip(published["org_code"], published["dimension_value"], strict=True),
+            published["headcount"],
+            strict=True,
+        )
+    )
+    assert pd.isna(cells[("SYSTEM", "MIDWIVES")])
+    # The system total less RW1's total would be ZZ999's: RW1's total goes, and with it one
+    # of its groups (and that group's system row, which would equal it).
+    assert pd.isna(cells[("RW1", "ALL")]) and cells[("SYSTEM", "ALL")] == 82
+    assert pd.isna(cells[("RW1", "HCHS_DOCTORS")]) and pd.isna(cells[("SYSTEM", "HCHS_DOCTORS")])
+    assert cells[("RW1", "NURSES_HV")] == 40 and cells[("SYSTEM", "NURSES_HV")] == 40
 
 
 @FAST
