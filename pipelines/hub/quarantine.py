@@ -79,13 +79,25 @@ def list_quarantined(paths: HubPaths, statuses: tuple[str, ...] = HELD) -> list[
 
 
 def _find(paths: HubPaths, submission_id: str) -> Quarantined:
-    for q in list_quarantined(paths):
-        if (
-            q.submission_id == submission_id
-            or q.submission_id.startswith(submission_id)
-            and len(submission_id) >= 8
-        ):
+    """The held submission with this id, or the one whose id starts with it (8 characters or
+    more); a prefix that fits more than one is an error, never a guess."""
+    held = list_quarantined(paths)
+    for q in held:
+        if q.submission_id == submission_id:
             return q
+    matches = (
+        [q for q in held if q.submission_id.startswith(submission_id)]
+        if len(submission_id) >= 8
+        else []
+    )
+    if len(matches) > 1:
+        raise OwfError(
+            f"{submission_id!r} is the start of {len(matches)} held submissions' ids ("
+            + ", ".join(q.submission_id for q in matches[:5])
+            + "); give more of the id. Nothing was changed."
+        )
+    if matches:
+        return matches[0]
     raise OwfError(
         f"no quarantined or refused submission {submission_id!r}; `owf quarantine list` shows them"
     )

@@ -353,6 +353,34 @@ def owf_quarantine(paths: HubPaths, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_owf_quarantine_refuses_an_id_prefix_that_fits_two_held_submissions(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    held = [
+        _reseal(
+            world,
+            paths,
+            world["packages"][("RW1", "staff_in_post", "2026-10")],
+            lambda t: _set(t, "gender", 4, "Q"),
+            f"samestart{i}",
+            package_id=f"samestart{i}".ljust(32, "0"),
+        )
+        for i in (1, 2)
+    ]
+    drop(paths, *held)
+    run(paths)
+    assert [r[3] for r in submissions(paths)] == ["quarantined", "quarantined"]
+    both = owf_quarantine(paths, "discard", "samestart", "--reason", "test")
+    assert both.returncode != 0
+    assert "start of 2 held submissions" in both.stdout + both.stderr
+    assert [r[3] for r in submissions(paths)] == ["quarantined", "quarantined"]
+    one = owf_quarantine(paths, "discard", "samestart2", "--reason", "test")
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert sorted((r[6][:10], r[3]) for r in submissions(paths)) == [
+        ("samestart1", "quarantined"),
+        ("samestart2", "discarded"),
+    ]
+
+
 def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_refused_one(
     world, tmp_path
 ):
