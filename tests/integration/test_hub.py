@@ -276,10 +276,8 @@ def test_a_forged_manifest_with_values_of_the_wrong_type_is_refused_as_damaged(w
             " standard_version FROM raw.submissions ORDER BY status"
         ).fetchall()
     # Refused as damaged, before anything used its values: none of them is recorded.
-    assert sorted(rows, key=lambda r: r[1]) == [
-        ("SC101", "accepted", None, 1, rows[0][4], rows[0][5], rows[0][6], "1.0.0"),
-        (None, "refused", "bad_manifest", None, None, None, None, None),
-    ]
+    assert rows[0][:3] == ("SC101", "accepted", None)
+    assert rows[1] == (None, "refused", "bad_manifest", None, None, None, None, None)
     assert (paths.refused / "_unknown" / forged.name).exists()
 
 
