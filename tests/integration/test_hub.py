@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from pipelines.hub import audit
 from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
 from pipelines.hub.home import HubPaths
 from pipelines.hub.warehouse import connect
-from pipelines.submission.package import decrypt_package, read_package, seal_package
+from pipelines.submission.package import MAGIC, decrypt_package, read_package, seal_package
 from pipelines.synth import generate, sample_system
 from tests.packages import with_manifest
 
@@ -1151,6 +1152,38 @@ def test_inbox_sensor_requests_each_package_once_per_period(world, tmp_path):
     assert req.partition_key == "2026-10" and req.run_config["ops"]["ingest_submissions"]["config"][
         "packages"
     ] == [str(new)]
+
+
+def test_inbox_sensor_sends_a_package_with_a_mangled_manifest_to_a_run_to_be_refused(
+    world, tmp_path
+):
+    """The sensor reads each package's claimed period without trusting it: a manifest that is
+    not a JSON object (or not JSON) must not stop it requesting runs for everyone else."""
+    paths = fresh_hub(world, tmp_path)
+    good = drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])[0]
+    mangled = paths.inbox / "mangled.owfpkg"
+    mangled.write_bytes(MAGIC + struct.pack(">I", 6) + b"[1, 2]" + b"\0" * 40)
+    undecodable = paths.inbox / "undecodable.owfpkg"
+    undecodable.write_bytes(MAGIC + struct.pack(">I", 4) + b"\xff\xfe\xfd\xfc" + b"\0" * 40)
+    old = time.time() - 60
+    for f in (good, mangled, undecodable):
+        os.utime(f, (old, old))
+    hub = HubResource(root=str(paths.root))
+    result = inbox_sensor(dg.build_sensor_context(cursor=None, resources={"hub": hub}))
+    requested = {
+        Path(f).name: r.partition_key
+        for r in result.run_requests
+        for f in r.run_config["ops"]["ingest_submissions"]["config"]["packages"]
+    }
+    assert requested[good.name] == "2026-09"
+    assert {"mangled.owfpkg", "undecodable.owfpkg"} <= set(requested)
+    for r in result.run_requests:  # the runs refuse them and land the good one
+        run(
+            paths,
+            [r.partition_key],
+            r.run_config["ops"]["ingest_submissions"]["config"]["packages"],
+        )
+    assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused", "refused"]
 
 
 # The asset graph -------------------------------------------------------------------------

@@ -143,9 +143,12 @@ def package_period(path: Path) -> str | None:
                 return None
             (n,) = struct.unpack(">I", head[8:12])
             manifest = json.loads(fh.read(min(n, 1 << 20)))
-        return str(manifest.get("period"))
     except (OSError, ValueError, struct.error):
         return None
+    # Anyone's bytes until the run verifies them: a manifest that is not an object, or whose
+    # period is not text, has no period here (the run refuses it as a damaged manifest).
+    period = manifest.get("period") if isinstance(manifest, dict) else None
+    return period if isinstance(period, str) else None
 
 
 def _file_key(path: Path) -> str:
