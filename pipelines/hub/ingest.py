@@ -81,6 +81,7 @@ class Pending:
     plausibility_only: bool = True  # every failure so far was a plausibility (GX) check
     verified: bool = False  # its signature checked against the organisation's registered key
     id_claimed: bool = True  # no other package holds its package id (_claim_id)
+    held_name: str | None = None  # the file name it is kept under if refused or quarantined
 
     @property
     def manifest(self) -> dict:
@@ -657,6 +658,8 @@ def _land(
     wh.execute("BEGIN TRANSACTION")
     batch = audit.Batch(wh, audit_head)
     landing: list[tuple[str, pa.Table]] = []
+    for p in chunk:
+        p.held_name = _held_name(paths, p)
     try:
         records = _Records(wh, chunk)
         decided = [
@@ -932,7 +935,7 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
             "status": status,
             "status_reason": reason,
             "superseded_by": p.superseded_by,
-            "package_file": p.path.name,
+            "package_file": p.held_name or p.path.name,
             "retention_months": p.retention_months,
         }
     )
@@ -948,11 +951,27 @@ def _file_package(paths: HubPaths, p: Pending) -> None:
         if in_inbox or src.parent.parent.resolve() == paths.quarantine.resolve():
             src.unlink()
     elif p.status in ("refused", "quarantined") and in_inbox:
-        target_dir = (paths.refused if p.status == "refused" else paths.quarantine) / _safe_org(
-            p.org
-        )
+        target_dir = _held_dir(paths, p)
         target_dir.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(src), target_dir / src.name)
+        shutil.move(str(src), target_dir / (p.held_name or src.name))
+
+
+def _held_dir(paths: HubPaths, p: Pending) -> Path:
+    return (paths.refused if p.status == "refused" else paths.quarantine) / _safe_org(p.org)
+
+
+def _held_name(paths: HubPaths, p: Pending) -> str:
+    """The name a refused or quarantined package from the inbox is kept under: its own, unless
+    a package held earlier already has it (a renamed or forged file can share a name), then
+    with its SHA-256's first 12 hex digits added, so no held package is replaced."""
+    name = p.path.name
+    if p.status not in ("refused", "quarantined") or p.path.parent.resolve() != (
+        paths.inbox.resolve()
+    ):
+        return name
+    if not (_held_dir(paths, p) / name).exists():
+        return name
+    return f"{p.path.stem}-{p.sha256[:12]}{p.path.suffix}"
 
 
 def _safe_org(org: str) -> str:

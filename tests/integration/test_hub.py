@@ -345,6 +345,31 @@ def test_two_organisations_packages_with_one_package_id_land_apart(world, tmp_pa
     assert landed == {"RW1": rw1_id, "SC101": rows["SC101"][1]}
 
 
+def test_a_refused_package_with_a_held_package_s_name_is_kept_beside_it(world, tmp_path):
+    """Two different files under one name, both refused, in two runs: both are kept, each
+    record names its own file."""
+    import hashlib
+
+    paths = fresh_hub(world, tmp_path)
+    first = _forged(world, tmp_path)
+    second = tmp_path / "again" / first.name
+    second.parent.mkdir()
+    data = bytearray(first.read_bytes())
+    data[-2] ^= 0x01
+    second.write_bytes(bytes(data))
+    for forged in (first, second):
+        drop(paths, forged)
+        run(paths)
+    with connect(paths, write=False) as wh:
+        held = wh.execute(
+            "SELECT package_file, package_sha256 FROM raw.submissions WHERE status = 'refused'"
+        ).fetchall()
+    assert len(held) == 2 and len({name for name, _ in held}) == 2
+    for name, sha in held:
+        path = paths.refused / "RW1" / name
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+
+
 def owf_quarantine(paths: HubPaths, *args: str) -> subprocess.CompletedProcess:
     owf = str(Path(sys.executable).parent / "owf")
     return subprocess.run(
