@@ -794,33 +794,6 @@ def _lineage(p: Pending, keys: HubKeys) -> pa.Table:
     return pa.table(cols)
 
 
-# raw.submissions' columns, in order, as the chunk's new records are inserted.
-_RECORD_COLUMNS: dict[str, pa.DataType] = {
-    "submission_id": pa.string(),
-    "package_sha256": pa.string(),
-    "org_code": pa.string(),
-    "extract": pa.string(),
-    "period": pa.string(),
-    "standard_version": pa.string(),
-    "agreement_id": pa.string(),
-    "key_epoch": pa.int32(),
-    "hub_key_epoch": pa.int32(),
-    "row_count": pa.int64(),
-    "fields": pa.list_(pa.string()),
-    "profile": pa.string(),
-    "tool_version": pa.string(),
-    "created_at": pa.string(),
-    "received_at": pa.timestamp("us"),
-    "decided_at": pa.timestamp("us"),
-    "status": pa.string(),
-    "status_reason": pa.string(),
-    "superseded_by": pa.string(),
-    "package_file": pa.string(),
-    "retention_months": pa.int32(),
-}
-_RECORD_COLUMN_LIST = ", ".join(_RECORD_COLUMNS)
-
-
 class _Records:
     """raw.submissions as one landing transaction sees it: read once for the chunk and its new
     records written with one INSERT at its end, where each package had three statements of
@@ -880,12 +853,15 @@ class _Records:
         if not self._new:
             return
         rows = list(self._new.values())
-        table = pa.table({c: pa.array([r[c] for r in rows], t) for c, t in _RECORD_COLUMNS.items()})
+        # The columns are the record's keys (_record_submission); DuckDB casts each to the
+        # table's type, as it did the parameters of one INSERT per package.
+        columns = list(rows[0])
+        table = pa.table({c: pa.array([r[c] for r in rows]) for c in columns})
+        names = ", ".join(qi(c) for c in columns)
         self.wh.register("owf_records", table)
         try:
             self.wh.execute(
-                f"INSERT INTO raw.submissions ({_RECORD_COLUMN_LIST})"  # noqa: S608 - fixed names
-                f" SELECT {_RECORD_COLUMN_LIST} FROM owf_records"
+                f"INSERT INTO raw.submissions ({names}) SELECT {names} FROM owf_records"  # noqa: S608 - fixed names
             )
         finally:
             self.wh.unregister("owf_records")
