@@ -43,6 +43,7 @@ from pipelines.crypto.pseudonymise import (
 from pipelines.errors import Finding, OwfError
 from pipelines.governance import Governance, Refusal, load_governance, period_bounds
 from pipelines.standard import SOURCE, SUBMITTED, Extract, Standard, load_standard
+from pipelines.standard.reader import ARROW_BATCH_ROWS
 from pipelines.standard.validator import (
     DEFAULT_MAX_ROWS_PER_RULE,
     ValidationReport,
@@ -228,14 +229,14 @@ def run_submission(
         # pseudonymises under a throwaway key: same work, nothing reusable.
         system_key = keys.system_key.key if keys else secrets.token_bytes(32)
         id_fields = _identifier_fields(ext, mapping.fields)
-        identifiers = (
-            con.sql(
-                f"SELECT {', '.join(qi(n) for n in id_fields)}"  # noqa: S608 - standard names
-                f" FROM {MAPPED_TABLE} ORDER BY __row"
-            ).to_arrow_table()
-            if id_fields
-            else pa.table({})
-        )
+        # No ORDER BY here or below: DuckDB keeps the mapped table's order (see
+        # select_into), and `__row` comes along to prove the pseudonyms meet their rows.
+        identifiers = con.sql(
+            f"SELECT {', '.join(['__row', *(qi(n) for n in id_fields)])}"  # noqa: S608
+            f" FROM {MAPPED_TABLE}"  # standard names
+        ).to_arrow_table()
+        identifier_rows = identifiers.column("__row")
+        identifiers = identifiers.drop_columns(["__row"])
         report = ValidationReport(
             str(input_path), extract, SOURCE, std.version, rows=src.rows, encoding=src.encoding
         )
@@ -304,10 +305,13 @@ def run_submission(
             if f.name not in pseudonyms
         )
         # __row (the spreadsheet row) rides along for the scan's findings; never packaged.
+        # In record batches, so that the scan below reads it on every core.
         table = con.sql(
-            f"SELECT __row{select} FROM {MAPPED_TABLE} ORDER BY __row",  # noqa: S608
+            f"SELECT __row{select} FROM {MAPPED_TABLE}",  # noqa: S608
             params=params,
-        ).to_arrow_table()
+        ).to_arrow_table(ARROW_BATCH_ROWS)
+        if not table.column("__row").equals(identifier_rows):
+            raise RuntimeError("the pseudonyms are not in the rows' order; nothing was packaged")
         for position, f in enumerate(outgoing, start=1):
             if f.name in pseudonyms:
                 table = table.add_column(position, f.name, pseudonyms[f.name])

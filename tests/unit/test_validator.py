@@ -203,6 +203,37 @@ def test_non_identifying_codes_are_shown(tmp_path):
     assert _only(report, "codelist")[0].found == 'value "Perm"'
 
 
+def test_a_row_failing_several_checks_gets_a_finding_for_each(tmp_path):
+    rows = valid_rows("staff_in_post")
+    rows[1] |= {"gender": "Q", "pay_band": "Band 5", "fte": "2.5"}
+    report = _validate(tmp_path, rows)
+    assert sorted((f.row, f.field, f.rule) for f in report.findings) == [
+        (3, "fte", "max"),
+        (3, "gender", "codelist"),
+        (3, "pay_band", "codelist"),
+    ]
+
+
+def test_rows_are_numbered_from_the_file_across_record_batches(tmp_path):
+    """The mapped rows are held in Arrow record batches (ARROW_BATCH_ROWS each): findings
+    past the first batch still name the file's own row, as do duplicates across batches."""
+    from pipelines.standard.reader import ARROW_BATCH_ROWS
+
+    n = 2 * ARROW_BATCH_ROWS + 500
+    rows = [valid_row("staff_in_post", i) for i in range(n)]
+    late = ARROW_BATCH_ROWS + 7  # a data row in the second batch
+    rows[late]["gender"] = "Q"
+    rows[n - 1]["assignment_id"] = rows[3]["assignment_id"]  # duplicate of a first-batch row
+    rows[n - 1]["person_id"] = rows[3]["person_id"]
+    report = _validate(tmp_path, rows)
+    assert report.rows == n
+    assert [(f.row, f.rule) for f in report.findings] == [
+        (late + 2, "codelist"),
+        (n + 1, "duplicate_key"),
+    ]
+    assert report.findings[1].found == "the same key as row 5"
+
+
 def test_every_failure_is_counted_beyond_the_listing_cap(tmp_path):
     rows = [
         valid_row("staff_in_post", i) | {"assignment_id": f"A{i}", "gender": "Q"} for i in range(50)
