@@ -325,6 +325,23 @@ def test_resolve_agreement_refusals(org, extract, period, reason):
     assert exc.value.reason == reason
 
 
+def test_an_agreement_refuses_what_is_received_before_it_comes_into_force(governance_copy):
+    """A month under way when the agreement starts is covered by it, but a submission for
+    that month received before the start date is not: nothing is shared before the
+    agreement is in force."""
+    _edit(
+        governance_copy / "agreements/ISA-WV-001.yaml", lambda d: d.update(start_date="2026-09-15")
+    )
+    gov = load_governance(governance_copy)
+    with pytest.raises(Refusal) as exc:
+        gov.resolve_agreement("RW1", "staff_in_post", "2026-09", dt.date(2026, 9, 14))
+    assert exc.value.reason == "agreement_not_in_force"
+    assert "comes into force on 2026-09-15" in str(exc.value)
+    assert "on or after 2026-09-15" in str(exc.value)
+    for received in (dt.date(2026, 9, 15), dt.date(2026, 10, 3)):
+        assert gov.resolve_agreement("RW1", "staff_in_post", "2026-09", received).id == "ISA-WV-001"
+
+
 def test_suspended_and_expired_agreements_refuse(governance_copy):
     _edit(governance_copy / "agreements/ISA-WV-002.yaml", lambda d: d.update(status="suspended"))
     gov = load_governance(governance_copy)
