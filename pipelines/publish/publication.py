@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -436,6 +437,7 @@ def _report(version: str, staging: Path, submissions: list) -> str:
         counts = con.execute(
             "SELECT table_name, estimated_size FROM duckdb_tables() ORDER BY table_name"
         ).fetchall()
+        by_org = _by_organisation(con, latest) if latest else []
     finally:
         con.close()
 
@@ -465,7 +467,117 @@ def _report(version: str, staging: Path, submissions: list) -> str:
     ]
     lines += [f"- `{name}` ({rows:,} rows)" for name, rows in counts]
     lines += ["", "Organisation-level figures are disclosure-controlled: see data_dictionary.md."]
+    if by_org:
+        lines += ["", f"## By organisation, {latest}", "", *REPORT_BY_ORGANISATION_NOTES, ""]
+        lines.append("| " + " | ".join(c.heading for c in REPORT_COLUMNS) + " |")
+        lines.append("|---" + "|---:" * (len(REPORT_COLUMNS) - 1) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in by_org]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ReportColumn:
+    """One figure of the report's table by organisation, read from a published table."""
+
+    heading: str
+    table: str
+    column: str
+    where: str  # fixed SQL: which row of the table holds the figure (besides period, level, org)
+    style: str  # "count", "fte" or "percent"
+
+
+REPORT_COLUMNS = (
+    ReportColumn("organisation", "", "", "", ""),
+    ReportColumn("headcount", "workforce_in_post", "headcount", "dimension = 'total'", "count"),
+    ReportColumn("FTE", "workforce_in_post", "fte", "dimension = 'total'", "fte"),
+    ReportColumn(
+        "leaver rate, 12 months",
+        "turnover",
+        "leaver_rate",
+        "window_months = 12 AND staff_group = 'ALL' AND method = 'nhs_average_headcount'",
+        "percent",
+    ),
+    ReportColumn(
+        "stability, 12 months", "stability", "stability_index", "staff_group = 'ALL'", "percent"
+    ),
+    ReportColumn("vacancy rate", "vacancies", "vacancy_rate", "staff_group = 'ALL'", "percent"),
+    ReportColumn(
+        "sickness absence rate",
+        "sickness_absence",
+        "sickness_rate",
+        "staff_group = 'ALL'",
+        "percent",
+    ),
+    ReportColumn(
+        "bank and agency, share of FTE",
+        "temporary_staffing",
+        "temporary_share_of_fte",
+        "staff_group = 'ALL'",
+        "percent",
+    ),
+    ReportColumn(
+        "BME, share of headcount",
+        "equality",
+        "share_of_headcount",
+        "dimension = 'wres_group' AND dimension_value = 'BME'",
+        "percent",
+    ),
+    ReportColumn(
+        "aged 55 and over",
+        "age_profile",
+        "share_of_headcount",
+        "dimension = 'aged_55_and_over' AND dimension_value = 'Y'",
+        "percent",
+    ),
+)
+
+REPORT_BY_ORGANISATION_NOTES = (
+    "The published figures, as in the tables: `[c]` is a suppressed cell, `-` a figure not"
+    " reported (no such extract, or nothing to divide by). Organisation rows are"
+    " disclosure-controlled; the system row is exact. Leaver rate: leavers in 12 months /"
+    " average of the headcounts at the start and the end (NHS method, for every organisation;"
+    " the turnover table also has the Skills for Care method for social care). The system row"
+    " counts a move between organisations as staying, in its leaver rate and its stability.",
+)
+
+
+def _by_organisation(con: duckdb.DuckDBPyConnection, period: str) -> list[list[str]]:
+    """The report's table by organisation: the system first, then every organisation with
+    staff in post at `period`; each cell as published (a suppressed cell shows as [c])."""
+    orgs = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT org_code FROM workforce_in_post WHERE period = $p"
+            " AND level = 'organisation' AND dimension = 'total' ORDER BY org_code",
+            {"p": period},
+        ).fetchall()
+    ]
+    cells: dict[tuple[str, str], str] = {}
+    for c in REPORT_COLUMNS[1:]:
+        sql = (
+            f"SELECT org_code, {c.column}, {SUPPRESSED_COLUMN} FROM {c.table}"  # noqa: S608
+            f" WHERE period = $p AND level IN ('organisation', 'system') AND {c.where}"
+        )  # names and conditions are the constants above; the period is bound
+        for org, value, suppressed in con.execute(sql, {"p": period}).fetchall():
+            cells[(c.heading, org)] = (
+                "[c]"
+                if c.column in (suppressed or "").split(",")
+                else _report_figure(value, c.style)
+            )
+    return [
+        [org] + [cells.get((c.heading, org), "-") for c in REPORT_COLUMNS[1:]]
+        for org in ["SYSTEM", *orgs]
+    ]
+
+
+def _report_figure(value, style: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if style == "percent":
+        return f"{value * 100:.1f}%"
+    if style == "fte":
+        return f"{value:,.1f}"
+    return f"{value:,.0f}"
 
 
 # -- reading publications -------------------------------------------------------------------

@@ -135,6 +135,80 @@ def test_a_passing_run_publishes_every_table_with_its_manifest(world):
     assert "Headcount:" in (folder / "report.md").read_text()
 
 
+def test_the_report_gives_every_organisation_s_published_figures(world):
+    """report.md's table by organisation: the system and every organisation in post at the
+    latest census, each figure the published one (checked against published.duckdb), and
+    [c] exactly where the published cell is suppressed."""
+    folder = world["outcome"].folder
+    report = (folder / "report.md").read_text()
+    section = report.split("## By organisation, ", 1)[1]
+    period = section.split("\n", 1)[0].strip()
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = {
+        r[0]: dict(zip(header, r, strict=True))
+        for r in ([c.strip() for c in line.strip("|").split("|")] for line in table[1:])
+    }
+    sources = {  # heading -> (table, column, the row's condition), as a planner would look
+        "headcount": ("workforce_in_post", "headcount", "dimension = 'total'"),
+        "leaver rate, 12 months": (
+            "turnover",
+            "leaver_rate",
+            "window_months = 12 AND staff_group = 'ALL' AND method = 'nhs_average_headcount'",
+        ),
+        "stability, 12 months": ("stability", "stability_index", "staff_group = 'ALL'"),
+        "vacancy rate": ("vacancies", "vacancy_rate", "staff_group = 'ALL'"),
+        "BME, share of headcount": (
+            "equality",
+            "share_of_headcount",
+            "dimension = 'wres_group' AND dimension_value = 'BME'",
+        ),
+        "aged 55 and over": (
+            "age_profile",
+            "share_of_headcount",
+            "dimension = 'aged_55_and_over' AND dimension_value = 'Y'",
+        ),
+    }
+    con = duckdb.connect(str(folder / "published.duckdb"), read_only=True)
+    try:
+        orgs = {
+            r[0]
+            for r in con.execute(
+                "SELECT org_code FROM workforce_in_post WHERE period = $p AND level = 'organisation'",
+                {"p": period},
+            ).fetchall()
+        }
+        assert set(rows) == orgs | {"SYSTEM"} and list(rows)[0] == "SYSTEM"
+        suppressed_seen = 0
+        for heading, (name, column, where) in sources.items():
+            published = {
+                org: (value, column in (sup or "").split(","))
+                for org, value, sup in con.execute(
+                    f"SELECT org_code, {column}, {SUPPRESSED_COLUMN} FROM {name}"
+                    f" WHERE period = $p AND {where}",
+                    {"p": period},
+                ).fetchall()
+            }
+            for org, row in rows.items():
+                cell = row[heading]
+                if org not in published:
+                    assert cell == "-", (heading, org)
+                    continue
+                value, suppressed = published[org]
+                if suppressed:
+                    suppressed_seen += 1
+                    assert cell == "[c]", (heading, org, cell)
+                elif value is None:
+                    assert cell == "-", (heading, org)
+                else:
+                    shown = float(cell.rstrip("%").replace(",", ""))
+                    expected = value * 100 if cell.endswith("%") else value
+                    assert abs(shown - expected) <= 0.05 + 1e-9, (heading, org, cell, value)
+        assert suppressed_seen, "a small system has small cells, and the report shows them as [c]"
+    finally:
+        con.close()
+
+
 def test_csv_marks_suppressed_cells_and_duckdb_lists_them(world):
     folder = world["outcome"].folder
     with (folder / "csv" / "workforce_in_post.csv").open() as fh:
