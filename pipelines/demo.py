@@ -258,12 +258,14 @@ def _build_and_publish(home: Path) -> bool:
     tables = manifest["tables"]
     suppressed = sum(t["suppressed_cells"] for t in tables.values())
     passed = sum(1 for c in manifest["checks"] if c["passed"])
+    warned = sum(1 for c in manifest["checks"] if not c["passed"] and c["severity"] == "WARN")
     print(
         f"  {outcome.folder}  (also {outcome.folder.parent / 'latest'})\n"
         f"  {len(tables)} tables as DuckDB (published.duckdb), Parquet and CSV;"
         f" {len(manifest['submissions']):,} submissions used and the run's"
-        f" {len(manifest['checks'])} checks ({passed} passed) in manifest.json; data_dictionary.md;"
-        " report.md"
+        f" {len(manifest['checks'])} checks ({passed} passed"
+        + (f", {warned} warning{'s' if warned != 1 else ''}, listed above" if warned else "")
+        + ") in manifest.json; data_dictionary.md; report.md (headline, table by organisation)"
     )
     print(
         f"  disclosure control below system level: {suppressed:,} cells suppressed"
