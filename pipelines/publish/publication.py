@@ -542,16 +542,9 @@ REPORT_BY_ORGANISATION_NOTES = (
 
 
 def _by_organisation(con: duckdb.DuckDBPyConnection, period: str) -> list[list[str]]:
-    """The report's table by organisation: the system first, then every organisation with
-    staff in post at `period`; each cell as published (a suppressed cell shows as [c])."""
-    orgs = [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT org_code FROM workforce_in_post WHERE period = $p"
-            " AND level = 'organisation' AND dimension = 'total' ORDER BY org_code",
-            {"p": period},
-        ).fetchall()
-    ]
+    """The report's table by organisation: the system first, then every organisation with a
+    figure in any of its columns at `period` (one that sent only vacancies is listed too);
+    each cell as published (a suppressed cell shows as [c])."""
     cells: dict[tuple[str, str], str] = {}
     for c in REPORT_COLUMNS[1:]:
         sql = (
@@ -564,6 +557,7 @@ def _by_organisation(con: duckdb.DuckDBPyConnection, period: str) -> list[list[s
                 if c.column in (suppressed or "").split(",")
                 else _report_figure(value, c.style)
             )
+    orgs = sorted({org for _, org in cells} - {"SYSTEM"})
     return [
         [org] + [cells.get((c.heading, org), "-") for c in REPORT_COLUMNS[1:]]
         for org in ["SYSTEM", *orgs]
