@@ -36,7 +36,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import pseudonymise_column, rekey_column
@@ -48,6 +47,7 @@ from pipelines.hub.packages import registry_key_resolver
 from pipelines.hub.rotation import key_chain
 from pipelines.hub.warehouse import connect, ensure_schema, raw_table, refresh_governance_tables
 from pipelines.standard import SUBMITTED, Standard, load_standard
+from pipelines.standard.reader import row_numbers
 from pipelines.standard.validator import qi, validate_relation
 from pipelines.submission.package import (
     SUFFIX,
@@ -414,12 +414,6 @@ def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
     return pa.repeat(pa.scalar(value, type_), n)
 
 
-def _payload_rows(n: int) -> pa.Array:
-    """A package's row numbers as the submitter's receipt counts them: 2 (after the header)
-    to n + 1."""
-    return pc.add(pc.cumulative_sum(_constant(1, n, pa.int64())), 1)
-
-
 def _batch_table(items: list[Pending], std: Standard, extract: str) -> pa.Table:
     """All submissions of one extract as one table with every submitted-form field."""
     ext = std.extract(extract)
@@ -431,7 +425,7 @@ def _batch_table(items: list[Pending], std: Standard, extract: str) -> pa.Table:
             "__submission": _constant(p.submission_id, n, pa.string()),
             "__org": _constant(p.manifest["org_code"], n, pa.string()),
             "__period": _constant(p.manifest["period"], n, pa.string()),
-            "__row": _payload_rows(n),
+            "__row": row_numbers(n),
         }
         for f in ext.fields_in(SUBMITTED):
             if f.name in t.column_names:
@@ -450,7 +444,7 @@ def _validate_standard(work: list[Pending], std: Standard) -> None:
             batch = _batch_table(items, std, extract)
             # Read where it is, as Arrow (copying it into DuckDB tables first took about 3 s
             # of a national month); __global numbers its rows across the batch.
-            con.register("owf_batch", batch.append_column("__global", _payload_rows(len(batch))))
+            con.register("owf_batch", batch.append_column("__global", row_numbers(len(batch))))
             # The key is unique within a submission; the batch holds many.
             batch_ext = dataclasses.replace(ext, key=("__submission",) + ext.key)
             # Findings name the global row; translated back to (submission, payload row)
@@ -786,7 +780,7 @@ def _lineage(p: Pending, keys: HubKeys) -> pa.Table:
     n = t.num_rows
     cols = {
         "submission_id": _constant(p.submission_id, n, pa.string()),
-        "payload_row": _payload_rows(n),
+        "payload_row": row_numbers(n),
         "key_epoch": _constant(int(p.manifest["key_epoch"]), n, pa.int32()),
         "hub_key_epoch": _constant(keys.pseudonymisation.epoch, n, pa.int32()),
     }

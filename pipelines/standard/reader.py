@@ -416,21 +416,24 @@ def select_into(
 
 def _with_row_numbers(table: pa.Table) -> pa.Table:
     """`table` with `__row` first: its position in the file, the header being row 1."""
+    rows = row_numbers(table.num_rows)
     batches = table.to_batches()
     if not batches:  # no rows: keep the schema
-        return table.add_column(0, "__row", _int64s(range(0)))
-    out, start = [], 2
+        return table.add_column(0, "__row", rows)
+    out, start = [], 0
     for batch in batches:
-        out.append(batch.add_column(0, "__row", _int64s(range(start, start + batch.num_rows))))
+        out.append(batch.add_column(0, "__row", rows.slice(start, batch.num_rows)))
         start += batch.num_rows
     return pa.Table.from_batches(out)
 
 
-def _int64s(values: range) -> pa.Array:
-    """An Arrow int64 array from its buffer: `pa.array` of Python ints would import pandas
+def row_numbers(n: int) -> pa.Array:
+    """Row numbers 2 to n + 1 as a spreadsheet shows them (the header is row 1), int64.
+
+    Built from a buffer: `pa.array` or `pa.scalar` of Python ints would import pandas
     (about 0.2 s of a cold `owf submit prepare`)."""
-    data = pa.py_buffer(array.array("q", values))
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, data])
+    data = pa.py_buffer(array.array("q", range(2, n + 2)))
+    return pa.Array.from_buffers(pa.int64(), n, [None, data])
 
 
 def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
