@@ -2,19 +2,48 @@
   Bank and agency FTE, hours, shifts and spend by organisation (and system) and staff group,
   reported beside substantive FTE in post, never inside it. Agency use above the price cap is
   shown separately.
--#}
-with temporary as (
 
-    select * from {{ ref('stg_temporary_staffing') }}
+  Which organisations take part in a month: those with accepted temporary staffing and staff
+  in post submissions for it. An accepted temporary staffing file with only its header row
+  means no bank or agency use that month (zeros beside the organisation's substantive FTE).
+  An organisation missing either extract is left out of the month, numerator and
+  denominator alike, until it arrives (fct_data_quality reports the missing submission):
+  its temporary use, or the substantive FTE it would be set beside, is unknown. Every staff
+  group with substantive staff in post is a row, with or without temporary use, so the
+  organisation's ALL row and the system rows carry all of its substantive FTE.
+-#}
+with submitted as (
+
+    select org_code, period_start_date
+    from {{ ref('stg_submissions') }}
+    where submission_status = 'accepted' and extract_type in ('temporary_staffing', 'staff_in_post')
+    group by org_code, period_start_date
+    having count(distinct extract_type) = 2
+
+),
+
+temporary as (
+
+    select temporary.*
+    from {{ ref('stg_temporary_staffing') }} as temporary
+    inner join submitted
+        on submitted.org_code = temporary.org_code
+        and submitted.period_start_date = temporary.period_start_date
 
 ),
 
 substantive as (
 
-    select period_start_date, org_code, staff_group, sum(fte) as substantive_fte
-    from {{ ref('int_assignments_harmonised') }}
-    where is_in_post and is_substantive
-    group by period_start_date, org_code, staff_group
+    select
+        assignments.period, assignments.period_start_date, assignments.org_code,
+        assignments.staff_group, sum(assignments.fte) as substantive_fte
+    from {{ ref('int_assignments_harmonised') }} as assignments
+    inner join submitted
+        on submitted.org_code = assignments.org_code
+        and submitted.period_start_date = assignments.period_start_date
+    where assignments.is_in_post and assignments.is_substantive
+    group by assignments.period, assignments.period_start_date, assignments.org_code,
+             assignments.staff_group
 
 ),
 
@@ -37,20 +66,31 @@ by_group as (
 
 ),
 
+{%- set temporary_measures = ['bank_fte', 'bank_hours', 'bank_shifts', 'bank_spend_gbp', 'agency_fte',
+                              'agency_hours', 'agency_shifts', 'agency_spend_gbp',
+                              'agency_shifts_above_price_cap', 'agency_spend_above_price_cap_gbp'] %}
+
 organisation_level as (
 
-    select 'organisation' as level, by_group.*, coalesce(substantive.substantive_fte, 0) as substantive_fte
+    select
+        'organisation' as level,
+        coalesce(by_group.period, substantive.period) as period,
+        coalesce(by_group.period_start_date, substantive.period_start_date) as period_start_date,
+        coalesce(by_group.org_code, substantive.org_code) as org_code,
+        coalesce(by_group.staff_group, substantive.staff_group) as staff_group,
+        {%- for m in temporary_measures %}
+        coalesce(by_group.{{ m }}, 0) as {{ m }},
+        {%- endfor %}
+        coalesce(substantive.substantive_fte, 0) as substantive_fte
     from by_group
-    left join substantive
+    full outer join substantive
         on substantive.period_start_date = by_group.period_start_date
         and substantive.org_code = by_group.org_code
         and substantive.staff_group = by_group.staff_group
 
 ),
 
-{%- set measures = ['bank_fte', 'bank_hours', 'bank_shifts', 'bank_spend_gbp', 'agency_fte', 'agency_hours',
-                    'agency_shifts', 'agency_spend_gbp', 'agency_shifts_above_price_cap',
-                    'agency_spend_above_price_cap_gbp', 'substantive_fte'] %}
+{%- set measures = temporary_measures + ['substantive_fte'] %}
 
 combined as (
 
