@@ -10,11 +10,14 @@ Python loop over rows.
 What counts as an identifier (a "token" is never adjacent to a letter or digit on either
 side, so digit runs inside 64-character hexadecimal pseudonyms are never tokens):
 
-- NI number (`pii_ni_number`), every text column: a token of the NI number's shape, spaces
-  allowed in the usual "AB 12 34 56 C" grouping, any case, that passes the standard's own
-  rules (NI_NUMBER_PATTERN and NI_UNALLOCATED_PREFIXES).
-- NHS number (`pii_nhs_number`): a 10-digit token, plain or grouped 3-3-4 with single spaces
-  or hyphens, with a valid modulus-11 check digit. One random number in eleven passes the
+- NI number (`pii_ni_number`), every text column: a token of the NI number's shape, any
+  case, with or without its suffix letter (the number identifies the person without it),
+  grouped "AB 12 34 56 C" or not; a group may be set off by one space, tab, non-breaking or
+  other fixed-width space (what text pasted from a document or web page carries), full stop
+  or hyphen. Once the separators are removed it must pass the standard's own rules
+  (NI_NUMBER_PATTERN, the suffix optional, and NI_UNALLOCATED_PREFIXES).
+- NHS number (`pii_nhs_number`): a 10-digit token, plain or grouped 3-3-4 with one of the
+  same separators between the groups, with a valid modulus-11 check digit. One random number in eleven passes the
   check, so context decides: in text columns every such token is flagged; in integer and
   decimal fields a numeric value is flagged only when the column is dominated by them (at
   least half of its non-null values are 10-digit values and at least 95% of those pass the
@@ -94,8 +97,15 @@ DOMINANT_VALID_SHARE = 0.95
 
 # --- Token patterns (RE2). Each is matched between delimiters, never inside a word. -------
 DELIM = "[^A-Za-z0-9]"
-NI_TOKEN = "[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Za-z]"
-NHS_TOKEN = "[0-9]{10}|[0-9]{3} [0-9]{3} [0-9]{4}|[0-9]{3}-[0-9]{3}-[0-9]{4}"
+# What may set off the groups of an NI or NHS number: a space, a tab, a non-breaking, figure,
+# thin or narrow no-break space (text pasted from documents and web pages), a full stop or a
+# hyphen. Removed (with anything else not a letter or digit) before the full match.
+_SEP = "[ \\t\\x{00A0}\\x{2007}\\x{2009}\\x{202F}.-]"
+NI_TOKEN = f"[A-Za-z]{{2}}{_SEP}?[0-9]{{2}}{_SEP}?[0-9]{{2}}{_SEP}?[0-9]{{2}}(?:{_SEP}?[A-Za-z])?"
+NHS_TOKEN = f"[0-9]{{10}}|[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}[0-9]{{4}}"
+# The standard's NI number rule with the suffix letter optional.
+NI_SCAN_PATTERN = NI_NUMBER_PATTERN.replace("[A-D]$", "[A-D]?$")
+NOT_ALPHANUMERIC = "[^A-Za-z0-9]"
 EMAIL_TOKEN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 
 _DAY = "(?:0?[1-9]|[12][0-9]|3[01])"
@@ -287,10 +297,10 @@ def _hits_sql(
     if by_rule[RULE_NI]:
         parts.append(
             f"SELECT col_no, {_RULE_NO[RULE_NI]} AS rule_no, __row FROM ("  # noqa: S608
-            f" SELECT col_no, __row, upper(replace(unnest(regexp_extract_all(' ' || v || ' ',"
-            f" {params.add(NI_EXTRACT)}, 1)), ' ', '')) AS t FROM {cand}"
-            f" WHERE {_in(by_rule[RULE_NI])})"
-            f" WHERE regexp_full_match(t, {params.add(NI_NUMBER_PATTERN)})"
+            f" SELECT col_no, __row, upper(regexp_replace(unnest(regexp_extract_all(' ' || v ||"
+            f" ' ', {params.add(NI_EXTRACT)}, 1)), {params.add(NOT_ALPHANUMERIC)}, '', 'g'))"
+            f" AS t FROM {cand} WHERE {_in(by_rule[RULE_NI])})"
+            f" WHERE regexp_full_match(t, {params.add(NI_SCAN_PATTERN)})"
             f" AND NOT list_contains({params.add(list(NI_UNALLOCATED_PREFIXES))}, left(t, 2))"
         )
     if by_rule[RULE_NHS]:
@@ -304,8 +314,9 @@ def _hits_sql(
         )
         parts.append(
             f"SELECT col_no, {_RULE_NO[RULE_NHS]} AS rule_no, __row FROM ("  # noqa: S608
-            f" SELECT col_no, __row, replace(replace(unnest(regexp_extract_all(' ' || v || ' ',"
-            f" {params.add(NHS_EXTRACT)}, 1)), ' ', ''), '-', '') AS t FROM {cand}"
+            f" SELECT col_no, __row, regexp_replace(unnest(regexp_extract_all(' ' || v || ' ',"
+            f" {params.add(NHS_EXTRACT)}, 1)), {params.add(NOT_ALPHANUMERIC)}, '', 'g') AS t"
+            f" FROM {cand}"
             f" WHERE {which})"
             f" WHERE regexp_full_match(t, {params.add(TEN_DIGITS)}) AND {nhs_check_sql('t')}"
         )

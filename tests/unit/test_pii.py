@@ -183,10 +183,20 @@ def test_realistic_job_titles_and_codes_give_no_findings(con, standard):
         ("staff_in_post", "person_id", "{}", "AB123456C", RULE_NI),
         ("leavers", "assignment_id", "{}", "JK 11 11 11 B", RULE_NI),
         ("sickness_absence", "sickness_reason", "{}", "PR333333A", RULE_NI),
+        # Separators that text pasted from documents and web pages carries, and no suffix.
+        ("staff_in_post", "local_job_title", "Nurse {}", "AB\u00a0123456\u00a0C", RULE_NI),
+        ("staff_in_post", "local_job_title", "Nurse {}", "AB\u202f12\u202f34\u202f56\u202fC", RULE_NI),
+        ("staff_in_post", "local_job_title", "Nurse {}", "AB-12-34-56-C", RULE_NI),
+        ("staff_in_post", "local_job_title", "Nurse {}", "AB.12.34.56.C", RULE_NI),
+        ("staff_in_post", "local_job_title", "Nurse {}", "AB\t12\t34\t56\tC", RULE_NI),
+        ("staff_in_post", "local_job_title", "Nurse {} (HR)", "AB123456", RULE_NI),
+        ("staff_in_post", "local_job_title", "Nurse {}", "ab 12 34 56", RULE_NI),
         ("temporary_staffing", "spend_gbp", "{}", "SW444444B", RULE_NI),
         ("staff_in_post", "local_job_title", "Nurse {}", "943 476 5919", RULE_NHS),
         ("staff_in_post", "local_job_title", "{}", "9434765919", RULE_NHS),
         ("staff_in_post", "local_job_title", "NHS no. {}", "943-476-5919", RULE_NHS),
+        ("staff_in_post", "local_job_title", "NHS no. {}", "943.476.5919", RULE_NHS),
+        ("staff_in_post", "local_job_title", "NHS no. {}", "943\u00a0476\u00a05919", RULE_NHS),
         ("leavers", "person_id", "{}", "9434765919", RULE_NHS),
         ("vacancies", "harmonised_role", "{}", "943 476 5919", RULE_NHS),
         ("temporary_staffing", "hours_worked", "{}", "943 476 5919", RULE_NHS),
@@ -255,8 +265,8 @@ def test_tokens_inside_words_are_not_read(con, standard):
 
 
 def test_ni_numbers_failing_the_standards_rules_are_not_flagged(con, standard):
-    rows = submitted_rows("staff_in_post", 4)
-    values = ["QQ123456C", "GB123456A", "AB123456E", "TN 12 34 56 A"]
+    rows = submitted_rows("staff_in_post", 6)
+    values = ["QQ123456C", "GB123456A", "AB123456E", "TN 12 34 56 A", "QQ123456", "GB 12 34 56"]
     for row, value in zip(rows, values, strict=True):
         row["local_job_title"] = value
     assert scan(con, standard, rows) == ([], [])
