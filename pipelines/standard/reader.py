@@ -161,6 +161,76 @@ def _read_header_line(path: Path, encoding: str) -> str:
         return fh.readline(1024 * 1024)
 
 
+# A header cell is quoted in a finding or a receipt only when it reads like a column name: a
+# file exported without its header row has a row of data there (NI numbers, names, dates of
+# birth), and nothing in a receipt may echo one. Anything else is named by its position.
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 _./()#&%-]{0,63}")
+_VALUE_LIKE = re.compile(
+    r"[0-9]{4}"  # a year, an NHS number, an amount
+    r"|[A-Za-z]{2}[^A-Za-z0-9]?[0-9]{2}[^A-Za-z0-9]?[0-9]{2}"  # an NI number
+    r"|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2}"  # a date
+    r"|\b[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}\b"  # a postcode
+)
+
+
+def column_label(name: str, position: int) -> str:
+    """How header cell `position` (1-based) is named in findings and receipts: its text when
+    that reads like a column name, otherwise "column N"."""
+    if _COLUMN_NAME.fullmatch(name) and not _VALUE_LIKE.search(name):
+        return name
+    return f"column {position}"
+
+
+def column_phrase(name: str, position: int) -> str:
+    """The same, for a sentence: "column 'Surname'" or "column 3"."""
+    label = column_label(name, position)
+    return f"column {label!r}" if label == name else label
+
+
+def header_findings(header: list[str], display: str) -> list[Finding]:
+    """Duplicate and empty header cells, for CSV and XLSX alike. Asked for once row 1 is
+    known to be a header (see no_header_finding): in a row of data they mean nothing."""
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        key = name.lower()
+        if name == "":
+            findings.append(
+                _error(
+                    "empty_column_name",
+                    f"header cell {i + 1} is empty; every column needs a name (delete empty"
+                    " columns).",
+                    display,
+                    row=1,
+                )
+            )
+        elif key in seen:
+            findings.append(
+                _error(
+                    "duplicate_column",
+                    f"{column_phrase(name, i + 1)} appears more than once in the header (case"
+                    " ignored); keep one.",
+                    display,
+                    row=1,
+                    field=column_label(name, i + 1),
+                )
+            )
+        seen.add(key)
+    return findings
+
+
+def no_header_finding(header: list[str], expected: str, display: str) -> Finding:
+    """Row 1 matched none of the names expected there: the file has no header row."""
+    return _error(
+        "no_header",
+        f"row 1 does not look like a header: none of its {len(header)} cells is {expected}."
+        " Export the file with its column headings in the first row (its cells are not"
+        " shown here, in case they are data).",
+        display,
+        row=1,
+    )
+
+
 def read_header(
     path: Path, display: str, encoding: str, delimiter: str
 ) -> tuple[list[str], list[Finding]]:
@@ -193,29 +263,6 @@ def read_header(
                     )
                 )
                 break
-    seen: set[str] = set()
-    for name in header:
-        key = name.lower()
-        if key in seen:
-            findings.append(
-                _error(
-                    "duplicate_column",
-                    f"column {name!r} appears more than once in the header; keep one.",
-                    display,
-                    row=1,
-                    field=name,
-                )
-            )
-        seen.add(key)
-        if name == "":
-            findings.append(
-                _error(
-                    "empty_column_name",
-                    "a header cell is empty; every column needs a name (delete empty columns).",
-                    display,
-                    row=1,
-                )
-            )
     return header, findings
 
 
@@ -266,9 +313,9 @@ def load_csv(
     if not src.ok:
         return src
 
-    header, header_findings = read_header(path, display, encoding, delimiter)
+    header, found = read_header(path, display, encoding, delimiter)
     src.header = header
-    src.findings.extend(header_findings)
+    src.findings.extend(found)
     if not src.ok:
         return src
 
@@ -567,16 +614,6 @@ def load_xlsx(
             header_row = header_row[:-1]
         src.header = [(_cell_text(v) or "").strip() for v in header_row]
         ncols = len(src.header)
-        for i, name in enumerate(src.header):
-            if name == "":
-                src.findings.append(
-                    _error(
-                        "empty_column_name",
-                        f"header cell {i + 1} is empty; every column needs a name.",
-                        display,
-                        row=1,
-                    )
-                )
         if not src.ok:
             return src
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -39,7 +39,15 @@ from pipelines.standard.model import (
     Standard,
     load_standard,
 )
-from pipelines.standard.reader import READERS, LoadedSource, select_into
+from pipelines.standard.reader import (
+    READERS,
+    LoadedSource,
+    column_label,
+    column_phrase,
+    header_findings,
+    no_header_finding,
+    select_into,
+)
 
 DEFAULT_MAX_ROWS_PER_RULE = 1000
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*")
@@ -611,6 +619,12 @@ def check_header(
     findings: list[Finding] = []
     by_lower = {f.name.lower(): f for f in extract.fields}
     positions: dict[str, int] = {}
+    if header and not any(name.strip().lower() in by_lower for name in header):
+        expected = (
+            f"a field name of {extract.name} in the standard (the data dictionary lists them)"
+        )
+        return positions, [no_header_finding(header, expected, display)]
+    findings += header_findings(header, display)
     for i, name in enumerate(header):
         f = by_lower.get(name.strip().lower())
         if f is None:
@@ -618,12 +632,12 @@ def check_header(
                 Finding(
                     "error",
                     "unknown_column",
-                    f"column {name!r} is not a field of {extract.name} in the standard."
+                    f"{column_phrase(name, i + 1)} is not a field of {extract.name} in the standard."
                     " Remove it (names, addresses and free text must never be submitted), or map"
                     " it to a standard field with a mapping profile.",
                     display,
                     1,
-                    name,
+                    column_label(name, i + 1),
                 )
             )
         elif not f.in_form(form):
@@ -763,9 +777,9 @@ def validate_file(
         report.findings.extend(src.findings)
         if not src.ok:
             return report
-        positions, header_findings = check_header(src.header, ext, form, src.display)
-        report.findings.extend(header_findings)
-        if any(f.severity == "error" for f in header_findings):
+        positions, found = check_header(src.header, ext, form, src.display)
+        report.findings.extend(found)
+        if any(f.severity == "error" for f in found):
             return report
         if src.rows == 0:
             report.findings.append(empty_extract_finding(ext, src.display))

@@ -22,7 +22,13 @@ from pipelines.errors import Finding, OwfError
 from pipelines.governance.yamlfile import load_schema, read_yaml, schema_findings
 from pipelines.paths import governance_dir
 from pipelines.standard.model import SOURCE, Extract, Standard
-from pipelines.standard.reader import LoadedSource, select_into
+from pipelines.standard.reader import (
+    LoadedSource,
+    column_label,
+    header_findings,
+    no_header_finding,
+    select_into,
+)
 from pipelines.standard.validator import (
     SqlParams,
     check_header,
@@ -153,13 +159,24 @@ def apply_profile(
         return result
 
     by_name = {h.strip().lower(): i for i, h in enumerate(src.header)}
+    ignored = {name.strip().lower() for name in profile.ignore}
+    known = {spec["from"].strip().lower() for spec in profile.columns.values() if "from" in spec}
+    if src.header and not (known | ignored) & set(by_name):
+        expected = f"a column that profile {profile.name} maps or ignores"
+        result.findings.append(no_header_finding(src.header, expected, src.display))
+        return result
+    result.findings += header_findings(src.header, src.display)
+    if not result.ok:
+        return result
     params = SqlParams()
     exprs: list[str] = []
     used: set[int] = set()
+    missing_from: set[str] = set()
     for field_name, spec in profile.columns.items():
         if "from" in spec:
             pos = by_name.get(spec["from"].strip().lower())
             if pos is None:
+                missing_from.add(field_name)
                 result.findings.append(
                     Finding(
                         "error",
@@ -195,7 +212,9 @@ def apply_profile(
         exprs.append((field_name, x))
         result.fields.append(field_name)
 
-    present = set(result.fields)
+    # A field whose column is missing from the file is reported as that, not as a gap in
+    # the profile.
+    present = set(result.fields) | missing_from
     for f in extract.fields_in(SOURCE):
         if f.required and f.name not in present:
             alt = f.source_alternative
@@ -212,8 +231,8 @@ def apply_profile(
                     f.name,
                 )
             )
-    ignored = {name.strip().lower() for name in profile.ignore}
-    result.dropped_source_columns = [h for i, h in enumerate(src.header) if i not in used]
+    dropped = [(i, h) for i, h in enumerate(src.header) if i not in used]
+    result.dropped_source_columns = [column_label(h, i + 1) for i, h in dropped]
     if not result.ok:
         return result
     rows = std.codelists["occupation_matrix"].rows
@@ -239,7 +258,7 @@ def apply_profile(
     result.findings += select_into(con, src, MAPPED_TABLE, ", ".join(cols), params.values)
     if not result.ok:
         return result
-    unexpected = [h for h in result.dropped_source_columns if h.strip().lower() not in ignored]
+    unexpected = [column_label(h, i + 1) for i, h in dropped if h.strip().lower() not in ignored]
     if unexpected:
         result.findings.append(
             Finding(

@@ -32,6 +32,7 @@ from pipelines.submission.package import (
 from pipelines.submission.prepare import (
     SubmissionKeys,
     register_signing_key,
+    render_receipt,
     run_submission,
 )
 from pipelines.synth import generate, sample_system
@@ -559,6 +560,88 @@ def test_validation_failure_stops_with_the_report(world, tmp_path):
         ("ni_number", 2, "person_id")
     ]
     assert _no_package(tmp_path / "out") and "QQ123456Q" not in outcome.receipt_path.read_text()
+
+
+def _xlsx(path: Path, rows: list[list]) -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for r in rows:
+        book.active.append(r)
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("layout", ["standard", "esr", "xlsx"])
+def test_a_file_without_its_header_row_is_refused_without_echoing_a_cell(world, tmp_path, layout):
+    """Row 1 of a file exported without headings is a person's record: the refusal says so
+    and quotes none of its cells (NI number, name, date of birth) in the receipt or on screen."""
+    if layout == "esr":
+        lines = extract_file(world, "RW1", "staff_in_post", esr=True).read_text().splitlines()
+        header = next(csv.reader([lines[0]]))
+        first = dict(zip(header, next(csv.reader([lines[1]])), strict=True))
+        path = tmp_path / "noheader.csv"
+        path.write_text("\n".join(lines[1:]) + "\n")
+        cells = [v for v in first.values() if len(v) > 3]
+        kw = {"profile": "esr_staff_in_post"}
+    else:
+        rows = staff_rows()
+        rows[0]["local_job_title"] = "SINGH, Mia"
+        cells = [rows[0]["person_id"], rows[0]["date_of_birth"], "SINGH, Mia"]
+        if layout == "xlsx":
+            path = _xlsx(tmp_path / "noheader.xlsx", [list(r.values()) for r in rows])
+        else:
+            path = tmp_path / "noheader.csv"
+            write_csv(path, rows)
+            path.write_text("\n".join(path.read_text().splitlines()[1:]) + "\n")
+        kw = {}
+    outcome = prepare(world, path, out=tmp_path / "out", **kw)
+    assert [(f.rule, f.row, f.field) for f in outcome.findings if f.severity == "error"] == [
+        ("no_header", 1, None)
+    ]
+    assert "column headings" in outcome.findings[0].message and _no_package(tmp_path / "out")
+    shown = outcome.receipt_path.read_text() + render_receipt(outcome)
+    assert cells and not [c for c in cells if c in shown]
+
+
+def test_columns_that_are_not_sent_are_named_only_when_they_read_like_names(world, tmp_path):
+    """An ESR export with extra columns: their headings are listed as not sent, except one
+    that looks like a value (here an NI number as a heading), which is named by position."""
+    lines = extract_file(world, "RW1", "staff_in_post", esr=True).read_text().splitlines()
+    extra = ["Home Phone", "AB123456C"]
+    path = tmp_path / "extra.csv"
+    path.write_text(
+        "\n".join([f"{lines[0]},{','.join(extra)}"] + [f"{ln},x,y" for ln in lines[1:]]) + "\n"
+    )
+    outcome = prepare(world, path, out=tmp_path / "out", profile="esr_staff_in_post")
+    assert outcome.ok, outcome.findings[:3]
+    width = len(next(csv.reader([lines[0]])))
+    assert outcome.receipt["source_columns_not_sent"][-2:] == ["Home Phone", f"column {width + 2}"]
+    assert "AB123456C" not in outcome.receipt_path.read_text() + render_receipt(outcome)
+
+
+def test_a_column_missing_from_an_esr_export_is_reported_as_missing_only(world, tmp_path):
+    lines = extract_file(world, "RW1", "staff_in_post", esr=True).read_text().splitlines()
+    rows = list(csv.reader(lines))
+    drop = rows[0].index("Contracted Wte")
+    path = tmp_path / "short.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([r[:drop] + r[drop + 1 :] for r in rows])
+    outcome = prepare(world, path, out=tmp_path / "out", profile="esr_staff_in_post")
+    assert [(f.rule, f.field) for f in outcome.findings if f.severity == "error"] == [
+        ("missing_column", "Contracted Wte")
+    ]
+
+
+def test_xlsx_with_a_repeated_column_is_refused(world, tmp_path):
+    rows = staff_rows()
+    header = [*rows[0], "PERSON_ID"]
+    data = [[*r.values(), "AB123456C"] for r in rows]
+    outcome = prepare(world, _xlsx(tmp_path / "dup.xlsx", [header, *data]), out=tmp_path / "out")
+    assert [(f.rule, f.row, f.field) for f in outcome.findings if f.severity == "error"] == [
+        ("duplicate_column", 1, "PERSON_ID")
+    ]
+    assert _no_package(tmp_path / "out")
 
 
 def test_value_that_does_not_convert_gives_the_report_and_no_scan(world, tmp_path):

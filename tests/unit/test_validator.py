@@ -10,6 +10,7 @@ import codecs
 
 import pytest
 
+from pipelines.standard.reader import column_label
 from pipelines.standard.validator import validate_file
 from tests.conftest import valid_row, valid_rows, write_csv
 
@@ -457,3 +458,33 @@ def test_a_mistake_in_the_mapping_sql_is_not_blamed_on_the_file(tmp_path):
     with pytest.raises(duckdb.ConversionException):
         select_into(con, src, "owf_fields", "CAST('x' || c0 AS INTEGER) AS a")
     assert src.findings == []
+
+
+@pytest.mark.parametrize(
+    "name,label",
+    [
+        ("Surname", "Surname"),
+        ("Date Of Birth", "Date Of Birth"),
+        ("Asg Full Part Time", "Asg Full Part Time"),
+        ("Band 5 (AfC)", "Band 5 (AfC)"),
+        ("SINGH, Mia", "column 3"),
+        ("AB123456C", "column 3"),
+        ("ab 12 34 56 c", "column 3"),
+        ("9434765919", "column 3"),
+        ("1966-04-02", "column 3"),
+        ("22/10/67", "column 3"),
+        ("QV6 5LZ", "column 3"),
+        ("mia.singh@rw1.nhs.example", "column 3"),
+    ],
+)
+def test_header_cells_are_named_only_when_they_read_like_column_names(name, label):
+    assert column_label(name, 3) == label
+
+
+def test_a_file_without_a_header_row_gives_one_finding_and_quotes_no_cell(tmp_path):
+    rows = valid_rows("staff_in_post")
+    path = write_csv(tmp_path / "x.csv", rows)
+    path.write_text("\n".join(path.read_text().splitlines()[1:]) + "\n")
+    [finding] = validate_file(path, "staff_in_post").findings
+    assert (finding.rule, finding.row, finding.field) == ("no_header", 1, None)
+    assert rows[0]["person_id"] not in finding.message
