@@ -77,8 +77,10 @@ END
 """
 
 # Codes of non-identifying fields may be shown, but only when they cannot be an identifier
-# that slipped into the wrong column (no long digit runs, no @, short).
-ECHO_SAFE_PATTERN = r"[A-Za-z_ &/().+-]{1,24}|[A-Za-z_ &/().+-]*[0-9]{1,3}[A-Za-z_ &/().+-]*"
+# that slipped into the wrong column: no long digit runs, no @, short, and no words separated
+# by spaces unless there is a number among them ("Band 5" is shown; "Ben Green", a name typed
+# into the wrong column, is described as "words, 9 characters").
+ECHO_SAFE_PATTERN = r"[A-Za-z_&/().+-]{1,24}|[A-Za-z_ &/().+-]*[0-9]{1,3}[A-Za-z_ &/().+-]*"
 
 TYPE_PATTERNS = {
     "integer": r"-?[0-9]+",

@@ -202,6 +202,14 @@ def test_identifying_values_are_never_echoed(tmp_path):
 def test_non_identifying_codes_are_shown(tmp_path):
     report = _plant(tmp_path, "contract_type", "Perm")
     assert _only(report, "codelist")[0].found == 'value "Perm"'
+    report = _plant(tmp_path, "pay_band", "Band 5")
+    assert _only(report, "codelist")[0].found == 'value "Band 5"'
+
+
+def test_words_in_a_code_field_are_described_not_shown(tmp_path):
+    """A name typed into a code column is not echoed back."""
+    report = _plant(tmp_path, "contract_type", "Ben Green")
+    assert _only(report, "codelist")[0].found == "words, 9 characters"
 
 
 def test_a_row_failing_several_checks_gets_a_finding_for_each(tmp_path):
