@@ -41,7 +41,7 @@ HEX_DIGEST_CHARS = 64  # HMAC-SHA256 as lower-case hex
 _DIGESTS_PER_ARRAY = (2**31 - 1) // HEX_DIGEST_CHARS
 ASSIGNMENT_KEY_INFO_PREFIX = b"one-workforce/assignment-key/v1/"
 # ODS code format, as in governance/schemas/organisations.schema.json.
-_ODS_CODE = re.compile(r"[A-Z0-9]{3,6}")
+ODS_CODE = re.compile(r"[A-Z0-9]{3,6}")
 _TOKEN = re.compile(r"[0-9a-f]{64}")
 _TOKEN_PATTERN = "^[0-9a-f]{64}$"
 # A value normalise_ni leaves unchanged: no whitespace, nothing to upper-case.
@@ -130,7 +130,7 @@ def assignment_key(system_key: bytes, org_code: str) -> bytes:
     cannot be linked between organisations.
     """
     _check_key(system_key)
-    if not isinstance(org_code, str) or _ODS_CODE.fullmatch(org_code) is None:
+    if not isinstance(org_code, str) or ODS_CODE.fullmatch(org_code) is None:
         raise OwfError(
             f"organisation code {org_code!r} is not an ODS code (3 to 6 upper-case letters and"
             " digits, e.g. RW1); use the code registered in governance/organisations.yaml."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import calendar
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,15 +204,17 @@ class Refusal(OwfError):
         self.reason = reason
 
 
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+
+
 def period_bounds(period: str) -> tuple[dt.date, dt.date]:
-    try:
-        year, month = (int(p) for p in period.split("-"))
-        start = dt.date(year, month, 1)
-    except (ValueError, TypeError):
-        raise OwfError(
-            f"malformed period {period!r}: write it as YYYY-MM (for example 2026-03)"
-        ) from None
-    return start, dt.date(year, month, calendar.monthrange(year, month)[1])
+    """First and last day of a period written YYYY-MM (exactly: "2026-9" and "2026-09 " are
+    malformed, not taken for 2026-09, since the period is compared as text later)."""
+    match = _PERIOD.fullmatch(period) if isinstance(period, str) else None
+    if match is None:
+        raise OwfError(f"malformed period {period!r}: write it as YYYY-MM (for example 2026-03)")
+    year, month = int(match[1]), int(match[2])
+    return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
 def _date(text: str) -> dt.date:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from pipelines import __version__
 from pipelines.crypto import keys as keyfiles
 from pipelines.crypto.pseudonymise import (
+    ODS_CODE,
     assignment_key,
     person_pseudonym_column,
     pseudonymise_column,
@@ -169,6 +170,12 @@ def run_submission(
 
     # -- governance, keys and the output folder, before any data is read ----------------
     period_bounds(period)  # raises a clear OwfError for a malformed period
+    if not isinstance(org, str) or ODS_CODE.fullmatch(org) is None:
+        # Checked before it names a receipt file: "../x" must not write outside --out.
+        raise OwfError(
+            f"organisation code {org!r} is not an ODS code (3 to 6 upper-case letters and"
+            " digits, e.g. RW1); use the code registered in governance/organisations.yaml."
+        )
     ext: Extract = std.extract(extract)
     gov = (
         governance
@@ -471,13 +478,18 @@ def _finish(
     receipt["seconds"] = round(time.monotonic() - prog.t0, 3)
     outcome = Outcome(ok=not errors, receipt=receipt, report=report, findings=findings)
     if out_dir is not None:
+        # A refusal's receipt is named by its time and a random suffix, so a second refusal
+        # of the same extract (after a fix that did not fix everything) keeps the first.
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         base = receipt.get("package_file") or (
             f"{receipt['org_code']}_{receipt['extract']}_{receipt['period']}_refused"
+            f"_{stamp}_{secrets.token_hex(3)}"
         )
         path = Path(out_dir) / (base.removesuffix(SUFFIX) + ".receipt.json")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(receipt, indent=2, default=str) + "\n", encoding="utf-8")
+            text = json.dumps(receipt, indent=2, default=str) + "\n"
+            _write_atomic(path, text.encode("utf-8"))
             outcome.receipt_path = path
         except OSError as exc:
             print(

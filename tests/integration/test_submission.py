@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -422,6 +423,9 @@ def _no_package(folder: Path) -> bool:
         ({"extract": "payroll"}, "unknown extract type 'payroll'"),
         ({"period": "2026-13"}, "malformed period"),
         ({"period": "October"}, "malformed period"),
+        ({"period": "2026-9"}, "malformed period"),
+        ({"period": "2026-09 "}, "malformed period"),
+        ({"org": "../RW1"}, "not an ODS code"),
     ],
 )
 def test_usage_errors(world, tmp_path, kwargs, match):
@@ -441,6 +445,21 @@ def test_usage_errors(world, tmp_path, kwargs, match):
     else:
         assert not outcome.ok and re.search(match, str(outcome.findings[0].message))
     assert _no_package(out)
+    # Nothing is written outside the output folder, whatever the arguments say.
+    assert [p.name for p in tmp_path.rglob("*") if out not in p.parents and p != out] == []
+
+
+def test_a_second_refusal_keeps_the_first_receipt(world, tmp_path):
+    rows = staff_rows()
+    rows[0]["person_id"] = "QQ123456Q"
+    first = prepare(world, write_csv(tmp_path / "bad.csv", rows), out=tmp_path / "out")
+    rows[0]["fte"] = "lots"
+    second = prepare(world, write_csv(tmp_path / "bad.csv", rows), out=tmp_path / "out")
+    assert not first.ok and not second.ok and first.receipt_path != second.receipt_path
+    assert sorted(tmp_path.joinpath("out").glob("*.receipt.json")) == sorted(
+        [first.receipt_path, second.receipt_path]
+    )
+    assert json.loads(first.receipt_path.read_text())["errors"] == 1
 
 
 def test_agreement_that_does_not_cover_the_extract(world, tmp_path):
