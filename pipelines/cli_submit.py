@@ -41,7 +41,17 @@ Delimiter = Annotated[
 
 
 def _delim(text: str | None) -> str | None:
-    return "\t" if text and text.lower() == "tab" else text
+    """--delimiter: one of the separators the reader knows, or "tab"."""
+    from pipelines.standard.reader import DELIMITER_NAMES
+
+    if text is None:
+        return None
+    value = "\t" if text.lower() == "tab" else text
+    if value not in DELIMITER_NAMES:
+        raise OwfError(
+            f"--delimiter {text!r} is not a separator the reader knows: use ',', ';', '|' or tab"
+        )
+    return value
 
 
 def _say(message: str) -> None:
@@ -78,7 +88,13 @@ def submit_check(
     )
     typer.echo(render_receipt(outcome, max_rows=max_rows))
     if json_out:
-        json_out.write_text(json.dumps(outcome.receipt, indent=2, default=str) + "\n")
+        try:
+            json_out.write_text(json.dumps(outcome.receipt, indent=2, default=str) + "\n")
+        except OSError as exc:
+            raise OwfError(
+                f"cannot write the report to {json_out} ({exc.strerror or exc}); give --json a"
+                " file path in a folder you can write to"
+            ) from None
     raise typer.Exit(0 if outcome.ok else 1)
 
 
@@ -152,11 +168,31 @@ def keys_generate(
     """Generate key files. Private keys are written 0600 and never printed."""
     from pipelines.crypto import keys as kf
     from pipelines.crypto.encryption import generate_encryption_key
+    from pipelines.crypto.pseudonymise import ODS_CODE
     from pipelines.crypto.signing import generate_signing_key, key_fingerprint, public_key_b64
 
+    # Every file is checked before any is written: a pair half-replaced (a new private key
+    # beside the old public one) would sign packages the hub cannot verify.
+    targets = {
+        "signing": [f"{org}-signing.key", f"{org}-signing.pub"],
+        "hub": ["hub-encryption.key", "hub-encryption.pub", "hub-pseudonymisation.key"],
+        "system": ["system-pseudonymisation.key"],
+    }.get(kind)
+    if targets is None:
+        raise OwfError(f"unknown key kind {kind!r}: use signing, hub or system")
+    if kind == "signing" and (not org or ODS_CODE.fullmatch(org) is None):
+        raise OwfError(
+            "a signing key belongs to an organisation: give --org with its ODS code (3 to 6"
+            " upper-case letters and digits, e.g. RW1)"
+        )
+    existing = [str(out / name) for name in targets if (out / name).exists()]
+    if existing and not overwrite:
+        raise OwfError(
+            f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; nothing"
+            " was written. Move the old files aside together (a key pair belongs together), or"
+            " pass --overwrite to replace them all."
+        )
     if kind == "signing":
-        if not org:
-            raise OwfError("a signing key belongs to an organisation: give --org (its ODS code)")
         key = generate_signing_key()
         key_id = f"{org}-{dt.date.today():%Y%m%d}"
         kf.write_private_key(out / f"{org}-signing.key", key, overwrite=overwrite)
@@ -198,8 +234,6 @@ def keys_generate(
         typer.echo(
             f"wrote {out / 'system-pseudonymisation.key'} (0600, epoch {epoch}); distribute it to organisations by a secure route, never by e-mail"
         )
-    else:
-        raise OwfError(f"unknown key kind {kind!r}: use signing, hub or system")
 
 
 @keys_app.command("export-public")

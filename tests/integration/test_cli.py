@@ -90,3 +90,29 @@ def test_models_unit_test_without_a_warehouse_says_to_build_first(tmp_path):
     assert "no warehouse at" in result.stderr
     assert "owf models build, or make demo" in result.stderr.replace("\n", " ")
     assert not (tmp_path / "hub" / "warehouse.duckdb").exists()
+
+
+def test_keys_generate_writes_nothing_when_any_of_the_files_exists(tmp_path):
+    """A pair is replaced whole or not at all: with the old private key moved aside, a new
+    one must not be written beside the old public key."""
+    assert owf("keys", "generate", "signing", "--org", "RW9", "--out", tmp_path).returncode == 0
+    public = (tmp_path / "RW9-signing.pub").read_bytes()
+    (tmp_path / "RW9-signing.key").rename(tmp_path / "old.key")
+    result = owf("keys", "generate", "signing", "--org", "RW9", "--out", tmp_path)
+    assert result.returncode == 2 and "nothing was written" in result.stderr
+    assert not (tmp_path / "RW9-signing.key").exists()
+    assert (tmp_path / "RW9-signing.pub").read_bytes() == public
+    result = owf("keys", "generate", "signing", "--org", "../RW9", "--out", tmp_path / "k")
+    assert result.returncode == 2 and "ODS code" in result.stderr
+    assert not list(tmp_path.glob("*RW9-signing.key"))
+
+
+def test_submit_check_usage_errors_are_messages_not_tracebacks(tmp_path):
+    path = write_csv(tmp_path / "sip.csv", valid_rows("staff_in_post"))
+    common = ["--org", "RW1", "--extract", "staff_in_post", "--period", "2026-09"]
+    result = owf("submit", "check", path, *common, "--delimiter", ";;")
+    assert result.returncode == 2 and "not a separator" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = owf("submit", "check", path, *common, "--json", tmp_path / "no" / "such" / "r.json")
+    assert result.returncode == 2 and "cannot write the report" in result.stderr
+    assert "Traceback" not in result.stderr
