@@ -410,9 +410,11 @@ def build_checks(
                     "implausible_age",
                     f.name,
                     f"{f.name} gives an age outside 14-100 at the end of the period: check it.",
+                    # The age in whole years on the last day of the period, as the age band
+                    # is derived (date_diff would count year boundaries crossed instead).
                     f"{nz} AND TRY_CAST({col} AS DATE) IS NOT NULL AND period IS NOT NULL"
-                    f" AND TRY_CAST(period || '-01' AS DATE) IS NOT NULL AND NOT date_diff('year',"
-                    f" TRY_CAST({col} AS DATE), last_day(TRY_CAST(period || '-01' AS DATE)))"
+                    f" AND TRY_CAST(period || '-01' AS DATE) IS NOT NULL AND NOT date_part('year',"
+                    f" age(last_day(TRY_CAST(period || '-01' AS DATE)), TRY_CAST({col} AS DATE)))"
                     " BETWEEN 14 AND 100",
                     "'a date of birth'",
                 )

@@ -496,3 +496,18 @@ def test_a_file_without_a_header_row_gives_one_finding_and_quotes_no_cell(tmp_pa
     [finding] = validate_file(path, "staff_in_post").findings
     assert (finding.rule, finding.row, finding.field) == ("no_header", 1, None)
     assert rows[0]["person_id"] not in finding.message
+
+
+@pytest.mark.parametrize(
+    "born,ok",
+    [
+        ("1925-12-01", True),  # 100 on 2026-09-30: the oldest age allowed
+        ("1925-09-30", False),  # 101 that day
+        ("2012-09-30", True),  # 14 that day
+        ("2012-12-31", False),  # 13: too young, though born in a year 14 years before
+    ],
+)
+def test_age_check_uses_the_age_on_the_last_day_of_the_period(tmp_path, born, ok):
+    report = _plant(tmp_path, "date_of_birth", born)
+    hits = [f for f in report.findings if f.rule == "implausible_age"]
+    assert (hits == []) is ok
