@@ -202,7 +202,7 @@ def run_submission(
     con = con or duckdb.connect()
     try:
         # -- read and map -------------------------------------------------------------
-        prof = load_profile(profile, ext, std)
+        prof = load_profile(profile, ext, std, governance=gov.directory)
         receipt["profile"] = prof.name
         # A CSV's body is read by the mapping statement itself (one pass, see
         # pipelines.standard.reader.select_into): "read" settles the encoding and header,

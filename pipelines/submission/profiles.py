@@ -75,27 +75,39 @@ class MappingResult:
         return not any(f.severity == "error" for f in self.findings)
 
 
-def profiles_dir() -> Path:
-    return governance_dir() / "profiles"
+def profiles_dirs(governance: Path | None = None) -> list[Path]:
+    """Where profiles are looked for by name: the governance folder given (--governance),
+    then the tool's own (which ships the standard and ESR profiles)."""
+    dirs = [Path(governance) / "profiles"] if governance is not None else []
+    own = governance_dir() / "profiles"
+    return dirs + [own] if own not in dirs else dirs
 
 
-def available_profiles() -> list[str]:
-    return [STANDARD_PROFILE] + sorted(p.stem for p in profiles_dir().glob("*.yaml"))
+def available_profiles(governance: Path | None = None) -> list[str]:
+    names = {p.stem for d in profiles_dirs(governance) for p in d.glob("*.yaml")}
+    return [STANDARD_PROFILE] + sorted(names)
 
 
-def load_profile(name_or_path: str | None, extract: Extract, std: Standard) -> Profile:
-    """A profile by name (governance/profiles/<name>.yaml) or by path; None means standard."""
+def load_profile(
+    name_or_path: str | None, extract: Extract, std: Standard, governance: Path | None = None
+) -> Profile:
+    """A profile by name (<governance>/profiles/<name>.yaml, then the tool's own
+    governance/profiles/) or by path; None means standard."""
     if name_or_path in (None, STANDARD_PROFILE):
         return Profile(
             STANDARD_PROFILE, "files already in the standard's columns", extract.name, {}
         )
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        path = profiles_dir() / f"{name_or_path}.yaml"
+        candidates = [d / f"{name_or_path}.yaml" for d in profiles_dirs(governance)]
+        path = next((c for c in candidates if c.exists()), candidates[0])
+    else:
+        candidates = [path]
     if not path.exists():
         raise OwfError(
-            f"mapping profile {name_or_path!r} not found (looked for {path}); available:"
-            f" {', '.join(available_profiles())}, or give the path of a profile file"
+            f"mapping profile {name_or_path!r} not found (looked for"
+            f" {' and '.join(map(str, candidates))}); available:"
+            f" {', '.join(available_profiles(governance))}, or give the path of a profile file"
         )
     doc, findings = read_yaml(path, str(path))
     if doc is not None:

@@ -652,6 +652,23 @@ def test_a_column_missing_from_an_esr_export_is_reported_as_missing_only(world, 
     ]
 
 
+def test_a_profile_in_the_governance_folder_given_is_found_by_name(world, tmp_path):
+    text = (world["gov_dir"] / "profiles" / "esr_staff_in_post.yaml").read_text()
+    own = world["gov_dir"] / "profiles" / "trust_export.yaml"
+    own.write_text(text.replace("name: esr_staff_in_post", "name: trust_export"))
+    try:
+        outcome = prepare(
+            world,
+            extract_file(world, "RW1", "staff_in_post", esr=True),
+            out=tmp_path / "out",
+            profile="trust_export",
+            package=False,
+        )
+    finally:
+        own.unlink()
+    assert outcome.ok and outcome.receipt["profile"] == "trust_export", outcome.findings[:3]
+
+
 def test_xlsx_with_a_repeated_column_is_refused(world, tmp_path):
     rows = staff_rows()
     header = [*rows[0], "PERSON_ID"]
