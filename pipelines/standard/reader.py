@@ -636,7 +636,14 @@ def load_xlsx(
             con.unregister("owf_xlsx_batch")
             batch = [[] for _ in range(ncols)]
 
-        for values in rows:
+        beyond: list[tuple[int, int]] = []  # (sheet row, column) of values with no heading
+        for sheet_row, values in enumerate(rows, start=2):
+            if len(values) > ncols:
+                extra = next(
+                    (ncols + i + 1 for i, v in enumerate(values[ncols:]) if _cell_text(v)), None
+                )
+                if extra is not None:
+                    beyond.append((sheet_row, extra))
             cells = [_cell_text(v) for v in values[:ncols]]
             cells += [None] * (ncols - len(cells))
             if all(c is None or c.strip() == "" for c in cells):
@@ -654,6 +661,18 @@ def load_xlsx(
                 flush()
         flush()
         src.rows = count
+        for sheet_row, column in beyond[:10]:
+            src.findings.append(
+                _error(
+                    "value_beyond_header",
+                    f"row {sheet_row} has a value in column {column}, to the right of the last"
+                    f" column with a heading ({ncols}); it would be lost. Give that column a"
+                    " heading (and map it, or list it under the profile's ignore), or delete it."
+                    + (f" {len(beyond)} rows are like this." if len(beyond) > 10 else ""),
+                    display,
+                    row=sheet_row,
+                )
+            )
     except Exception as exc:
         src.findings.append(
             _error(

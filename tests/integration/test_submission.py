@@ -652,6 +652,20 @@ def test_a_column_missing_from_an_esr_export_is_reported_as_missing_only(world, 
     ]
 
 
+def test_xlsx_values_to_the_right_of_the_headings_are_not_dropped_silently(world, tmp_path):
+    rows = staff_rows()
+    data = [list(r.values()) for r in rows]
+    data[1] += [None, "AB123456C"]
+    path = _xlsx(tmp_path / "extra.xlsx", [list(rows[0]), *data])
+    outcome = prepare(world, path, out=tmp_path / "out")
+    width = len(rows[0])
+    assert [(f.rule, f.row) for f in outcome.findings if f.severity == "error"] == [
+        ("value_beyond_header", 3)
+    ]
+    assert f"column {width + 2}" in outcome.findings[0].message and _no_package(tmp_path / "out")
+    assert "AB123456C" not in outcome.receipt_path.read_text()
+
+
 def test_a_profile_in_the_governance_folder_given_is_found_by_name(world, tmp_path):
     text = (world["gov_dir"] / "profiles" / "esr_staff_in_post.yaml").read_text()
     own = world["gov_dir"] / "profiles" / "trust_export.yaml"
