@@ -8,6 +8,12 @@
   in_system_at_end says whether a person is in post anywhere in the system at the end census:
   an organisation leaver who is, is a system stayer. Windows whose start census is not in the
   data are not produced.
+
+  Only organisations with an accepted staff in post submission at both censuses take part in
+  a window: an organisation whose month is missing at either end (late, or not yet sharing
+  data) would otherwise show all its staff as leavers or joiners, of the organisation and of
+  the system. So the system of a window is the organisations that submitted at both its
+  censuses: its populations, and in_system_at_end, are built from theirs.
 -#}
 {%- set windows = [1, var('turnover_window_months')] %}
 
@@ -20,6 +26,14 @@ with memberships as (
 censuses as (
 
     select distinct period_start_date from memberships
+
+),
+
+present as (
+
+    select distinct period_start_date, org_code
+    from {{ ref('stg_submissions') }}
+    where extract_type = 'staff_in_post' and submission_status = 'accepted'
 
 ),
 
@@ -38,21 +52,40 @@ windows as (
 
 ),
 
-at_start as (
+comparable as (
 
-    select windows.end_date, windows.window_months, m.level, m.org_code, m.staff_group, m.person_id
+    select windows.end_date, windows.start_date, windows.window_months, at_start.org_code
     from windows
-    inner join memberships as m on m.period_start_date = windows.start_date
+    inner join present as at_start on at_start.period_start_date = windows.start_date
+    inner join present as at_end
+        on at_end.period_start_date = windows.end_date
+        and at_end.org_code = at_start.org_code
 
 ),
 
-at_end as (
+{%- for side, census in [('start', 'start_date'), ('end', 'end_date')] %}
 
-    select windows.end_date, windows.window_months, m.level, m.org_code, m.staff_group, m.person_id
-    from windows
-    inner join memberships as m on m.period_start_date = windows.end_date
+organisations_at_{{ side }} as (
+
+    select comparable.end_date, comparable.window_months, m.org_code, m.staff_group, m.person_id
+    from comparable
+    inner join memberships as m
+        on m.period_start_date = comparable.{{ census }}
+        and m.org_code = comparable.org_code
+    where m.level = 'organisation'
 
 ),
+
+at_{{ side }} as (
+
+    select end_date, window_months, 'organisation' as level, org_code, staff_group, person_id
+    from organisations_at_{{ side }}
+    union all
+    select distinct end_date, window_months, 'system' as level, 'SYSTEM' as org_code, staff_group, person_id
+    from organisations_at_{{ side }}
+
+),
+{%- endfor %}
 
 paired as (
 
@@ -78,8 +111,8 @@ paired as (
 
 system_at_end as (
 
-    select period_start_date, person_id
-    from memberships
+    select end_date, window_months, person_id
+    from at_end
     where level = 'system' and staff_group = 'ALL'
 
 ),
@@ -99,7 +132,8 @@ final as (
         system_at_end.person_id is not null as in_system_at_end
     from paired
     left join system_at_end
-        on system_at_end.period_start_date = paired.end_date
+        on system_at_end.end_date = paired.end_date
+        and system_at_end.window_months = paired.window_months
         and system_at_end.person_id = paired.person_id
 
 )
