@@ -5,14 +5,31 @@
   period, by harmonised staff group (local choice: establishment is reported by the
   organisation's own staff group, which can differ from the harmonised one for a few rows).
   A vacancy covered by bank or agency staff is still a vacancy.
+  An organisation takes part in a month when it has accepted vacancies and staff in post
+  submissions for it: without its census, its substantive FTE is unknown, not zero (which
+  would make every vacancy rate 100% and inflate the system's), so it is left out of the
+  month until the census arrives (fct_data_quality reports the missing submission).
 -#}
-with vacancies as (
+with submitted as (
 
-    select period, period_start_date, org_code, staff_group,
-           sum(funded_establishment_fte) as funded_establishment_fte,
-           sum(vacant_fte) as vacant_fte
-    from {{ ref('stg_vacancies') }}
-    group by period, period_start_date, org_code, staff_group
+    select org_code, period_start_date
+    from {{ ref('stg_submissions') }}
+    where submission_status = 'accepted' and extract_type in ('vacancies', 'staff_in_post')
+    group by org_code, period_start_date
+    having count(distinct extract_type) = 2
+
+),
+
+vacancies as (
+
+    select v.period, v.period_start_date, v.org_code, v.staff_group,
+           sum(v.funded_establishment_fte) as funded_establishment_fte,
+           sum(v.vacant_fte) as vacant_fte
+    from {{ ref('stg_vacancies') }} as v
+    inner join submitted
+        on submitted.org_code = v.org_code
+        and submitted.period_start_date = v.period_start_date
+    group by v.period, v.period_start_date, v.org_code, v.staff_group
 
 ),
 
