@@ -354,8 +354,8 @@ def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
     frame = pd.DataFrame(
         {
             "period": ["2026-10"] * 4,
-            "level": ["organisation", "system", "organisation", "system"],
-            "org_code": ["A", "SYSTEM", "A", "SYSTEM"],
+            "level": ["organisation", "all_organisations"] * 2,
+            "org_code": ["A", "ALL_ORGANISATIONS"] * 2,
             "leaving_reason": ["RETIREMENT_AGE", "RETIREMENT_AGE", "DISMISSAL", "DISMISSAL"],
             "reason_category": ["retirement", "retirement", "dismissal", "dismissal"],
             "reason_label": ["Retirement Age"] * 2 + ["Dismissal"] * 2,
@@ -363,7 +363,7 @@ def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
         }
     )
     out = protect(frame, spec, lambda orgs: Policy(7, 5))
-    # Only organisation A had retirements: the system total is A's 3, so it goes too.
+    # Only organisation A had retirements: the added-up total is A's 3, so it goes too.
     assert _values(out["leavers"]) == [None, None, 20, 20]
     assert out[SUPPRESSED_COLUMN].tolist() == ["leavers", "leavers", "", ""]
     assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
