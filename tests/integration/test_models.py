@@ -35,8 +35,11 @@ def truth(pipeline):
     t = pipeline["synth"].truth_dir
     census = pd.read_parquet(t / "census.parquet")
     assignments = pd.read_parquet(t / "assignments.parquet")
-    census = census.merge(assignments[["assignment_key", "staff_group"]], on="assignment_key")
-    return census[census["fte"] > 0]  # only FTE > 0 is staff in post
+    census = census.merge(
+        assignments[["assignment_key", "staff_group", "role"]], on="assignment_key"
+    )
+    # Staff in post: FTE > 0, and GP registrars are excluded from practice counts (DOMAIN.md).
+    return census[(census["fte"] > 0) & (census["role"] != "GP_REGISTRAR")]
 
 
 def test_models_job_succeeds_with_every_dbt_test_passing(pipeline):

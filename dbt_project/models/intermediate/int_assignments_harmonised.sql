@@ -7,6 +7,9 @@
   - Elsewhere: the sector role's common staff group and harmonised role.
   The local job title is normalised and looked up in the job title map; a title the map does
   not know is flagged (a data-quality warning for its organisation, never a silent "Other").
+  Staff in post (is_in_post) are assignments with FTE above 0 in a role that counts: GP
+  registrars are excluded from practice counts (DOMAIN.md), as the sector_role code list's
+  counted_in_post column says; they stay in this table, flagged is_excluded_role.
 -#}
 with assignments as (
 
@@ -28,7 +31,11 @@ bands as (
 
 sector_roles as (
 
-    select code as sector_role, staff_group as role_staff_group, harmonised_role as role_harmonised_role
+    select
+        code as sector_role,
+        staff_group as role_staff_group,
+        harmonised_role as role_harmonised_role,
+        counted_in_post as role_counted_in_post
     from {{ ref('sector_role') }}
 
 ),
@@ -48,7 +55,8 @@ matched as (
         coalesce(m3.pay_system, m2.pay_system, m1.pay_system) as matrix_pay_system,
         bands.band_pay_system,
         sector_roles.role_staff_group,
-        sector_roles.role_harmonised_role
+        sector_roles.role_harmonised_role,
+        sector_roles.role_counted_in_post
     from assignments
     left join matrix as m3 on m3.prefix = substring(assignments.occupation_code, 1, 3)
     left join matrix as m2 on m2.prefix = substring(assignments.occupation_code, 1, 2)
@@ -100,7 +108,10 @@ final as (
         pay_band,
         contracted_hours,
         fte,
-        fte > 0 as is_in_post,
+        -- Staff in post: FTE above 0, in a role that counts (a GP registrar, in training,
+        -- is excluded from practice counts: the sector_role code list's counted_in_post).
+        fte > 0 and coalesce(role_counted_in_post, 'Y') <> 'N' as is_in_post,
+        coalesce(role_counted_in_post, 'Y') = 'N' as is_excluded_role,
         contract_type,
         contract_type in ('PERMANENT', 'FIXED_TERM') as is_substantive,
         assignment_start_date,
