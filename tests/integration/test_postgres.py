@@ -40,7 +40,9 @@ MODELS = [
 ]
 
 
-@pytest.fixture(scope="module")
+# Session scope, like `pipeline`: pytest sets up wider-scoped fixtures first, so a module-scoped
+# check would come after the minute of building the small system it is meant to save.
+@pytest.fixture(scope="session")
 def postgres_binaries():
     missing = missing_binaries()
     if missing:
