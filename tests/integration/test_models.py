@@ -12,15 +12,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.cli_models import run_models_job
 from pipelines.standard.titles import normalise_title
-from tests.integration.small_system import ORGS, ingested_small_system
+from tests.integration.small_system import ORGS
 
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    world = ingested_small_system(tmp_path_factory.mktemp("models"), own_governance=True)
-    return world | {"models": run_models_job(world["paths"])}
+# `pipeline`, the small system built by the models job, is in conftest.py (shared).
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ checks as (
     from people
     group by period, period_start_date, org_code
     union all
-    select period, period_start_date, org_code, 'missing_submissions', cast(missing as double), extracts, null
+    select period, period_start_date, org_code, 'missing_submissions', cast(missing as {{ type_double() }}), extracts, null
     from missing
 
 ),
@@ -119,7 +119,7 @@ final as (
         cast(period_start_date as date) as period_start_date,
         cast(org_code as varchar) as org_code,
         cast(check_name as varchar) as check_name,
-        cast(value as double) as value,
+        cast(value as {{ type_double() }}) as value,
         cast(details as varchar) as details,
         cast(base_count as bigint) as base_count,
         cast(case

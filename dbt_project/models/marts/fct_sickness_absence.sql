@@ -33,9 +33,9 @@ final as (
         cast(org_code as varchar) as org_code,
         cast(staff_group as varchar) as staff_group,
         cast(count(distinct person_key) as bigint) as people,
-        cast(sum(fte_days_lost) as double) as fte_days_lost,
-        cast(sum(fte_days_available) as double) as fte_days_available,
-        cast({{ safe_divide('sum(fte_days_lost)', 'sum(fte_days_available)') }} as double) as sickness_rate
+        cast(sum(fte_days_lost) as {{ type_double() }}) as fte_days_lost,
+        cast(sum(fte_days_available) as {{ type_double() }}) as fte_days_available,
+        cast({{ safe_divide('sum(fte_days_lost)', 'sum(fte_days_available)') }} as {{ type_double() }}) as sickness_rate
     from levels
     group by period, period_start_date, level, org_code, staff_group
 

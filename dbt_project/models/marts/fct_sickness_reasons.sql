@@ -39,10 +39,10 @@ final as (
         cast(by_reason.sickness_reason as varchar) as sickness_reason,
         cast(coalesce(reasons.label, by_reason.sickness_reason) as varchar) as reason_label,
         cast(by_reason.people as bigint) as people,
-        cast(by_reason.fte_days_lost as double) as fte_days_lost,
+        cast(by_reason.fte_days_lost as {{ type_double() }}) as fte_days_lost,
         cast(by_reason.fte_days_lost / sum(by_reason.fte_days_lost) over (
             partition by by_reason.period_start_date, by_reason.level, by_reason.org_code
-        ) as double) as share_of_days_lost
+        ) as {{ type_double() }}) as share_of_days_lost
     from by_reason
     left join reasons on reasons.code = by_reason.sickness_reason
 

@@ -49,9 +49,9 @@ final as (
         cast(staff_group as varchar) as staff_group,
         cast(headcount_start as bigint) as headcount_start,
         cast(stayers as bigint) as stayers,
-        cast({{ safe_divide('stayers', 'headcount_start') }} as double) as stability_index,
+        cast({{ safe_divide('stayers', 'headcount_start') }} as {{ type_double() }}) as stability_index,
         cast(stayers_in_system as bigint) as stayers_in_system,
-        cast({{ safe_divide('stayers_in_system', 'headcount_start') }} as double) as system_stability_index
+        cast({{ safe_divide('stayers_in_system', 'headcount_start') }} as {{ type_double() }}) as system_stability_index
     from (select * from counts union all select * from all_organisations) as combined
 
 )

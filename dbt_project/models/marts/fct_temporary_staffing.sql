@@ -119,9 +119,9 @@ final as (
         cast(org_code as varchar) as org_code,
         cast(staff_group as varchar) as staff_group,
         {% for m in measures %}
-        cast({{ m }} as {{ 'bigint' if 'shifts' in m else 'double' }}) as {{ m }},
+        cast({{ m }} as {{ 'bigint' if 'shifts' in m else type_double() }}) as {{ m }},
         {% endfor %}
-        cast({{ safe_divide('bank_fte + agency_fte', 'bank_fte + agency_fte + substantive_fte') }} as double) as temporary_share_of_fte
+        cast({{ safe_divide('bank_fte + agency_fte', 'bank_fte + agency_fte + substantive_fte') }} as {{ type_double() }}) as temporary_share_of_fte
     from combined
 
 )

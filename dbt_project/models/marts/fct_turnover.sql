@@ -87,7 +87,7 @@ skills_for_care_method as (
     select
         combined.*,
         'skills_for_care_current_staff' as method,
-        cast(headcount_end as double) as denominator,
+        cast(headcount_end as {{ type_double() }}) as denominator,
         {{ safe_divide('leavers', 'headcount_end') }} as leaver_rate,
         {{ safe_divide('joiners', 'headcount_end') }} as joiner_rate
     from combined
@@ -112,9 +112,9 @@ final as (
         cast(joiners as bigint) as joiners,
         cast(stayers as bigint) as stayers,
         cast(leavers_staying_in_system as bigint) as leavers_staying_in_system,
-        cast(denominator as double) as denominator,
-        cast(leaver_rate as double) as leaver_rate,
-        cast(joiner_rate as double) as joiner_rate
+        cast(denominator as {{ type_double() }}) as denominator,
+        cast(leaver_rate as {{ type_double() }}) as leaver_rate,
+        cast(joiner_rate as {{ type_double() }}) as joiner_rate
     from (
         select * from nhs_method
         union all

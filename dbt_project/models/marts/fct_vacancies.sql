@@ -87,10 +87,10 @@ final as (
         cast(level as varchar) as level,
         cast(org_code as varchar) as org_code,
         cast(staff_group as varchar) as staff_group,
-        cast(funded_establishment_fte as double) as funded_establishment_fte,
-        cast(vacant_fte as double) as vacant_fte,
-        cast(substantive_fte as double) as substantive_fte,
-        cast({{ safe_divide('vacant_fte', 'vacant_fte + substantive_fte') }} as double) as vacancy_rate
+        cast(funded_establishment_fte as {{ type_double() }}) as funded_establishment_fte,
+        cast(vacant_fte as {{ type_double() }}) as vacant_fte,
+        cast(substantive_fte as {{ type_double() }}) as substantive_fte,
+        cast({{ safe_divide('vacant_fte', 'vacant_fte + substantive_fte') }} as {{ type_double() }}) as vacancy_rate
     from with_totals
 
 )

@@ -72,7 +72,7 @@ final as (
         cast(dimension as varchar) as dimension,
         cast(dimension_value as varchar) as dimension_value,
         cast(headcount as bigint) as headcount,
-        cast(fte as double) as fte,
+        cast(fte as {{ type_double() }}) as fte,
         cast(role_count as bigint) as role_count
     from breakdowns
 

@@ -65,7 +65,7 @@ final as (
         cast(headcount as bigint) as headcount,
         cast(headcount * 1.0 / sum(headcount) over (
             partition by period_start_date, level, org_code, dimension
-        ) as double) as share_of_headcount
+        ) as {{ type_double() }}) as share_of_headcount
     from long_form
 
 )

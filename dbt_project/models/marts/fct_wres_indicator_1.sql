@@ -59,7 +59,7 @@ final as (
         cast(headcount as bigint) as headcount,
         cast(headcount * 1.0 / sum(headcount) over (
             partition by period_start_date, level, org_code, band_group
-        ) as double) as share_of_band
+        ) as {{ type_double() }}) as share_of_band
     from counts
 
 )
