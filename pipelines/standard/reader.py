@@ -104,6 +104,22 @@ def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding]]:
                     decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
                 bad_offset = offset + exc.start
+                if head.startswith(codecs.BOM_UTF8):
+                    # Marked as UTF-8 by its byte-order mark: one bad byte is damage to report
+                    # by row, not a sign of Windows-1252 (read as that, the mark would become
+                    # part of the first column's name).
+                    bad = _line_of_offset(path, bad_offset)
+                    return "unknown", [
+                        _error(
+                            "encoding",
+                            f"the file is marked as UTF-8 (it starts with a byte-order mark) but"
+                            f" row {bad} holds a byte that is not UTF-8, often a character pasted"
+                            " from another program. Retype that row's special characters, or"
+                            " save the file as 'CSV UTF-8' again, and try again.",
+                            display,
+                            row=bad,
+                        )
+                    ]
                 return _check_cp1252(path, display, bad_offset)
             if final:
                 return "utf-8", []

@@ -304,6 +304,16 @@ def test_windows_1252_is_read_with_a_warning(tmp_path):
     assert warning.rule == "encoding" and warning.row == 3 and "CSV UTF-8" in warning.message
 
 
+def test_a_utf8_file_with_a_bom_and_one_bad_byte_is_an_error_on_its_row(tmp_path):
+    """Not read as Windows-1252, which made the mark part of the first column's name."""
+    rows = valid_rows("staff_in_post")
+    path = write_csv(tmp_path / "bom.csv", rows, encoding="utf-8-sig")
+    path.write_bytes(path.read_bytes().replace(b"Staff Nurse", b"Staff \xe9 Nurse", 1))
+    [finding] = validate_file(path, "staff_in_post").findings
+    assert (finding.rule, finding.severity, finding.row) == ("encoding", "error", 2)
+    assert "byte-order mark" in finding.message
+
+
 def test_undecodable_bytes_are_an_error(tmp_path):
     path = write_csv(tmp_path / "bad.csv", valid_rows("staff_in_post"))
     path.write_bytes(path.read_bytes().replace(b"Staff Nurse", b"Staff \x81\xff Nurse", 1))
