@@ -52,26 +52,20 @@ windows as (
 
 ),
 
-comparable as (
-
-    select windows.end_date, windows.start_date, windows.window_months, at_start.org_code
-    from windows
-    inner join present as at_start on at_start.period_start_date = windows.start_date
-    inner join present as at_end
-        on at_end.period_start_date = windows.end_date
-        and at_end.org_code = at_start.org_code
-
-),
-
-{%- for side, census in [('start', 'start_date'), ('end', 'end_date')] %}
+{#- An organisation with members at a census has an accepted submission for it (memberships
+    come from accepted submissions only), so each side checks only the other census. Joined
+    from the memberships outward: PostgreSQL underestimates a join of windows with submissions
+    and would otherwise loop over the memberships once per organisation and window. -#}
+{%- for side, census, other in [('start', 'start_date', 'end_date'), ('end', 'end_date', 'start_date')] %}
 
 organisations_at_{{ side }} as (
 
-    select comparable.end_date, comparable.window_months, m.org_code, m.staff_group, m.person_id
-    from comparable
-    inner join memberships as m
-        on m.period_start_date = comparable.{{ census }}
-        and m.org_code = comparable.org_code
+    select windows.end_date, windows.window_months, m.org_code, m.staff_group, m.person_id
+    from memberships as m
+    inner join windows on windows.{{ census }} = m.period_start_date
+    inner join present
+        on present.period_start_date = windows.{{ other }}
+        and present.org_code = m.org_code
     where m.level = 'organisation'
 
 ),
@@ -109,32 +103,24 @@ paired as (
 
 ),
 
-system_at_end as (
-
-    select end_date, window_months, person_id
-    from at_end
-    where level = 'system' and staff_group = 'ALL'
-
-),
-
 final as (
 
+    -- in_system_at_end: the person is in the system's whole population at the end, i.e. the
+    -- window's system ALL row for them has in_end. A window function over the pairs rather
+    -- than a join back to them: PostgreSQL misjudges the size of the pairs and loops.
     select
-        paired.end_date,
-        {{ period_label('paired.end_date') }} as period,
-        paired.window_months,
-        paired.level,
-        paired.org_code,
-        paired.staff_group,
-        paired.person_id,
-        paired.in_start,
-        paired.in_end,
-        system_at_end.person_id is not null as in_system_at_end
+        end_date,
+        {{ period_label('end_date') }} as period,
+        window_months,
+        level,
+        org_code,
+        staff_group,
+        person_id,
+        in_start,
+        in_end,
+        max(case when level = 'system' and staff_group = 'ALL' and in_end then 1 else 0 end)
+            over (partition by end_date, window_months, person_id) = 1 as in_system_at_end
     from paired
-    left join system_at_end
-        on system_at_end.end_date = paired.end_date
-        and system_at_end.window_months = paired.window_months
-        and system_at_end.person_id = paired.person_id
 
 )
 
