@@ -31,9 +31,7 @@ censuses as (
 
 present as (
 
-    select distinct period_start_date, org_code
-    from {{ ref('stg_submissions') }}
-    where extract_type = 'staff_in_post' and submission_status = 'accepted'
+    {{ organisations_submitting(['staff_in_post']) }}
 
 ),
 

@@ -12,11 +12,7 @@
 -#}
 with submitted as (
 
-    select org_code, period_start_date
-    from {{ ref('stg_submissions') }}
-    where submission_status = 'accepted' and extract_type in ('vacancies', 'staff_in_post')
-    group by org_code, period_start_date
-    having count(distinct extract_type) = 2
+    {{ organisations_submitting(['vacancies', 'staff_in_post']) }}
 
 ),
 
