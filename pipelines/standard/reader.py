@@ -365,7 +365,7 @@ def load_csv(
         src.rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
     except duckdb.Error as exc:
         src.scan_sql = None
-        src.findings.append(_unreadable(exc, display))
+        src.findings.append(_unreadable(exc, display, path))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -381,13 +381,50 @@ READ_CSV_SQL = (
 )
 
 
-def _unreadable(exc: Exception, display: str) -> Finding:
+def _unreadable(exc: Exception, display: str, path: Path | None = None) -> Finding:
+    mixed = _first_other_line_ending(path) if path is not None else None
+    if mixed is not None:
+        # DuckDB's CSV reader stops at such a file with an "invalid state" and no row.
+        line, ending, first = mixed
+        return _error(
+            "unreadable",
+            f"the file mixes line endings: line {line} ends with {ending} where line 1 ends with"
+            f" {first} (often rows pasted in from another file). Save it again from a"
+            " spreadsheet as 'CSV UTF-8', or convert its line endings, and try again.",
+            display,
+            row=line,
+        )
     return _error(
         "unreadable",
         f"the file could not be read as CSV ({type(exc).__name__}): {_first_line(exc)}."
         " Check it opens in a spreadsheet and save it again as 'CSV UTF-8'.",
         display,
     )
+
+
+def _first_other_line_ending(path: Path) -> tuple[int, str, str] | None:
+    """(line, its ending, line 1's ending) for the first line of the file ending otherwise
+    than line 1 (CR LF against LF), or None. Physical lines: a quoted value spanning lines
+    counts each. Read only when the file could not be parsed."""
+    names = {True: "CR LF (Windows)", False: "LF"}
+    first: bool | None = None
+    line, previous = 0, b""
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                at = chunk.find(b"\n")
+                while at >= 0:
+                    line += 1
+                    crlf = (chunk[at - 1 : at] if at else previous) == b"\r"
+                    if first is None:
+                        first = crlf
+                    elif crlf != first:
+                        return line, names[crlf], names[first]
+                    at = chunk.find(b"\n", at + 1)
+                previous = chunk[-1:]
+    except OSError:
+        return None
+    return None
 
 
 def _collect_rejects(con: duckdb.DuckDBPyConnection, src: LoadedSource) -> None:
@@ -461,7 +498,7 @@ def select_into(
                 con.execute(f"SELECT max(COLUMNS(*)) FROM {src.scan_sql}", src.scan_params)  # noqa: S608
             except duckdb.Error:
                 src.scan_sql = None
-                src.findings.append(_unreadable(exc, src.display))
+                src.findings.append(_unreadable(exc, src.display, src.path))
                 return src.findings[already:]
             finally:
                 con.execute("DROP TABLE IF EXISTS owf_reject_errors")

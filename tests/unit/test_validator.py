@@ -521,3 +521,14 @@ def test_age_check_uses_the_age_on_the_last_day_of_the_period(tmp_path, born, ok
     report = _plant(tmp_path, "date_of_birth", born)
     hits = [f for f in report.findings if f.rule == "implausible_age"]
     assert (hits == []) is ok
+
+
+def test_a_file_mixing_line_endings_is_named_as_such_with_the_line(tmp_path):
+    rows = valid_rows("staff_in_post", 4)
+    path = write_csv(tmp_path / "mixed.csv", rows)
+    lines = path.read_bytes().replace(b"\r\n", b"\n").split(b"\n")
+    # Rows pasted from a Windows file into a Unix one: line 3 ends with CR LF, the rest LF.
+    path.write_bytes(b"\n".join(lines[:3]) + b"\r\n" + b"\n".join(lines[3:]))
+    [finding] = validate_file(path, "staff_in_post").errors
+    assert (finding.rule, finding.row) == ("unreadable", 3)
+    assert "mixes line endings" in finding.message
