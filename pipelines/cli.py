@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.errors import OwfError
+from pipelines.errors import OwfError, counted
 
 app = typer.Typer(
     name="owf",
@@ -156,9 +156,9 @@ def governance_check(
     for f in findings:
         typer.echo(f.render())
     typer.echo(
-        f"governance check: {summary['organisations']} organisations,"
-        f" {summary['agreements']} agreements, {summary['errors']} errors,"
-        f" {summary['warnings']} warnings"
+        f"governance check: {counted(summary['organisations'], 'organisation')},"
+        f" {counted(summary['agreements'], 'agreement')}, {counted(summary['errors'], 'error')},"
+        f" {counted(summary['warnings'], 'warning')}"
     )
     _write_json(json_out, {"summary": summary, "findings": [f.to_dict() for f in findings]})
     raise typer.Exit(1 if summary["errors"] else 0)

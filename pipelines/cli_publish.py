@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.errors import OwfError
+from pipelines.errors import OwfError, counted
 
 publications_app = typer.Typer(
     help="Publications for planners: list, show, diff.", no_args_is_help=True
@@ -106,11 +106,7 @@ def render_outcome(outcome: PublishOutcome) -> list[str]:
     lines = [
         f"Dagster run {outcome.run_id[:8]} (publish_job) {'succeeded' if outcome.success else 'FAILED'}"
         f" in {outcome.seconds:.1f}s: {passed}/{outcome.checks_total} checks passed"
-        + (
-            f", {len(outcome.warnings)} warning{'s' if len(outcome.warnings) != 1 else ''}"
-            if outcome.warnings
-            else ""
-        )
+        + (f", {counted(len(outcome.warnings), 'warning')}" if outcome.warnings else "")
     ]
     for c in outcome.failed[:20]:
         who = f" [organisations: {', '.join(c['organisations'])}]" if c["organisations"] else ""

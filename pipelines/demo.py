@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.errors import counted
 from pipelines.paths import owf_home
 
 EXTRACT_ORDER = ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"]
@@ -264,7 +265,7 @@ def _build_and_publish(home: Path) -> bool:
         f"  {len(tables)} tables as DuckDB (published.duckdb), Parquet and CSV;"
         f" {len(manifest['submissions']):,} submissions used and the run's"
         f" {len(manifest['checks'])} checks ({passed} passed"
-        + (f", {warned} warning{'s' if warned != 1 else ''}, listed above" if warned else "")
+        + (f", {counted(warned, 'warning')}, listed above" if warned else "")
         + ") in manifest.json; data_dictionary.md; report.md (headline, table by organisation)"
     )
     print(

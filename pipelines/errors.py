@@ -45,3 +45,8 @@ class Finding:
         if self.found:
             text += f" (found: {self.found})"
         return text
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 error', '2 errors', '1,204 warnings': a count with its noun, singular for one."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.errors import Finding, OwfError
+from pipelines.errors import Finding, OwfError, counted
 from pipelines.standard.model import (
     NI_NUMBER_PATTERN,
     NI_UNALLOCATED_PREFIXES,
@@ -164,8 +164,8 @@ class ValidationReport:
         status = "PASSED" if self.ok else "FAILED"
         lines = [
             f"{self.file}: {self.extract} ({self.form} form), standard v{self.standard_version}:"
-            f" {status} - {self.rows:,} data rows, {self.error_count:,} errors,"
-            f" {len(self.warnings):,} warnings"
+            f" {status} - {counted(self.rows, 'data row')}, {counted(self.error_count, 'error')},"
+            f" {counted(len(self.warnings), 'warning')}"
         ]
         grouped: dict[tuple[str, str, str | None], list[Finding]] = {}
         for f in self.findings:

@@ -41,7 +41,7 @@ from pipelines.crypto.pseudonymise import (
     person_pseudonym_column,
     pseudonymise_column,
 )
-from pipelines.errors import Finding, OwfError
+from pipelines.errors import Finding, OwfError, counted
 from pipelines.governance import Governance, Refusal, load_governance, period_bounds
 from pipelines.standard import SOURCE, SUBMITTED, Extract, Standard, load_standard
 from pipelines.standard.reader import ARROW_BATCH_ROWS
@@ -268,7 +268,7 @@ def run_submission(
             "errors": report.error_count,
             "totals": [t.__dict__ for t in totals],
         }
-        prog.done("validate", f"{report.error_count:,} errors")
+        prog.done("validate", counted(report.error_count, "error"))
         if any(f.severity == "error" for f in findings):
             return _finish(receipt, findings, report, prog, out_dir if package else None)
 

@@ -532,3 +532,6 @@ def test_a_file_mixing_line_endings_is_named_as_such_with_the_line(tmp_path):
     [finding] = validate_file(path, "staff_in_post").errors
     assert (finding.rule, finding.row) == ("unreadable", 3)
     assert "mixes line endings" in finding.message
+    # The summary line counts in words: "1 error", not "1 errors".
+    summary = validate_file(path, "staff_in_post").render().splitlines()[0]
+    assert summary.endswith("FAILED - 0 data rows, 1 error, 0 warnings"), summary
