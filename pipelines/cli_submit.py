@@ -168,7 +168,7 @@ def keys_generate(
     """Generate key files. Private keys are written 0600 and never printed."""
     from pipelines.crypto import keys as kf
     from pipelines.crypto.encryption import generate_encryption_key
-    from pipelines.crypto.pseudonymise import ODS_CODE
+    from pipelines.crypto.pseudonymise import require_ods_code
     from pipelines.crypto.signing import generate_signing_key, key_fingerprint, public_key_b64
 
     # Every file is checked before any is written: a pair half-replaced (a new private key
@@ -180,11 +180,10 @@ def keys_generate(
     }.get(kind)
     if targets is None:
         raise OwfError(f"unknown key kind {kind!r}: use signing, hub or system")
-    if kind == "signing" and (not org or ODS_CODE.fullmatch(org) is None):
-        raise OwfError(
-            "a signing key belongs to an organisation: give --org with its ODS code (3 to 6"
-            " upper-case letters and digits, e.g. RW1)"
-        )
+    if kind == "signing":
+        if not org:
+            raise OwfError("a signing key belongs to an organisation: give --org (its ODS code)")
+        require_ods_code(org)
     existing = [str(out / name) for name in targets if (out / name).exists()]
     if existing and not overwrite:
         raise OwfError(

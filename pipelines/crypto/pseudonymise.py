@@ -122,6 +122,17 @@ def person_pseudonym(system_key: bytes, ni_number: str) -> str:
     return pseudonymise(system_key, normalise_ni(ni_number))
 
 
+def require_ods_code(org_code: object) -> str:
+    """`org_code` if it has the shape of an ODS code, else a clear OwfError. Checked before
+    a code names a key or a file, so "../x" can never point outside its folder."""
+    if not isinstance(org_code, str) or ODS_CODE.fullmatch(org_code) is None:
+        raise OwfError(
+            f"organisation code {org_code!r} is not an ODS code (3 to 6 upper-case letters and"
+            " digits, e.g. RW1); use the code registered in governance/organisations.yaml."
+        )
+    return org_code
+
+
 def assignment_key(system_key: bytes, org_code: str) -> bytes:
     """The organisation's own 32-byte key for assignment numbers, derived from K_system.
 
@@ -130,11 +141,7 @@ def assignment_key(system_key: bytes, org_code: str) -> bytes:
     cannot be linked between organisations.
     """
     _check_key(system_key)
-    if not isinstance(org_code, str) or ODS_CODE.fullmatch(org_code) is None:
-        raise OwfError(
-            f"organisation code {org_code!r} is not an ODS code (3 to 6 upper-case letters and"
-            " digits, e.g. RW1); use the code registered in governance/organisations.yaml."
-        )
+    require_ods_code(org_code)
     info = ASSIGNMENT_KEY_INFO_PREFIX + org_code.encode("ascii")
     return _hkdf_sha256(system_key, None, info, 32)
 

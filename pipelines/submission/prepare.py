@@ -36,10 +36,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from pipelines import __version__
 from pipelines.crypto import keys as keyfiles
 from pipelines.crypto.pseudonymise import (
-    ODS_CODE,
     assignment_key,
     person_pseudonym_column,
     pseudonymise_column,
+    require_ods_code,
 )
 from pipelines.errors import Finding, OwfError, counted
 from pipelines.governance import Governance, Refusal, load_governance, period_bounds
@@ -170,12 +170,7 @@ def run_submission(
 
     # -- governance, keys and the output folder, before any data is read ----------------
     period_bounds(period)  # raises a clear OwfError for a malformed period
-    if not isinstance(org, str) or ODS_CODE.fullmatch(org) is None:
-        # Checked before it names a receipt file: "../x" must not write outside --out.
-        raise OwfError(
-            f"organisation code {org!r} is not an ODS code (3 to 6 upper-case letters and"
-            " digits, e.g. RW1); use the code registered in governance/organisations.yaml."
-        )
+    require_ods_code(org)  # before it names a receipt file: "../x" must not leave --out
     ext: Extract = std.extract(extract)
     gov = (
         governance
