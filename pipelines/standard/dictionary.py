@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.standard.model import SOURCE, SUBMITTED, Field, Standard
+from pipelines.standard.model import RESERVED_CODES, SOURCE, SUBMITTED, Field, Standard
 
 DICTIONARY_NAME = "DATA_DICTIONARY.md"
 
@@ -125,6 +125,10 @@ def render_dictionary(std: Standard) -> str:
     w(
         "Code lists live in `governance/standard/codelists/` as CSV, read as text (leading zeros"
         " matter). The validator, the submission tool and the dbt seeds all read these files."
+        " Codes are unique within a list, and "
+        + " and ".join(f"`{c}`" for c in sorted(RESERVED_CODES))
+        + " are reserved: the models use them for the total of a breakdown and for a value not"
+        " recorded."
     )
     w("")
     for cl in std.codelists.values():

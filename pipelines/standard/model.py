@@ -26,6 +26,9 @@ SOURCE = "source"
 SUBMITTED = "submitted"
 
 PSEUDONYM_PATTERN = "^[0-9a-f]{64}$"
+# Values the dbt models give a breakdown's total ('ALL') and a value not recorded
+# ('NOT_RECORDED'): a code list may not use them as codes, or a group would merge with them.
+RESERVED_CODES = frozenset({"ALL", "NOT_RECORDED"})
 
 # Pattern of a National Insurance number after normalisation (upper case, no spaces).
 # First letter not D, F, I, Q, U, V; second not D, F, I, O, Q, U, V; suffix A-D.
@@ -222,6 +225,12 @@ def parse_standard(raw: dict, base: Path) -> Standard:
             problems.append(f"code list {name}: duplicate {key} values {', '.join(dupes)}")
         if any(not k for k in keys):
             problems.append(f"code list {name}: a row has an empty {key}")
+        reserved = sorted(RESERVED_CODES & set(keys))
+        if reserved:
+            problems.append(
+                f"code list {name}: {', '.join(reserved)} is reserved (the models use it for"
+                " the total of a breakdown or for a value not recorded); choose another code"
+            )
         codelists[name] = Codelist(name, path, key, spec["description"], columns, rows)
 
     extracts: dict[str, Extract] = {}

@@ -254,3 +254,18 @@ def test_one_parse_gives_the_node_tree_and_the_same_data_as_a_plain_load():
         assert data == yaml.safe_load(text), path
         assert node.start_mark.line == yaml.compose(text).start_mark.line, path
     assert compose_and_load("") == (None, None)
+
+
+def test_a_code_list_may_not_use_the_models_reserved_codes(standard, raw, tmp_path):
+    # 'ALL' is the total of a breakdown in the marts and in int_memberships: a staff group
+    # coded ALL would merge with the whole organisation's population.
+    import shutil
+
+    copy_dir = tmp_path / "standard"
+    shutil.copytree(standard.path, copy_dir)
+    with (copy_dir / "codelists" / "staff_group.csv").open("a", encoding="utf-8") as f:
+        f.write("ALL,All staff,All staff,99,local\n")
+    with pytest.raises(OwfError) as exc:
+        parse_standard(raw, copy_dir)
+    assert "code list staff_group: ALL is reserved" in str(exc.value)
+    assert "choose another code" in str(exc.value)
