@@ -50,6 +50,21 @@ class Additive:
 
 
 @dataclass(frozen=True)
+class Follow:
+    """Rates of this table that would reveal measures of another published table (`table`),
+    so are hidden wherever one of those measures is hidden there (primary or secondary, or
+    withheld) in a row with the same values of the `by` columns, among that table's rows matching `where`.
+
+    The stability index is stayers / headcount at the start: 1 minus it, times the start
+    headcount, is the 12-month leavers that the turnover table may have suppressed."""
+
+    table: str
+    where: dict
+    by: tuple[str, ...]
+    rates: dict  # rate column of this table -> measures of `table` it would reveal
+
+
+@dataclass(frozen=True)
 class TableSpec:
     org_columns: tuple[str, ...] = ("org_code",)
     exempt_when: dict = field(
@@ -66,6 +81,7 @@ class TableSpec:
     unrestricted: dict = field(
         default_factory=dict
     )  # non-personal measure -> decimals; never suppressed
+    follows: tuple[Follow, ...] = ()
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -87,6 +103,15 @@ class TableSpec:
                 for a in meta.get("additive", [])
             ),
             unrestricted=dict(meta.get("unrestricted", {})),
+            follows=tuple(
+                Follow(
+                    f["table"],
+                    dict(f.get("where", {})),
+                    tuple(f["by"]),
+                    {rate: tuple(ms) for rate, ms in f["rates"].items()},
+                )
+                for f in meta.get("follows", [])
+            ),
         )
 
     @property
@@ -111,7 +136,11 @@ def exempt_mask(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
 
 
 def protect(
-    frame: pd.DataFrame, spec: TableSpec, policy_for, withheld: np.ndarray | None = None
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    policy_for,
+    withheld: np.ndarray | None = None,
+    followed: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Apply the disclosure policy; returns a new frame (index reset) with a `suppressed` column.
 
@@ -122,6 +151,9 @@ def protect(
     organisation whose agreement does not permit the output. Every measure of theirs counts as
     suppressed, so secondary suppression stops them being recovered from the totals they are
     part of (the system rows include every organisation); the caller then drops them.
+
+    `followed` holds the already protected tables (all rows, withheld ones included) that the
+    spec's `follows` name; a rate that would reveal a measure hidden there is hidden here.
     """
     out = frame.reset_index(drop=True).copy()
     n = len(out)
@@ -164,6 +196,8 @@ def protect(
     for rate, bases in spec.rates.items():
         for b in bases:
             hidden[rate] |= small(b)
+    for rate, mask in followed_hidden(out, spec, followed or {}).items():
+        hidden[rate] |= mask
 
     _secondary(out, spec, exempt, values, hidden)
 
@@ -190,6 +224,58 @@ def protect(
         dtype="object",
     )
     return out
+
+
+def followed_hidden(
+    frame: pd.DataFrame, spec: TableSpec, followed: dict[str, pd.DataFrame]
+) -> dict[str, np.ndarray]:
+    """For each rate named in the spec's `follows`: the rows where a measure it would reveal
+    is hidden in the followed table (protected, with its `suppressed` column)."""
+    masks: dict[str, np.ndarray] = {}
+    for follow in spec.follows:
+        if follow.table not in followed:
+            raise ValueError(
+                f"the disclosure spec follows table {follow.table!r}, which was not protected"
+                " first (published tables are protected in the order their follows need)"
+            )
+        leader = followed[follow.table]
+        rows = np.ones(len(leader), dtype=bool)
+        for column, value in follow.where.items():
+            values = value if isinstance(value, list | tuple) else [value]
+            rows &= leader[column].isin(values).to_numpy()
+        leader = leader[rows]
+        hidden_sets = leader[SUPPRESSED_COLUMN].fillna("").str.split(",").map(set)
+        keys = list(zip(*(frame[c].astype(str) for c in follow.by), strict=True))
+        for rate, measures in follow.rates.items():
+            wanted = set(measures)
+            hit = leader[hidden_sets.map(lambda s, w=wanted: bool(s & w)).to_numpy(dtype=bool)]
+            hidden_keys = set(zip(*(hit[c].astype(str) for c in follow.by), strict=True))
+            mask = np.fromiter((k in hidden_keys for k in keys), dtype=bool, count=len(keys))
+            masks[rate] = masks.get(rate, np.zeros(len(frame), dtype=bool)) | mask
+    return masks
+
+
+def protection_order(specs: dict[str, TableSpec]) -> list[str]:
+    """Table names so that every table comes after the tables its spec follows."""
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise ValueError(f"disclosure specs follow each other in a circle at {name!r}")
+        visiting.add(name)
+        for follow in specs[name].follows:
+            if follow.table not in specs:
+                raise ValueError(f"{name}'s disclosure spec follows unknown table {follow.table!r}")
+            visit(follow.table)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in sorted(specs):
+        visit(name)
+    return order
 
 
 def total_rows_mask(frame: pd.DataFrame, add: Additive) -> np.ndarray:

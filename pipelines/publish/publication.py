@@ -44,7 +44,14 @@ from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.warehouse import connect, warehouse_lock
 from pipelines.paths import PROJECT_ROOT
-from pipelines.publish.disclosure import CSV_MARKER, SUPPRESSED_COLUMN, Policy, TableSpec, protect
+from pipelines.publish.disclosure import (
+    CSV_MARKER,
+    SUPPRESSED_COLUMN,
+    Policy,
+    TableSpec,
+    protect,
+    protection_order,
+)
 from pipelines.standard import load_standard
 from pipelines.transform.project import parse
 
@@ -200,10 +207,11 @@ def publish(
 
     submissions, frames = read_workspace(paths, models)
 
+    controlled = control_all(frames, models, gov, resolve)
     out = duckdb.connect(str(staging / "published.duckdb"))
     try:
         for m in models:
-            _, protected = control(frames[m.name], m, gov, resolve)
+            _, protected = controlled[m.name]
             out.register("incoming", protected)
             out.execute(f"CREATE TABLE {m.name} AS SELECT * FROM incoming")  # noqa: S608 - dbt model names
             out.unregister("incoming")
@@ -298,20 +306,49 @@ def read_workspace(
 
 
 def control(
-    frame: pd.DataFrame, model: PublishedModel, gov: Governance, resolve=None
+    frame: pd.DataFrame,
+    model: PublishedModel,
+    gov: Governance,
+    resolve=None,
+    followed: dict[str, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the rows the audience may see, those rows disclosure-controlled), index-aligned.
 
     Rows about an organisation whose agreements do not permit the output are withheld, and
     protected as suppressed cells first: the system rows still count that organisation, so
-    without secondary suppression around them they could be recovered by subtraction."""
+    without secondary suppression around them they could be recovered by subtraction.
+    `followed`: the tables the model's spec follows, protected, withheld rows included
+    (`control_all` gives them)."""
+    visible, _, protected, keep = _control(frame, model, gov, resolve, followed)
+    return visible, protected[keep].reset_index(drop=True)
+
+
+def _control(frame, model, gov, resolve, followed):
     if resolve is None:
         resolve = policy_resolver(gov)[0]
     frame = frame.reset_index(drop=True)
     withheld = _withheld(frame, model, permitted_orgs(gov, model.output))
-    protected = protect(frame, model.spec, resolve, withheld=withheld)
+    protected = protect(frame, model.spec, resolve, withheld=withheld, followed=followed)
     keep = ~withheld
-    return frame[keep].reset_index(drop=True), protected[keep].reset_index(drop=True)
+    return frame[keep].reset_index(drop=True), withheld, protected, keep
+
+
+def control_all(
+    frames: dict[str, pd.DataFrame], models: list[PublishedModel], gov: Governance, resolve=None
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """`control` for every published model, each after the tables its spec follows (so that a
+    rate here is hidden wherever what it would reveal is hidden there): name -> (visible rows,
+    those rows disclosure-controlled)."""
+    by_name = {m.name: m for m in models}
+    whole: dict[str, pd.DataFrame] = {}
+    out: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for name in protection_order({m.name: m.spec for m in models}):
+        m = by_name[name]
+        followed = {f.table: whole[f.table] for f in m.spec.follows}
+        visible, _, protected, keep = _control(frames[name], m, gov, resolve, followed)
+        whole[name] = protected
+        out[name] = (visible, protected[keep].reset_index(drop=True))
+    return out
 
 
 def record_blocked(paths: HubPaths, failed: list[dict], actor: str = "hub") -> None:

@@ -37,7 +37,7 @@ from pipelines.hub.home import HubPaths
 from pipelines.paths import PROJECT_ROOT
 from pipelines.publish.disclosure import SUPPRESSED_COLUMN
 from pipelines.publish.publication import (
-    control,
+    control_all,
     policy_resolver,
     publish,
     published_models,
@@ -236,11 +236,33 @@ def controlled(world):
     _, frames = read_workspace(world["paths"], models)
     folder = world["outcome"].folder
     out = {}
+    controlled = control_all(frames, models, gov, resolve)
     for m in models:
-        visible, _ = control(frames[m.name], m, gov, resolve)
+        visible, _ = controlled[m.name]
         published = pd.read_parquet(folder / "parquet" / f"{m.name}.parquet")
         out[m.name] = (m, visible, published)
     return out, resolve
+
+
+def test_no_stability_index_gives_back_leavers_that_turnover_hides(controlled):
+    """1 - stability index, times the start headcount, is the 12-month leavers: wherever the
+    turnover table hides those (or the leavers staying in the system), the index is hidden."""
+    tables, _ = controlled
+    turnover, stability = tables["turnover"][2], tables["stability"][2]
+    twelve = turnover[turnover["window_months"] == 12]
+    key = ["period", "level", "org_code", "staff_group"]
+    hidden = twelve[SUPPRESSED_COLUMN].str.split(",")
+    marks = twelve[key].assign(
+        leavers=hidden.map(lambda cells: "leavers" in cells),
+        staying=hidden.map(lambda cells: "leavers_staying_in_system" in cells),
+    )
+    marks = marks.groupby(key, as_index=False)[["leavers", "staying"]].any()
+    joined = stability.merge(marks, on=key, how="left", validate="one_to_one")
+    assert joined["leavers"].notna().all()
+    assert joined["leavers"].any(), "the small system has suppressed leavers to test against"
+    assert not (joined["stability_index"].notna() & joined["leavers"]).any()
+    either = joined["leavers"] | joined["staying"]
+    assert not (joined["system_stability_index"].notna() & either).any()
 
 
 def test_every_published_cell_obeys_the_disclosure_rule(controlled):
