@@ -171,8 +171,9 @@ def primary_rule_violations(
     original: pd.DataFrame, published: pd.DataFrame, spec: TableSpec, policy_of
 ) -> list[str]:
     """Every controlled cell must be: suppressed (NULL and named), 0 (if it was 0), or a
-    multiple of the row's rounding base that was not 1..k; a rate on a 1..k count suppressed;
-    system-level cells exact unless suppressed."""
+    multiple of the row's rounding base that was not 1..k; a rate on a 1..k count, and a
+    magnitude about 1..k people (`built_on`), suppressed; system-level cells exact unless
+    suppressed."""
     problems = []
     exempt = exempt_mask(original, spec).to_numpy()
     hidden = {m: hidden_mask(published, m) for m in spec.measures}
@@ -203,6 +204,12 @@ def primary_rule_violations(
                 problems.append(
                     f"{where}: cell of {original.at[i, spec.cell_size]} people published"
                 )
+            if col in spec.built_on and any(
+                0 < original.at[i, b] <= k
+                for b in spec.built_on[col]
+                if not pd.isna(original.at[i, b])
+            ):
+                problems.append(f"{where}: magnitude about a small count of people published")
             if col in spec.rates:
                 if any(
                     0 < original.at[i, b] <= k

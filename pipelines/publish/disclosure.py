@@ -77,6 +77,9 @@ class TableSpec:
         default_factory=dict
     )  # column -> rounding base (default: round_to)
     rates: dict = field(default_factory=dict)  # rate column -> counts it is built on
+    # magnitude -> counts of the people it is about, other than the row's cell size (the
+    # days lost of the people absent): suppressed where one of them is 1..suppress_max
+    built_on: dict = field(default_factory=dict)
     additive: tuple[Additive, ...] = ()
     unrestricted: dict = field(
         default_factory=dict
@@ -93,6 +96,7 @@ class TableSpec:
             magnitudes=tuple(meta.get("magnitudes", [])),
             magnitude_rounding=dict(meta.get("magnitude_rounding", {})),
             rates={k: tuple(v) for k, v in meta.get("rates", {}).items()},
+            built_on={k: tuple(v) for k, v in meta.get("built_on", {}).items()},
             additive=tuple(
                 Additive(
                     tuple(a["measures"]),
@@ -174,7 +178,7 @@ def protect(
             policy = cache[key] = policy_for(key)
         k[i], base[i] = policy.suppress_max, policy.round_to
 
-    bases = {b for bs in spec.rates.values() for b in bs}
+    bases = {b for bs in (*spec.rates.values(), *spec.built_on.values()) for b in bs}
     values = {
         c: out[c].to_numpy(dtype="float64", na_value=np.nan)
         for c in (*spec.measures, *sorted(bases - set(spec.measures)))
@@ -196,6 +200,9 @@ def protect(
     for rate, bases in spec.rates.items():
         for b in bases:
             hidden[rate] |= small(b)
+    for magnitude, bases in spec.built_on.items():
+        for b in bases:
+            hidden[magnitude] |= small(b)
     for rate, mask in followed_hidden(out, spec, followed or {}).items():
         hidden[rate] |= mask
 

@@ -515,3 +515,38 @@ def test_no_stability_index_is_published_where_turnover_hides_what_it_would_reve
     assert not (shown & joined["leavers"]).any()
     shown_system = joined["system_stability_index"].notna()
     assert not (shown_system & (joined["leavers"] | joined["staying"])).any()
+
+
+def test_a_sickness_rate_about_one_absent_person_is_suppressed():
+    """Found in review: 10 senior managers, 1 of them absent, rate 0.022 - one named group's
+    manager lost about 6 days. The days lost and the rate are about the people absent."""
+    rows = [
+        ("2026-08", "organisation", "A", "SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
+        ("2026-08", "organisation", "B", "SENIOR_MANAGERS", 40, 12, 30.0, 1200.0),
+        ("2026-08", "system", "SYSTEM", "SENIOR_MANAGERS", 50, 13, 36.0, 1470.0),
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "period",
+            "level",
+            "org_code",
+            "staff_group",
+            "people",
+            "people_absent",
+            "fte_days_lost",
+            "fte_days_available",
+        ],
+    )
+    frame["sickness_rate"] = frame["fte_days_lost"] / frame["fte_days_available"]
+    spec = spec_of("pub_sickness_absence")
+    resolve = _resolver({})
+    out = protect(frame, spec, resolve)
+    assert primary_rule_violations(frame, out, spec, resolve) == []
+    a, b, system = out.iloc[0], out.iloc[1], out.iloc[2]
+    assert pd.isna(a.sickness_rate) and pd.isna(a.fte_days_lost) and pd.isna(a.people_absent)
+    assert a.people == 10 and a.fte_days_available == 270
+    # B's days lost and people absent go too: the system row less B's would give A's back.
+    assert pd.isna(b.fte_days_lost) and pd.isna(b.people_absent)
+    assert recovered_cells(out, spec, resolve) == []
+    assert system.sickness_rate == pytest.approx(36 / 1470)

@@ -1,7 +1,8 @@
 {#-
   Sickness absence rate = FTE days lost / FTE days available (calendar days, a 365-day year),
   bank staff excluded, by organisation (and system) and staff group (as reported by the
-  organisation in the sickness extract), per month. People are counted by person_id, the
+  organisation in the sickness extract), per month. people_absent (those with days lost) is
+  what the days lost are about: the disclosure control's base for them and for the rate. People are counted by person_id, the
   person's 64-bit key from staging (macros/person_key.sql).
 -#}
 with sickness as (
@@ -33,6 +34,7 @@ final as (
         cast(org_code as varchar) as org_code,
         cast(staff_group as varchar) as staff_group,
         cast(count(distinct person_key) as bigint) as people,
+        cast(count(distinct case when fte_days_lost > 0 then person_key end) as bigint) as people_absent,
         cast(sum(fte_days_lost) as {{ type_double() }}) as fte_days_lost,
         cast(sum(fte_days_available) as {{ type_double() }}) as fte_days_available,
         cast({{ safe_divide('sum(fte_days_lost)', 'sum(fte_days_available)') }} as {{ type_double() }}) as sickness_rate

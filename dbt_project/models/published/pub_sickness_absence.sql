@@ -4,6 +4,7 @@ select
     org_code,
     staff_group,
     people,
+    people_absent,
     fte_days_lost,
     fte_days_available,
     sickness_rate
