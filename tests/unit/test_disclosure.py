@@ -550,3 +550,41 @@ def test_a_sickness_rate_about_one_absent_person_is_suppressed():
     assert pd.isna(b.fte_days_lost) and pd.isna(b.people_absent)
     assert recovered_cells(out, spec, resolve) == []
     assert system.sickness_rate == pytest.approx(36 / 1470)
+
+
+def test_the_temporary_share_does_not_give_back_a_small_group_s_substantive_fte():
+    """Found in review: bank and agency FTE are published to one decimal, so the share gives
+    the substantive FTE back - of 4 nurses, under a 1-9 policy. It is a rate on the
+    substantive people now, suppressed where they are 1..k (and with their secondary cells)."""
+    columns = ["period", "level", "org_code", "staff_group", "bank_fte", "agency_fte"]
+    columns += ["substantive_fte", "substantive_headcount"]
+    rows = [
+        ("2026-09", "organisation", "SC101", "NURSES_HV", 1.0, 0.0, 4.0, 4),
+        ("2026-09", "organisation", "SC101", "ALL", 1.0, 0.0, 24.0, 30),
+        ("2026-09", "organisation", "SC101", "CARE_WORKERS", 0.0, 0.0, 20.0, 26),
+        ("2026-09", "organisation", "RW1", "NURSES_HV", 3.0, 1.0, 36.0, 40),
+        ("2026-09", "organisation", "RW1", "ALL", 3.0, 1.0, 36.0, 40),
+        ("2026-09", "system", "SYSTEM", "NURSES_HV", 4.0, 1.0, 40.0, 44),
+        ("2026-09", "system", "SYSTEM", "CARE_WORKERS", 0.0, 0.0, 20.0, 26),
+        ("2026-09", "system", "SYSTEM", "ALL", 4.0, 1.0, 60.0, 70),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    temporary = frame["bank_fte"] + frame["agency_fte"]
+    frame["temporary_share_of_fte"] = temporary / (temporary + frame["substantive_fte"])
+    for m in ("bank_hours", "bank_shifts", "bank_spend_gbp", "agency_hours", "agency_shifts"):
+        frame[m] = 0.0
+    for m in ("agency_spend_gbp", "agency_shifts_above_price_cap"):
+        frame[m] = 0.0
+    frame["agency_spend_above_price_cap_gbp"] = 0.0
+    spec = spec_of("pub_temporary_staffing")
+    resolve = _resolver({"SC101": Policy(9, 5)})
+    out = protect(frame, spec, resolve)
+    assert primary_rule_violations(frame, out, spec, resolve) == []
+    cell = out.set_index(["org_code", "staff_group"])
+    assert pd.isna(cell.loc[("SC101", "NURSES_HV"), "temporary_share_of_fte"])
+    assert pd.isna(cell.loc[("SC101", "NURSES_HV"), "substantive_headcount"])
+    # The system's nurses less RW1's would give SC101's back: RW1's go too, share and all.
+    assert pd.isna(cell.loc[("RW1", "NURSES_HV"), "substantive_headcount"])
+    assert pd.isna(cell.loc[("RW1", "NURSES_HV"), "temporary_share_of_fte"])
+    assert cell.loc[("SYSTEM", "ALL"), "temporary_share_of_fte"] == pytest.approx(5 / 65)
+    assert recovered_cells(out, spec, resolve, at_least=frozenset({"substantive_headcount"})) == []

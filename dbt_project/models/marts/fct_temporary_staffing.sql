@@ -43,6 +43,30 @@ substantive as (
 
 ),
 
+-- Substantive people (distinct) at every level: the disclosure control's base for the
+-- temporary share, which with the bank and agency FTE published gives their FTE back.
+substantive_people as (
+
+    select
+        assignments.period_start_date,
+        case when grouping(assignments.org_code) = 0 then 'organisation' else 'system' end as level,
+        case when grouping(assignments.org_code) = 0 then assignments.org_code else 'SYSTEM' end as org_code,
+        case when grouping(assignments.staff_group) = 0 then assignments.staff_group else 'ALL' end as staff_group,
+        count(distinct assignments.person_id) as substantive_headcount
+    from {{ ref('int_assignments_harmonised') }} as assignments
+    inner join submitted
+        on submitted.org_code = assignments.org_code
+        and submitted.period_start_date = assignments.period_start_date
+    where assignments.is_in_post and assignments.is_substantive
+    group by grouping sets (
+        (assignments.period_start_date, assignments.org_code, assignments.staff_group),
+        (assignments.period_start_date, assignments.org_code),
+        (assignments.period_start_date, assignments.staff_group),
+        (assignments.period_start_date)
+    )
+
+),
+
 by_group as (
 
     select
@@ -109,16 +133,22 @@ combined as (
 final as (
 
     select
-        cast(period as varchar) as period,
-        cast(period_start_date as date) as period_start_date,
-        cast(level as varchar) as level,
-        cast(org_code as varchar) as org_code,
-        cast(staff_group as varchar) as staff_group,
+        cast(combined.period as varchar) as period,
+        cast(combined.period_start_date as date) as period_start_date,
+        cast(combined.level as varchar) as level,
+        cast(combined.org_code as varchar) as org_code,
+        cast(combined.staff_group as varchar) as staff_group,
         {% for m in measures %}
-        cast({{ m }} as {{ 'bigint' if 'shifts' in m else type_double() }}) as {{ m }},
+        cast(combined.{{ m }} as {{ 'bigint' if 'shifts' in m else type_double() }}) as {{ m }},
         {% endfor %}
-        cast({{ safe_divide('bank_fte + agency_fte', 'bank_fte + agency_fte + substantive_fte') }} as {{ type_double() }}) as temporary_share_of_fte
+        cast(coalesce(substantive_people.substantive_headcount, 0) as bigint) as substantive_headcount,
+        cast({{ safe_divide('combined.bank_fte + combined.agency_fte', 'combined.bank_fte + combined.agency_fte + combined.substantive_fte') }} as {{ type_double() }}) as temporary_share_of_fte
     from combined
+    left join substantive_people
+        on substantive_people.period_start_date = combined.period_start_date
+        and substantive_people.level = combined.level
+        and substantive_people.org_code = combined.org_code
+        and substantive_people.staff_group = combined.staff_group
 
 )
 

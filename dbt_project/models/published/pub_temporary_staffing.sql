@@ -13,5 +13,6 @@ select
     agency_spend_gbp,
     agency_shifts_above_price_cap,
     agency_spend_above_price_cap_gbp,
+    substantive_headcount,
     temporary_share_of_fte
 from {{ ref('fct_temporary_staffing') }}
