@@ -412,6 +412,42 @@ def test_a_completeness_share_of_a_small_organisation_is_suppressed():
     assert _values(out["missing_submissions"]) == [None, None, 1.0]
 
 
+def test_a_suppressed_sickness_reason_is_not_one_minus_the_other_shares():
+    """An organisation's reasons add up to 100% of its days lost (and to its days lost,
+    published in sickness_absence): one suppressed reason would be 1 - the others."""
+    spec = spec_of("pub_sickness_reasons")
+    reasons = {"S10": (27, 76.46), "S13": (82, 200.7), "S17": (2, 33.68), "S99": (19, 101.7)}
+    rows = []
+    for org, extra in (("RW2", 0), ("RW3", 20)):
+        days = {code: d + 2.5 * extra for code, (_, d) in reasons.items()}
+        for code, (people, _) in reasons.items():
+            share = days[code] / sum(days.values())
+            rows.append(
+                ("2024-12", "organisation", org, code, code, people + extra, days[code], share)
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns="period level org_code sickness_reason reason_label people fte_days_lost"
+        " share_of_days_lost".split(),
+    )
+    system = frame.groupby(["period", "sickness_reason", "reason_label"], as_index=False)[
+        ["people", "fte_days_lost"]
+    ].sum()
+    system["level"], system["org_code"] = "system", "SYSTEM"
+    system["share_of_days_lost"] = system["fte_days_lost"] / system["fte_days_lost"].sum()
+    frame = pd.concat([frame, system[frame.columns]], ignore_index=True)
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    for org in ("RW2", "RW3"):
+        mine = out[out["org_code"] == org].set_index("sickness_reason")
+        # S17 (2 people) is suppressed, and so is a second reason's days and share (S10, the
+        # smallest): neither 1 - sum(shares) nor the total days minus the others gives S17.
+        assert mine["share_of_days_lost"].isna().sum() == 2, org
+        assert mine["fte_days_lost"].isna().sum() == 2, org
+        assert mine["share_of_days_lost"].isna()["S17"], org
+    assert out[out["level"] == "system"]["share_of_days_lost"].notna().all()
+    assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
+
+
 @pytest.mark.parametrize("model", sorted(p.stem for p in PUBLISHED.glob("pub_*.yml")))
 def test_every_published_model_declares_its_disclosure_rules(model):
     data = yaml.safe_load((PUBLISHED / f"{model}.yml").read_text())
@@ -423,5 +459,7 @@ def test_every_published_model_declares_its_disclosure_rules(model):
     declared = set(spec.measures) | set(spec.unrestricted)
     assert declared <= columns
     for add in spec.additive:
-        assert set(add.measures) <= set(spec.counts + spec.magnitudes)
+        # Shares add up too (to 100%), but only within their own level: no published total row.
+        addable = spec.counts + spec.magnitudes + (() if add.total_where else tuple(spec.rates))
+        assert set(add.measures) <= set(addable)
         assert set(add.group_by) | {add.across} <= columns
