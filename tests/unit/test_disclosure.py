@@ -448,6 +448,67 @@ def test_a_suppressed_sickness_reason_is_not_one_minus_the_other_shares():
     assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
 
 
+def _profile(breakdowns: dict, parent_of: dict) -> pd.DataFrame:
+    """An organisation's profile rows (pub_age_profile / pub_equality shape), shares to three
+    decimals of its headcount, each row with the parent_value it adds up to."""
+    rows = []
+    for dimension, counts in breakdowns.items():
+        total = sum(counts.values())
+        for value, n in counts.items():
+            parent = value if dimension in parent_of.values() else parent_of.get(value)
+            rows.append(("2026-10", "organisation", "A", dimension, value, parent, n, n / total))
+    return pd.DataFrame(
+        rows,
+        columns="period level org_code dimension dimension_value parent_value headcount"
+        " share_of_headcount".split(),
+    )
+
+
+def test_a_suppressed_age_band_is_not_the_aged_55_share_minus_the_other_bands():
+    """55-59, 60-64, 65-69 and 70+ add up to aged_55_and_over Y: with 3-decimal shares, one
+    suppressed band of the group would be Y's share minus the other's, times the headcount."""
+    spec = spec_of("pub_age_profile")
+    bands = {"20-24": 9, "30-34": 40, "45-49": 30, "55-59": 20, "65-69": 3}
+    parent = {b: ("Y" if b >= "55" else "N") for b in bands} | {"Y": "aged_55_and_over"}
+    frame = _profile({"age_band": bands, "aged_55_and_over": {"Y": 23, "N": 79}}, parent)
+    out = protect(frame, spec, lambda orgs: Policy(7, 5)).set_index(
+        ["dimension", "dimension_value"]
+    )
+    hidden = out["share_of_headcount"].isna()
+    assert hidden[("age_band", "65-69")]  # 3 people
+    # The other band of its group goes too (so Y's share minus 55-59 is not 65-69's), and
+    # that is the second suppressed cell of the whole breakdown too.
+    assert hidden[("age_band", "55-59")]
+    assert hidden.loc["age_band"].sum() == 2
+    assert not hidden.loc["aged_55_and_over"].any()
+    assert recovered_cells(out.reset_index(), spec, lambda orgs: Policy(7, 5)) == []
+
+
+def test_a_suppressed_ethnic_category_is_not_its_wres_group_minus_the_others():
+    spec = spec_of("pub_equality")
+    categories = {"A": 60, "C": 12, "H": 25, "N": 4, "Z": 9}
+    wres = {"A": "WHITE", "C": "WHITE", "H": "BME", "N": "BME", "Z": "NOT_STATED"}
+    parent = wres | {"WHITE": "wres_group"}
+    frame = _profile(
+        {
+            "ethnic_category": categories,
+            "wres_group": {"WHITE": 72, "BME": 29, "NOT_STATED": 9},
+            "gender": {"F": 80, "M": 30},
+        },
+        parent,
+    )
+    frame.loc[frame["dimension"] == "gender", "parent_value"] = None
+    out = protect(frame, spec, lambda orgs: Policy(7, 5)).set_index(
+        ["dimension", "dimension_value"]
+    )
+    hidden = out["share_of_headcount"].isna()
+    assert hidden[("ethnic_category", "N")]  # 4 people
+    # H, the only other BME category, goes too: BME minus H would be N.
+    assert hidden[("ethnic_category", "H")]
+    assert not hidden.loc["wres_group"].any() and not hidden.loc["gender"].any()
+    assert recovered_cells(out.reset_index(), spec, lambda orgs: Policy(7, 5)) == []
+
+
 @pytest.mark.parametrize("model", sorted(p.stem for p in PUBLISHED.glob("pub_*.yml")))
 def test_every_published_model_declares_its_disclosure_rules(model):
     data = yaml.safe_load((PUBLISHED / f"{model}.yml").read_text())
