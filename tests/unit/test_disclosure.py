@@ -509,6 +509,25 @@ def test_a_suppressed_ethnic_category_is_not_its_wres_group_minus_the_others():
     assert recovered_cells(out.reset_index(), spec, lambda orgs: Policy(7, 5)) == []
 
 
+def test_a_suppressed_wres_indicator_cell_is_not_its_group_minus_the_other_bands():
+    """Across the pay bands, an organisation's WRES group adds up to the group's headcount,
+    published in equality: one suppressed band of a group would be that minus the others."""
+    spec = spec_of("pub_wres_indicator_1")
+    cells = {("AFC_5", "WHITE"): 40, ("AFC_5", "BME"): 20, ("AFC_6", "WHITE"): 30}
+    cells |= {("AFC_6", "BME"): 15, ("AFC_7", "WHITE"): 3, ("AFC_7", "BME"): 12}
+    band = {b: sum(n for (b2, _), n in cells.items() if b2 == b) for b, _ in cells}
+    frame = pd.DataFrame(
+        [("2026-10", "organisation", "A", b, g, n, n / band[b]) for (b, g), n in cells.items()],
+        columns="period level org_code band_group wres_group headcount share_of_band".split(),
+    )
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    hidden = out.assign(h=out["headcount"].isna())
+    assert hidden.set_index(["band_group", "wres_group"])["h"][("AFC_7", "WHITE")]  # 3 people
+    # No band and no WRES group with exactly one suppressed cell.
+    assert set(hidden.groupby("band_group")["h"].sum()) <= {0, 2}
+    assert set(hidden.groupby("wres_group")["h"].sum()) == {2}
+
+
 @pytest.mark.parametrize("model", sorted(p.stem for p in PUBLISHED.glob("pub_*.yml")))
 def test_every_published_model_declares_its_disclosure_rules(model):
     data = yaml.safe_load((PUBLISHED / f"{model}.yml").read_text())
