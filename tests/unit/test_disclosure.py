@@ -415,6 +415,122 @@ def test_a_completeness_share_of_a_small_organisation_is_suppressed():
     assert _values(out["missing_submissions"]) == [None, None, 1.0]
 
 
+def test_a_suppressed_sickness_reason_is_not_one_minus_the_other_shares():
+    """An organisation's reasons add up to 100% of its days lost (and to its days lost,
+    published in sickness_absence): one suppressed reason would be 1 - the others."""
+    spec = spec_of("pub_sickness_reasons")
+    reasons = {"S10": (27, 76.46), "S13": (82, 200.7), "S17": (2, 33.68), "S99": (19, 101.7)}
+    rows = []
+    for org, extra in (("RW2", 0), ("RW3", 20)):
+        days = {code: d + 2.5 * extra for code, (_, d) in reasons.items()}
+        for code, (people, _) in reasons.items():
+            share = days[code] / sum(days.values())
+            rows.append(
+                ("2024-12", "organisation", org, code, code, people + extra, days[code], share)
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns="period level org_code sickness_reason reason_label people fte_days_lost"
+        " share_of_days_lost".split(),
+    )
+    system = frame.groupby(["period", "sickness_reason", "reason_label"], as_index=False)[
+        ["people", "fte_days_lost"]
+    ].sum()
+    system["level"], system["org_code"] = "system", "SYSTEM"
+    system["share_of_days_lost"] = system["fte_days_lost"] / system["fte_days_lost"].sum()
+    frame = pd.concat([frame, system[frame.columns]], ignore_index=True)
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    for org in ("RW2", "RW3"):
+        mine = out[out["org_code"] == org].set_index("sickness_reason")
+        # S17 (2 people) is suppressed, and so is a second reason's days and share (S10, the
+        # smallest): neither 1 - sum(shares) nor the total days minus the others gives S17.
+        assert mine["share_of_days_lost"].isna().sum() == 2, org
+        assert mine["fte_days_lost"].isna().sum() == 2, org
+        assert mine["share_of_days_lost"].isna()["S17"], org
+    assert out[out["level"] == "system"]["share_of_days_lost"].notna().all()
+    assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
+
+
+def _profile(breakdowns: dict, parent_of: dict) -> pd.DataFrame:
+    """An organisation's profile rows (pub_age_profile / pub_equality shape), shares to three
+    decimals of its headcount, each row with the parent_value it adds up to."""
+    rows = []
+    for dimension, counts in breakdowns.items():
+        total = sum(counts.values())
+        for value, n in counts.items():
+            parent = value if dimension in parent_of.values() else parent_of.get(value)
+            rows.append(("2026-10", "organisation", "A", dimension, value, parent, n, n / total))
+    return pd.DataFrame(
+        rows,
+        columns="period level org_code dimension dimension_value parent_value headcount"
+        " share_of_headcount".split(),
+    )
+
+
+def test_a_suppressed_age_band_is_not_the_aged_55_share_minus_the_other_bands():
+    """55-59, 60-64, 65-69 and 70+ add up to aged_55_and_over Y: with 3-decimal shares, one
+    suppressed band of the group would be Y's share minus the other's, times the headcount."""
+    spec = spec_of("pub_age_profile")
+    bands = {"20-24": 9, "30-34": 40, "45-49": 30, "55-59": 20, "65-69": 3}
+    parent = {b: ("Y" if b >= "55" else "N") for b in bands} | {"Y": "aged_55_and_over"}
+    frame = _profile({"age_band": bands, "aged_55_and_over": {"Y": 23, "N": 79}}, parent)
+    out = protect(frame, spec, lambda orgs: Policy(7, 5)).set_index(
+        ["dimension", "dimension_value"]
+    )
+    hidden = out["share_of_headcount"].isna()
+    assert hidden[("age_band", "65-69")]  # 3 people
+    # The other band of its group goes too (so Y's share minus 55-59 is not 65-69's), and
+    # that is the second suppressed cell of the whole breakdown too.
+    assert hidden[("age_band", "55-59")]
+    assert hidden.loc["age_band"].sum() == 2
+    assert not hidden.loc["aged_55_and_over"].any()
+    assert recovered_cells(out.reset_index(), spec, lambda orgs: Policy(7, 5)) == []
+
+
+def test_a_suppressed_ethnic_category_is_not_its_wres_group_minus_the_others():
+    spec = spec_of("pub_equality")
+    categories = {"A": 60, "C": 12, "H": 25, "N": 4, "Z": 9}
+    wres = {"A": "WHITE", "C": "WHITE", "H": "BME", "N": "BME", "Z": "NOT_STATED"}
+    parent = wres | {"WHITE": "wres_group"}
+    frame = _profile(
+        {
+            "ethnic_category": categories,
+            "wres_group": {"WHITE": 72, "BME": 29, "NOT_STATED": 9},
+            "gender": {"F": 80, "M": 30},
+        },
+        parent,
+    )
+    frame.loc[frame["dimension"] == "gender", "parent_value"] = None
+    out = protect(frame, spec, lambda orgs: Policy(7, 5)).set_index(
+        ["dimension", "dimension_value"]
+    )
+    hidden = out["share_of_headcount"].isna()
+    assert hidden[("ethnic_category", "N")]  # 4 people
+    # H, the only other BME category, goes too: BME minus H would be N.
+    assert hidden[("ethnic_category", "H")]
+    assert not hidden.loc["wres_group"].any() and not hidden.loc["gender"].any()
+    assert recovered_cells(out.reset_index(), spec, lambda orgs: Policy(7, 5)) == []
+
+
+def test_a_suppressed_wres_indicator_cell_is_not_its_group_minus_the_other_bands():
+    """Across the pay bands, an organisation's WRES group adds up to the group's headcount,
+    published in equality: one suppressed band of a group would be that minus the others."""
+    spec = spec_of("pub_wres_indicator_1")
+    cells = {("AFC_5", "WHITE"): 40, ("AFC_5", "BME"): 20, ("AFC_6", "WHITE"): 30}
+    cells |= {("AFC_6", "BME"): 15, ("AFC_7", "WHITE"): 3, ("AFC_7", "BME"): 12}
+    band = {b: sum(n for (b2, _), n in cells.items() if b2 == b) for b, _ in cells}
+    frame = pd.DataFrame(
+        [("2026-10", "organisation", "A", b, g, n, n / band[b]) for (b, g), n in cells.items()],
+        columns="period level org_code band_group wres_group headcount share_of_band".split(),
+    )
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    hidden = out.assign(h=out["headcount"].isna())
+    assert hidden.set_index(["band_group", "wres_group"])["h"][("AFC_7", "WHITE")]  # 3 people
+    # No band and no WRES group with exactly one suppressed cell.
+    assert set(hidden.groupby("band_group")["h"].sum()) <= {0, 2}
+    assert set(hidden.groupby("wres_group")["h"].sum()) == {2}
+
+
 @pytest.mark.parametrize("model", sorted(p.stem for p in PUBLISHED.glob("pub_*.yml")))
 def test_every_published_model_declares_its_disclosure_rules(model):
     data = yaml.safe_load((PUBLISHED / f"{model}.yml").read_text())
@@ -426,7 +542,9 @@ def test_every_published_model_declares_its_disclosure_rules(model):
     declared = set(spec.measures) | set(spec.unrestricted)
     assert declared <= columns
     for add in spec.additive:
-        assert set(add.measures) <= set(spec.counts + spec.magnitudes)
+        # Shares add up too (to 100%), but only within their own level: no published total row.
+        addable = spec.counts + spec.magnitudes + (() if add.total_where else tuple(spec.rates))
+        assert set(add.measures) <= set(addable)
         assert set(add.group_by) | {add.across} <= columns
 
 
