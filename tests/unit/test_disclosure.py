@@ -706,3 +706,29 @@ def test_the_temporary_share_does_not_give_back_a_small_group_s_substantive_fte(
     assert pd.isna(cell.loc[("RW1", "NURSES_HV"), "temporary_share_of_fte"])
     assert cell.loc[("SYSTEM", "ALL"), "temporary_share_of_fte"] == pytest.approx(5 / 65)
     assert recovered_cells(out, spec, resolve, at_least=frozenset({"substantive_headcount"})) == []
+
+
+def test_a_suppressed_staff_group_s_days_lost_are_not_the_organisation_s_less_the_others():
+    """Within an organisation the staff groups' days lost add up to its ALL row: one group
+    hidden alone would be ALL less the others."""
+    columns = ["period", "level", "org_code", "staff_group", "people", "people_absent"]
+    columns += ["fte_days_lost", "fte_days_available"]
+    rows = [
+        ("2026-08", "organisation", "A", "SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
+        ("2026-08", "organisation", "A", "NURSES_HV", 60, 20, 80.0, 1800.0),
+        ("2026-08", "organisation", "A", "STT", 40, 12, 50.0, 1200.0),
+        ("2026-08", "organisation", "A", "ALL", 110, 33, 136.0, 3270.0),
+        ("2026-08", "system", "SYSTEM", "SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
+        ("2026-08", "system", "SYSTEM", "NURSES_HV", 60, 20, 80.0, 1800.0),
+        ("2026-08", "system", "SYSTEM", "STT", 40, 12, 50.0, 1200.0),
+        ("2026-08", "system", "SYSTEM", "ALL", 110, 33, 136.0, 3270.0),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["sickness_rate"] = frame["fte_days_lost"] / frame["fte_days_available"]
+    spec = spec_of("pub_sickness_absence")
+    out = protect(frame, spec, _resolver({}))
+    org = out[out["org_code"] == "A"].set_index("staff_group")
+    assert pd.isna(org.loc["SENIOR_MANAGERS", "fte_days_lost"])
+    assert org.loc[["NURSES_HV", "STT"], "fte_days_lost"].isna().sum() == 1
+    people = frozenset({"people", "people_absent"})
+    assert recovered_cells(out, spec, _resolver({}), at_least=people) == []
