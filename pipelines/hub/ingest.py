@@ -158,6 +158,21 @@ def load_hub_keys(paths: HubPaths) -> HubKeys:
     return HubKeys(kf.load_encryption_private_key(paths.hub_encryption_key), chain[-1], chain)
 
 
+def _keys_under_lock(paths: HubPaths, keys: HubKeys | None) -> HubKeys:
+    """The hub keys to land with, read while the caller holds the warehouse lock. Keys the
+    caller loaded earlier must still be the current chain, or a rotation came in between."""
+    if keys is None:
+        return load_hub_keys(paths)
+    current = key_chain(paths)[-1].epoch
+    if keys.pseudonymisation.epoch != current:
+        raise OwfError(
+            f"the hub keys given to ingest are epoch {keys.pseudonymisation.epoch}, but"
+            f" {paths.hub_pseudonymisation_key} is epoch {current}: the key was rotated"
+            " meanwhile. Nothing was landed; run the ingest again (it reads the current keys)."
+        )
+    return keys
+
+
 def inbox_packages(paths: HubPaths) -> list[Path]:
     """Packages waiting in the inbox, oldest first (partly written files are dotfiles)."""
     files = [
@@ -200,7 +215,6 @@ def ingest(
     paths.ensure()
     std = std or load_standard()
     gov = gov or load_governance(paths.governance, standard=std)
-    keys = keys or load_hub_keys(paths)
     today = today or dt.date.today()
     release = release or {}
     files = list(packages) if packages is not None else inbox_packages(paths)
@@ -209,6 +223,10 @@ def ingest(
     stage("read")
 
     with connect(paths) as wh:
+        # The hub keys are read only now, with the warehouse lock held: a rotation takes the
+        # same lock for its re-keying and its key files, so none can complete between reading
+        # the keys and landing rows under them (rows of an old epoch would never be re-keyed).
+        keys = _keys_under_lock(paths, keys)
         # Each landing transaction (a chunk of packages, see _land) keeps its decisions
         # atomic, but each commit that crosses DuckDB's default 16 MB of WAL also
         # checkpoints: at national scale that was half the landing time. Checkpoint once,

@@ -1152,6 +1152,74 @@ def test_an_interrupted_rotation_stops_ingestion_until_it_is_finished(world, tmp
     assert [k.epoch for k in rotation.key_chain(paths)] == [1, 2]
 
 
+def test_a_rotation_while_ingest_starts_leaves_no_row_under_the_old_key(
+    world, tmp_path, monkeypatch
+):
+    """A rotation that completes after ingest started (reading a national month's packages
+    takes a while) but before it holds the warehouse lock: ingest must land under the new key,
+    and the rotation must hold the lock until its key files have moved."""
+    import fcntl
+
+    from pipelines.hub import ingest as ingest_module
+    from pipelines.hub import rotation
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+
+    def lock_held() -> bool:
+        fd = os.open(paths.lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    fsync = rotation._fsync_dir
+    held_while_promoting = []
+
+    def promoted(folder):
+        held_while_promoting.append(lock_held())
+        fsync(folder)
+
+    monkeypatch.setattr(rotation, "_fsync_dir", promoted)
+    read = ingest_module._read
+    rotated = []
+
+    def read_then_rotate(path):
+        if not rotated:  # the operator rotates while ingest is reading the inbox
+            rotated.append(rotation.rotate_hub_key(paths, actor="operator"))
+        return read(path)
+
+    monkeypatch.setattr(ingest_module, "_read", read_then_rotate)
+    result = ingest_module.ingest(paths)
+    assert [p.status for p in result.outcomes] == ["accepted"]
+    assert rotated[0].to_epoch == 2 and held_while_promoting == [True]
+    with connect(paths, write=False) as wh:
+        assert wh.execute(
+            "SELECT DISTINCT hub_key_epoch FROM raw.staff_in_post"
+            " UNION SELECT DISTINCT hub_key_epoch FROM raw.submissions"
+        ).fetchall() == [(2,)]
+    # The months stay linked: the same people under one pseudonym each.
+    assert len(_people(paths, "2026-09") & _people(paths, "2026-10")) > 100
+
+
+def test_ingest_refuses_keys_loaded_before_a_rotation(world, tmp_path):
+    from pipelines.hub import rotation
+    from pipelines.hub.ingest import ingest, load_hub_keys
+
+    paths = fresh_hub(world, tmp_path)
+    stale = load_hub_keys(paths)
+    rotation.rotate_hub_key(paths, actor="operator")
+    [f] = drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+    with pytest.raises(OwfError, match="epoch 1, but .* is epoch 2: the key was rotated"):
+        ingest(paths, keys=stale)
+    assert f.exists() and submissions(paths) == []
+
+
 # The sensor ------------------------------------------------------------------------------
 
 
