@@ -40,7 +40,7 @@ import pyarrow as pa
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import pseudonymise_column, rekey_column
 from pipelines.errors import Finding, OwfError
-from pipelines.governance import Governance, Refusal, load_governance
+from pipelines.governance import Governance, Refusal, load_governance, period_bounds
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
@@ -363,6 +363,20 @@ def _authenticate_and_govern(
         return
     p.verified = True
     # From here the manifest is authentic.
+    if not _well_formed_period(m["period"]):
+        # Signed, but not a month: refused on its own, before anything compares or files by
+        # its period (the agreement's dates, the volume check, the models).
+        p.refuse(
+            "bad_manifest",
+            f"the manifest's period {m['period']!r} is not a census month: the rule is YYYY-MM"
+            " with a month from 01 to 12 (for example 2026-10). The package is signed by"
+            f" {m['org_code']}, so its tool wrote it: prepare it again with"
+            " `owf submit prepare --period YYYY-MM` and send the new package. Nothing from this"
+            " package was used.",
+            field="period",
+            found=f"{m['period']!r}",
+        )
+        return
     if m["extract"] not in std.extracts:
         p.refuse(
             "unknown_extract", f"extract {m['extract']!r} is not in the standard v{std.version}."
@@ -395,6 +409,14 @@ def _authenticate_and_govern(
         p.table = decrypt_package(p.raw, keys.encryption, p.path.name)
     except PackageError as exc:
         p.refuse(exc.reason, str(exc))
+
+
+def _well_formed_period(period) -> bool:
+    try:
+        period_bounds(period)
+    except OwfError:
+        return False
+    return True
 
 
 BATCH_ROWS = 250_000
@@ -909,7 +931,9 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
             "package_sha256": p.sha256,
             "org_code": m.get("org_code"),
             "extract": m.get("extract"),
-            "period": m.get("period"),
+            # Only a well-formed period is recorded (models read it as a date); the receipt
+            # keeps what the manifest claimed.
+            "period": m.get("period") if _well_formed_period(m.get("period")) else None,
             "standard_version": m.get("standard_version"),
             "agreement_id": p.agreement_id,
             "key_epoch": m.get("key_epoch"),

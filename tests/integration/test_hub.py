@@ -315,6 +315,45 @@ def test_a_package_id_that_is_not_a_plain_name_is_a_damaged_manifest(world, tmp_
     assert not [p for p in set(tmp_path.rglob("*")) - outside if paths.root not in p.parents]
 
 
+def test_a_signed_package_with_a_malformed_period_is_refused_and_the_run_goes_on(world, tmp_path):
+    """A period that is not a month ('2026-13'), signed by the organisation's own key, is
+    refused as a damaged manifest naming the field and the rule; it used to stop every run
+    for every organisation. Its record holds no period (the models read it as a date)."""
+    paths = fresh_hub(world, tmp_path)
+    src = world["packages"][("RW1", "vacancies", "2026-10")]
+    month13 = _reseal(
+        world,
+        paths,
+        src,
+        lambda t: t.set_column(
+            t.column_names.index("period"), "period", pa.array(["2026-13"] * t.num_rows)
+        ),
+        "month13",
+    )
+    raw = read_package(month13.read_bytes())
+    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
+    data, _ = seal_package(
+        decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key)),
+        dict(raw.manifest, period="2026-13"),
+        signing,
+        kf.load_encryption_public_key(paths.keys / "hub-encryption.pub"),
+    )
+    month13.write_bytes(data)
+    good = world["packages"][("SC101", "vacancies", "2026-10")]
+    # As the sensor sends it: in a run with the other packages (its period is no partition).
+    run(paths, packages=drop(paths, month13, good))
+    rows = {r[0]: r[1:5] for r in submissions(paths)}
+    assert rows["SC101"] == ("vacancies", "2026-10", "accepted", None)
+    assert rows["RW1"] == ("vacancies", None, "refused", "bad_manifest")
+    r = receipt(paths, "RW1", "refused")
+    [finding] = r["findings"]
+    assert finding["rule"] == "bad_manifest" and finding["field"] == "period"
+    assert finding["file"] == month13.name and "YYYY-MM" in finding["message"]
+    assert "'2026-13'" in finding["found"] and "prepare it again" in finding["message"]
+    assert (paths.refused / "RW1" / month13.name).exists()
+    assert not list(paths.inbox.iterdir())
+
+
 @pytest.mark.parametrize("one_run", [False, True])
 def test_two_organisations_packages_with_one_package_id_land_apart(world, tmp_path, one_run):
     """SC101 signs a package carrying RW1's package id (copied, or by a faulty tool): it lands
