@@ -689,7 +689,8 @@ def _land(
     of about BATCH_ROWS rows rather than per package: the national month's 1,100 commits
     cost about 4 s. The accepted packages' rows go in together too (`_insert_rows`). The audit
     events go in with the decisions, chained on from `audit_head` (the head this connection
-    committed last; None reads it). Returns the new head."""
+    committed last; None reads it), and the new head is written to audit-head.json as soon as
+    they are committed. Returns the new head."""
     wh.execute("BEGIN TRANSACTION")
     batch = audit.Batch(wh, audit_head)
     landing: list[tuple[str, pa.Table]] = []
@@ -708,6 +709,8 @@ def _land(
     except Exception:
         wh.execute("ROLLBACK")
         raise
+    # At once, so that a later chunk's failure cannot leave these events uncovered.
+    audit.record_head(paths, batch.head)
     # The files follow the committed decisions (a rerun completes this part if it is cut short).
     for p, superseded in decided:
         _file_package(paths, p)

@@ -1077,6 +1077,86 @@ def test_audit_verify_detects_truncation_of_the_newest_rows(audited):
     assert r.returncode == 1 and "truncated" in r.stdout
 
 
+def _newest_seq(paths: HubPaths) -> int:
+    with connect(paths, write=False) as wh:
+        return wh.execute("SELECT max(seq) FROM audit.events").fetchone()[0]
+
+
+def _delete_newest_events(paths: HubPaths, n: int) -> list:
+    """Delete the newest `n` audit rows (as someone covering tracks would); the problems
+    `audit verify` then finds with the recorded head."""
+    with connect(paths) as wh:
+        wh.execute(
+            "DELETE FROM audit.events WHERE seq > (SELECT max(seq) FROM audit.events) - $n",
+            {"n": n},
+        )
+        return audit.verify(wh, audit.read_head(paths))[1]
+
+
+def test_an_ingest_that_fails_midway_leaves_its_committed_events_under_the_head(
+    world, tmp_path, monkeypatch
+):
+    """Chunks commit one by one: when a later chunk fails, the events of those committed
+    before it are already covered by audit-head.json, so deleting them is detected."""
+    from pipelines.hub import ingest as ingest_module
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths)
+    drop(
+        paths,
+        world["packages"][("RW1", "vacancies", "2026-10")],
+        world["packages"][("SC101", "vacancies", "2026-10")],
+    )
+    # One package a chunk (as with packages of about 250,000 rows each); the second fails.
+    monkeypatch.setattr(ingest_module, "_landing_chunks", lambda items: ([p] for p in items))
+    insert = ingest_module._insert_rows
+    calls = []
+
+    def disk_full_on_the_second(wh, landing):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full (simulated)")
+        return insert(wh, landing)
+
+    monkeypatch.setattr(ingest_module, "_insert_rows", disk_full_on_the_second)
+    with pytest.raises(OSError, match="simulated"):
+        ingest_module.ingest(paths)
+    assert audit.read_head(paths)["seq"] == _newest_seq(paths)
+    problems = _delete_newest_events(paths, 3)  # the first chunk's acceptance
+    assert [p.kind for p in problems] == ["truncated"]
+
+
+def test_a_retention_run_that_fails_midway_leaves_its_committed_purges_under_the_head(
+    world, tmp_path, monkeypatch
+):
+    from pipelines.hub import retention
+
+    paths = fresh_hub(world, tmp_path, _agreement("ISA-WV-003", retention={"months": 1}))
+    drop(
+        paths,
+        world["packages"][("SC101", "vacancies", "2026-09")],
+        world["packages"][("SC101", "staff_in_post", "2026-09")],
+    )
+    run(paths)
+    append = audit.append
+    calls = []
+
+    def fail_on_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full (simulated)")
+        return append(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "append", fail_on_the_second)
+    with pytest.raises(OSError, match="simulated"):
+        retention.purge_expired(paths, today=dt.date(2026, 11, 24))
+    monkeypatch.undo()
+    assert sorted(r[3] for r in submissions(paths)) == ["accepted", "purged"]
+    assert audit.read_head(paths)["seq"] == _newest_seq(paths)
+    assert [p.kind for p in _delete_newest_events(paths, 1)] == ["truncated"]
+
+
 # Retention ---------------------------------------------------------------------------------
 
 
