@@ -916,14 +916,24 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
         reason = f"released from quarantine: {release_note}"
     hub_epoch = keys.pseudonymisation.epoch if status in ("accepted", "superseded") else None
     if p.submission_id in records.existing:  # a quarantined submission being released
+        # Everything its acceptance decides, as a new record would have it: the submission
+        # it arrived superseded by, and the agreement (and so the retention) it is accepted
+        # under now. A release that does not land keeps the agreement it was quarantined under.
         records.wh.execute(
             "UPDATE raw.submissions SET status = $status, status_reason = $reason, decided_at = $now,"
-            " hub_key_epoch = $hke WHERE submission_id = $sid",
+            " hub_key_epoch = $hke, superseded_by = $superseded_by,"
+            " agreement_id = CASE WHEN $landed THEN $agreement ELSE agreement_id END,"
+            " retention_months = CASE WHEN $landed THEN $retention ELSE retention_months END"
+            " WHERE submission_id = $sid",
             {
                 "status": status,
                 "reason": reason,
                 "now": now,
                 "hke": hub_epoch,
+                "superseded_by": p.superseded_by,
+                "landed": status in ("accepted", "superseded"),
+                "agreement": p.agreement_id,
+                "retention": p.retention_months,
                 "sid": p.submission_id,
             },
         )

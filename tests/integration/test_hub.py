@@ -661,6 +661,41 @@ def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path
     assert [r[3] for r in submissions(paths) if r[6] == q.submission_id] == ["discarded"]
 
 
+def test_a_released_submission_superseded_on_arrival_names_its_successor(world, tmp_path):
+    """Released after a later package for the same month was accepted: it lands superseded,
+    and its record names the submission that supersedes it and takes the retention of the
+    agreement it is accepted under (changed while it was held), as a new record would."""
+    from pipelines.hub.quarantine import list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    src = world["packages"][("RW1", "staff_in_post", "2026-10")]
+    odd = _reseal(
+        world,
+        paths,
+        src,
+        lambda t: _set(_set(t, "fte", 2, 1.8), "contracted_hours", 2, 67.5),
+        "bigfte",
+        "2026-11-01T00:00:00+00:00",
+    )
+    drop(paths, odd)
+    run(paths)
+    later = _reseal(world, paths, src, lambda t: t, "later", "2026-11-02T00:00:00+00:00")
+    drop(paths, later)
+    run(paths)
+    _agreement("ISA-WV-001", retention={"months": 36})(paths.governance)
+    [q] = list_quarantined(paths)
+    assert release(paths, q.submission_id, "confirmed with RW1", "tester") == "superseded"
+    with connect(paths, write=False) as wh:
+        rows = wh.execute(
+            "SELECT submission_id, status, superseded_by, agreement_id, retention_months"
+            " FROM raw.submissions ORDER BY created_at"
+        ).fetchall()
+    assert rows == [
+        (q.submission_id, "superseded", "later".ljust(32, "0"), "ISA-WV-001", 36),
+        ("later".ljust(32, "0"), "accepted", None, "ISA-WV-001", 84),
+    ]
+
+
 def _copy_row(table: pa.Table, columns: list[str], src: int, dst: int) -> pa.Table:
     for c in columns:
         table = _set(table, c, dst, table.column(c)[src].as_py())
