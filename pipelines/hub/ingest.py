@@ -923,8 +923,8 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
             "UPDATE raw.submissions SET status = $status, status_reason = $reason, decided_at = $now,"
             " hub_key_epoch = $hke, superseded_by = $superseded_by,"
             " agreement_id = CASE WHEN $landed THEN $agreement ELSE agreement_id END,"
-            " retention_months = CASE WHEN $landed THEN $retention ELSE retention_months END"
-            " WHERE submission_id = $sid",
+            " retention_months = CASE WHEN $landed THEN $retention ELSE retention_months END,"
+            " package_file = $file WHERE submission_id = $sid",
             {
                 "status": status,
                 "reason": reason,
@@ -934,6 +934,7 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
                 "landed": status in ("accepted", "superseded"),
                 "agreement": p.agreement_id,
                 "retention": p.retention_months,
+                "file": p.held_name or p.path.name,
                 "sid": p.submission_id,
             },
         )
@@ -974,12 +975,26 @@ def _file_package(paths: HubPaths, p: Pending) -> None:
     in_inbox = src.parent.resolve() == paths.inbox.resolve()
     if p.status in ("accepted", "superseded") or (p.status == "duplicate" and in_inbox):
         # Accepted packages hold stage-1 pseudonyms, which the hub must not keep.
-        if in_inbox or src.parent.parent.resolve() == paths.quarantine.resolve():
+        if in_inbox or _in_quarantine(paths, src):
             src.unlink()
-    elif p.status in ("refused", "quarantined") and in_inbox:
+    elif _moves_to_held(paths, p):
         target_dir = _held_dir(paths, p)
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.move(str(src), target_dir / (p.held_name or src.name))
+
+
+def _in_quarantine(paths: HubPaths, path: Path) -> bool:
+    return path.parent.parent.resolve() == paths.quarantine.resolve()
+
+
+def _moves_to_held(paths: HubPaths, p: Pending) -> bool:
+    """Whether the package file moves to quarantine/ or refused/ with this decision: from the
+    inbox when held, and from quarantine/ to refused/ when a release is refused (the agreement
+    was suspended meanwhile, say), so the file is where its record says."""
+    if p.status not in ("refused", "quarantined"):
+        return False
+    in_inbox = p.path.parent.resolve() == paths.inbox.resolve()
+    return in_inbox or (p.status == "refused" and _in_quarantine(paths, p.path))
 
 
 def _held_dir(paths: HubPaths, p: Pending) -> Path:
@@ -987,13 +1002,11 @@ def _held_dir(paths: HubPaths, p: Pending) -> Path:
 
 
 def _held_name(paths: HubPaths, p: Pending) -> str:
-    """The name a refused or quarantined package from the inbox is kept under: its own, unless
-    a package held earlier already has it (a renamed or forged file can share a name), then
+    """The name a package moving to quarantine/ or refused/ is kept under: its own, unless a
+    package held earlier already has it (a renamed or forged file can share a name), then
     with its SHA-256's first 12 hex digits added, so no held package is replaced."""
     name = p.path.name
-    if p.status not in ("refused", "quarantined") or p.path.parent.resolve() != (
-        paths.inbox.resolve()
-    ):
+    if not _moves_to_held(paths, p):
         return name
     if not (_held_dir(paths, p) / name).exists():
         return name

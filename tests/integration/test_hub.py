@@ -696,6 +696,73 @@ def test_a_released_submission_superseded_on_arrival_names_its_successor(world, 
     ]
 
 
+def _bigfte(world, paths: HubPaths, name: str = "bigfte") -> Path:
+    """RW1's October staff in post with one implausible FTE: quarantined, releasable."""
+    return _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(_set(t, "fte", 2, 1.8), "contracted_hours", 2, 67.5),
+        name,
+    )
+
+
+def test_a_release_refused_moves_the_package_to_refused_and_discard_deletes_it(world, tmp_path):
+    """The agreement is suspended while the hub checks with the trust: the release is refused,
+    the package file moves with its record to refused/, and discard deletes it."""
+    from pipelines.hub.quarantine import discard, list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, _bigfte(world, paths))
+    run(paths)
+    [q] = list_quarantined(paths)
+    assert q.releasable and q.package == paths.quarantine / "RW1" / "bigfte.owfpkg"
+    # A refused package of the same name is held already: the moved one must not replace it.
+    (paths.refused / "RW1").mkdir(parents=True)
+    (paths.refused / "RW1" / "bigfte.owfpkg").write_bytes(b"an earlier refused package")
+    _agreement("ISA-WV-001", status="suspended")(paths.governance)
+    with pytest.raises(
+        OwfError, match=r"refused \(agreement_suspended\)\. The package is now held"
+    ):
+        release(paths, q.submission_id, "confirmed with RW1", "tester")
+    [q2] = list_quarantined(paths)
+    assert q2.status == "refused" and q2.package.parent == paths.refused / "RW1"
+    assert q2.package.name == f"bigfte-{q2.receipt['package_sha256'][:12]}.owfpkg"
+    assert q2.package.exists() and not q.package.exists()
+    assert q2.receipt["status"] == "refused"
+    discard(paths, q2.submission_id, "agreement suspended; RW1 will resubmit", "tester")
+    assert not q2.package.exists()
+    assert (paths.refused / "RW1" / "bigfte.owfpkg").read_bytes() == b"an earlier refused package"
+    assert [r[3] for r in submissions(paths)] == ["discarded"]
+
+
+def test_discard_of_a_held_package_whose_file_is_missing_changes_nothing(world, tmp_path):
+    from pipelines.hub.quarantine import discard, list_quarantined
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, _bigfte(world, paths))
+    run(paths)
+    [q] = list_quarantined(paths)
+    moved = paths.refused / "RW1" / q.package.name  # as a decision cut short would leave it
+    moved.parent.mkdir(parents=True)
+    q.package.rename(moved)
+    events = _newest_seq(paths)
+    with pytest.raises(OwfError, match="there is no such file.*Nothing was changed.*move it to"):
+        discard(paths, q.submission_id, "RW1 will resubmit", "tester")
+    assert [r[3] for r in submissions(paths)] == ["quarantined"] and moved.exists()
+    assert _newest_seq(paths) == events
+    moved.unlink()  # lost for good
+    with pytest.raises(OwfError, match="--file-gone"):
+        discard(paths, q.submission_id, "RW1 will resubmit", "tester")
+    discard(paths, q.submission_id, "RW1 will resubmit; file lost", "tester", file_gone=True)
+    assert [r[3] for r in submissions(paths)] == ["discarded"]
+    with connect(paths, write=False) as wh:
+        (detail,) = wh.execute(
+            "SELECT detail FROM audit.events WHERE event = 'discarded'"
+        ).fetchone()
+    assert json.loads(detail)["file_gone"] == str(q.package)
+
+
 def _copy_row(table: pa.Table, columns: list[str], src: int, dst: int) -> pa.Table:
     for c in columns:
         table = _set(table, c, dst, table.column(c)[src].as_py())
