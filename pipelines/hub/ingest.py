@@ -82,6 +82,10 @@ class Pending:
     verified: bool = False  # its signature checked against the organisation's registered key
     id_claimed: bool = True  # no other package holds its package id (_claim_id)
     held_name: str | None = None  # the file name it is kept under if refused or quarantined
+    # When it reached the hub (UTC, naive): its file's modification time, which delivery sets
+    # (write, then rename into the inbox) and moving to quarantine/ keeps, never later than
+    # the run. Governance is checked against it, and it is the record's received_at.
+    arrived_at: dt.datetime | None = None
 
     @property
     def manifest(self) -> dict:
@@ -303,6 +307,7 @@ def ingest(
 def _read(path: Path) -> Pending:
     try:
         data = path.read_bytes()
+        mtime = path.stat().st_mtime
     except OSError as exc:
         p = Pending(path, "")
         p.refuse("unreadable", f"cannot read {path.name}: {exc.strerror}")
@@ -310,6 +315,10 @@ def _read(path: Path) -> Pending:
     import hashlib
 
     p = Pending(path, hashlib.sha256(data).hexdigest())
+    now = dt.datetime.now(dt.UTC)
+    p.arrived_at = min(dt.datetime.fromtimestamp(mtime, dt.UTC), now).replace(
+        tzinfo=None, microsecond=0
+    )
     try:
         p.raw = read_package(data, path.name)
     except PackageError as exc:
@@ -390,7 +399,13 @@ def _authenticate_and_govern(
         )
         return
     try:
-        agreement = gov.resolve_agreement(m["org_code"], m["extract"], m["period"], today)
+        agreement = gov.resolve_agreement(
+            m["org_code"],
+            m["extract"],
+            m["period"],
+            today,
+            arrived_on=p.arrived_at.date() if p.arrived_at else None,
+        )
     except Refusal as exc:
         p.refuse(exc.reason, str(exc))
         return
@@ -957,7 +972,7 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
             "profile": m.get("profile"),
             "tool_version": m.get("tool_version"),
             "created_at": m.get("created_at"),
-            "received_at": now,
+            "received_at": p.arrived_at or now,
             "decided_at": now,
             "status": status,
             "status_reason": reason,

@@ -235,6 +235,43 @@ def test_refuses_for_each_governance_reason(world, tmp_path, org, extract, edit,
         assert wh.execute(f"SELECT count(*) FROM raw.{extract}").fetchall() == [(0,)]
 
 
+def test_a_package_that_arrived_before_its_agreement_came_into_force_is_refused(world, tmp_path):
+    """Delivered on 10 October, taken up on 20 October (the hub was down): the agreement came
+    into force on 15 October, so the data was shared before it. The arrival is the record's
+    received_at."""
+    from pipelines.hub.ingest import ingest
+
+    def edit(gov: Path) -> None:
+        _agreement("ISA-WV-003", start_date="2026-10-15")(gov)
+
+        def keys_from_2024(d):  # the world's keys are valid from the day it was made
+            for o in d["organisations"]:
+                for k in o["signing_keys"]:
+                    k["valid_from"] = "2024-01-01"
+
+        edit_yaml(gov / "organisations.yaml", keys_from_2024)
+
+    paths = fresh_hub(world, tmp_path, edit)
+    [f] = drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])
+    arrived = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.UTC).timestamp()
+    os.utime(f, (arrived, arrived))
+    [p] = ingest(paths, today=dt.date(2026, 10, 20)).outcomes
+    assert (p.status, p.reason) == ("refused", "agreement_not_in_force")
+    assert "it reached the hub on 2026-10-10" in p.reasons[0].message
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT received_at FROM raw.submissions").fetchall() == [
+            (dt.datetime(2026, 10, 10, 12, 0),)
+        ]
+    # The same package delivered on the 16th is accepted.
+    (tmp_path / "later").mkdir()
+    later = fresh_hub(world, tmp_path / "later", edit)
+    [f] = drop(later, world["packages"][("SC101", "vacancies", "2026-10")])
+    arrived = dt.datetime(2026, 10, 16, 9, 0, tzinfo=dt.UTC).timestamp()
+    os.utime(f, (arrived, arrived))
+    [p] = ingest(later, today=dt.date(2026, 10, 20)).outcomes
+    assert p.status == "accepted"
+
+
 def _forged(world, tmp_path) -> Path:
     """RW1's vacancies package with the last byte of its signature flipped."""
     pkg = world["packages"][("RW1", "vacancies", "2026-10")]
