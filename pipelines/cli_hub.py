@@ -229,11 +229,19 @@ def quarantine_discard(
         str, typer.Option("--reason", help="Why it is discarded (recorded in the audit log).")
     ],
     hub: HubOpt = None,
+    file_gone: Annotated[
+        bool,
+        typer.Option(
+            "--file-gone",
+            help="The package file is known to be lost: record the discard without deleting it"
+            " (otherwise a missing file is an error and nothing changes).",
+        ),
+    ] = False,
 ) -> None:
     """Give up on a quarantined or refused submission: its package is deleted, its record and audit trail stay."""
     from pipelines.hub.quarantine import discard
 
-    discard(_paths(hub), submission_id, reason, _actor())
+    discard(_paths(hub), submission_id, reason, _actor(), file_gone=file_gone)
     typer.echo(f"discarded {submission_id}")
 
 

@@ -137,13 +137,22 @@ class Governance:
         ]
 
     def resolve_agreement(
-        self, ods_code: str, extract: str, period: str, received_on: dt.date | None = None
+        self,
+        ods_code: str,
+        extract: str,
+        period: str,
+        received_on: dt.date | None = None,
+        arrived_on: dt.date | None = None,
     ) -> Agreement:
         """The agreement under which `ods_code` may share `extract` for `period`, received on
         `received_on`, or a Refusal saying precisely why not. The agreement must be active,
         cover the extract and the period's census date, and be in force on the day the
-        submission is received (its start date to its end date)."""
+        submission is received (its start date to its end date). `arrived_on` is the day the
+        package reached the hub, if earlier (the hub takes it up later, after an outage): the
+        agreement must be in force from then to `received_on`, since the data was shared when
+        it arrived."""
         received_on = received_on or dt.date.today()
+        arrived_on = min(arrived_on or received_on, received_on)
         self.organisation(ods_code)
         candidates = self.agreements_for(ods_code, extract)
         if not candidates:
@@ -166,7 +175,7 @@ class Governance:
                 f" {extract} ({spans}).",
             )
         for a in in_range:
-            if a.status == "active" and a.start_date <= received_on <= a.end_date:
+            if a.status == "active" and a.start_date <= arrived_on and received_on <= a.end_date:
                 return a
         a = in_range[0]
         if a.status == "suspended":
@@ -180,13 +189,18 @@ class Governance:
                 "agreement_not_in_force",
                 f"agreement {a.id} is still a draft and not in force.",
             )
-        if received_on < a.start_date:
+        if arrived_on < a.start_date:
             # A month under way when the agreement starts is covered, but nothing may be
             # shared before the agreement is in force.
+            when = (
+                f"on {received_on}"
+                if arrived_on == received_on
+                else f"on {received_on}: it reached the hub on {arrived_on}, before then"
+            )
             raise Refusal(
                 "agreement_not_in_force",
                 f"agreement {a.id} comes into force on {a.start_date}; {ods_code}'s {extract}"
-                f" for {period} cannot be accepted under it on {received_on}. Submit it again"
+                f" for {period} cannot be accepted under it {when}. Submit it again"
                 f" on or after {a.start_date}.",
             )
         raise Refusal(

@@ -175,7 +175,14 @@ def append(con: duckdb.DuckDBPyConnection, event: str, **fields) -> tuple[int, s
 
 def write_head(paths: HubPaths, con: duckdb.DuckDBPyConnection) -> None:
     """Record the newest row's (seq, hash) outside the database, after a commit."""
-    seq, hash_ = head(con)
+    record_head(paths, head(con))
+
+
+def record_head(paths: HubPaths, committed: tuple[int, str]) -> None:
+    """Record `committed` (the (seq, hash) of the newest committed row) outside the database.
+    Call it after every commit that appended events, before anything else can fail: rows
+    committed but not covered by the file could be deleted from the end of the log unseen."""
+    seq, hash_ = committed
     if not seq:
         return
     tmp = paths.audit_head.with_name(".audit-head.json.part")

@@ -40,7 +40,7 @@ import pyarrow as pa
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import pseudonymise_column, rekey_column
 from pipelines.errors import Finding, OwfError
-from pipelines.governance import Governance, Refusal, load_governance
+from pipelines.governance import Governance, Refusal, load_governance, period_bounds
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
@@ -82,6 +82,10 @@ class Pending:
     verified: bool = False  # its signature checked against the organisation's registered key
     id_claimed: bool = True  # no other package holds its package id (_claim_id)
     held_name: str | None = None  # the file name it is kept under if refused or quarantined
+    # When it reached the hub (UTC, naive): its file's modification time, which delivery sets
+    # (write, then rename into the inbox) and moving to quarantine/ keeps, never later than
+    # the run. Governance is checked against it, and it is the record's received_at.
+    arrived_at: dt.datetime | None = None
 
     @property
     def manifest(self) -> dict:
@@ -158,6 +162,21 @@ def load_hub_keys(paths: HubPaths) -> HubKeys:
     return HubKeys(kf.load_encryption_private_key(paths.hub_encryption_key), chain[-1], chain)
 
 
+def _keys_under_lock(paths: HubPaths, keys: HubKeys | None) -> HubKeys:
+    """The hub keys to land with, read while the caller holds the warehouse lock. Keys the
+    caller loaded earlier must still be the current chain, or a rotation came in between."""
+    if keys is None:
+        return load_hub_keys(paths)
+    current = key_chain(paths)[-1].epoch
+    if keys.pseudonymisation.epoch != current:
+        raise OwfError(
+            f"the hub keys given to ingest are epoch {keys.pseudonymisation.epoch}, but"
+            f" {paths.hub_pseudonymisation_key} is epoch {current}: the key was rotated"
+            " meanwhile. Nothing was landed; run the ingest again (it reads the current keys)."
+        )
+    return keys
+
+
 def inbox_packages(paths: HubPaths) -> list[Path]:
     """Packages waiting in the inbox, oldest first (partly written files are dotfiles)."""
     files = [
@@ -200,7 +219,6 @@ def ingest(
     paths.ensure()
     std = std or load_standard()
     gov = gov or load_governance(paths.governance, standard=std)
-    keys = keys or load_hub_keys(paths)
     today = today or dt.date.today()
     release = release or {}
     files = list(packages) if packages is not None else inbox_packages(paths)
@@ -209,6 +227,10 @@ def ingest(
     stage("read")
 
     with connect(paths) as wh:
+        # The hub keys are read only now, with the warehouse lock held: a rotation takes the
+        # same lock for its re-keying and its key files, so none can complete between reading
+        # the keys and landing rows under them (rows of an old epoch would never be re-keyed).
+        keys = _keys_under_lock(paths, keys)
         # Each landing transaction (a chunk of packages, see _land) keeps its decisions
         # atomic, but each commit that crosses DuckDB's default 16 MB of WAL also
         # checkpoints: at national scale that was half the landing time. Checkpoint once,
@@ -285,6 +307,7 @@ def ingest(
 def _read(path: Path) -> Pending:
     try:
         data = path.read_bytes()
+        mtime = path.stat().st_mtime
     except OSError as exc:
         p = Pending(path, "")
         p.refuse("unreadable", f"cannot read {path.name}: {exc.strerror}")
@@ -292,6 +315,10 @@ def _read(path: Path) -> Pending:
     import hashlib
 
     p = Pending(path, hashlib.sha256(data).hexdigest())
+    now = dt.datetime.now(dt.UTC)
+    p.arrived_at = min(dt.datetime.fromtimestamp(mtime, dt.UTC), now).replace(
+        tzinfo=None, microsecond=0
+    )
     try:
         p.raw = read_package(data, path.name)
     except PackageError as exc:
@@ -345,6 +372,20 @@ def _authenticate_and_govern(
         return
     p.verified = True
     # From here the manifest is authentic.
+    if not _well_formed_period(m["period"]):
+        # Signed, but not a month: refused on its own, before anything compares or files by
+        # its period (the agreement's dates, the volume check, the models).
+        p.refuse(
+            "bad_manifest",
+            f"the manifest's period {m['period']!r} is not a census month: the rule is YYYY-MM"
+            " with a month from 01 to 12 (for example 2026-10). The package is signed by"
+            f" {m['org_code']}, so its tool wrote it: prepare it again with"
+            " `owf submit prepare --period YYYY-MM` and send the new package. Nothing from this"
+            " package was used.",
+            field="period",
+            found=f"{m['period']!r}",
+        )
+        return
     if m["extract"] not in std.extracts:
         p.refuse(
             "unknown_extract", f"extract {m['extract']!r} is not in the standard v{std.version}."
@@ -358,7 +399,13 @@ def _authenticate_and_govern(
         )
         return
     try:
-        agreement = gov.resolve_agreement(m["org_code"], m["extract"], m["period"], today)
+        agreement = gov.resolve_agreement(
+            m["org_code"],
+            m["extract"],
+            m["period"],
+            today,
+            arrived_on=p.arrived_at.date() if p.arrived_at else None,
+        )
     except Refusal as exc:
         p.refuse(exc.reason, str(exc))
         return
@@ -377,6 +424,14 @@ def _authenticate_and_govern(
         p.table = decrypt_package(p.raw, keys.encryption, p.path.name)
     except PackageError as exc:
         p.refuse(exc.reason, str(exc))
+
+
+def _well_formed_period(period) -> bool:
+    try:
+        period_bounds(period)
+    except OwfError:
+        return False
+    return True
 
 
 BATCH_ROWS = 250_000
@@ -649,7 +704,8 @@ def _land(
     of about BATCH_ROWS rows rather than per package: the national month's 1,100 commits
     cost about 4 s. The accepted packages' rows go in together too (`_insert_rows`). The audit
     events go in with the decisions, chained on from `audit_head` (the head this connection
-    committed last; None reads it). Returns the new head."""
+    committed last; None reads it), and the new head is written to audit-head.json as soon as
+    they are committed. Returns the new head."""
     wh.execute("BEGIN TRANSACTION")
     batch = audit.Batch(wh, audit_head)
     landing: list[tuple[str, pa.Table]] = []
@@ -668,6 +724,8 @@ def _land(
     except Exception:
         wh.execute("ROLLBACK")
         raise
+    # At once, so that a later chunk's failure cannot leave these events uncovered.
+    audit.record_head(paths, batch.head)
     # The files follow the committed decisions (a rerun completes this part if it is cut short).
     for p, superseded in decided:
         _file_package(paths, p)
@@ -873,14 +931,25 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
         reason = f"released from quarantine: {release_note}"
     hub_epoch = keys.pseudonymisation.epoch if status in ("accepted", "superseded") else None
     if p.submission_id in records.existing:  # a quarantined submission being released
+        # Everything its acceptance decides, as a new record would have it: the submission
+        # it arrived superseded by, and the agreement (and so the retention) it is accepted
+        # under now. A release that does not land keeps the agreement it was quarantined under.
         records.wh.execute(
             "UPDATE raw.submissions SET status = $status, status_reason = $reason, decided_at = $now,"
-            " hub_key_epoch = $hke WHERE submission_id = $sid",
+            " hub_key_epoch = $hke, superseded_by = $superseded_by,"
+            " agreement_id = CASE WHEN $landed THEN $agreement ELSE agreement_id END,"
+            " retention_months = CASE WHEN $landed THEN $retention ELSE retention_months END,"
+            " package_file = $file WHERE submission_id = $sid",
             {
                 "status": status,
                 "reason": reason,
                 "now": now,
                 "hke": hub_epoch,
+                "superseded_by": p.superseded_by,
+                "landed": status in ("accepted", "superseded"),
+                "agreement": p.agreement_id,
+                "retention": p.retention_months,
+                "file": p.held_name or p.path.name,
                 "sid": p.submission_id,
             },
         )
@@ -891,7 +960,9 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
             "package_sha256": p.sha256,
             "org_code": m.get("org_code"),
             "extract": m.get("extract"),
-            "period": m.get("period"),
+            # Only a well-formed period is recorded (models read it as a date); the receipt
+            # keeps what the manifest claimed.
+            "period": m.get("period") if _well_formed_period(m.get("period")) else None,
             "standard_version": m.get("standard_version"),
             "agreement_id": p.agreement_id,
             "key_epoch": m.get("key_epoch"),
@@ -901,7 +972,7 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
             "profile": m.get("profile"),
             "tool_version": m.get("tool_version"),
             "created_at": m.get("created_at"),
-            "received_at": now,
+            "received_at": p.arrived_at or now,
             "decided_at": now,
             "status": status,
             "status_reason": reason,
@@ -919,12 +990,26 @@ def _file_package(paths: HubPaths, p: Pending) -> None:
     in_inbox = src.parent.resolve() == paths.inbox.resolve()
     if p.status in ("accepted", "superseded") or (p.status == "duplicate" and in_inbox):
         # Accepted packages hold stage-1 pseudonyms, which the hub must not keep.
-        if in_inbox or src.parent.parent.resolve() == paths.quarantine.resolve():
+        if in_inbox or _in_quarantine(paths, src):
             src.unlink()
-    elif p.status in ("refused", "quarantined") and in_inbox:
+    elif _moves_to_held(paths, p):
         target_dir = _held_dir(paths, p)
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.move(str(src), target_dir / (p.held_name or src.name))
+
+
+def _in_quarantine(paths: HubPaths, path: Path) -> bool:
+    return path.parent.parent.resolve() == paths.quarantine.resolve()
+
+
+def _moves_to_held(paths: HubPaths, p: Pending) -> bool:
+    """Whether the package file moves to quarantine/ or refused/ with this decision: from the
+    inbox when held, and from quarantine/ to refused/ when a release is refused (the agreement
+    was suspended meanwhile, say), so the file is where its record says."""
+    if p.status not in ("refused", "quarantined"):
+        return False
+    in_inbox = p.path.parent.resolve() == paths.inbox.resolve()
+    return in_inbox or (p.status == "refused" and _in_quarantine(paths, p.path))
 
 
 def _held_dir(paths: HubPaths, p: Pending) -> Path:
@@ -932,13 +1017,11 @@ def _held_dir(paths: HubPaths, p: Pending) -> Path:
 
 
 def _held_name(paths: HubPaths, p: Pending) -> str:
-    """The name a refused or quarantined package from the inbox is kept under: its own, unless
-    a package held earlier already has it (a renamed or forged file can share a name), then
+    """The name a package moving to quarantine/ or refused/ is kept under: its own, unless a
+    package held earlier already has it (a renamed or forged file can share a name), then
     with its SHA-256's first 12 hex digits added, so no held package is replaced."""
     name = p.path.name
-    if p.status not in ("refused", "quarantined") or p.path.parent.resolve() != (
-        paths.inbox.resolve()
-    ):
+    if not _moves_to_held(paths, p):
         return name
     if not (_held_dir(paths, p) / name).exists():
         return name

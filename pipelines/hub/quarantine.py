@@ -128,18 +128,35 @@ def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
     result = ingest(paths, [q.package], release={sha: note}, actor=actor)
     [outcome] = result.outcomes
     if outcome.status not in ("accepted", "superseded"):
+        now = next((x for x in list_quarantined(paths) if x.submission_id == q.submission_id), None)
+        held = f" The package is now held as {now.status}, at {now.package}." if now else ""
+        todo = (
+            " A refused submission cannot be released: once the cause named in its receipt is"
+            " fixed, ask the organisation to submit again, and discard this one."
+            if outcome.status == "refused"
+            else " Its receipt names the findings; the organisation corrects and submits again."
+        )
         raise OwfError(
-            f"release of {q.submission_id} did not land it: {outcome.status} ({outcome.reason})"
+            f"release of {q.submission_id} did not land it: {outcome.status} ({outcome.reason})."
+            + held
+            + todo
         )
     return outcome.status
 
 
-def discard(paths: HubPaths, submission_id: str, note: str, actor: str) -> None:
+def discard(
+    paths: HubPaths, submission_id: str, note: str, actor: str, *, file_gone: bool = False
+) -> None:
     """Give up on a held (quarantined or refused) submission: its package file is deleted;
-    the record stays, with status `discarded`."""
+    the record stays, with status `discarded`. The file must be where the record puts it
+    (it holds stage-1 pseudonyms, so it must not be left somewhere unnoticed): if it is not,
+    nothing changes, unless `file_gone` says it is known to be lost."""
     if not note.strip():
         raise OwfError("say why the submission is discarded (--reason): it goes in the audit log")
     q = _find(paths, submission_id)
+    missing = not q.package.exists()
+    if missing and not file_gone:
+        raise _missing_package(paths, q)
     std = load_standard()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     with connect(paths) as wh:
@@ -158,14 +175,37 @@ def discard(paths: HubPaths, submission_id: str, note: str, actor: str) -> None:
             org_code=q.org_code,
             extract=q.extract,
             period=q.period,
-            detail={"note": note},
+            detail={"note": note} | ({"file_gone": str(q.package)} if missing else {}),
         )
         wh.execute("COMMIT")
         audit.write_head(paths, wh)
-    q.package.unlink(missing_ok=True)
+    q.package.unlink(missing_ok=missing)
     receipt = dict(q.receipt, status="discarded", discard_note=note)
     receipts = paths.receipts / _safe_org(q.org_code or "")
     receipts.mkdir(parents=True, exist_ok=True)
     (receipts / f"{q.submission_id}.json").write_text(
         json.dumps(receipt, indent=2, default=str) + "\n"
+    )
+
+
+def _missing_package(paths: HubPaths, q: Quarantined) -> OwfError:
+    """The error for a held package whose file is not where its record puts it."""
+    org = _safe_org(q.org_code or "")
+    elsewhere = [
+        f
+        for f in (paths.quarantine / org / q.package.name, paths.refused / org / q.package.name)
+        if f != q.package and f.exists()
+    ]
+    where = (
+        f" A file of that name is at {elsewhere[0]} (a decision cut short before its file"
+        f" moved): move it to {q.package.parent}/ and discard again."
+        if elsewhere
+        else " Find it (another folder, a backup) and put it there, then discard again; if it"
+        " is lost for good, `owf quarantine discard ID --reason ... --file-gone` records the"
+        " discard without deleting it."
+    )
+    return OwfError(
+        f"submission {q.submission_id} is {q.status}, and its record puts its package file at"
+        f" {q.package}, but there is no such file: discard must delete it (it holds stage-1"
+        f" pseudonyms). Nothing was changed.{where}"
     )

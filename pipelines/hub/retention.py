@@ -54,28 +54,33 @@ def purge_expired(
             if add_months(period_end, months) >= today:
                 continue
             wh.execute("BEGIN TRANSACTION")
-            delete = f"DELETE FROM {raw_table(extract)} WHERE submission_id = $s"  # noqa: S608
-            rows = wh.execute(delete, {"s": sid}).fetchall()
-            n = rows[0][0] if rows else 0
-            wh.execute(
-                "UPDATE raw.submissions SET status = 'purged', status_reason = $r, decided_at = $now WHERE submission_id = $s",
-                {
-                    "r": f"retention period of {months} months ended",
-                    "now": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                    "s": sid,
-                },
-            )
-            audit.append(
-                wh,
-                "purged",
-                actor=actor,
-                submission_id=sid,
-                org_code=org,
-                extract=extract,
-                period=period,
-                detail={"rows": n, "retention_months": months},
-            )
-            wh.execute("COMMIT")
+            try:
+                delete = f"DELETE FROM {raw_table(extract)} WHERE submission_id = $s"  # noqa: S608
+                rows = wh.execute(delete, {"s": sid}).fetchall()
+                n = rows[0][0] if rows else 0
+                wh.execute(
+                    "UPDATE raw.submissions SET status = 'purged', status_reason = $r, decided_at = $now WHERE submission_id = $s",
+                    {
+                        "r": f"retention period of {months} months ended",
+                        "now": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        "s": sid,
+                    },
+                )
+                audit.append(
+                    wh,
+                    "purged",
+                    actor=actor,
+                    submission_id=sid,
+                    org_code=org,
+                    extract=extract,
+                    period=period,
+                    detail={"rows": n, "retention_months": months},
+                )
+                wh.execute("COMMIT")
+            except Exception:
+                wh.execute("ROLLBACK")
+                raise
+            # Each purge's event is covered by audit-head.json before the next one starts.
+            audit.write_head(paths, wh)
             purged.append(Purged(sid, org, extract, period, n))
-        audit.write_head(paths, wh)
     return purged

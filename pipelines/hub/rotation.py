@@ -19,6 +19,9 @@ Steps, each safe to repeat (`owf hub rotate-key` finishes an interrupted rotatio
 3. the current key is archived as keys/hub-pseudonymisation.epoch-<n>.key and the new one
    becomes keys/hub-pseudonymisation.key.
 While a next key exists, ingestion refuses to start (it would use the wrong chain).
+All three steps run holding the warehouse lock, and ingestion reads its keys only once it
+holds that lock: a run lands either before a rotation (its rows are re-keyed with the rest)
+or after it (under the new key), never under the old key after the re-keying.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from pipelines.crypto import keys as kf
@@ -90,93 +94,110 @@ def identifier_columns(std: Standard) -> dict[str, list[str]]:
 
 
 def rotate_hub_key(paths: HubPaths, actor: str = "hub") -> Rotation:
+    """Rotate the hub key, holding the warehouse lock from reading the keys to promoting the
+    new one: ingestion reads its keys under the same lock, so it lands either before the
+    rotation (its rows are re-keyed with the rest) or after it (under the new key), never
+    with the old key after the re-keying."""
     std = load_standard()
-    pending = next_key_path(paths)
-    resumed = pending.exists()
-    current = kf.load_symmetric_key(paths.hub_pseudonymisation_key, kf.HUB_KEY)
-    if resumed:
-        new = kf.load_symmetric_key(pending, kf.HUB_KEY)
-        if new.epoch != current.epoch + 1:
-            raise OwfError(
-                f"{pending.name} holds epoch {new.epoch} but the current hub key is epoch"
-                f" {current.epoch}; restore the key folder from its backup"
-            )
-    else:
-        key_chain(paths)  # the chain must be whole before it grows
-        new = kf.generate_symmetric_key(kf.HUB_KEY, current.epoch + 1)
-        kf.write_symmetric_key(pending, new)
-    rows = _rekey_warehouse(paths, std, current.epoch, new, actor)
-    # Files follow the committed warehouse: archive the old key, promote the new one.
-    archived = archived_key_path(paths, current.epoch)
-    if not archived.exists():
-        os.link(paths.hub_pseudonymisation_key, archived)
-    os.replace(pending, paths.hub_pseudonymisation_key)
-    _fsync_dir(paths.keys)
+    with connect(paths) as wh:
+        pending = next_key_path(paths)
+        resumed = pending.exists()
+        current = kf.load_symmetric_key(paths.hub_pseudonymisation_key, kf.HUB_KEY)
+        if resumed:
+            new = kf.load_symmetric_key(pending, kf.HUB_KEY)
+            if new.epoch != current.epoch + 1:
+                raise OwfError(
+                    f"{pending.name} holds epoch {new.epoch} but the current hub key is epoch"
+                    f" {current.epoch}; restore the key folder from its backup"
+                )
+        else:
+            key_chain(paths)  # the chain must be whole before it grows
+            new = kf.generate_symmetric_key(kf.HUB_KEY, current.epoch + 1)
+            kf.write_symmetric_key(pending, new)
+        rows = _rekey(wh, paths, std, current.epoch, new, actor)
+        # Files follow the committed warehouse: archive the old key, promote the new one.
+        archived = archived_key_path(paths, current.epoch)
+        if not archived.exists():
+            os.link(paths.hub_pseudonymisation_key, archived)
+        os.replace(pending, paths.hub_pseudonymisation_key)
+        _fsync_dir(paths.keys)
     return Rotation(current.epoch, new.epoch, rows, resumed)
 
 
 def _rekey_warehouse(
     paths: HubPaths, std: Standard, old_epoch: int, new: kf.SymmetricKey, actor: str
 ) -> int:
+    """`_rekey` on a connection of its own (a rotation killed before its key files moved)."""
+    with connect(paths) as wh:
+        return _rekey(wh, paths, std, old_epoch, new, actor)
+
+
+def _rekey(
+    wh: duckdb.DuckDBPyConnection,
+    paths: HubPaths,
+    std: Standard,
+    old_epoch: int,
+    new: kf.SymmetricKey,
+    actor: str,
+) -> int:
     """One transaction: every raw row of the old epoch one step along the chain, logged once."""
     rows = 0
-    with connect(paths) as wh:
-        ensure_schema(wh, std)
-        wh.execute("BEGIN TRANSACTION")
-        try:
-            for table, columns in identifier_columns(std).items():
-                n = wh.execute(
-                    f"SELECT count(*) FROM {table} WHERE hub_key_epoch = $e",  # noqa: S608
+    ensure_schema(wh, std)
+    wh.execute("BEGIN TRANSACTION")
+    try:
+        for table, columns in identifier_columns(std).items():
+            n = wh.execute(
+                f"SELECT count(*) FROM {table} WHERE hub_key_epoch = $e",  # noqa: S608
+                {"e": old_epoch},
+            ).fetchone()[0]
+            if not n:
+                continue
+            for column in columns:
+                old = wh.execute(
+                    f"SELECT DISTINCT {qi(column)} FROM {table}"  # noqa: S608
+                    f" WHERE hub_key_epoch = $e AND {qi(column)} IS NOT NULL",
                     {"e": old_epoch},
-                ).fetchone()[0]
-                if not n:
-                    continue
-                for column in columns:
-                    old = wh.execute(
-                        f"SELECT DISTINCT {qi(column)} FROM {table}"  # noqa: S608
-                        f" WHERE hub_key_epoch = $e AND {qi(column)} IS NOT NULL",
-                        {"e": old_epoch},
-                    ).to_arrow_table()
-                    values = old.column(0)
-                    mapping = pa.table({"old": values, "new": pseudonymise_column(new.key, values)})
-                    wh.register("owf_rekey", mapping)
-                    wh.execute(
-                        f"UPDATE {table} AS t SET {qi(column)} = m.new FROM owf_rekey AS m"  # noqa: S608
-                        f" WHERE t.hub_key_epoch = $e AND t.{qi(column)} = m.old",
-                        {"e": old_epoch},
-                    )
-                    wh.unregister("owf_rekey")
+                ).to_arrow_table()
+                values = old.column(0)
+                mapping = pa.table({"old": values, "new": pseudonymise_column(new.key, values)})
+                wh.register("owf_rekey", mapping)
                 wh.execute(
-                    f"UPDATE {table} SET hub_key_epoch = $n WHERE hub_key_epoch = $e",  # noqa: S608
-                    {"n": new.epoch, "e": old_epoch},
+                    f"UPDATE {table} AS t SET {qi(column)} = m.new FROM owf_rekey AS m"  # noqa: S608
+                    f" WHERE t.hub_key_epoch = $e AND t.{qi(column)} = m.old",
+                    {"e": old_epoch},
                 )
-                rows += n
+                wh.unregister("owf_rekey")
             wh.execute(
-                "UPDATE raw.submissions SET hub_key_epoch = $n WHERE hub_key_epoch = $e",
+                f"UPDATE {table} SET hub_key_epoch = $n WHERE hub_key_epoch = $e",  # noqa: S608
                 {"n": new.epoch, "e": old_epoch},
             )
-            logged = wh.execute(
-                "SELECT count(*) FROM audit.events WHERE event = 'key_rotated'"
-                " AND json_extract(detail, '$.to_epoch')::INTEGER = $n",
-                {"n": new.epoch},
-            ).fetchone()[0]
-            if not logged:
-                audit.append(
-                    wh,
-                    "key_rotated",
-                    actor=actor,
-                    detail={
-                        "key": "hub pseudonymisation",
-                        "from_epoch": old_epoch,
-                        "to_epoch": new.epoch,
-                        "rows_rekeyed": rows,
-                    },
-                )
-            wh.execute("COMMIT")
-        except Exception:
-            wh.execute("ROLLBACK")
-            raise
-        audit.write_head(paths, wh)
+            rows += n
+        wh.execute(
+            "UPDATE raw.submissions SET hub_key_epoch = $n WHERE hub_key_epoch = $e",
+            {"n": new.epoch, "e": old_epoch},
+        )
+        logged = wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = 'key_rotated'"
+            " AND json_extract(detail, '$.to_epoch')::INTEGER = $n",
+            {"n": new.epoch},
+        ).fetchone()[0]
+        if not logged:
+            audit.append(
+                wh,
+                "key_rotated",
+                actor=actor,
+                detail={
+                    "key": "hub pseudonymisation",
+                    "from_epoch": old_epoch,
+                    "to_epoch": new.epoch,
+                    "rows_rekeyed": rows,
+                },
+            )
+        wh.execute("COMMIT")
+    except Exception:
+        wh.execute("ROLLBACK")
+        raise
+    audit.write_head(paths, wh)
     return rows
 
 

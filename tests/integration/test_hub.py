@@ -235,6 +235,43 @@ def test_refuses_for_each_governance_reason(world, tmp_path, org, extract, edit,
         assert wh.execute(f"SELECT count(*) FROM raw.{extract}").fetchall() == [(0,)]
 
 
+def test_a_package_that_arrived_before_its_agreement_came_into_force_is_refused(world, tmp_path):
+    """Delivered on 10 October, taken up on 20 October (the hub was down): the agreement came
+    into force on 15 October, so the data was shared before it. The arrival is the record's
+    received_at."""
+    from pipelines.hub.ingest import ingest
+
+    def edit(gov: Path) -> None:
+        _agreement("ISA-WV-003", start_date="2026-10-15")(gov)
+
+        def keys_from_2024(d):  # the world's keys are valid from the day it was made
+            for o in d["organisations"]:
+                for k in o["signing_keys"]:
+                    k["valid_from"] = "2024-01-01"
+
+        edit_yaml(gov / "organisations.yaml", keys_from_2024)
+
+    paths = fresh_hub(world, tmp_path, edit)
+    [f] = drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])
+    arrived = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.UTC).timestamp()
+    os.utime(f, (arrived, arrived))
+    [p] = ingest(paths, today=dt.date(2026, 10, 20)).outcomes
+    assert (p.status, p.reason) == ("refused", "agreement_not_in_force")
+    assert "it reached the hub on 2026-10-10" in p.reasons[0].message
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT received_at FROM raw.submissions").fetchall() == [
+            (dt.datetime(2026, 10, 10, 12, 0),)
+        ]
+    # The same package delivered on the 16th is accepted.
+    (tmp_path / "later").mkdir()
+    later = fresh_hub(world, tmp_path / "later", edit)
+    [f] = drop(later, world["packages"][("SC101", "vacancies", "2026-10")])
+    arrived = dt.datetime(2026, 10, 16, 9, 0, tzinfo=dt.UTC).timestamp()
+    os.utime(f, (arrived, arrived))
+    [p] = ingest(later, today=dt.date(2026, 10, 20)).outcomes
+    assert p.status == "accepted"
+
+
 def _forged(world, tmp_path) -> Path:
     """RW1's vacancies package with the last byte of its signature flipped."""
     pkg = world["packages"][("RW1", "vacancies", "2026-10")]
@@ -313,6 +350,45 @@ def test_a_package_id_that_is_not_a_plain_name_is_a_damaged_manifest(world, tmp_
     run(paths)
     assert [r[3:5] for r in submissions(paths)] == [("refused", "bad_manifest")]
     assert not [p for p in set(tmp_path.rglob("*")) - outside if paths.root not in p.parents]
+
+
+def test_a_signed_package_with_a_malformed_period_is_refused_and_the_run_goes_on(world, tmp_path):
+    """A period that is not a month ('2026-13'), signed by the organisation's own key, is
+    refused as a damaged manifest naming the field and the rule; it used to stop every run
+    for every organisation. Its record holds no period (the models read it as a date)."""
+    paths = fresh_hub(world, tmp_path)
+    src = world["packages"][("RW1", "vacancies", "2026-10")]
+    month13 = _reseal(
+        world,
+        paths,
+        src,
+        lambda t: t.set_column(
+            t.column_names.index("period"), "period", pa.array(["2026-13"] * t.num_rows)
+        ),
+        "month13",
+    )
+    raw = read_package(month13.read_bytes())
+    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
+    data, _ = seal_package(
+        decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key)),
+        dict(raw.manifest, period="2026-13"),
+        signing,
+        kf.load_encryption_public_key(paths.keys / "hub-encryption.pub"),
+    )
+    month13.write_bytes(data)
+    good = world["packages"][("SC101", "vacancies", "2026-10")]
+    # As the sensor sends it: in a run with the other packages (its period is no partition).
+    run(paths, packages=drop(paths, month13, good))
+    rows = {r[0]: r[1:5] for r in submissions(paths)}
+    assert rows["SC101"] == ("vacancies", "2026-10", "accepted", None)
+    assert rows["RW1"] == ("vacancies", None, "refused", "bad_manifest")
+    r = receipt(paths, "RW1", "refused")
+    [finding] = r["findings"]
+    assert finding["rule"] == "bad_manifest" and finding["field"] == "period"
+    assert finding["file"] == month13.name and "YYYY-MM" in finding["message"]
+    assert "'2026-13'" in finding["found"] and "prepare it again" in finding["message"]
+    assert (paths.refused / "RW1" / month13.name).exists()
+    assert not list(paths.inbox.iterdir())
 
 
 @pytest.mark.parametrize("one_run", [False, True])
@@ -620,6 +696,108 @@ def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path
         release(paths, q.submission_id, "please", "tester")
     discard(paths, q.submission_id, "RW1 will resubmit", "tester")
     assert [r[3] for r in submissions(paths) if r[6] == q.submission_id] == ["discarded"]
+
+
+def test_a_released_submission_superseded_on_arrival_names_its_successor(world, tmp_path):
+    """Released after a later package for the same month was accepted: it lands superseded,
+    and its record names the submission that supersedes it and takes the retention of the
+    agreement it is accepted under (changed while it was held), as a new record would."""
+    from pipelines.hub.quarantine import list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    src = world["packages"][("RW1", "staff_in_post", "2026-10")]
+    odd = _reseal(
+        world,
+        paths,
+        src,
+        lambda t: _set(_set(t, "fte", 2, 1.8), "contracted_hours", 2, 67.5),
+        "bigfte",
+        "2026-11-01T00:00:00+00:00",
+    )
+    drop(paths, odd)
+    run(paths)
+    later = _reseal(world, paths, src, lambda t: t, "later", "2026-11-02T00:00:00+00:00")
+    drop(paths, later)
+    run(paths)
+    _agreement("ISA-WV-001", retention={"months": 36})(paths.governance)
+    [q] = list_quarantined(paths)
+    assert release(paths, q.submission_id, "confirmed with RW1", "tester") == "superseded"
+    with connect(paths, write=False) as wh:
+        rows = wh.execute(
+            "SELECT submission_id, status, superseded_by, agreement_id, retention_months"
+            " FROM raw.submissions ORDER BY created_at"
+        ).fetchall()
+    assert rows == [
+        (q.submission_id, "superseded", "later".ljust(32, "0"), "ISA-WV-001", 36),
+        ("later".ljust(32, "0"), "accepted", None, "ISA-WV-001", 84),
+    ]
+
+
+def _bigfte(world, paths: HubPaths, name: str = "bigfte") -> Path:
+    """RW1's October staff in post with one implausible FTE: quarantined, releasable."""
+    return _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(_set(t, "fte", 2, 1.8), "contracted_hours", 2, 67.5),
+        name,
+    )
+
+
+def test_a_release_refused_moves_the_package_to_refused_and_discard_deletes_it(world, tmp_path):
+    """The agreement is suspended while the hub checks with the trust: the release is refused,
+    the package file moves with its record to refused/, and discard deletes it."""
+    from pipelines.hub.quarantine import discard, list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, _bigfte(world, paths))
+    run(paths)
+    [q] = list_quarantined(paths)
+    assert q.releasable and q.package == paths.quarantine / "RW1" / "bigfte.owfpkg"
+    # A refused package of the same name is held already: the moved one must not replace it.
+    (paths.refused / "RW1").mkdir(parents=True)
+    (paths.refused / "RW1" / "bigfte.owfpkg").write_bytes(b"an earlier refused package")
+    _agreement("ISA-WV-001", status="suspended")(paths.governance)
+    with pytest.raises(
+        OwfError, match=r"refused \(agreement_suspended\)\. The package is now held"
+    ):
+        release(paths, q.submission_id, "confirmed with RW1", "tester")
+    [q2] = list_quarantined(paths)
+    assert q2.status == "refused" and q2.package.parent == paths.refused / "RW1"
+    assert q2.package.name == f"bigfte-{q2.receipt['package_sha256'][:12]}.owfpkg"
+    assert q2.package.exists() and not q.package.exists()
+    assert q2.receipt["status"] == "refused"
+    discard(paths, q2.submission_id, "agreement suspended; RW1 will resubmit", "tester")
+    assert not q2.package.exists()
+    assert (paths.refused / "RW1" / "bigfte.owfpkg").read_bytes() == b"an earlier refused package"
+    assert [r[3] for r in submissions(paths)] == ["discarded"]
+
+
+def test_discard_of_a_held_package_whose_file_is_missing_changes_nothing(world, tmp_path):
+    from pipelines.hub.quarantine import discard, list_quarantined
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, _bigfte(world, paths))
+    run(paths)
+    [q] = list_quarantined(paths)
+    moved = paths.refused / "RW1" / q.package.name  # as a decision cut short would leave it
+    moved.parent.mkdir(parents=True)
+    q.package.rename(moved)
+    events = _newest_seq(paths)
+    with pytest.raises(OwfError, match="there is no such file.*Nothing was changed.*move it to"):
+        discard(paths, q.submission_id, "RW1 will resubmit", "tester")
+    assert [r[3] for r in submissions(paths)] == ["quarantined"] and moved.exists()
+    assert _newest_seq(paths) == events
+    moved.unlink()  # lost for good
+    with pytest.raises(OwfError, match="--file-gone"):
+        discard(paths, q.submission_id, "RW1 will resubmit", "tester")
+    discard(paths, q.submission_id, "RW1 will resubmit; file lost", "tester", file_gone=True)
+    assert [r[3] for r in submissions(paths)] == ["discarded"]
+    with connect(paths, write=False) as wh:
+        (detail,) = wh.execute(
+            "SELECT detail FROM audit.events WHERE event = 'discarded'"
+        ).fetchone()
+    assert json.loads(detail)["file_gone"] == str(q.package)
 
 
 def _copy_row(table: pa.Table, columns: list[str], src: int, dst: int) -> pa.Table:
@@ -1038,6 +1216,86 @@ def test_audit_verify_detects_truncation_of_the_newest_rows(audited):
     assert r.returncode == 1 and "truncated" in r.stdout
 
 
+def _newest_seq(paths: HubPaths) -> int:
+    with connect(paths, write=False) as wh:
+        return wh.execute("SELECT max(seq) FROM audit.events").fetchone()[0]
+
+
+def _delete_newest_events(paths: HubPaths, n: int) -> list:
+    """Delete the newest `n` audit rows (as someone covering tracks would); the problems
+    `audit verify` then finds with the recorded head."""
+    with connect(paths) as wh:
+        wh.execute(
+            "DELETE FROM audit.events WHERE seq > (SELECT max(seq) FROM audit.events) - $n",
+            {"n": n},
+        )
+        return audit.verify(wh, audit.read_head(paths))[1]
+
+
+def test_an_ingest_that_fails_midway_leaves_its_committed_events_under_the_head(
+    world, tmp_path, monkeypatch
+):
+    """Chunks commit one by one: when a later chunk fails, the events of those committed
+    before it are already covered by audit-head.json, so deleting them is detected."""
+    from pipelines.hub import ingest as ingest_module
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths)
+    drop(
+        paths,
+        world["packages"][("RW1", "vacancies", "2026-10")],
+        world["packages"][("SC101", "vacancies", "2026-10")],
+    )
+    # One package a chunk (as with packages of about 250,000 rows each); the second fails.
+    monkeypatch.setattr(ingest_module, "_landing_chunks", lambda items: ([p] for p in items))
+    insert = ingest_module._insert_rows
+    calls = []
+
+    def disk_full_on_the_second(wh, landing):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full (simulated)")
+        return insert(wh, landing)
+
+    monkeypatch.setattr(ingest_module, "_insert_rows", disk_full_on_the_second)
+    with pytest.raises(OSError, match="simulated"):
+        ingest_module.ingest(paths)
+    assert audit.read_head(paths)["seq"] == _newest_seq(paths)
+    problems = _delete_newest_events(paths, 3)  # the first chunk's acceptance
+    assert [p.kind for p in problems] == ["truncated"]
+
+
+def test_a_retention_run_that_fails_midway_leaves_its_committed_purges_under_the_head(
+    world, tmp_path, monkeypatch
+):
+    from pipelines.hub import retention
+
+    paths = fresh_hub(world, tmp_path, _agreement("ISA-WV-003", retention={"months": 1}))
+    drop(
+        paths,
+        world["packages"][("SC101", "vacancies", "2026-09")],
+        world["packages"][("SC101", "staff_in_post", "2026-09")],
+    )
+    run(paths)
+    append = audit.append
+    calls = []
+
+    def fail_on_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full (simulated)")
+        return append(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "append", fail_on_the_second)
+    with pytest.raises(OSError, match="simulated"):
+        retention.purge_expired(paths, today=dt.date(2026, 11, 24))
+    monkeypatch.undo()
+    assert sorted(r[3] for r in submissions(paths)) == ["accepted", "purged"]
+    assert audit.read_head(paths)["seq"] == _newest_seq(paths)
+    assert [p.kind for p in _delete_newest_events(paths, 1)] == ["truncated"]
+
+
 # Retention ---------------------------------------------------------------------------------
 
 
@@ -1150,6 +1408,74 @@ def test_an_interrupted_rotation_stops_ingestion_until_it_is_finished(world, tmp
             "SELECT count(*) FROM audit.events WHERE event = 'key_rotated'"
         ).fetchone() == (1,)
     assert [k.epoch for k in rotation.key_chain(paths)] == [1, 2]
+
+
+def test_a_rotation_while_ingest_starts_leaves_no_row_under_the_old_key(
+    world, tmp_path, monkeypatch
+):
+    """A rotation that completes after ingest started (reading a national month's packages
+    takes a while) but before it holds the warehouse lock: ingest must land under the new key,
+    and the rotation must hold the lock until its key files have moved."""
+    import fcntl
+
+    from pipelines.hub import ingest as ingest_module
+    from pipelines.hub import rotation
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+
+    def lock_held() -> bool:
+        fd = os.open(paths.lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    fsync = rotation._fsync_dir
+    held_while_promoting = []
+
+    def promoted(folder):
+        held_while_promoting.append(lock_held())
+        fsync(folder)
+
+    monkeypatch.setattr(rotation, "_fsync_dir", promoted)
+    read = ingest_module._read
+    rotated = []
+
+    def read_then_rotate(path):
+        if not rotated:  # the operator rotates while ingest is reading the inbox
+            rotated.append(rotation.rotate_hub_key(paths, actor="operator"))
+        return read(path)
+
+    monkeypatch.setattr(ingest_module, "_read", read_then_rotate)
+    result = ingest_module.ingest(paths)
+    assert [p.status for p in result.outcomes] == ["accepted"]
+    assert rotated[0].to_epoch == 2 and held_while_promoting == [True]
+    with connect(paths, write=False) as wh:
+        assert wh.execute(
+            "SELECT DISTINCT hub_key_epoch FROM raw.staff_in_post"
+            " UNION SELECT DISTINCT hub_key_epoch FROM raw.submissions"
+        ).fetchall() == [(2,)]
+    # The months stay linked: the same people under one pseudonym each.
+    assert len(_people(paths, "2026-09") & _people(paths, "2026-10")) > 100
+
+
+def test_ingest_refuses_keys_loaded_before_a_rotation(world, tmp_path):
+    from pipelines.hub import rotation
+    from pipelines.hub.ingest import ingest, load_hub_keys
+
+    paths = fresh_hub(world, tmp_path)
+    stale = load_hub_keys(paths)
+    rotation.rotate_hub_key(paths, actor="operator")
+    [f] = drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+    with pytest.raises(OwfError, match="epoch 1, but .* is epoch 2: the key was rotated"):
+        ingest(paths, keys=stale)
+    assert f.exists() and submissions(paths) == []
 
 
 # The sensor ------------------------------------------------------------------------------

@@ -342,6 +342,32 @@ def test_an_agreement_refuses_what_is_received_before_it_comes_into_force(govern
         assert gov.resolve_agreement("RW1", "staff_in_post", "2026-09", received).id == "ISA-WV-001"
 
 
+def test_an_agreement_refuses_what_arrived_before_it_came_into_force(governance_copy):
+    """Taken up after the start date (the hub was down), but it reached the hub before: the
+    data was shared before the agreement was in force. Arrival does not extend an end date."""
+    _edit(
+        governance_copy / "agreements/ISA-WV-001.yaml",
+        lambda d: d.update(start_date="2026-09-15", end_date="2026-12-31"),
+    )
+    gov = load_governance(governance_copy)
+    with pytest.raises(Refusal) as exc:
+        gov.resolve_agreement(
+            "RW1", "staff_in_post", "2026-09", dt.date(2026, 9, 20), arrived_on=dt.date(2026, 9, 10)
+        )
+    assert exc.value.reason == "agreement_not_in_force"
+    assert "it reached the hub on 2026-09-10, before then" in str(exc.value)
+    assert "on or after 2026-09-15" in str(exc.value)
+    ok = gov.resolve_agreement(
+        "RW1", "staff_in_post", "2026-09", dt.date(2026, 9, 20), arrived_on=dt.date(2026, 9, 15)
+    )
+    assert ok.id == "ISA-WV-001"
+    with pytest.raises(Refusal) as exc:
+        gov.resolve_agreement(
+            "RW1", "staff_in_post", "2026-09", dt.date(2027, 1, 2), arrived_on=dt.date(2026, 12, 1)
+        )
+    assert exc.value.reason == "agreement_expired"
+
+
 def test_suspended_and_expired_agreements_refuse(governance_copy):
     _edit(governance_copy / "agreements/ISA-WV-002.yaml", lambda d: d.update(status="suspended"))
     gov = load_governance(governance_copy)
