@@ -635,28 +635,25 @@ def test_no_stability_index_is_published_where_turnover_hides_what_it_would_reve
     assert not (shown_system & (joined["leavers"] | joined["staying"])).any()
 
 
+def sickness_absence(rows) -> pd.DataFrame:
+    """A pub_sickness_absence-shaped table from (period, level, org_code, staff_group, people,
+    people_absent, fte_days_lost, fte_days_available) rows, with the rate."""
+    columns = ["period", "level", "org_code", "staff_group", "people", "people_absent"]
+    frame = pd.DataFrame(rows, columns=[*columns, "fte_days_lost", "fte_days_available"])
+    frame["sickness_rate"] = frame["fte_days_lost"] / frame["fte_days_available"]
+    return frame
+
+
 def test_a_sickness_rate_about_one_absent_person_is_suppressed():
     """Found in review: 10 senior managers, 1 of them absent, rate 0.022 - one named group's
     manager lost about 6 days. The days lost and the rate are about the people absent."""
-    rows = [
-        ("2026-08", "organisation", "A", "SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
-        ("2026-08", "organisation", "B", "SENIOR_MANAGERS", 40, 12, 30.0, 1200.0),
-        ("2026-08", "system", "SYSTEM", "SENIOR_MANAGERS", 50, 13, 36.0, 1470.0),
-    ]
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "period",
-            "level",
-            "org_code",
-            "staff_group",
-            "people",
-            "people_absent",
-            "fte_days_lost",
-            "fte_days_available",
-        ],
+    frame = sickness_absence(
+        [
+            ("2026-08", "organisation", "A", "SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
+            ("2026-08", "organisation", "B", "SENIOR_MANAGERS", 40, 12, 30.0, 1200.0),
+            ("2026-08", "system", "SYSTEM", "SENIOR_MANAGERS", 50, 13, 36.0, 1470.0),
+        ]
     )
-    frame["sickness_rate"] = frame["fte_days_lost"] / frame["fte_days_available"]
     spec = spec_of("pub_sickness_absence")
     resolve = _resolver({})
     out = protect(frame, spec, resolve)
@@ -711,20 +708,14 @@ def test_the_temporary_share_does_not_give_back_a_small_group_s_substantive_fte(
 def test_a_suppressed_staff_group_s_days_lost_are_not_the_organisation_s_less_the_others():
     """Within an organisation the staff groups' days lost add up to its ALL row: one group
     hidden alone would be ALL less the others."""
-    columns = ["period", "level", "org_code", "staff_group", "people", "people_absent"]
-    columns += ["fte_days_lost", "fte_days_available"]
-    rows = [
-        ("2026-08", "organisation", "A", "SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
-        ("2026-08", "organisation", "A", "NURSES_HV", 60, 20, 80.0, 1800.0),
-        ("2026-08", "organisation", "A", "STT", 40, 12, 50.0, 1200.0),
-        ("2026-08", "organisation", "A", "ALL", 110, 33, 136.0, 3270.0),
-        ("2026-08", "system", "SYSTEM", "SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
-        ("2026-08", "system", "SYSTEM", "NURSES_HV", 60, 20, 80.0, 1800.0),
-        ("2026-08", "system", "SYSTEM", "STT", 40, 12, 50.0, 1200.0),
-        ("2026-08", "system", "SYSTEM", "ALL", 110, 33, 136.0, 3270.0),
+    groups = [
+        ("SENIOR_MANAGERS", 10, 1, 6.0, 270.0),
+        ("NURSES_HV", 60, 20, 80.0, 1800.0),
+        ("STT", 40, 12, 50.0, 1200.0),
+        ("ALL", 110, 33, 136.0, 3270.0),
     ]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["sickness_rate"] = frame["fte_days_lost"] / frame["fte_days_available"]
+    levels = [("organisation", "A"), ("system", "SYSTEM")]
+    frame = sickness_absence([("2026-08", *level, *g) for level in levels for g in groups])
     spec = spec_of("pub_sickness_absence")
     out = protect(frame, spec, _resolver({}))
     org = out[out["org_code"] == "A"].set_index("staff_group")
