@@ -34,7 +34,7 @@ from pipelines.crypto.pseudonymise import pseudonymise_column
 from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.warehouse import connect, ensure_schema, raw_table
+from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table
 from pipelines.standard import Standard, load_standard
 from pipelines.standard.validator import qi
 
@@ -177,6 +177,7 @@ def _rekey_warehouse(
             wh.execute("ROLLBACK")
             raise
         audit.write_head(paths, wh)
+        compact_if_owed(paths, wh, actor)  # UPDATE leaves the old epoch's pseudonyms in the file
     return rows
 
 
