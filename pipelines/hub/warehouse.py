@@ -100,19 +100,25 @@ class Compaction:
     seconds: float
 
 
-def compaction_owed(con: duckdb.DuckDBPyConnection) -> bool:
-    """A purge or a key rotation logged after the last compaction (or with none yet)."""
+def compaction_owed(con: duckdb.DuckDBPyConnection, *, models_rebuilt: bool = False) -> bool:
+    """A purge or a key rotation logged after the last compaction (or with none yet); with
+    `models_rebuilt`, after the last compaction that followed a rebuild of the dbt models."""
     owed_by = ", ".join(f"'{e}'" for e in COMPACTION_OWED_BY)
+    which = " AND json_extract_string(detail, '$.after') = 'dbt build'" if models_rebuilt else ""
     return bool(
         con.execute(
             f"SELECT coalesce(max(seq) FILTER (WHERE event IN ({owed_by})), 0)"  # noqa: S608
-            " > coalesce(max(seq) FILTER (WHERE event = 'compacted'), 0) FROM audit.events"
+            f" > coalesce(max(seq) FILTER (WHERE event = 'compacted'{which}), 0) FROM audit.events"
         ).fetchone()[0]
     )
 
 
 def compact_if_owed(
-    paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str = "hub"
+    paths: HubPaths,
+    wh: duckdb.DuckDBPyConnection,
+    actor: str = "hub",
+    *,
+    models_rebuilt: bool = False,
 ) -> Compaction | None:
     """Rewrite warehouse.duckdb if a purge or rotation left old values in it; closes `wh`.
 
@@ -126,15 +132,20 @@ def compact_if_owed(
     as it was (the partial copy is removed by the next writer); after it, the new one. Owed
     is read from the audit log, so a compaction that failed is done by the next retention or
     rotation run even if that one changes nothing.
+
+    The dbt build after a purge or rotation replaces the models' tables, whose old blocks
+    keep the old values too: it calls this with `models_rebuilt` and a new connection, still
+    holding the lock.
     """
     try:
-        if not compaction_owed(wh):
+        if not compaction_owed(wh, models_rebuilt=models_rebuilt):
             wh.close()
             return None
         started = time.monotonic()
         wh.execute("CHECKPOINT")
         before = paths.warehouse.stat().st_size
-        target = _copy_checked(paths, wh, actor, before)
+        after = "dbt build" if models_rebuilt else _last_owing_event(wh)
+        target = _copy_checked(paths, wh, actor, {"after": after, "bytes_before": before})
     except BaseException:
         wh.close()
         _remove_compaction_leftovers(paths)
@@ -161,7 +172,14 @@ def compact_if_owed(
     return Compaction(before, paths.warehouse.stat().st_size, time.monotonic() - started)
 
 
-def _copy_checked(paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str, before: int) -> Path:
+def _last_owing_event(con: duckdb.DuckDBPyConnection) -> str:
+    owed_by = ", ".join(f"'{e}'" for e in COMPACTION_OWED_BY)
+    return con.execute(
+        f"SELECT event FROM audit.events WHERE event IN ({owed_by}) ORDER BY seq DESC LIMIT 1"  # noqa: S608
+    ).fetchone()[0]
+
+
+def _copy_checked(paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str, detail: dict) -> Path:
     """The warehouse copied to warehouse.duckdb.compacting, logged there, checked, checkpointed."""
     target = paths.warehouse.with_name(paths.warehouse.name + _COMPACTING)
     _remove_compaction_leftovers(paths)
@@ -172,7 +190,7 @@ def _copy_checked(paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str, be
         wh.execute(f"COPY FROM DATABASE {qi(source)} TO owf_compacted")
         wh.execute("USE owf_compacted")
         try:
-            audit.append(wh, "compacted", actor=actor, detail={"bytes_before": before})
+            audit.append(wh, "compacted", actor=actor, detail=detail)
         finally:
             wh.execute(f"USE {qi(source)}")
         _check_copy(wh, source, "owf_compacted")
