@@ -1150,19 +1150,37 @@ def test_a_compaction_that_fails_leaves_the_warehouse_intact_and_is_done_next_ru
     assert owf_audit_verify(paths).returncode == 0
 
 
-def test_a_copy_left_by_a_killed_compaction_is_removed_by_the_next_writer(world, tmp_path):
-    paths = fresh_hub(world, tmp_path)
-    drop(paths, world["packages"][("SC101", "vacancies", "2026-09")])
-    run(paths)
-    leftovers = [
-        paths.root / "warehouse.duckdb.compacting",
-        paths.root / "warehouse.duckdb.compacting.wal",
-    ]
-    for p in leftovers:
-        p.write_bytes(b"half written")
+KILLED_COMPACTION = """
+import datetime as dt, os, signal, sys
+from pipelines.hub import warehouse
+from pipelines.hub.home import HubPaths
+from pipelines.hub.retention import purge_expired
+
+def killed(*_):  # the copy is written; killed before the rename
+    os.kill(os.getpid(), signal.SIGKILL)
+
+warehouse._check_copy = killed
+purge_expired(HubPaths.at(sys.argv[1]), today=dt.date(2026, 11, 24))
+"""
+
+
+def test_a_process_killed_mid_compaction_leaves_a_working_warehouse(world, tmp_path):
+    from pipelines.hub.retention import purge_expired
+
+    paths, ids = _expiring_hub(world, tmp_path)
+    r = subprocess.run([sys.executable, "-c", KILLED_COMPACTION, str(paths.root)], timeout=300)
+    assert r.returncode == -signal.SIGKILL
+    assert (paths.root / "warehouse.duckdb.compacting").exists()  # the partial copy
+    # The old file is the warehouse, with the purge committed; the next writer clears the copy.
+    assert submissions(paths)[0][3] == "purged"
+    assert owf_audit_verify(paths).returncode == 0
     with connect(paths) as wh:
-        assert wh.execute("SELECT count(*) FROM raw.submissions").fetchone() == (1,)
-    assert not any(p.exists() for p in leftovers)
+        assert wh.execute("SELECT count(*) FROM raw.staff_in_post").fetchone() == (0,)
+    assert not any(paths.root.glob("warehouse.duckdb.compacting*"))
+    assert _left_in_file(paths, ids)  # still owed: the next retention run compacts
+    assert purge_expired(paths, today=dt.date(2026, 11, 25)) == []
+    assert _left_in_file(paths, ids) == []
+    assert owf_audit_verify(paths).returncode == 0
 
 
 # Key rotation ----------------------------------------------------------------------------
