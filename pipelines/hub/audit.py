@@ -41,6 +41,7 @@ EVENTS = (
     "publication_blocked",
     "purged",
     "key_rotated",
+    "compacted",
 )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.warehouse import connect, ensure_schema, raw_table
+from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table
 from pipelines.standard import load_standard
 
 
@@ -83,4 +83,5 @@ def purge_expired(
             # Each purge's event is covered by audit-head.json before the next one starts.
             audit.write_head(paths, wh)
             purged.append(Purged(sid, org, extract, period, n))
+        compact_if_owed(paths, wh, actor)  # DELETE leaves the purged values in the file
     return purged

@@ -38,7 +38,7 @@ from pipelines.crypto.pseudonymise import pseudonymise_column
 from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.warehouse import connect, ensure_schema, raw_table
+from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table
 from pipelines.standard import Standard, load_standard
 from pipelines.standard.validator import qi
 
@@ -121,6 +121,9 @@ def rotate_hub_key(paths: HubPaths, actor: str = "hub") -> Rotation:
             os.link(paths.hub_pseudonymisation_key, archived)
         os.replace(pending, paths.hub_pseudonymisation_key)
         _fsync_dir(paths.keys)
+        # UPDATE leaves the old epoch's pseudonyms in the file. After the key files, so that
+        # a failed compaction does not hold up ingestion; it is owed and redone next time.
+        compact_if_owed(paths, wh, actor)
     return Rotation(current.epoch, new.epoch, rows, resumed)
 
 

@@ -6,6 +6,11 @@ holds it until its connection is closed, so packages arriving together queue ins
 failing on DuckDB's own lock. Dagster's "warehouse" concurrency pool does the same between
 runs on a Dagster instance; the file lock also covers the command line and any process
 outside Dagster.
+
+DuckDB's DELETE and UPDATE free the blocks of the old values without overwriting them, and
+neither CHECKPOINT nor VACUUM rewrites a file, so purged rows and pre-rotation pseudonyms stay
+readable in warehouse.duckdb. `compact_if_owed` rewrites the file after a purge or a key
+rotation (see there).
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.standard import SUBMITTED, Standard
 from pipelines.standard.validator import qi
@@ -64,6 +72,7 @@ def connect(paths: HubPaths, *, write: bool = True) -> Iterator[duckdb.DuckDBPyC
     """A connection to the warehouse; writers hold the warehouse lock while it is open."""
     if write:
         with warehouse_lock(paths):
+            _remove_compaction_leftovers(paths)
             con = duckdb.connect(str(paths.warehouse))
             try:
                 yield con
@@ -75,6 +84,189 @@ def connect(paths: HubPaths, *, write: bool = True) -> Iterator[duckdb.DuckDBPyC
             yield con
         finally:
             con.close()
+
+
+# Compaction ------------------------------------------------------------------------------
+
+# Events after which old values sit in freed blocks of the file until it is rewritten.
+COMPACTION_OWED_BY = ("purged", "key_rotated")
+_COMPACTING = ".compacting"  # warehouse.duckdb.compacting (and its .wal): the file being written
+
+
+@dataclass(frozen=True)
+class Compaction:
+    bytes_before: int
+    bytes_after: int
+    seconds: float
+
+
+def compaction_owed(con: duckdb.DuckDBPyConnection, *, models_rebuilt: bool = False) -> bool:
+    """A purge or a key rotation logged after the last compaction (or with none yet); with
+    `models_rebuilt`, after the last compaction that followed a rebuild of the dbt models."""
+    owed_by = ", ".join(f"'{e}'" for e in COMPACTION_OWED_BY)
+    which = " AND json_extract_string(detail, '$.after') = 'dbt build'" if models_rebuilt else ""
+    return bool(
+        con.execute(
+            f"SELECT coalesce(max(seq) FILTER (WHERE event IN ({owed_by})), 0)"  # noqa: S608
+            f" > coalesce(max(seq) FILTER (WHERE event = 'compacted'{which}), 0) FROM audit.events"
+        ).fetchone()[0]
+    )
+
+
+def compact_if_owed(
+    paths: HubPaths,
+    wh: duckdb.DuckDBPyConnection,
+    actor: str = "hub",
+    *,
+    models_rebuilt: bool = False,
+) -> Compaction | None:
+    """Rewrite warehouse.duckdb if a purge or rotation left old values in it; closes `wh`.
+
+    Call as the last step inside `with connect(paths) as wh:`, after the change's commit and
+    audit.write_head, so the hub lock is held throughout. The committed database is copied
+    (COPY FROM DATABASE: schemas, tables, views, sequences, macros, constraints) into
+    warehouse.duckdb.compacting beside it, the `compacted` event is appended there, the copy
+    is checked (the same schemas, tables, views, columns and constraints, the same rows in
+    every table, an intact audit chain), checkpointed, fsynced and moved over
+    warehouse.duckdb with one rename. A crash or error before the rename leaves the old file
+    as it was (the partial copy is removed by the next writer); after it, the new one. Owed
+    is read from the audit log, so a compaction that failed is done by the next retention or
+    rotation run even if that one changes nothing.
+
+    The dbt build after a purge or rotation replaces the models' tables, whose old blocks
+    keep the old values too: it calls this with `models_rebuilt` and a new connection, still
+    holding the lock.
+    """
+    try:
+        if not compaction_owed(wh, models_rebuilt=models_rebuilt):
+            wh.close()
+            return None
+        started = time.monotonic()
+        wh.execute("CHECKPOINT")
+        before = paths.warehouse.stat().st_size
+        after = "dbt build" if models_rebuilt else _last_owing_event(wh)
+        target = _copy_checked(paths, wh, actor, {"after": after, "bytes_before": before})
+    except BaseException:
+        wh.close()
+        _remove_compaction_leftovers(paths)
+        raise
+    wh.close()
+    try:
+        if _wal(paths.warehouse).exists() or _wal(target).exists():
+            raise RuntimeError(
+                f"a write-ahead log was left beside {paths.warehouse.name} or its copy; not replaced"
+            )
+        os.chmod(target, stat.S_IMODE(paths.warehouse.stat().st_mode))
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(target, paths.warehouse)
+    except BaseException:
+        _remove_compaction_leftovers(paths)
+        raise
+    _fsync_dir(paths.warehouse.parent)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        audit.write_head(paths, con)
+    return Compaction(before, paths.warehouse.stat().st_size, time.monotonic() - started)
+
+
+def _last_owing_event(con: duckdb.DuckDBPyConnection) -> str:
+    owed_by = ", ".join(f"'{e}'" for e in COMPACTION_OWED_BY)
+    return con.execute(
+        f"SELECT event FROM audit.events WHERE event IN ({owed_by}) ORDER BY seq DESC LIMIT 1"  # noqa: S608
+    ).fetchone()[0]
+
+
+def _copy_checked(paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str, detail: dict) -> Path:
+    """The warehouse copied to warehouse.duckdb.compacting, logged there, checked, checkpointed."""
+    target = paths.warehouse.with_name(paths.warehouse.name + _COMPACTING)
+    _remove_compaction_leftovers(paths)
+    source = wh.execute("SELECT current_database()").fetchone()[0]
+    literal = "'" + str(target).replace("'", "''") + "'"
+    wh.execute(f"ATTACH {literal} AS owf_compacted")
+    try:
+        wh.execute(f"COPY FROM DATABASE {qi(source)} TO owf_compacted")
+        wh.execute("USE owf_compacted")
+        try:
+            audit.append(wh, "compacted", actor=actor, detail=detail)
+        finally:
+            wh.execute(f"USE {qi(source)}")
+        _check_copy(wh, source, "owf_compacted")
+        wh.execute("CHECKPOINT owf_compacted")
+    finally:
+        wh.execute("DETACH owf_compacted")
+    return target
+
+
+_CATALOG = {  # duckdb_<function>: the columns a faithful copy keeps
+    "schemas": "schema_name, comment",
+    "tables": "schema_name, table_name, comment",
+    "views": "schema_name, view_name, sql, comment",
+    "columns": "schema_name, table_name, column_name, data_type, column_default, is_nullable",
+    "constraints": "schema_name, table_name, constraint_type, constraint_text",
+    "sequences": "schema_name, sequence_name, last_value",
+    "indexes": "schema_name, table_name, index_name, sql",
+    "functions": "schema_name, function_name, function_type, macro_definition",
+    "types": "schema_name, type_name, logical_type",
+}
+_WITH_INTERNAL = {"schemas", "views", "functions", "types"}
+
+
+def _inventory(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, list]:
+    """What COPY FROM DATABASE must carry over, and every table's exact row count."""
+    out = {}
+    for function, columns in _CATALOG.items():
+        internal = " AND NOT internal" if function in _WITH_INTERNAL else ""
+        out[function] = sorted(
+            con.execute(
+                f"SELECT {columns} FROM duckdb_{function}() WHERE database_name = $d{internal}",  # noqa: S608
+                {"d": db},
+            ).fetchall(),
+            key=repr,
+        )
+    out["rows"] = {
+        (schema, table): con.execute(
+            f"SELECT count(*) FROM {qi(db)}.{qi(schema)}.{qi(table)}"  # noqa: S608
+        ).fetchone()[0]
+        for schema, table, _ in out["tables"]
+    }
+    return out
+
+
+def _check_copy(con: duckdb.DuckDBPyConnection, source: str, copy: str) -> None:
+    """The copy holds everything the source does (and one more audit event); raises if not."""
+    old, new = _inventory(con, source), _inventory(con, copy)
+    old["rows"][("audit", "events")] += 1  # the `compacted` event
+    differs = [k for k in old if old[k] != new[k]]
+    if differs:
+        raise RuntimeError(f"the compacted copy of the warehouse differs in {', '.join(differs)}")
+    con.execute(f"USE {qi(copy)}")
+    try:
+        problems = audit.verify(con)[1]
+    finally:
+        con.execute(f"USE {qi(source)}")
+    if problems:
+        raise RuntimeError(f"the compacted copy's audit chain: {problems[0].message}")
+
+
+def _wal(db: Path) -> Path:
+    return db.with_name(db.name + ".wal")
+
+
+def _remove_compaction_leftovers(paths: HubPaths) -> None:
+    """A compaction interrupted before its rename leaves a partial copy: never used, removed."""
+    for p in paths.warehouse.parent.glob(paths.warehouse.name + _COMPACTING + "*"):
+        p.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def raw_table(extract: str) -> str:

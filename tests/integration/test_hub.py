@@ -1323,6 +1323,124 @@ def test_retention_purges_past_the_agreement_period(world, tmp_path):
         assert audit.verify(wh, audit.read_head(paths))[1] == []
 
 
+def _left_in_file(paths: HubPaths, values: list[str]) -> list[str]:
+    """The values still readable anywhere in the warehouse file's bytes."""
+    assert not paths.warehouse.with_name(paths.warehouse.name + ".wal").exists()
+    data = paths.warehouse.read_bytes()
+    return [v for v in values if v.encode() in data]
+
+
+def _expiring_hub(world, tmp_path) -> tuple[HubPaths, list[str]]:
+    """A hub with one staff-in-post month under a one-month retention; its pseudonyms."""
+    paths = fresh_hub(world, tmp_path, _agreement("ISA-WV-003", retention={"months": 1}))
+    drop(paths, world["packages"][("SC101", "staff_in_post", "2026-09")])
+    run(paths)
+    with connect(paths, write=False) as wh:
+        ids = [
+            r[0] for r in wh.execute("SELECT DISTINCT person_id FROM raw.staff_in_post").fetchall()
+        ]
+    assert len(ids) > 50 and not any(paths.root.glob("warehouse.duckdb.compacting*"))
+    return paths, ids
+
+
+def test_purged_pseudonyms_do_not_remain_in_the_warehouse_file(world, tmp_path):
+    from pipelines.hub.retention import purge_expired
+
+    paths, ids = _expiring_hub(world, tmp_path)
+    assert len(_left_in_file(paths, ids)) == len(ids)  # the bytes test can see them
+    assert len(purge_expired(paths, today=dt.date(2026, 11, 24))) == 1
+    with connect(paths) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.staff_in_post").fetchone() == (0,)
+        wh.execute("CHECKPOINT")
+    assert _left_in_file(paths, ids) == []
+    assert not any(paths.root.glob("warehouse.duckdb.compacting*"))
+    with connect(paths, write=False) as wh:
+        events = [
+            r[0] for r in wh.execute("SELECT event FROM audit.events ORDER BY seq").fetchall()
+        ]
+        assert events[-2:] == ["purged", "compacted"]
+    r = owf_audit_verify(paths)
+    assert r.returncode == 0 and "intact" in r.stdout, r.stdout + r.stderr
+    # Nothing more to purge, nothing owed: the file is left alone.
+    before = paths.warehouse.stat().st_ino
+    assert purge_expired(paths, today=dt.date(2026, 11, 25)) == []
+    assert paths.warehouse.stat().st_ino == before
+
+
+def test_a_compaction_that_fails_leaves_the_warehouse_intact_and_is_done_next_run(
+    world, tmp_path, monkeypatch
+):
+    from pipelines.hub import warehouse
+    from pipelines.hub.retention import purge_expired
+
+    paths, ids = _expiring_hub(world, tmp_path)
+    with connect(paths, write=False) as wh:
+        tables = wh.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() ORDER BY ALL"
+        ).fetchall()
+
+    def fail(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(warehouse.os, "replace", fail)
+    with pytest.raises(OSError, match="No space left"):
+        purge_expired(paths, today=dt.date(2026, 11, 24))
+    monkeypatch.undo()
+    # The purge committed; the old file is the warehouse, whole and usable; no copy is left.
+    assert not any(paths.root.glob("warehouse.duckdb.compacting*"))
+    assert submissions(paths)[0][3] == "purged"
+    with connect(paths) as wh:
+        assert (
+            wh.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() ORDER BY ALL"
+            ).fetchall()
+            == tables
+        )
+        assert wh.execute("SELECT count(*) FROM raw.staff_in_post").fetchone() == (0,)
+        assert wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = 'compacted'"
+        ).fetchone() == (0,)
+    assert owf_audit_verify(paths).returncode == 0
+    assert _left_in_file(paths, ids)  # still owed ...
+    # ... so the next run compacts although it purges nothing.
+    assert purge_expired(paths, today=dt.date(2026, 11, 25)) == []
+    assert _left_in_file(paths, ids) == []
+    assert owf_audit_verify(paths).returncode == 0
+
+
+KILLED_COMPACTION = """
+import datetime as dt, os, signal, sys
+from pipelines.hub import warehouse
+from pipelines.hub.home import HubPaths
+from pipelines.hub.retention import purge_expired
+
+def killed(*_):  # the copy is written; killed before the rename
+    os.kill(os.getpid(), signal.SIGKILL)
+
+warehouse._check_copy = killed
+purge_expired(HubPaths.at(sys.argv[1]), today=dt.date(2026, 11, 24))
+"""
+
+
+def test_a_process_killed_mid_compaction_leaves_a_working_warehouse(world, tmp_path):
+    from pipelines.hub.retention import purge_expired
+
+    paths, ids = _expiring_hub(world, tmp_path)
+    r = subprocess.run([sys.executable, "-c", KILLED_COMPACTION, str(paths.root)], timeout=300)
+    assert r.returncode == -signal.SIGKILL
+    assert (paths.root / "warehouse.duckdb.compacting").exists()  # the partial copy
+    # The old file is the warehouse, with the purge committed; the next writer clears the copy.
+    assert submissions(paths)[0][3] == "purged"
+    assert owf_audit_verify(paths).returncode == 0
+    with connect(paths) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.staff_in_post").fetchone() == (0,)
+    assert not any(paths.root.glob("warehouse.duckdb.compacting*"))
+    assert _left_in_file(paths, ids)  # still owed: the next retention run compacts
+    assert purge_expired(paths, today=dt.date(2026, 11, 25)) == []
+    assert _left_in_file(paths, ids) == []
+    assert owf_audit_verify(paths).returncode == 0
+
+
 # Key rotation ----------------------------------------------------------------------------
 
 
@@ -1476,6 +1594,31 @@ def test_ingest_refuses_keys_loaded_before_a_rotation(world, tmp_path):
     with pytest.raises(OwfError, match="epoch 1, but .* is epoch 2: the key was rotated"):
         ingest(paths, keys=stale)
     assert f.exists() and submissions(paths) == []
+
+
+def test_rotation_leaves_no_old_epoch_pseudonym_in_the_warehouse_file(world, tmp_path):
+    from pipelines.hub import rotation
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    old = sorted(_people(paths, "2026-09"))
+    assert len(_left_in_file(paths, old)) == len(old)
+    rotation.rotate_hub_key(paths, actor="tester")
+    with connect(paths) as wh:
+        assert wh.execute(
+            "SELECT count(*) FROM raw.staff_in_post WHERE list_contains($o, person_id)", {"o": old}
+        ).fetchone() == (0,)
+        wh.execute("CHECKPOINT")
+    assert _left_in_file(paths, old) == []
+    assert len(_people(paths, "2026-09")) == len(old)
+    with connect(paths, write=False) as wh:
+        events = [
+            r[0] for r in wh.execute("SELECT event FROM audit.events ORDER BY seq").fetchall()
+        ]
+        assert events[-2:] == ["key_rotated", "compacted"]
+    r = owf_audit_verify(paths)
+    assert r.returncode == 0 and "intact" in r.stdout, r.stdout + r.stderr
 
 
 # The sensor ------------------------------------------------------------------------------

@@ -471,6 +471,36 @@ def test_the_dbt_resource_asks_no_version_of_a_subprocess_and_builds_no_adapter(
 # Retention reaches everything derived ------------------------------------------------------
 
 
+def identifiers(paths: HubPaths, org: str | None = None) -> tuple[set[str], set[int]]:
+    """The stage-2 pseudonyms in raw (person and assignment, every extract; of one
+    organisation or all), and the models' 64-bit person keys of them."""
+    from pipelines.hub.rotation import identifier_columns
+    from pipelines.standard import load_standard
+
+    strings, keys = set(), set()
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        for table, columns in identifier_columns(load_standard()).items():
+            for column in columns:
+                sql = f"SELECT DISTINCT {column}, hash({column}) FROM {table}"  # noqa: S608
+                rows = con.execute(
+                    sql + " WHERE org_code = coalesce($o, org_code)", {"o": org}
+                ).fetchall()
+                strings |= {r[0] for r in rows if r[0] is not None}
+                if column == "person_id":
+                    keys |= {r[1] for r in rows if r[0] is not None}
+    return strings, keys
+
+
+def in_file(paths: HubPaths, strings: set[str], keys: set[int]) -> set:
+    """Those of them still readable anywhere in warehouse.duckdb's bytes (free blocks of
+    deleted rows, of updated values and of replaced model tables included)."""
+    assert not paths.warehouse.with_name("warehouse.duckdb.wal").exists()
+    data = paths.warehouse.read_bytes()
+    return {s for s in strings if s.encode() in data} | {
+        k for k in keys if k.to_bytes(8, "little") in data
+    }
+
+
 def test_a_purge_is_followed_by_a_rebuild_that_drops_the_purged_rows_everywhere(world, tmp_path):
     from pipelines.defs.governance import retention_job
     from pipelines.defs.publish import rebuild_after_purge
@@ -499,6 +529,9 @@ def test_a_purge_is_followed_by_a_rebuild_that_drops_the_purged_rows_everywhere(
                 ).fetchone()[0]
             }
 
+    sc101, sc101_keys = identifiers(paths, "SC101")
+    seen = in_file(paths, sc101, sc101_keys)  # what a reader of the bytes finds
+    assert sc101 <= seen and seen & sc101_keys
     instance = dg.DagsterInstance.ephemeral()
     result = retention_job.execute_in_process(
         instance=instance, resources={"hub": HubResource(root=str(paths.root))}
@@ -531,6 +564,11 @@ def test_a_purge_is_followed_by_a_rebuild_that_drops_the_purged_rows_everywhere(
     outcome = run_publish(paths, instance=instance)  # what the requested run does
     assert outcome.run_id
     assert derived_rows(purged) == dict.fromkeys(before, 0)
+    # Neither the purged rows nor the models' old tables are left in the file's free blocks
+    # (people who also work elsewhere keep their pseudonym and key there).
+    kept, kept_keys = identifiers(paths)
+    assert sc101 - kept and sc101_keys - kept_keys
+    assert in_file(paths, sc101 - kept, sc101_keys - kept_keys) == set()
     # A retention run that purges nothing asks for nothing.
     again = retention_job.execute_in_process(
         instance=instance, resources={"hub": HubResource(root=str(paths.root))}
@@ -563,6 +601,9 @@ def test_rotating_the_hub_key_leaves_no_old_pseudonym_in_any_model(world, tmp_pa
     models = ["intermediate.int_assignments_harmonised", "intermediate.int_person_months"]
     old = person_ids("raw.staff_in_post")
     old_keys = keys_of_raw()
+    old_strings, old_raw_keys = identifiers(paths)
+    seen = in_file(paths, old_strings, old_raw_keys)
+    assert old_strings <= seen and seen & old_raw_keys
     assert all(person_ids(m) and person_ids(m) <= old_keys for m in models)
     owf = Path(sys.executable).parent / "owf"
     run = subprocess.run(
@@ -578,6 +619,8 @@ def test_rotating_the_hub_key_leaves_no_old_pseudonym_in_any_model(world, tmp_pa
     new_keys = keys_of_raw()
     for m in models:
         assert person_ids(m) <= new_keys and not person_ids(m) & old_keys, m
+    # Nor in the file: re-keyed raw values and the models' replaced tables are compacted away.
+    assert in_file(paths, old_strings, old_raw_keys) == set()
 
 
 # Crash safety --------------------------------------------------------------------------------

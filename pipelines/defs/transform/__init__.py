@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -22,7 +23,7 @@ from dagster_dbt import (
 )
 
 from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
-from pipelines.hub.warehouse import warehouse_lock
+from pipelines.hub.warehouse import compact_if_owed, warehouse_lock
 from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
 
 OWNERS = ["team:system-data-engineering"]
@@ -106,6 +107,9 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             # can never be read as having them.
             (paths.dbt_target / "run_results.json").unlink(missing_ok=True)
             yield from dbt.cli(BUILD_ARGS, context=context, target_path=paths.dbt_target).stream()
+            # The models' replaced tables leave purged or re-keyed values in freed blocks.
+            wh = duckdb.connect(str(paths.warehouse))
+            compact_if_owed(paths, wh, f"dagster:{context.run.run_id[:8]}", models_rebuilt=True)
     finally:
         if previous is None:
             os.environ.pop("OWF_WAREHOUSE", None)
