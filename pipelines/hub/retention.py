@@ -6,15 +6,21 @@ record with status `purged`, and logs it. Everything derived from raw is rebuilt
 remains: after a retention run that purged anything, the `rebuild_after_purge` sensor
 requests the publish job (dbt build of every model, the quality gate, a new publication).
 Earlier publications are disclosure-controlled aggregates and stay as published.
+
+Held submissions (quarantined or refused) have no rows in raw, but their package files hold
+stage-1 pseudonyms: past their retention the file is deleted and the record becomes `purged`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
+from pipelines.governance import load_governance
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
+from pipelines.hub.ingest import _safe_org
 from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table
 from pipelines.standard import load_standard
 
@@ -83,5 +89,69 @@ def purge_expired(
             # Each purge's event is covered by audit-head.json before the next one starts.
             audit.write_head(paths, wh)
             purged.append(Purged(sid, org, extract, period, n))
+        held = _purge_held(paths, wh, today, actor)
         compact_if_owed(paths, wh, actor)  # DELETE leaves the purged values in the file
+    # The held packages' files go once their records say so (as discard does).
+    for package in held:
+        package.unlink(missing_ok=True)
     return purged
+
+
+def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> list[Path]:
+    """Held (quarantined or refused) submissions past their retention: the record becomes
+    `purged` (logged) and the package file is returned for deletion. A held package holds
+    stage-1 pseudonyms and none of its rows is in raw, so the file is all there is to purge.
+    Its retention is the agreement's it was quarantined under, or, refused before any
+    agreement applied, the policy's default; counted from the end of the month it covers,
+    or (no well-formed period) the month it arrived in."""
+    default = load_governance(paths.governance).retention_default_months
+    rows = wh.execute(
+        "SELECT submission_id, org_code, extract, period, received_at, retention_months,"
+        " package_file, status FROM raw.submissions WHERE status IN ('quarantined', 'refused')"
+    ).fetchall()
+    files: list[Path] = []
+    for sid, org, extract, period, received_at, months, package_file, status in rows:
+        months = default if months is None else months
+        start = _month_start(period) or dt.date(received_at.year, received_at.month, 1)
+        if add_months(add_months(start, 1) - dt.timedelta(days=1), months) >= today:
+            continue
+        folder = paths.quarantine if status == "quarantined" else paths.refused
+        package = folder / _safe_org(org or "") / package_file if package_file else None
+        wh.execute("BEGIN TRANSACTION")
+        try:
+            wh.execute(
+                "UPDATE raw.submissions SET status = 'purged', status_reason = $r,"
+                " decided_at = $now WHERE submission_id = $s",
+                {
+                    "r": f"retention period of {months} months ended while {status}:"
+                    " package file deleted",
+                    "now": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    "s": sid,
+                },
+            )
+            audit.append(
+                wh,
+                "purged",
+                actor=actor,
+                submission_id=sid,
+                org_code=org,
+                extract=extract,
+                period=period,
+                detail={"held": status, "retention_months": months, "file": package_file},
+            )
+            wh.execute("COMMIT")
+        except Exception:
+            wh.execute("ROLLBACK")
+            raise
+        audit.write_head(paths, wh)
+        if package is not None:
+            files.append(package)
+    return files
+
+
+def _month_start(period) -> dt.date | None:
+    try:
+        y, m = (int(x) for x in period.split("-"))
+        return dt.date(y, m, 1)
+    except (AttributeError, ValueError):
+        return None

@@ -1745,3 +1745,46 @@ def test_demo_world_helpers_deliver_atomically(world, tmp_path):
         paths.inbox,
     )
     assert n == 1 and not list(paths.inbox.glob(".*"))
+
+
+def test_retention_deletes_held_packages_past_their_retention(world, tmp_path):
+    """A quarantined or refused package holds stage-1 pseudonyms: kept until its retention
+    ends (the agreement's, or the policy's default when refused before any agreement), then
+    its file is deleted and its record purged - not kept for ever."""
+    from pipelines.hub.retention import purge_expired
+
+    paths = fresh_hub(world, tmp_path, _agreement("ISA-WV-001", retention={"months": 1}))
+    forged = _forged(world, tmp_path)
+    quarantined = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(t, "gender", 4, "Q"),
+        "badgender4",
+    )
+    drop(paths, forged, quarantined)
+    run(paths)
+    held = {r[3]: r[6] for r in submissions(paths)}
+    assert set(held) == {"refused", "quarantined"}
+    files = [paths.refused / "RW1" / forged.name, paths.quarantine / "RW1" / quarantined.name]
+    assert all(f.exists() for f in files)
+
+    # The quarantined one's agreement keeps it one month after October; the refused one has
+    # none, so the policy's default (84 months) applies.
+    assert purge_expired(paths, today=dt.date(2026, 11, 30)) == []
+    assert all(f.exists() for f in files)
+    purge_expired(paths, today=dt.date(2026, 12, 1))
+    statuses = {r[6]: r[3] for r in submissions(paths)}
+    assert statuses == {held["quarantined"]: "purged", held["refused"]: "refused"}
+    assert not files[1].exists() and files[0].exists()
+    purge_expired(paths, today=dt.date(2033, 11, 1))
+    assert {r[3] for r in submissions(paths)} == {"purged"} and not files[0].exists()
+    with connect(paths, write=False) as wh:
+        details = [
+            r[0]
+            for r in wh.execute(
+                "SELECT detail FROM audit.events WHERE event = 'purged' ORDER BY seq"
+            ).fetchall()
+        ]
+        assert '"held": "quarantined"' in details[0] and '"held": "refused"' in details[1]
+        assert audit.verify(wh, audit.read_head(paths))[1] == []
