@@ -107,7 +107,9 @@ def compaction_owed(con: duckdb.DuckDBPyConnection, *, models_rebuilt: bool = Fa
     which = " AND json_extract_string(detail, '$.after') = 'dbt build'" if models_rebuilt else ""
     return bool(
         con.execute(
-            f"SELECT coalesce(max(seq) FILTER (WHERE event IN ({owed_by})), 0)"  # noqa: S608
+            # A held package's purge deletes a file, nothing in the database.
+            f"SELECT coalesce(max(seq) FILTER (WHERE event IN ({owed_by})"  # noqa: S608
+            " AND json_extract_string(detail, '$.held') IS NULL), 0)"
             f" > coalesce(max(seq) FILTER (WHERE event = 'compacted'{which}), 0) FROM audit.events"
         ).fetchone()[0]
     )
@@ -175,7 +177,8 @@ def compact_if_owed(
 def _last_owing_event(con: duckdb.DuckDBPyConnection) -> str:
     owed_by = ", ".join(f"'{e}'" for e in COMPACTION_OWED_BY)
     return con.execute(
-        f"SELECT event FROM audit.events WHERE event IN ({owed_by}) ORDER BY seq DESC LIMIT 1"  # noqa: S608
+        f"SELECT event FROM audit.events WHERE event IN ({owed_by})"  # noqa: S608
+        " AND json_extract_string(detail, '$.held') IS NULL ORDER BY seq DESC LIMIT 1"
     ).fetchone()[0]
 
 

@@ -1787,4 +1787,8 @@ def test_retention_deletes_held_packages_past_their_retention(world, tmp_path):
             ).fetchall()
         ]
         assert '"held": "quarantined"' in details[0] and '"held": "refused"' in details[1]
+        # Only files went: nothing in the database to compact away.
+        assert wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = 'compacted'"
+        ).fetchone() == (0,)
         assert audit.verify(wh, audit.read_head(paths))[1] == []
