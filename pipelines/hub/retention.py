@@ -59,35 +59,15 @@ def purge_expired(
             period_end = add_months(dt.date(y, m, 1), 1) - dt.timedelta(days=1)
             if add_months(period_end, months) >= today:
                 continue
-            wh.execute("BEGIN TRANSACTION")
-            try:
-                delete = f"DELETE FROM {raw_table(extract)} WHERE submission_id = $s"  # noqa: S608
-                rows = wh.execute(delete, {"s": sid}).fetchall()
-                n = rows[0][0] if rows else 0
-                wh.execute(
-                    "UPDATE raw.submissions SET status = 'purged', status_reason = $r, decided_at = $now WHERE submission_id = $s",
-                    {
-                        "r": f"retention period of {months} months ended",
-                        "now": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                        "s": sid,
-                    },
-                )
-                audit.append(
-                    wh,
-                    "purged",
-                    actor=actor,
-                    submission_id=sid,
-                    org_code=org,
-                    extract=extract,
-                    period=period,
-                    detail={"rows": n, "retention_months": months},
-                )
-                wh.execute("COMMIT")
-            except Exception:
-                wh.execute("ROLLBACK")
-                raise
-            # Each purge's event is covered by audit-head.json before the next one starts.
-            audit.write_head(paths, wh)
+            n = _record_purge(
+                paths,
+                wh,
+                (sid, org, extract, period),
+                f"retention period of {months} months ended",
+                {"retention_months": months},
+                actor,
+                delete_from=raw_table(extract),
+            )
             purged.append(Purged(sid, org, extract, period, n))
         held = _purge_held(paths, wh, today, actor)
         compact_if_owed(paths, wh, actor)  # DELETE leaves the purged values in the file
@@ -117,36 +97,60 @@ def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> list[Path]:
             continue
         folder = paths.quarantine if status == "quarantined" else paths.refused
         package = folder / _safe_org(org or "") / package_file if package_file else None
-        wh.execute("BEGIN TRANSACTION")
-        try:
-            wh.execute(
-                "UPDATE raw.submissions SET status = 'purged', status_reason = $r,"
-                " decided_at = $now WHERE submission_id = $s",
-                {
-                    "r": f"retention period of {months} months ended while {status}:"
-                    " package file deleted",
-                    "now": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                    "s": sid,
-                },
-            )
-            audit.append(
-                wh,
-                "purged",
-                actor=actor,
-                submission_id=sid,
-                org_code=org,
-                extract=extract,
-                period=period,
-                detail={"held": status, "retention_months": months, "file": package_file},
-            )
-            wh.execute("COMMIT")
-        except Exception:
-            wh.execute("ROLLBACK")
-            raise
-        audit.write_head(paths, wh)
+        _record_purge(
+            paths,
+            wh,
+            (sid, org, extract, period),
+            f"retention period of {months} months ended while {status}: package file deleted",
+            {"held": status, "retention_months": months, "file": package_file},
+            actor,
+        )
         if package is not None:
             files.append(package)
     return files
+
+
+def _record_purge(
+    paths: HubPaths,
+    wh,
+    submission: tuple,
+    reason: str,
+    detail: dict,
+    actor: str,
+    delete_from: str | None = None,
+) -> int:
+    """One purge in one transaction: the rows deleted from `delete_from` (a raw table, named
+    by the standard, not by input), the record `purged`, the event logged; then the audit
+    head, so that each purge is covered before the next one starts. Returns the rows deleted."""
+    sid, org, extract, period = submission
+    wh.execute("BEGIN TRANSACTION")
+    try:
+        n = 0
+        if delete_from is not None:
+            delete = f"DELETE FROM {delete_from} WHERE submission_id = $s"  # noqa: S608
+            rows = wh.execute(delete, {"s": sid}).fetchall()
+            n = rows[0][0] if rows else 0
+        wh.execute(
+            "UPDATE raw.submissions SET status = 'purged', status_reason = $r, decided_at = $now"
+            " WHERE submission_id = $s",
+            {"r": reason, "now": dt.datetime.now(dt.UTC).replace(tzinfo=None), "s": sid},
+        )
+        audit.append(
+            wh,
+            "purged",
+            actor=actor,
+            submission_id=sid,
+            org_code=org,
+            extract=extract,
+            period=period,
+            detail=({"rows": n} if delete_from is not None else {}) | detail,
+        )
+        wh.execute("COMMIT")
+    except Exception:
+        wh.execute("ROLLBACK")
+        raise
+    audit.write_head(paths, wh)
+    return n
 
 
 def _month_start(period) -> dt.date | None:

@@ -38,7 +38,13 @@ from pipelines.crypto.pseudonymise import pseudonymise_column
 from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table
+from pipelines.hub.warehouse import (
+    _fsync_dir,
+    compact_if_owed,
+    connect,
+    ensure_schema,
+    raw_table,
+)
 from pipelines.standard import Standard, load_standard
 from pipelines.standard.validator import qi
 
@@ -202,11 +208,3 @@ def _rekey(
         raise
     audit.write_head(paths, wh)
     return rows
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

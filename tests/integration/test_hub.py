@@ -481,22 +481,29 @@ def test_owf_quarantine_refuses_an_id_prefix_that_fits_two_held_submissions(worl
     ]
 
 
-def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_refused_one(
-    world, tmp_path
-):
-    paths = fresh_hub(world, tmp_path)
+def _one_refused_one_quarantined(world, paths: HubPaths, tmp_path, name: str):
+    """A forged package (refused: bad signature) and one with a bad code (quarantined), both
+    from RW1, ingested: (forged file, quarantined file, {status: submission id})."""
     forged = _forged(world, tmp_path)
     quarantined = _reseal(
         world,
         paths,
         world["packages"][("RW1", "staff_in_post", "2026-10")],
         lambda t: _set(t, "gender", 4, "Q"),
-        "badgender3",
+        name,
     )
     drop(paths, forged, quarantined)
     run(paths)
     held = {r[3]: r[6] for r in submissions(paths)}
     assert set(held) == {"refused", "quarantined"}
+    return forged, quarantined, held
+
+
+def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_refused_one(
+    world, tmp_path
+):
+    paths = fresh_hub(world, tmp_path)
+    forged, _, held = _one_refused_one_quarantined(world, paths, tmp_path, "badgender3")
 
     listed = owf_quarantine(paths, "list")
     assert listed.returncode == 0, listed.stderr
@@ -1754,18 +1761,7 @@ def test_retention_deletes_held_packages_past_their_retention(world, tmp_path):
     from pipelines.hub.retention import purge_expired
 
     paths = fresh_hub(world, tmp_path, _agreement("ISA-WV-001", retention={"months": 1}))
-    forged = _forged(world, tmp_path)
-    quarantined = _reseal(
-        world,
-        paths,
-        world["packages"][("RW1", "staff_in_post", "2026-10")],
-        lambda t: _set(t, "gender", 4, "Q"),
-        "badgender4",
-    )
-    drop(paths, forged, quarantined)
-    run(paths)
-    held = {r[3]: r[6] for r in submissions(paths)}
-    assert set(held) == {"refused", "quarantined"}
+    forged, quarantined, held = _one_refused_one_quarantined(world, paths, tmp_path, "badgender4")
     files = [paths.refused / "RW1" / forged.name, paths.quarantine / "RW1" / quarantined.name]
     assert all(f.exists() for f in files)
 
