@@ -366,9 +366,11 @@ def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
         }
     )
     out = protect(frame, spec, lambda orgs: Policy(7, 5))
-    # Only organisation A had retirements: the added-up total is A's 3, so it goes too.
-    assert _values(out["leavers"]) == [None, None, 20, 20]
-    assert out[SUPPRESSED_COLUMN].tolist() == ["leavers", "leavers", "", ""]
+    # Only organisation A had retirements: the added-up total is A's 3, so it goes too. And
+    # A's dismissals with it (A's leavers of the month, in turnover, less them would be the
+    # 3), and their added-up total, which is A's alone as well.
+    assert _values(out["leavers"]) == [None, None, None, None]
+    assert out[SUPPRESSED_COLUMN].tolist() == ["leavers"] * 4
     assert recovered_cells(out, spec, lambda orgs: Policy(7, 5)) == []
 
 
@@ -723,3 +725,42 @@ def test_a_suppressed_staff_group_s_days_lost_are_not_the_organisation_s_less_th
     assert org.loc[["NURSES_HV", "STT"], "fte_days_lost"].isna().sum() == 1
     people = frozenset({"people", "people_absent"})
     assert recovered_cells(out, spec, _resolver({}), at_least=people) == []
+
+
+def test_a_suppressed_leaving_reason_is_not_the_month_s_leavers_less_the_other_reasons():
+    """An organisation's leavers by reason add up to its leavers of the month, which turnover
+    publishes: a reason hidden alone would be those less the others, so a second goes."""
+    rows = [
+        ("2026-10", "organisation", "A", "RESIGNATION_WLB", 3),
+        ("2026-10", "organisation", "A", "RETIREMENT_AGE", 20),
+        ("2026-10", "organisation", "A", "END_OF_FIXED_TERM", 15),
+        ("2026-10", "organisation", "B", "RESIGNATION_WLB", 12),
+        ("2026-10", "organisation", "B", "RETIREMENT_AGE", 25),
+        ("2026-10", "organisation", "B", "END_OF_FIXED_TERM", 30),
+    ]
+    frame = pd.DataFrame(rows, columns=["period", "level", "org_code", "leaving_reason", "leavers"])
+    totals = frame.groupby(["period", "leaving_reason"], as_index=False)["leavers"].sum()
+    totals["level"], totals["org_code"] = "all_organisations", "ALL_ORGANISATIONS"
+    frame = pd.concat([frame, totals[frame.columns]], ignore_index=True)
+    frame["reason_category"], frame["reason_label"] = "category", "label"
+    spec = spec_of("pub_leaving_reasons")
+    out = protect(frame, spec, _resolver({}))
+    a = out[out["org_code"] == "A"].set_index("leaving_reason")["leavers"]
+    assert pd.isna(a["RESIGNATION_WLB"]) and a.isna().sum() >= 2
+    for org in ("A", "B"):  # never one reason hidden alone in an organisation
+        assert out[out["org_code"] == org]["leavers"].isna().sum() != 1
+    assert recovered_cells(out, spec, _resolver({})) == []
+
+
+def test_a_suppressed_staff_group_s_leavers_are_not_the_organisation_s_less_the_others():
+    """Within an organisation the staff groups' turnover adds up (nearly) to its ALL row."""
+    rows = [
+        _turnover_row("2026-10", "organisation", "A", "MIDWIVES", 40, 40, 3, 3, 0),
+        _turnover_row("2026-10", "organisation", "A", "NURSES_HV", 200, 205, 20, 25, 5),
+        _turnover_row("2026-10", "organisation", "A", "STT", 100, 98, 12, 10, 2),
+        _turnover_row("2026-10", "organisation", "A", "ALL", 340, 343, 35, 38, 7),
+    ]
+    frame = pd.DataFrame(rows, columns=turnover(_system({}, [], Policy(7, 5))).columns)
+    out = protect(frame, spec_of("pub_turnover"), _resolver({}))
+    groups = out[out["staff_group"] != "ALL"].set_index("staff_group")["leavers"]
+    assert pd.isna(groups["MIDWIVES"]) and groups.isna().sum() == 2
