@@ -1013,7 +1013,12 @@ def _moves_to_held(paths: HubPaths, p: Pending) -> bool:
 
 
 def _held_dir(paths: HubPaths, p: Pending) -> Path:
-    return (paths.refused if p.status == "refused" else paths.quarantine) / _safe_org(p.org)
+    return held_dir(paths, p.status, p.org)
+
+
+def held_dir(paths: HubPaths, status: str, org: str | None) -> Path:
+    """Where a held package of this status and organisation is kept: refused/ or quarantine/."""
+    return (paths.refused if status == "refused" else paths.quarantine) / _safe_org(org or "")
 
 
 def _held_name(paths: HubPaths, p: Pending) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.ingest import _safe_org, ingest
+from pipelines.hub.ingest import _safe_org, held_dir, ingest
 from pipelines.hub.warehouse import connect, ensure_schema
 from pipelines.standard import load_standard
 
@@ -68,9 +68,7 @@ def list_quarantined(paths: HubPaths, statuses: tuple[str, ...] = HELD) -> list[
             period,
             at,
             reason,
-            (paths.quarantine if status == "quarantined" else paths.refused)
-            / _safe_org(org or "")
-            / file,
+            held_dir(paths, status, org) / file,
             _receipt(paths, _safe_org(org or ""), sid),
             status,
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 from pipelines.governance import load_governance
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.ingest import _safe_org
+from pipelines.hub.ingest import held_dir
 from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table
 from pipelines.standard import load_standard
 
@@ -95,8 +95,7 @@ def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> list[Path]:
         start = _month_start(period) or dt.date(received_at.year, received_at.month, 1)
         if add_months(add_months(start, 1) - dt.timedelta(days=1), months) >= today:
             continue
-        folder = paths.quarantine if status == "quarantined" else paths.refused
-        package = folder / _safe_org(org or "") / package_file if package_file else None
+        package = held_dir(paths, status, org) / package_file if package_file else None
         _record_purge(
             paths,
             wh,

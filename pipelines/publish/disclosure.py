@@ -52,8 +52,8 @@ class Additive:
 @dataclass(frozen=True)
 class Follow:
     """Rates of this table that would reveal measures of another published table (`table`),
-    so are hidden wherever one of those measures is hidden there (primary or secondary, or
-    withheld) in a row with the same values of the `by` columns, among that table's rows matching `where`.
+    so are hidden wherever one of those measures is hidden there (primary, secondary or
+    withheld) in a row with the same `by` values, among that table's rows matching `where`.
 
     The stability index is stayers / headcount at the start: 1 minus it, times the start
     headcount, is the 12-month leavers that the turnover table may have suppressed."""
@@ -197,12 +197,10 @@ def protect(
         hidden[col] |= whole_row
     for col in spec.counts:
         hidden[col] |= small(col)
-    for rate, bases in spec.rates.items():
+    # A rate, or a magnitude about fewer people than the row (built_on), on a small count.
+    for col, bases in (*spec.rates.items(), *spec.built_on.items()):
         for b in bases:
-            hidden[rate] |= small(b)
-    for magnitude, bases in spec.built_on.items():
-        for b in bases:
-            hidden[magnitude] |= small(b)
+            hidden[col] |= small(b)
     for rate, mask in followed_hidden(out, spec, followed or {}).items():
         hidden[rate] |= mask
 

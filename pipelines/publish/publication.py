@@ -319,18 +319,20 @@ def control(
     without secondary suppression around them they could be recovered by subtraction.
     `followed`: the tables the model's spec follows, protected, withheld rows included
     (`control_all` gives them)."""
-    visible, _, protected, keep = _control(frame, model, gov, resolve, followed)
+    visible, protected, keep = _control(frame, model, gov, resolve, followed)
     return visible, protected[keep].reset_index(drop=True)
 
 
 def _control(frame, model, gov, resolve, followed):
+    """(visible rows, every row protected - withheld ones too, as a followed table needs them,
+    which rows are visible)."""
     if resolve is None:
         resolve = policy_resolver(gov)[0]
     frame = frame.reset_index(drop=True)
     withheld = _withheld(frame, model, permitted_orgs(gov, model.output))
     protected = protect(frame, model.spec, resolve, withheld=withheld, followed=followed)
     keep = ~withheld
-    return frame[keep].reset_index(drop=True), withheld, protected, keep
+    return frame[keep].reset_index(drop=True), protected, keep
 
 
 def control_all(
@@ -345,7 +347,7 @@ def control_all(
     for name in protection_order({m.name: m.spec for m in models}):
         m = by_name[name]
         followed = {f.table: whole[f.table] for f in m.spec.follows}
-        visible, _, protected, keep = _control(frames[name], m, gov, resolve, followed)
+        visible, protected, keep = _control(frames[name], m, gov, resolve, followed)
         whole[name] = protected
         out[name] = (visible, protected[keep].reset_index(drop=True))
     return out
