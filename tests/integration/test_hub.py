@@ -185,6 +185,30 @@ def _agreement(name: str, **changes):
     return edit
 
 
+def _signing_keys(org: str, mutate):
+    """Edit `org`'s registered signing keys: mutate(its keys, every organisation by code)."""
+
+    def edit(gov: Path) -> None:
+        def change(d):
+            by_code = {o["ods_code"]: o for o in d["organisations"]}
+            mutate(by_code[org]["signing_keys"], by_code)
+
+        edit_yaml(gov / "organisations.yaml", change)
+
+    return edit
+
+
+def _expired_yesterday(keys, _orgs) -> None:
+    for k in keys:
+        k["valid_from"] = "2024-01-01"
+        k["valid_to"] = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+
+
+def _registered_with_rw1s_key(keys, orgs) -> None:
+    """Its registered key is RW1's: its own packages are then signed with a key not its own."""
+    keys[:] = [dict(k, key_id=f"{k['key_id']}-as-sc101") for k in orgs["RW1"]["signing_keys"]]
+
+
 @pytest.mark.parametrize(
     "org,extract,edit,reason",
     [
@@ -218,6 +242,13 @@ def _agreement(name: str, **changes):
                 lambda d: d["extracts"]["staff_in_post"]["fields"].remove("ethnic_category"),
             ),
             "field_not_permitted",
+        ),
+        ("SC101", "vacancies", _signing_keys("SC101", _expired_yesterday), "signing_key_expired"),
+        (
+            "SC101",
+            "vacancies",
+            _signing_keys("SC101", _registered_with_rw1s_key),
+            "unknown_signing_key",
         ),
     ],
 )
