@@ -25,9 +25,11 @@ from pipelines.crypto.signing import generate_signing_key, public_key_b64
 from pipelines.errors import OwfError
 from pipelines.governance import Refusal, load_governance
 from pipelines.submission.package import (
+    MAGIC,
     PackageError,
     canonical_json,
     open_package,
+    payload_bytes,
     read_package,
 )
 from pipelines.submission.prepare import (
@@ -38,7 +40,7 @@ from pipelines.submission.prepare import (
 )
 from pipelines.synth import generate, sample_system
 from tests.conftest import valid_rows, write_csv
-from tests.packages import with_manifest
+from tests.packages import signed_from_parts, with_manifest
 
 PERIOD = "2026-10"
 TODAY = dt.date(2026, 11, 24)
@@ -329,6 +331,44 @@ def test_package_signed_by_another_organisations_key_fails(world):
     with pytest.raises(Refusal) as refusal:
         registry_key_resolver(world["gov"])("RW1", raw.manifest["signing_key_fingerprint"], TODAY)
     assert refusal.value.reason == "unknown_signing_key"
+
+
+def _resealed(world, package_bytes, change: str) -> bytes:
+    """RW1's vacancies package made again from changed parts, properly signed and encrypted:
+    what a faulty or newer submission tool would send."""
+    manifest, table = hub_open(world, package_bytes)
+    payload, magic = payload_bytes(table), MAGIC
+    if change == "hash":
+        manifest = dict(manifest, payload_sha256=hashlib.sha256(b"another payload").hexdigest())
+    elif change == "not_parquet":
+        payload = b"org_code,vacant_fte\nRW1,3\n"
+    elif change == "a_row_short":
+        payload = payload_bytes(table.slice(1))
+    elif change == "version":
+        magic = MAGIC[:6] + b"\x00\x02"
+    if change != "hash":
+        manifest = dict(manifest, payload_sha256=hashlib.sha256(payload).hexdigest())
+    return signed_from_parts(
+        manifest, payload, world["signing"]["RW1"], world["hub"].public_key(), magic
+    )
+
+
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ("hash", "payload_hash_mismatch"),
+        ("not_parquet", "unreadable_payload"),
+        ("a_row_short", "manifest_mismatch"),
+        ("version", "unsupported_version"),
+    ],
+)
+def test_a_signed_package_whose_contents_disagree_with_its_manifest_fails(
+    world, package_bytes, change, reason
+):
+    """The signature vouches only for who sent it: the hub still checks what is inside."""
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, _resealed(world, package_bytes, change))
+    assert exc.value.reason == reason
 
 
 def test_not_a_package(world, tmp_path):
