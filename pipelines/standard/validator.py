@@ -744,7 +744,12 @@ def load_source(
 ) -> LoadedSource:
     """The file as table owf_src (c0..cN), or, with `defer`, a CSV left for `select_into`
     to read and map in one pass (see `pipelines.standard.reader.load_csv`)."""
-    reader = READERS.get(Path(path).suffix.lower())
+    path = Path(path)
+    reader = READERS.get(path.suffix.lower())
+    if not path.is_file():
+        # Missing, or a folder: the CSV reader's finding says which, whatever the suffix
+        # (not "unsupported file type" for a folder named without one).
+        reader = READERS[".csv"]
     if reader is None:
         raise OwfError(
             f"{path}: unsupported file type {Path(path).suffix or '(none)'}; use .csv"

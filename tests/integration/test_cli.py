@@ -13,14 +13,14 @@ from tests.conftest import valid_rows, write_csv
 OWF = str(Path(sys.executable).parent / "owf")
 
 
-def owf(*args, env=None, cwd=None):
+def owf(*args, env=None, cwd=None, timeout=300):
     return subprocess.run(
         [OWF, *map(str, args)],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
         cwd=cwd,
-        timeout=300,
+        timeout=timeout,
     )
 
 
@@ -73,8 +73,14 @@ def test_governance_check_on_a_broken_copy(governance_copy):
 
 def test_demo_runs_end_to_end(tmp_path):
     # As `make demo` runs it: with a Dagster home that does not exist yet.
+    # About three minutes alone on 2 cores; the timeout only stops a hang (a busy machine
+    # once took it past 300 s).
     result = owf(
-        "demo", "--home", tmp_path / "demo", env={"DAGSTER_HOME": str(tmp_path / "dagster_home")}
+        "demo",
+        "--home",
+        tmp_path / "demo",
+        env={"DAGSTER_HOME": str(tmp_path / "dagster_home")},
+        timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "validated 1,320 files" in result.stdout and ": 0 failed" in result.stdout

@@ -723,6 +723,63 @@ def test_a_profile_in_the_governance_folder_given_is_found_by_name(world, tmp_pa
     assert outcome.ok and outcome.receipt["profile"] == "trust_export", outcome.findings[:3]
 
 
+def test_a_workbook_of_several_sheets_is_read_from_the_first_and_says_so(world, tmp_path):
+    from openpyxl import Workbook
+
+    rows = staff_rows()
+    book = Workbook()
+    book.active.title = "Staff in post"
+    for r in [list(rows[0]), *(list(r.values()) for r in rows)]:
+        book.active.append(r)
+    book.create_sheet("Notes").append(["exported by", "someone"])
+    book.save(tmp_path / "two.xlsx")
+    outcome = prepare(world, tmp_path / "two.xlsx", out=tmp_path / "out")
+    assert outcome.ok and outcome.receipt["rows_read"] == len(rows)
+    [warning] = [f for f in outcome.findings if f.rule == "several_sheets"]
+    assert warning.severity == "warning" and "'Staff in post', was read" in warning.message
+
+
+def test_a_profile_that_does_not_map_a_required_field_is_refused(world, tmp_path):
+    text = (world["gov_dir"] / "profiles" / "esr_staff_in_post.yaml").read_text()
+    own = world["gov_dir"] / "profiles" / "no_person.yaml"
+    own.write_text(
+        text.replace("name: esr_staff_in_post", "name: no_person").replace(
+            "  person_id: {from: Ni Number}\n", ""
+        )
+    )
+    try:
+        outcome = prepare(
+            world,
+            extract_file(world, "RW1", "staff_in_post", esr=True),
+            out=tmp_path / "out",
+            profile="no_person",
+        )
+    finally:
+        own.unlink()
+    errors = [(f.rule, f.field) for f in outcome.findings if f.severity == "error"]
+    assert errors == [("profile_incomplete", "person_id")]
+    assert "no_person.yaml" in outcome.findings[0].message and _no_package(tmp_path / "out")
+
+
+def test_an_export_column_the_profile_does_not_know_is_dropped_and_named(world, tmp_path):
+    """A column the ESR profile neither maps nor ignores (here a next of kin's name) is not
+    sent: the receipt names it and the package does not hold it."""
+    rows = list(csv.reader(extract_file(world, "RW1", "staff_in_post", esr=True).open()))
+    path = tmp_path / "extra.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(
+            [[*rows[0], "Next Of Kin"], *([*r, f"KIN-NAME-{i}"] for i, r in enumerate(rows[1:]))]
+        )
+    outcome = prepare(world, path, out=tmp_path / "out", profile="esr_staff_in_post")
+    assert outcome.ok, outcome.findings[:3]
+    [warning] = [f for f in outcome.findings if f.rule == "unmapped_source_column"]
+    assert warning.severity == "warning" and "Next Of Kin" in warning.message
+    assert "Next Of Kin" in outcome.receipt["source_columns_not_sent"]
+    _, table = hub_open(world, outcome.package_path)
+    assert not any("KIN-NAME-" in str(v) for c in table.columns for v in c.to_pylist())
+    assert "KIN-NAME-" not in outcome.receipt_path.read_text()
+
+
 def test_xlsx_with_a_repeated_column_is_refused(world, tmp_path):
     rows = staff_rows()
     header = [*rows[0], "PERSON_ID"]

@@ -367,6 +367,22 @@ def test_duplicate_column(tmp_path):
     assert _only(validate_file(path, "staff_in_post"), "duplicate_column")[0].field == "gender"
 
 
+def test_an_empty_header_cell_is_named_by_position(tmp_path):
+    path = write_csv(tmp_path / "e.csv", valid_rows("staff_in_post"))
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ","] + [ln + "," for ln in lines[1:]]) + "\n")
+    [finding] = _only(validate_file(path, "staff_in_post"), "empty_column_name")
+    assert (
+        finding.row == 1
+        and f"header cell {len(lines[0].split(',')) + 1} is empty" in finding.message
+    )
+
+
+def test_a_folder_given_as_the_file_is_a_clear_error(tmp_path):
+    [finding] = validate_file(tmp_path, "staff_in_post").errors
+    assert finding.rule == "not_a_file" and "is a folder" in finding.message
+
+
 def test_truncated_file_names_the_broken_row(tmp_path):
     path = write_csv(tmp_path / "t.csv", valid_rows("staff_in_post"))
     data = path.read_bytes()
