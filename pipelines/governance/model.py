@@ -253,7 +253,14 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
     schemas = directory / "schemas"
     if not schemas.is_dir():
         result.findings.append(
-            Finding("error", "missing_file", f"{schemas} does not exist.", str(directory))
+            Finding(
+                "error",
+                "missing_file",
+                f"{directory} is not a governance folder: it has no schemas/ folder. Give the"
+                " folder that holds organisations.yaml, agreements/, policies/ and schemas/"
+                " (--governance), or restore it from the project's governance/ folder.",
+                str(directory),
+            )
         )
         return result
 

@@ -65,7 +65,15 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Finding]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return None, [Finding("error", "missing_file", f"{path} does not exist.", display)]
+        return None, [
+            Finding(
+                "error",
+                "missing_file",
+                f"{path} does not exist: every governance folder needs it. Restore it from"
+                " version control or the project's governance/ folder.",
+                display,
+            )
+        ]
     except UnicodeDecodeError:
         return None, [Finding("error", "encoding", "the file is not UTF-8 text.", display)]
     try:

@@ -313,6 +313,22 @@ def _forged(world, tmp_path) -> Path:
     return bad
 
 
+def test_a_package_following_another_major_version_of_the_standard_is_refused(world, tmp_path):
+    paths = fresh_hub(world, tmp_path)
+    src = world["packages"][("RW1", "vacancies", "2026-10")]
+    pkg = _reseal(
+        world, paths, src, lambda t: t, "std2", manifest_changes={"standard_version": "2.0.0"}
+    )
+    drop(paths, pkg)
+    run(paths)
+    assert submissions(paths)[0][3:5] == ("refused", "unsupported_standard_version")
+    assert (
+        "Update the submission tool" in receipt(paths, "RW1", "refused")["findings"][0]["message"]
+    )
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.vacancies").fetchall() == [(0,)]
+
+
 def test_refuses_a_bad_signature(world, tmp_path):
     paths = fresh_hub(world, tmp_path)
     drop(paths, _forged(world, tmp_path))
@@ -576,9 +592,11 @@ def _reseal(
     name: str,
     created_at: str | None = None,
     package_id: str | None = None,
+    manifest_changes: dict | None = None,
 ) -> Path:
     """A package re-made by its organisation with a changed payload (as a buggy or hand-edited
-    extract would be), made now or at `created_at`, with a new package id or `package_id`."""
+    extract would be), made now or at `created_at`, with a new package id or `package_id`
+    (and any other `manifest_changes`)."""
     raw = read_package(pkg.read_bytes())
     table = decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key))
     table = mutate(table)
@@ -588,6 +606,7 @@ def _reseal(
         raw.manifest,
         package_id=package_id or name.ljust(32, "0")[:32],
         created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **(manifest_changes or {}),
     )
     data, _ = seal_package(
         table, manifest, signing, kf.load_encryption_public_key(paths.keys / "hub-encryption.pub")

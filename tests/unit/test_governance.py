@@ -292,6 +292,14 @@ def test_an_agreement_id_used_twice_and_a_file_named_otherwise(governance_copy):
     assert ("file_name", "warning") in rules
 
 
+def test_a_missing_governance_file_or_folder_is_named_with_what_to_do(governance_copy, tmp_path):
+    (governance_copy / "policies/retention.yaml").unlink()
+    [f] = _errors(governance_copy, "missing_file")
+    assert f.file.endswith("policies/retention.yaml") and "Restore it" in f.message
+    [f] = _errors(tmp_path / "elsewhere", "missing_file")
+    assert "is not a governance folder" in f.message and "--governance" in f.message
+
+
 def test_load_governance_refuses_data_with_errors(governance_copy):
     _edit(
         governance_copy / "agreements/ISA-WV-004.yaml",
