@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from pipelines.crypto.encryption import encrypt
-from pipelines.crypto.signing import sign
-from pipelines.submission.package import INFO_PREFIX, MAGIC, canonical_json, read_package
+from pipelines.submission.package import read_package
 
 
 def with_manifest(package: bytes, manifest: bytes) -> bytes:
@@ -23,21 +21,3 @@ def with_manifest(package: bytes, manifest: bytes) -> bytes:
         + struct.pack(">H", len(raw.signature))
         + raw.signature
     )
-
-
-def signed_from_parts(
-    manifest: dict, payload: bytes, signing_key, hub_public_key, magic: bytes = MAGIC
-) -> bytes:
-    """A package put together from exactly these parts, encrypted and signed properly: what
-    a faulty (or another version of the) submission tool would send. Nothing is filled in."""
-    manifest_bytes = canonical_json(manifest)
-    ciphertext = encrypt(payload, hub_public_key, INFO_PREFIX + manifest_bytes)
-    body = (
-        magic
-        + struct.pack(">I", len(manifest_bytes))
-        + manifest_bytes
-        + struct.pack(">Q", len(ciphertext))
-        + ciphertext
-    )
-    signature = sign(signing_key, body)
-    return body + struct.pack(">H", len(signature)) + signature

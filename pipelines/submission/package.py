@@ -147,6 +147,18 @@ def seal_package(
     missing = [f for f in MANIFEST_FIELDS if f not in manifest]
     if missing:
         raise ValueError(f"manifest lacks {missing}")
+    return seal_parts(manifest, payload, signing_key, hub_public_key), manifest
+
+
+def seal_parts(
+    manifest: dict,
+    payload: bytes,
+    signing_key: Ed25519PrivateKey,
+    hub_public_key: X25519PublicKey,
+) -> bytes:
+    """The package file of exactly this manifest and payload: the payload encrypted to the hub
+    with the manifest bound, the whole signed. Nothing is filled in or checked (seal_package
+    does that)."""
     manifest_bytes = canonical_json(manifest)
     ciphertext = encrypt(payload, hub_public_key, INFO_PREFIX + manifest_bytes)
     body = (
@@ -157,7 +169,7 @@ def seal_package(
         + ciphertext
     )
     signature = sign(signing_key, body)
-    return body + struct.pack(">H", len(signature)) + signature, manifest
+    return body + struct.pack(">H", len(signature)) + signature
 
 
 def read_package(data: bytes, display: str = "the package") -> RawPackage:

@@ -31,6 +31,7 @@ from pipelines.submission.package import (
     open_package,
     payload_bytes,
     read_package,
+    seal_parts,
 )
 from pipelines.submission.prepare import (
     SubmissionKeys,
@@ -40,7 +41,7 @@ from pipelines.submission.prepare import (
 )
 from pipelines.synth import generate, sample_system
 from tests.conftest import valid_rows, write_csv
-from tests.packages import signed_from_parts, with_manifest
+from tests.packages import with_manifest
 
 PERIOD = "2026-10"
 TODAY = dt.date(2026, 11, 24)
@@ -334,22 +335,23 @@ def test_package_signed_by_another_organisations_key_fails(world):
 
 
 def _resealed(world, package_bytes, change: str) -> bytes:
-    """RW1's vacancies package made again from changed parts, properly signed and encrypted:
-    what a faulty or newer submission tool would send."""
+    """RW1's vacancies package made again from changed parts, properly signed and encrypted
+    (what a faulty submission tool would send), or marked as a newer format."""
+    if change == "version":
+        return package_bytes[:6] + b"\x00\x02" + package_bytes[8:]
+    assert package_bytes[:8] == MAGIC
     manifest, table = hub_open(world, package_bytes)
-    payload, magic = payload_bytes(table), MAGIC
-    if change == "hash":
-        manifest = dict(manifest, payload_sha256=hashlib.sha256(b"another payload").hexdigest())
-    elif change == "not_parquet":
-        payload = b"org_code,vacant_fte\nRW1,3\n"
-    elif change == "a_row_short":
-        payload = payload_bytes(table.slice(1))
-    elif change == "version":
-        magic = MAGIC[:6] + b"\x00\x02"
-    if change != "hash":
-        manifest = dict(manifest, payload_sha256=hashlib.sha256(payload).hexdigest())
-    return signed_from_parts(
-        manifest, payload, world["signing"]["RW1"], world["hub"].public_key(), magic
+    payload = {
+        "hash": payload_bytes(table),
+        "not_parquet": b"org_code,vacant_fte\nRW1,3\n",
+        "a_row_short": payload_bytes(table.slice(1)),
+    }[change]
+    digest = hashlib.sha256(b"another payload" if change == "hash" else payload).hexdigest()
+    return seal_parts(
+        dict(manifest, payload_sha256=digest),
+        payload,
+        world["signing"]["RW1"],
+        world["hub"].public_key(),
     )
 
 
@@ -706,20 +708,26 @@ def test_xlsx_values_to_the_right_of_the_headings_are_not_dropped_silently(world
     assert "AB123456C" not in outcome.receipt_path.read_text()
 
 
-def test_a_profile_in_the_governance_folder_given_is_found_by_name(world, tmp_path):
+def _prepare_with_own_profile(world, tmp_path, name: str, edit=lambda text: text, **kw):
+    """The ESR export prepared through a profile of the user's own: the ESR profile renamed
+    `name` (and edited), put in the governance folder for this call only."""
     text = (world["gov_dir"] / "profiles" / "esr_staff_in_post.yaml").read_text()
-    own = world["gov_dir"] / "profiles" / "trust_export.yaml"
-    own.write_text(text.replace("name: esr_staff_in_post", "name: trust_export"))
+    own = world["gov_dir"] / "profiles" / f"{name}.yaml"
+    own.write_text(edit(text.replace("name: esr_staff_in_post", f"name: {name}")))
     try:
-        outcome = prepare(
+        return prepare(
             world,
             extract_file(world, "RW1", "staff_in_post", esr=True),
             out=tmp_path / "out",
-            profile="trust_export",
-            package=False,
+            profile=name,
+            **kw,
         )
     finally:
         own.unlink()
+
+
+def test_a_profile_in_the_governance_folder_given_is_found_by_name(world, tmp_path):
+    outcome = _prepare_with_own_profile(world, tmp_path, "trust_export", package=False)
     assert outcome.ok and outcome.receipt["profile"] == "trust_export", outcome.findings[:3]
 
 
@@ -740,22 +748,10 @@ def test_a_workbook_of_several_sheets_is_read_from_the_first_and_says_so(world, 
 
 
 def test_a_profile_that_does_not_map_a_required_field_is_refused(world, tmp_path):
-    text = (world["gov_dir"] / "profiles" / "esr_staff_in_post.yaml").read_text()
-    own = world["gov_dir"] / "profiles" / "no_person.yaml"
-    own.write_text(
-        text.replace("name: esr_staff_in_post", "name: no_person").replace(
-            "  person_id: {from: Ni Number}\n", ""
-        )
-    )
-    try:
-        outcome = prepare(
-            world,
-            extract_file(world, "RW1", "staff_in_post", esr=True),
-            out=tmp_path / "out",
-            profile="no_person",
-        )
-    finally:
-        own.unlink()
+    def without_person_id(text: str) -> str:
+        return text.replace("  person_id: {from: Ni Number}\n", "")
+
+    outcome = _prepare_with_own_profile(world, tmp_path, "no_person", without_person_id)
     errors = [(f.rule, f.field) for f in outcome.findings if f.severity == "error"]
     assert errors == [("profile_incomplete", "person_id")]
     assert "no_person.yaml" in outcome.findings[0].message and _no_package(tmp_path / "out")
