@@ -25,10 +25,10 @@ HubOpt = Annotated[
 ]
 
 
-def _paths(hub: Path | None):
+def _paths(hub: Path | None, *, exists: bool = True):
     from pipelines.hub.home import HubPaths
 
-    return HubPaths.at(hub) if hub else HubPaths.default()
+    return HubPaths.given(hub, exists=exists)
 
 
 def _actor() -> str:
@@ -51,7 +51,7 @@ def hub_init(
     """Create the hub's folders, its keys (0600) and its own copy of the governance registry."""
     from pipelines.hub.bootstrap import init_hub
 
-    root = _paths(hub).root
+    root = _paths(hub, exists=False).root
     paths = init_hub(root, governance)
     typer.echo(f"hub ready at {paths.root}: inbox {paths.inbox}, registry {paths.governance}")
     typer.echo(f"give organisations {paths.keys / 'hub-encryption.pub'}; keep {paths.keys} private")

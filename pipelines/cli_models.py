@@ -20,7 +20,7 @@ HubOpt = Annotated[
 def _paths(hub: Path | None):
     from pipelines.hub.home import HubPaths
 
-    return HubPaths.at(hub) if hub else HubPaths.default()
+    return HubPaths.given(hub)
 
 
 @models_app.command("generate")

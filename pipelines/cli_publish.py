@@ -25,7 +25,7 @@ RECORDED_TAG = "owf/blocked-recorded-by"
 def _paths(hub: Path | None):
     from pipelines.hub.home import HubPaths
 
-    return HubPaths.at(hub) if hub else HubPaths.default()
+    return HubPaths.given(hub)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.errors import OwfError
 from pipelines.paths import governance_dir, owf_home
 
 
@@ -44,6 +45,20 @@ class HubPaths:
             return cls(root, Path(governance).absolute())
         own = root / "governance"
         return cls(root, own if (own / "organisations.yaml").exists() else governance_dir())
+
+    @classmethod
+    def given(cls, root: Path | str | None, *, exists: bool = False) -> HubPaths:
+        """The hub a command's --hub names (default: `default`). With `exists`, one must
+        already be set up there (its key made by `owf hub init`): a mistyped --hub must not
+        get a new, empty hub, without keys or registry, made for it."""
+        paths = cls.at(root) if root else cls.default()
+        if exists and not paths.hub_encryption_key.exists():
+            raise OwfError(
+                f"no hub at {paths.root} (it has no {paths.hub_encryption_key.name}): give"
+                f" --hub the hub's folder, or set a hub up there with `owf hub init --hub"
+                f" {paths.root}`."
+            )
+        return paths
 
     @property
     def inbox(self) -> Path:

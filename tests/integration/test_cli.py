@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import valid_rows, write_csv
 
 OWF = str(Path(sys.executable).parent / "owf")
@@ -88,6 +90,20 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "demo" / "synth" / "manifest.json").exists()
     assert "System headline" in result.stdout and "leaving the system" in result.stdout
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["hub", "ingest"], ["hub", "status"], ["quarantine", "list"], ["audit", "verify"]],
+)
+def test_a_hub_command_on_a_folder_with_no_hub_says_so_and_makes_nothing(tmp_path, command):
+    """A mistyped --hub once got a new, empty hub (folders, a warehouse) and "nothing to
+    ingest"."""
+    typo = tmp_path / "hbu"
+    result = owf(*command, "--hub", typo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"no hub at {typo}" in result.stderr and "owf hub init" in result.stderr
+    assert not typo.exists()
 
 
 def test_models_unit_test_without_a_warehouse_says_to_build_first(tmp_path):
