@@ -702,3 +702,35 @@ def test_publications_list_and_show(world):
     assert missing.returncode == 2
     assert f"no publication 1999-01-01T000000Z in {hub}" in missing.stderr
     assert world["outcome"].folder.name in missing.stderr  # says which ones there are
+
+
+# What a planner reads: the report's edge cases and the commands around it ------------------
+
+
+def test_models_headline_for_a_period_without_data_says_which_periods_there_are(world):
+    owf = Path(sys.executable).parent / "owf"
+    hub = str(world["paths"].root)
+    run = subprocess.run(
+        [owf, "models", "headline", "--period", "2031-01", "--hub", hub],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert "2031-01" in run.stderr and "2026-10" in run.stderr  # what exists
+
+
+def test_models_headline_shows_no_zero_for_a_figure_it_does_not_have(world):
+    """The first census has no census 12 months before it: the leavers who stayed in the
+    system are not known, so the headline must not say 0 of them did."""
+    result = CliRunner().invoke(
+        app, ["models", "headline", "--period", "2025-09", "--hub", str(world["paths"].root)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(0 organisation leavers" not in result.output
+    vacancy = next(line for line in result.output.splitlines() if "vacancy rate" in line)
+    assert "12 months" not in vacancy  # a vacancy rate needs no earlier census
+    # HS101 sends no sickness absence: the system's rate is the other three's, and says so.
+    sickness = next(line for line in result.output.splitlines() if "sickness absence" in line)
+    assert "3 of 4 organisations" in sickness, sickness
