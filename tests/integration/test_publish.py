@@ -25,6 +25,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -38,6 +39,7 @@ from pipelines.paths import PROJECT_ROOT
 from pipelines.publish.disclosure import SUPPRESSED_COLUMN
 from pipelines.publish.publication import (
     control_all,
+    permitted_orgs,
     policy_resolver,
     publish,
     published_models,
@@ -190,13 +192,16 @@ def test_the_report_gives_every_organisation_s_published_figures(world):
         }
         orgs = {org for figures in published.values() for org in figures}
         assert list(rows)[0] == "SYSTEM" and set(rows) == orgs
+        gov = load_governance(world["paths"].governance)
+        outputs = {m.name: m.output for m in published_models()}
         assert len(rows) >= 3  # the system and the small system's organisations
         suppressed_seen = 0
         for heading, figures in published.items():
             for org, row in rows.items():
                 cell = row[heading]
                 if org not in figures:
-                    assert cell == "-", (heading, org)
+                    withheld = org not in permitted_orgs(gov, outputs[sources[heading][0]])
+                    assert cell == ("n/p" if withheld else "-"), (heading, org)
                     continue
                 value, suppressed = figures[org]
                 if suppressed:
@@ -705,6 +710,83 @@ def test_publications_list_and_show(world):
 
 
 # What a planner reads: the report's edge cases and the commands around it ------------------
+
+
+def _report_rows(report: str) -> dict[str, dict[str, str]]:
+    section = report.split("## By organisation, ", 1)[1]
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    return {
+        r[0]: dict(zip(header, r, strict=True))
+        for r in ([c.strip() for c in line.strip("|").split("|")] for line in table[1:])
+    }
+
+
+def _headline(report: str) -> list[str]:
+    section = report.split("## System headline\n\n", 1)[1]
+    return section.split("\n\n", 1)[0].splitlines()
+
+
+def test_the_report_says_how_many_organisations_a_system_rate_covers(world):
+    """HS101 (a hospice) shares no sickness absence: the system's sickness absence rate is
+    three organisations' of four, and the headline says so rather than passing it off as the
+    whole system's. Found in review: the demo's 'Sickness absence rate: 4.8%' was 7 of 11
+    organisations, with nothing to say it."""
+    report = (world["outcome"].folder / "report.md").read_text()
+    headline = _headline(report)
+    sickness = next(line for line in headline if line.startswith("- Sickness absence rate"))
+    assert "3 of 4 organisations" in sickness, sickness
+    vacancy = next(line for line in headline if line.startswith("- Vacancy rate"))
+    assert "4 of 4 organisations" in vacancy, vacancy
+    assert "2026-10" in sickness  # the month it is for
+
+
+def test_a_figure_withheld_by_an_agreement_is_marked_so_not_as_missing(world, tmp_path):
+    """An organisation whose agreements do not give planners an output: its figures are left
+    out of that table, and the report says they are not published ('n/p') rather than '-',
+    which says the organisation sent nothing. Found in review: HS101's vacancies, sent every
+    month, showed as '-' ('no such extract') once its agreement stopped covering the output.
+    The data dictionary names the organisations each table leaves out."""
+    paths = copy_hub(world, tmp_path / "hub")
+    agreement = paths.governance / "agreements" / "ISA-WV-004.yaml"
+    data = yaml.safe_load(agreement.read_text())
+    for access in data["output_access"]:
+        if access["audience"] == "ICS workforce planners":
+            access["outputs"] = [o for o in access["outputs"] if o != "vacancies"]
+    agreement.write_text(yaml.safe_dump(data, sort_keys=False))
+    folder = publish(paths, gov=load_governance(paths.governance))
+    report = (folder / "report.md").read_text()
+    rows = _report_rows(report)
+    assert rows["HS101"]["vacancy rate"] == "n/p"
+    assert rows["HS101"]["sickness absence rate"] == "n/p"  # ISA-WV-004 never covered it
+    assert rows["RW1"]["vacancy rate"] not in ("n/p", "-", "[c]")
+    assert "`n/p`" in report and "agreement" in report
+    dictionary = (folder / "data_dictionary.md").read_text()
+    vacancies = dictionary.split("\n## vacancies\n", 1)[1].split("\n## ", 1)[0]
+    assert "HS101" in vacancies and "not published" in vacancies
+    workforce = dictionary.split("\n## workforce_in_post\n", 1)[1].split("\n## ", 1)[0]
+    assert "not published" not in workforce
+
+
+def test_the_report_headline_marks_a_suppressed_system_cell(world, tmp_path):
+    """A system cell can be suppressed (to protect an organisation's: a group only it
+    employs, or one whose agreement withholds the table): the headline marks it [c], as the
+    table by organisation does, and does not call the system row exact."""
+    from pipelines.publish.publication import _report
+
+    staging = tmp_path / "pub"
+    staging.mkdir()
+    shutil.copy(world["outcome"].folder / "published.duckdb", staging / "published.duckdb")
+    with duckdb.connect(str(staging / "published.duckdb")) as con:
+        con.execute(
+            "UPDATE vacancies SET vacancy_rate = NULL, suppressed = 'vacancy_rate'"
+            " WHERE level = 'system' AND staff_group = 'ALL'"
+        )
+    report = _report("v", staging, [])
+    vacancy = next(line for line in _headline(report) if line.startswith("- Vacancy rate"))
+    assert "[c]" in vacancy and "n/a" not in vacancy, vacancy
+    assert _report_rows(report)["SYSTEM"]["vacancy rate"] == "[c]"
+    assert "the system row is exact;" not in report and "exact unless marked `[c]`" in report
 
 
 def test_models_headline_for_a_period_without_data_says_which_periods_there_are(world):
