@@ -727,14 +727,28 @@ def list_publications(paths: HubPaths) -> list[dict]:
 
 
 def load_manifest(paths: HubPaths, version: str | None) -> dict:
+    """A publication's manifest.json (`version`: a folder name under publications/, or
+    "latest"); an unknown version or an unreadable manifest is an OwfError naming it and what
+    to do."""
     root = publications_dir(paths)
-    folder = root / (version or "latest")
-    try:
-        return json.loads((folder / "manifest.json").read_text())
-    except FileNotFoundError:
-        known = ", ".join(p["version"] for p in list_publications(paths)) or "none yet"
+    name = version or "latest"
+    folder = root / name
+    path = folder / "manifest.json"
+    if "/" in name or name.startswith(".") or not path.is_file():
+        known = [p["version"] for p in list_publications(paths)]
+        if not known:
+            raise OwfError(f"no publications in {root} yet: run `owf publish` to make one")
         raise OwfError(
-            f"no publication {version or 'latest'} in {root} (publications: {known})"
+            f"no publication {name} in {root} (publications: {', '.join(known)});"
+            " `owf publications list` shows them"
+        )
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise OwfError(
+            f"publication {name} has an unreadable manifest.json ({path}: {exc}):"
+            " it was changed or damaged after publishing; use another version"
+            " (`owf publications list`) or run `owf publish` to make a new one"
         ) from None
 
 
@@ -753,11 +767,11 @@ def diff_publications(paths: HubPaths, old: str, new: str) -> dict:
         ),
         "tables": {
             t: {
-                "rows": (a["tables"].get(t, {}).get("rows"), b["tables"][t]["rows"]),
+                "rows": (a["tables"].get(t, {}).get("rows"), b["tables"].get(t, {}).get("rows")),
                 "changed": a["tables"].get(t, {}).get("parquet_sha256")
-                != b["tables"][t]["parquet_sha256"],
+                != b["tables"].get(t, {}).get("parquet_sha256"),
             }
-            for t in b["tables"]
+            for t in sorted(a["tables"].keys() | b["tables"].keys())
         },
         "standard_version": (a["standard_version"], b["standard_version"]),
         "code_version": (a["code_version"].get("git_commit"), b["code_version"].get("git_commit")),

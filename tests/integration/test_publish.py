@@ -816,3 +816,59 @@ def test_models_headline_shows_no_zero_for_a_figure_it_does_not_have(world):
     # HS101 sends no sickness absence: the system's rate is the other three's, and says so.
     sickness = next(line for line in result.output.splitlines() if "sickness absence" in line)
     assert "3 of 4 organisations" in sickness, sickness
+
+
+def _publications_hub(world, tmp_path) -> tuple[Path, dict]:
+    """A hub holding two publications: the real one, and a later one whose manifest has one
+    table fewer and another table's rows changed."""
+    hub = tmp_path / "hub"
+    old = json.loads((world["outcome"].folder / "manifest.json").read_text())
+    new = json.loads(json.dumps(old))
+    new["version"] = "2099-01-01T000000Z"
+    del new["tables"]["flows"]
+    new["tables"]["turnover"]["rows"] += 1
+    new["tables"]["turnover"]["parquet_sha256"] = "0" * 64
+    for m in (old, new):
+        folder = hub / "publications" / m["version"]
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(m))
+    (hub / "publications" / "latest").symlink_to(new["version"])
+    return hub, old
+
+
+def test_publications_diff_names_a_table_dropped_from_the_newer_publication(world, tmp_path):
+    hub, old = _publications_hub(world, tmp_path)
+    result = CliRunner().invoke(app, ["publications", "diff", old["version"], "--hub", str(hub)])
+    assert result.exit_code == 0, result.output
+    assert "turnover: rows" in result.output
+    assert "flows" in result.output and "removed" in result.output
+
+
+def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(world, tmp_path):
+    owf = Path(sys.executable).parent / "owf"
+    hub, old = _publications_hub(world, tmp_path)
+    (hub / "publications" / old["version"] / "manifest.json").write_text('{"version": ')
+    broken = subprocess.run(
+        [owf, "publications", "show", old["version"], "--hub", str(hub)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr, broken.stderr
+    assert old["version"] in broken.stderr and "manifest.json" in broken.stderr
+    unknown = subprocess.run(
+        [owf, "publications", "diff", "1999-01-01T000000Z", "--hub", str(hub)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unknown.returncode == 2 and "owf publications list" in unknown.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = subprocess.run(
+        [owf, "publications", "show", "--hub", str(empty)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert none.returncode == 2 and "owf publish" in none.stderr, none.stderr
