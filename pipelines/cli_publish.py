@@ -226,7 +226,13 @@ def publications_diff(
     changed = {t: v for t, v in d["tables"].items() if v["changed"]}
     typer.echo(f"  tables changed: {len(changed)} of {len(d['tables'])}")
     for t, v in changed.items():
-        typer.echo(f"    {t}: rows {v['rows'][0]} -> {v['rows'][1]}")
+        before, after = v["rows"]
+        if before is None:
+            typer.echo(f"    {t}: added ({after} rows)")
+        elif after is None:
+            typer.echo(f"    {t}: removed (had {before} rows)")
+        else:
+            typer.echo(f"    {t}: rows {before} -> {after}")
     if d["standard_version"][0] != d["standard_version"][1]:
         typer.echo(f"  standard: v{d['standard_version'][0]} -> v{d['standard_version'][1]}")
     if d["code_version"][0] != d["code_version"][1]:

@@ -127,6 +127,18 @@ def permitted_orgs(gov: Governance, output: str, audience: str = AUDIENCE) -> se
     return allowed
 
 
+def not_published(
+    gov: Governance, models: list[PublishedModel], providers: set[str]
+) -> dict[str, list[str]]:
+    """Table -> the organisations (of those that sent data) whose rows it leaves out, because
+    their agreements do not give the audience its output (they still count in system rows)."""
+    out = {}
+    for m in models:
+        allowed = permitted_orgs(gov, m.output)
+        out[m.name] = sorted(providers - allowed)
+    return out
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -234,8 +246,9 @@ def publish(
         out.close()
 
     std = load_standard()
-    (staging / "data_dictionary.md").write_text(_dictionary(models, by_org, default))
-    (staging / "report.md").write_text(_report(version, staging, submissions))
+    withheld = not_published(gov, models, {s[1] for s in submissions})
+    (staging / "data_dictionary.md").write_text(_dictionary(models, by_org, default, withheld))
+    (staging / "report.md").write_text(_report(version, staging, submissions, withheld))
     manifest = {
         "version": version,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -403,7 +416,12 @@ def _point_latest(root: Path, version: str) -> None:
     os.replace(tmp, root / "latest")
 
 
-def _dictionary(models: list[PublishedModel], by_org: dict[str, Policy], default: Policy) -> str:
+def _dictionary(
+    models: list[PublishedModel],
+    by_org: dict[str, Policy],
+    default: Policy,
+    withheld: dict[str, list[str]] | None = None,
+) -> str:
     lines = [
         "# Published tables - data dictionary",
         "",
@@ -418,7 +436,11 @@ def _dictionary(models: list[PublishedModel], by_org: dict[str, Policy], default
         " suppressed. Where cells add up to a published total, a second cell is suppressed so that"
         " no suppressed cell can be recovered by subtraction. Suppressed cells are NULL in DuckDB"
         f" and Parquet, '{CSV_MARKER}' in CSV, and listed in each row's `{SUPPRESSED_COLUMN}` column."
-        " System-level rows are exact.",
+        " System-level rows are exact, except a cell suppressed because it would give an"
+        " organisation's away (a group only one organisation has, or an organisation whose"
+        " figures are not published). Rows about an organisation whose agreements do not give"
+        f" {AUDIENCE} a table are not published (each table names them below); that"
+        " organisation is still counted in the system rows.",
         "",
         "| organisation | suppress 1 to | round to |",
         "|---|---|---|",
@@ -433,6 +455,14 @@ def _dictionary(models: list[PublishedModel], by_org: dict[str, Policy], default
             "",
             f"Output (agreements): `{m.output}`",
             "",
+        ]
+        if (withheld or {}).get(m.name):
+            lines += [
+                f"Rows not published for: {', '.join(withheld[m.name])} (their agreements do not"
+                f" give {AUDIENCE} `{m.output}`; counted in the system rows).",
+                "",
+            ]
+        lines += [
             "| column | description |",
             "|---|---|",
         ]
@@ -443,63 +473,85 @@ def _dictionary(models: list[PublishedModel], by_org: dict[str, Policy], default
     return "\n".join(lines) + "\n"
 
 
-def _report(version: str, staging: Path, submissions: list) -> str:
+def _report(
+    version: str,
+    staging: Path,
+    submissions: list,
+    withheld: dict[str, list[str]] | None = None,
+) -> str:
+    """report.md: every figure read from the published tables (a suppressed cell as [c]),
+    each system rate with the organisations it is of."""
+    withheld = withheld or {}
     con = duckdb.connect(str(staging / "published.duckdb"), read_only=True)
     try:
         latest = con.execute("SELECT max(period) FROM workforce_in_post").fetchall()[0][0]
-        total = con.execute(
-            "SELECT headcount, fte FROM workforce_in_post WHERE level = 'system' AND dimension = 'total' AND period = $p",
-            {"p": latest},
-        ).fetchall()
-        rates = dict(
-            con.execute(
-                "SELECT level, leaver_rate FROM turnover WHERE period = $p AND window_months = 12 AND staff_group = 'ALL'"
-                " AND method = 'nhs_average_headcount' AND level IN ('system', 'all_organisations')",
-                {"p": latest},
-            ).fetchall()
+
+        def cell(table, column, where, style):
+            return _system_cell(con, table, column, where, latest, style)
+
+        turnover = (
+            "window_months = 12 AND staff_group = 'ALL' AND method = 'nhs_average_headcount'"
+            " AND level = "
         )
-        stability = dict(
-            con.execute(
-                "SELECT level, stability_index FROM stability WHERE period = $p AND staff_group = 'ALL'"
-                " AND level IN ('system', 'all_organisations')",
-                {"p": latest},
-            ).fetchall()
-        )
-        vacancy = con.execute(
-            "SELECT vacancy_rate FROM vacancies WHERE period = $p AND level = 'system' AND staff_group = 'ALL'",
-            {"p": latest},
-        ).fetchall()
-        sickness = con.execute(
-            "SELECT sickness_rate FROM sickness_absence WHERE period = $p AND level = 'system' AND staff_group = 'ALL'",
-            {"p": latest},
-        ).fetchall()
+        stability = "staff_group = 'ALL' AND level = "
+        system_all = "level = 'system' AND staff_group = 'ALL'"
+        total = "level = 'system' AND dimension = 'total'"
+        figures = {
+            "headcount": cell("workforce_in_post", "headcount", total, "count"),
+            "fte": cell("workforce_in_post", "fte", total, "fte"),
+            "leavers_org": cell(
+                "turnover", "leaver_rate", turnover + "'all_organisations'", "percent"
+            ),
+            "leavers_sys": cell("turnover", "leaver_rate", turnover + "'system'", "percent"),
+            "stability_org": cell(
+                "stability", "stability_index", stability + "'all_organisations'", "percent"
+            ),
+            "stability_sys": cell(
+                "stability", "stability_index", stability + "'system'", "percent"
+            ),
+            "vacancy": cell("vacancies", "vacancy_rate", system_all, "percent"),
+            "sickness": cell("sickness_absence", "sickness_rate", system_all, "percent"),
+        }
         counts = con.execute(
             "SELECT table_name, estimated_size FROM duckdb_tables() ORDER BY table_name"
         ).fetchall()
-        by_org = _by_organisation(con, latest) if latest else []
+        by_org = _by_organisation(con, latest, withheld) if latest else []
     finally:
         con.close()
 
-    def pct(x):
-        return "n/a" if x is None else f"{x * 100:.1f}%"
+    # Whose figure each system rate is: the organisations that sent the extract for the month
+    # (vacancy rates also need the month's census), of those in the census.
+    sent: dict[str, set[str]] = {}
+    for _, org, extract, period, _ in submissions:
+        if period == latest:
+            sent.setdefault(extract, set()).add(org)
+    census = sent.get("staff_in_post", set())
 
-    headcount, fte = total[0] if total else (None, None)
+    def coverage(*extracts: str) -> str:
+        if not census:
+            return ""
+        n = len(census.intersection(*(sent.get(e, set()) for e in extracts)))
+        return f" ({n} of {len(census)} organisations: those that sent {extracts[0].replace('_', ' ')})"
+
     lines = [
         f"# Workforce publication {version}",
         "",
-        f"Latest census: {latest}. Built from {len(submissions)} accepted submissions (listed in manifest.json).",
+        f"Latest census: {latest}. Built from {len(submissions):,} accepted submissions (listed in"
+        " manifest.json).",
         "",
         "## System headline",
         "",
-        f"- Headcount: {headcount:,.0f} people; FTE {fte:,.1f}"
-        if headcount is not None
-        else "- Headcount: n/a",
-        f"- 12-month leaver rate: {pct(rates.get('all_organisations'))} leaving their organisation,"
-        f" {pct(rates.get('system'))} leaving the system",
-        f"- Stability (12 months): {pct(stability.get('all_organisations'))} organisation,"
-        f" {pct(stability.get('system'))} system",
-        f"- Vacancy rate: {pct(vacancy[0][0] if vacancy else None)}",
-        f"- Sickness absence rate: {pct(sickness[0][0] if sickness else None)}",
+        f"- Headcount: {figures['headcount']} people; FTE {figures['fte']}",
+        f"- 12-month leaver rate: {figures['leavers_org']} leaving their organisation,"
+        f" {figures['leavers_sys']} leaving the system",
+        f"- Stability (12 months): {figures['stability_org']} organisation,"
+        f" {figures['stability_sys']} system",
+        f"- Vacancy rate at {latest}: {figures['vacancy']}" + coverage("vacancies"),
+        f"- Sickness absence rate in {latest} (the month): {figures['sickness']}"
+        + coverage("sickness_absence"),
+        "",
+        "`[c]`: suppressed (disclosure control); n/a: not in the tables (a 12-month figure needs"
+        " a census 12 months earlier).",
         "",
         "## Tables",
         "",
@@ -512,6 +564,24 @@ def _report(version: str, staging: Path, submissions: list) -> str:
         lines.append("|---" + "|---:" * (len(REPORT_COLUMNS) - 1) + "|")
         lines += ["| " + " | ".join(row) + " |" for row in by_org]
     return "\n".join(lines) + "\n"
+
+
+def _system_cell(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, where: str, period, style: str
+) -> str:
+    """One headline figure as published: [c] where the cell is suppressed, n/a where the table
+    has no such row or no value."""
+    rows = con.execute(
+        f"SELECT {column}, {SUPPRESSED_COLUMN} FROM {table} WHERE period = $p AND {where}",  # noqa: S608
+        {"p": period},
+    ).fetchall()  # names and conditions are constants of _report; the period is bound
+    if not rows:
+        return "n/a"
+    value, suppressed = rows[0]
+    if column in (suppressed or "").split(","):
+        return CSV_MARKER
+    figure = _report_figure(value, style)
+    return "n/a" if figure == "-" else figure
 
 
 @dataclass(frozen=True)
@@ -572,18 +642,24 @@ REPORT_COLUMNS = (
 
 REPORT_BY_ORGANISATION_NOTES = (
     "The published figures, as in the tables: `[c]` is a suppressed cell, `-` a figure not"
-    " reported (no such extract, or nothing to divide by). Organisation rows are"
-    " disclosure-controlled; the system row is exact. Leaver rate: leavers in 12 months /"
+    " reported (no such extract, or nothing to divide by), `n/p` a figure not published for"
+    " that organisation because its agreements do not give planners that table (it is still"
+    " counted in the system row). Organisation rows are disclosure-controlled; the system row"
+    " is exact unless marked `[c]` (suppressed where it would give away an organisation's"
+    " figure). Leaver rate: leavers in 12 months /"
     " average of the headcounts at the start and the end (NHS method, for every organisation;"
     " the turnover table also has the Skills for Care method for social care). The system row"
     " counts a move between organisations as staying, in its leaver rate and its stability.",
 )
 
 
-def _by_organisation(con: duckdb.DuckDBPyConnection, period: str) -> list[list[str]]:
+def _by_organisation(
+    con: duckdb.DuckDBPyConnection, period: str, withheld: dict[str, list[str]] | None = None
+) -> list[list[str]]:
     """The report's table by organisation: the system first, then every organisation with a
     figure in any of its columns at `period` (one that sent only vacancies is listed too);
-    each cell as published (a suppressed cell shows as [c])."""
+    each cell as published (a suppressed cell shows as [c]), n/p where the table leaves the
+    organisation out (`withheld`: table -> organisations its agreements keep out of it)."""
     cells: dict[tuple[str, str], str] = {}
     for c in REPORT_COLUMNS[1:]:
         sql = (
@@ -597,6 +673,9 @@ def _by_organisation(con: duckdb.DuckDBPyConnection, period: str) -> list[list[s
                 else _report_figure(value, c.style)
             )
     orgs = sorted({org for _, org in cells} - {"SYSTEM"})
+    for c in REPORT_COLUMNS[1:]:
+        for org in (withheld or {}).get(c.table, ()):
+            cells[(c.heading, org)] = "n/p"
     return [
         [org] + [cells.get((c.heading, org), "-") for c in REPORT_COLUMNS[1:]]
         for org in ["SYSTEM", *orgs]
@@ -648,14 +727,28 @@ def list_publications(paths: HubPaths) -> list[dict]:
 
 
 def load_manifest(paths: HubPaths, version: str | None) -> dict:
+    """A publication's manifest.json (`version`: a folder name under publications/, or
+    "latest"); an unknown version or an unreadable manifest is an OwfError naming it and what
+    to do."""
     root = publications_dir(paths)
-    folder = root / (version or "latest")
-    try:
-        return json.loads((folder / "manifest.json").read_text())
-    except FileNotFoundError:
-        known = ", ".join(p["version"] for p in list_publications(paths)) or "none yet"
+    name = version or "latest"
+    folder = root / name
+    path = folder / "manifest.json"
+    if "/" in name or name.startswith(".") or not path.is_file():
+        known = [p["version"] for p in list_publications(paths)]
+        if not known:
+            raise OwfError(f"no publications in {root} yet: run `owf publish` to make one")
         raise OwfError(
-            f"no publication {version or 'latest'} in {root} (publications: {known})"
+            f"no publication {name} in {root} (publications: {', '.join(known)});"
+            " `owf publications list` shows them"
+        )
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise OwfError(
+            f"publication {name} has an unreadable manifest.json ({path}: {exc}):"
+            " it was changed or damaged after publishing; use another version"
+            " (`owf publications list`) or run `owf publish` to make a new one"
         ) from None
 
 
@@ -674,11 +767,11 @@ def diff_publications(paths: HubPaths, old: str, new: str) -> dict:
         ),
         "tables": {
             t: {
-                "rows": (a["tables"].get(t, {}).get("rows"), b["tables"][t]["rows"]),
+                "rows": (a["tables"].get(t, {}).get("rows"), b["tables"].get(t, {}).get("rows")),
                 "changed": a["tables"].get(t, {}).get("parquet_sha256")
-                != b["tables"][t]["parquet_sha256"],
+                != b["tables"].get(t, {}).get("parquet_sha256"),
             }
-            for t in b["tables"]
+            for t in sorted(a["tables"].keys() | b["tables"].keys())
         },
         "standard_version": (a["standard_version"], b["standard_version"]),
         "code_version": (a["code_version"].get("git_commit"), b["code_version"].get("git_commit")),

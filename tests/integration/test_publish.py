@@ -25,6 +25,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -38,6 +39,7 @@ from pipelines.paths import PROJECT_ROOT
 from pipelines.publish.disclosure import SUPPRESSED_COLUMN
 from pipelines.publish.publication import (
     control_all,
+    permitted_orgs,
     policy_resolver,
     publish,
     published_models,
@@ -190,13 +192,16 @@ def test_the_report_gives_every_organisation_s_published_figures(world):
         }
         orgs = {org for figures in published.values() for org in figures}
         assert list(rows)[0] == "SYSTEM" and set(rows) == orgs
+        gov = load_governance(world["paths"].governance)
+        outputs = {m.name: m.output for m in published_models()}
         assert len(rows) >= 3  # the system and the small system's organisations
         suppressed_seen = 0
         for heading, figures in published.items():
             for org, row in rows.items():
                 cell = row[heading]
                 if org not in figures:
-                    assert cell == "-", (heading, org)
+                    withheld = org not in permitted_orgs(gov, outputs[sources[heading][0]])
+                    assert cell == ("n/p" if withheld else "-"), (heading, org)
                     continue
                 value, suppressed = figures[org]
                 if suppressed:
@@ -270,6 +275,38 @@ def test_every_published_cell_obeys_the_disclosure_rule(controlled):
     for name, (m, visible, published) in tables.items():
         assert len(visible) == len(published), name
         assert primary_rule_violations(visible, published, m.spec, resolve)[:5] == [], name
+
+
+def test_no_small_group_s_substantive_fte_comes_back_from_the_vacancy_rate(world):
+    """vacant_fte * (1 - vacancy_rate) / vacancy_rate is the substantive FTE in post: where it
+    is about 1..k people (whose FTE workforce_in_post suppresses), the rate is hidden. Found
+    in review: in the demo, 604 of the 714 staff-group FTE cells workforce_in_post suppressed
+    came back within half an FTE."""
+    folder = world["outcome"].folder
+    gov = load_governance(world["paths"].governance)
+    by_org = policy_resolver(gov)[1]
+    with duckdb.connect(str(folder / "published.duckdb"), read_only=True) as con:
+        con.execute(f"ATTACH '{world['paths'].warehouse}' AS wh (READ_ONLY)")
+        rows = con.execute(
+            "WITH t AS (SELECT period, org_code, staff_group, count(DISTINCT person_id) AS people,"
+            " sum(fte) AS fte FROM wh.intermediate.int_assignments_harmonised"
+            " WHERE is_in_post AND is_substantive GROUP BY ALL)"
+            " SELECT v.org_code, t.people, t.fte, v.vacant_fte, v.vacancy_rate"
+            " FROM vacancies v JOIN t USING (period, org_code, staff_group)"
+            " JOIN workforce_in_post w ON w.period = v.period AND w.level = v.level"
+            " AND w.org_code = v.org_code AND w.dimension = 'staff_group'"
+            " AND w.dimension_value = v.staff_group"
+            " WHERE v.level = 'organisation'"
+            " AND list_contains(string_split(w.suppressed, ','), 'fte')"
+        ).fetchall()
+    small = [r for r in rows if 0 < r[1] <= by_org[r[0]].suppress_max]
+    assert small, "the small system has small staff groups with vacancies"
+    recovered = [
+        (org, people, fte, vacant * (1 - rate) / rate)
+        for org, people, fte, vacant, rate in small
+        if rate and abs(vacant * (1 - rate) / rate - fte) < 0.5
+    ]
+    assert recovered == [], f"{len(recovered)} of {len(rows)}: {recovered[:3]}"
 
 
 # Counts of distinct people: someone in two organisations (or staff groups) counts once in
@@ -702,3 +739,168 @@ def test_publications_list_and_show(world):
     assert missing.returncode == 2
     assert f"no publication 1999-01-01T000000Z in {hub}" in missing.stderr
     assert world["outcome"].folder.name in missing.stderr  # says which ones there are
+
+
+# What a planner reads: the report's edge cases and the commands around it ------------------
+
+
+def _report_rows(report: str) -> dict[str, dict[str, str]]:
+    section = report.split("## By organisation, ", 1)[1]
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    return {
+        r[0]: dict(zip(header, r, strict=True))
+        for r in ([c.strip() for c in line.strip("|").split("|")] for line in table[1:])
+    }
+
+
+def _headline(report: str) -> list[str]:
+    section = report.split("## System headline\n\n", 1)[1]
+    return section.split("\n\n", 1)[0].splitlines()
+
+
+def test_the_report_says_how_many_organisations_a_system_rate_covers(world):
+    """HS101 (a hospice) shares no sickness absence: the system's sickness absence rate is
+    three organisations' of four, and the headline says so rather than passing it off as the
+    whole system's. Found in review: the demo's 'Sickness absence rate: 4.8%' was 7 of 11
+    organisations, with nothing to say it."""
+    report = (world["outcome"].folder / "report.md").read_text()
+    headline = _headline(report)
+    sickness = next(line for line in headline if line.startswith("- Sickness absence rate"))
+    assert "3 of 4 organisations" in sickness, sickness
+    vacancy = next(line for line in headline if line.startswith("- Vacancy rate"))
+    assert "4 of 4 organisations" in vacancy, vacancy
+    assert "2026-10" in sickness  # the month it is for
+
+
+def test_a_figure_withheld_by_an_agreement_is_marked_so_not_as_missing(world, tmp_path):
+    """An organisation whose agreements do not give planners an output: its figures are left
+    out of that table, and the report says they are not published ('n/p') rather than '-',
+    which says the organisation sent nothing. Found in review: HS101's vacancies, sent every
+    month, showed as '-' ('no such extract') once its agreement stopped covering the output.
+    The data dictionary names the organisations each table leaves out."""
+    paths = copy_hub(world, tmp_path / "hub")
+    agreement = paths.governance / "agreements" / "ISA-WV-004.yaml"
+    data = yaml.safe_load(agreement.read_text())
+    for access in data["output_access"]:
+        if access["audience"] == "ICS workforce planners":
+            access["outputs"] = [o for o in access["outputs"] if o != "vacancies"]
+    agreement.write_text(yaml.safe_dump(data, sort_keys=False))
+    folder = publish(paths, gov=load_governance(paths.governance))
+    report = (folder / "report.md").read_text()
+    rows = _report_rows(report)
+    assert rows["HS101"]["vacancy rate"] == "n/p"
+    assert rows["HS101"]["sickness absence rate"] == "n/p"  # ISA-WV-004 never covered it
+    assert rows["RW1"]["vacancy rate"] not in ("n/p", "-", "[c]")
+    assert "`n/p`" in report and "agreement" in report
+    dictionary = (folder / "data_dictionary.md").read_text()
+    vacancies = dictionary.split("\n## vacancies\n", 1)[1].split("\n## ", 1)[0]
+    assert "HS101" in vacancies and "not published" in vacancies
+    workforce = dictionary.split("\n## workforce_in_post\n", 1)[1].split("\n## ", 1)[0]
+    assert "not published" not in workforce
+
+
+def test_the_report_headline_marks_a_suppressed_system_cell(world, tmp_path):
+    """A system cell can be suppressed (to protect an organisation's: a group only it
+    employs, or one whose agreement withholds the table): the headline marks it [c], as the
+    table by organisation does, and does not call the system row exact."""
+    from pipelines.publish.publication import _report
+
+    staging = tmp_path / "pub"
+    staging.mkdir()
+    shutil.copy(world["outcome"].folder / "published.duckdb", staging / "published.duckdb")
+    with duckdb.connect(str(staging / "published.duckdb")) as con:
+        con.execute(
+            "UPDATE vacancies SET vacancy_rate = NULL, suppressed = 'vacancy_rate'"
+            " WHERE level = 'system' AND staff_group = 'ALL'"
+        )
+    report = _report("v", staging, [])
+    vacancy = next(line for line in _headline(report) if line.startswith("- Vacancy rate"))
+    assert "[c]" in vacancy and "n/a" not in vacancy, vacancy
+    assert _report_rows(report)["SYSTEM"]["vacancy rate"] == "[c]"
+    assert "the system row is exact;" not in report and "exact unless marked `[c]`" in report
+
+
+def test_models_headline_for_a_period_without_data_says_which_periods_there_are(world):
+    owf = Path(sys.executable).parent / "owf"
+    hub = str(world["paths"].root)
+    run = subprocess.run(
+        [owf, "models", "headline", "--period", "2031-01", "--hub", hub],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert "2031-01" in run.stderr and "2026-10" in run.stderr  # what exists
+
+
+def test_models_headline_shows_no_zero_for_a_figure_it_does_not_have(world):
+    """The first census has no census 12 months before it: the leavers who stayed in the
+    system are not known, so the headline must not say 0 of them did."""
+    result = CliRunner().invoke(
+        app, ["models", "headline", "--period", "2025-09", "--hub", str(world["paths"].root)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(0 organisation leavers" not in result.output
+    vacancy = next(line for line in result.output.splitlines() if "vacancy rate" in line)
+    assert "12 months" not in vacancy  # a vacancy rate needs no earlier census
+    # HS101 sends no sickness absence: the system's rate is the other three's, and says so.
+    sickness = next(line for line in result.output.splitlines() if "sickness absence" in line)
+    assert "3 of 4 organisations" in sickness, sickness
+
+
+def _publications_hub(world, tmp_path) -> tuple[Path, dict]:
+    """A hub holding two publications: the real one, and a later one whose manifest has one
+    table fewer and another table's rows changed."""
+    hub = tmp_path / "hub"
+    old = json.loads((world["outcome"].folder / "manifest.json").read_text())
+    new = json.loads(json.dumps(old))
+    new["version"] = "2099-01-01T000000Z"
+    del new["tables"]["flows"]
+    new["tables"]["turnover"]["rows"] += 1
+    new["tables"]["turnover"]["parquet_sha256"] = "0" * 64
+    for m in (old, new):
+        folder = hub / "publications" / m["version"]
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(m))
+    (hub / "publications" / "latest").symlink_to(new["version"])
+    return hub, old
+
+
+def test_publications_diff_names_a_table_dropped_from_the_newer_publication(world, tmp_path):
+    hub, old = _publications_hub(world, tmp_path)
+    result = CliRunner().invoke(app, ["publications", "diff", old["version"], "--hub", str(hub)])
+    assert result.exit_code == 0, result.output
+    assert "turnover: rows" in result.output
+    assert "flows" in result.output and "removed" in result.output
+
+
+def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(world, tmp_path):
+    owf = Path(sys.executable).parent / "owf"
+    hub, old = _publications_hub(world, tmp_path)
+    (hub / "publications" / old["version"] / "manifest.json").write_text('{"version": ')
+    broken = subprocess.run(
+        [owf, "publications", "show", old["version"], "--hub", str(hub)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr, broken.stderr
+    assert old["version"] in broken.stderr and "manifest.json" in broken.stderr
+    unknown = subprocess.run(
+        [owf, "publications", "diff", "1999-01-01T000000Z", "--hub", str(hub)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unknown.returncode == 2 and "owf publications list" in unknown.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = subprocess.run(
+        [owf, "publications", "show", "--hub", str(empty)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert none.returncode == 2 and "owf publish" in none.stderr, none.stderr

@@ -707,6 +707,41 @@ def test_the_temporary_share_does_not_give_back_a_small_group_s_substantive_fte(
     assert recovered_cells(out, spec, resolve, at_least=frozenset({"substantive_headcount"})) == []
 
 
+def test_the_vacancy_rate_does_not_give_back_a_small_group_s_substantive_fte():
+    """Found in review: vacant FTE is published to one decimal and the vacancy rate to three,
+    so vacant * (1 - rate) / rate is the substantive FTE in post - of 3 senior managers whose
+    FTE (and headcount) workforce_in_post suppresses. In the demo, 604 of the 714 staff-group
+    FTE cells suppressed there came back within half an FTE. The rate is a rate on the
+    substantive people now, suppressed where they are 1..k (and with their secondary cells)."""
+    columns = ["period", "level", "org_code", "staff_group", "funded_establishment_fte"]
+    columns += ["vacant_fte", "substantive_fte", "substantive_headcount"]
+    rows = [
+        ("2026-09", "organisation", "RW2", "SENIOR_MANAGERS", 3.0, 0.4, 2.6, 3),
+        ("2026-09", "organisation", "RW2", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+        ("2026-09", "organisation", "RW2", "ALL", 113.0, 10.4, 102.6, 123),
+        ("2026-09", "organisation", "RW3", "SENIOR_MANAGERS", 12.0, 1.0, 11.0, 12),
+        ("2026-09", "organisation", "RW3", "ALL", 12.0, 1.0, 11.0, 12),
+        ("2026-09", "system", "SYSTEM", "SENIOR_MANAGERS", 15.0, 1.4, 13.6, 15),
+        ("2026-09", "system", "SYSTEM", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+        ("2026-09", "system", "SYSTEM", "ALL", 125.0, 11.4, 113.6, 135),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["vacancy_rate"] = frame["vacant_fte"] / (frame["vacant_fte"] + frame["substantive_fte"])
+    spec = spec_of("pub_vacancies")
+    resolve = _resolver({})
+    out = protect(frame, spec, resolve)
+    assert primary_rule_violations(frame, out, spec, resolve) == []
+    cell = out.set_index(["org_code", "staff_group"])
+    assert pd.isna(cell.loc[("RW2", "SENIOR_MANAGERS"), "vacancy_rate"])
+    assert pd.isna(cell.loc[("RW2", "SENIOR_MANAGERS"), "substantive_headcount"])
+    # The system's senior managers less RW3's would give RW2's back: RW3's go too.
+    assert pd.isna(cell.loc[("RW3", "SENIOR_MANAGERS"), "vacancy_rate"])
+    # Posts, not people: establishment and vacant FTE stay published.
+    assert cell.loc[("RW2", "SENIOR_MANAGERS"), "vacant_fte"] == pytest.approx(0.4)
+    assert cell.loc[("SYSTEM", "ALL"), "vacancy_rate"] == pytest.approx(11.4 / 125)
+    assert recovered_cells(out, spec, resolve, at_least=frozenset({"substantive_headcount"})) == []
+
+
 def test_a_suppressed_staff_group_s_days_lost_are_not_the_organisation_s_less_the_others():
     """Within an organisation the staff groups' days lost add up to its ALL row: one group
     hidden alone would be ALL less the others."""

@@ -75,19 +75,51 @@ with_totals as (
 
 ),
 
+-- Substantive people (distinct) behind substantive_fte at every level: the disclosure
+-- control's base for the vacancy rate, which with the vacant FTE published gives the
+-- substantive FTE back (of a staff group of a few people, say).
+substantive_people as (
+
+    select
+        assignments.period_start_date,
+        case when grouping(assignments.org_code) = 0 then 'organisation' else 'system' end as level,
+        case when grouping(assignments.org_code) = 0 then assignments.org_code else 'SYSTEM' end as org_code,
+        case when grouping(assignments.staff_group) = 0 then assignments.staff_group else 'ALL' end as staff_group,
+        count(distinct assignments.person_id) as substantive_headcount
+    from {{ ref('int_assignments_harmonised') }} as assignments
+    inner join vacancies
+        on vacancies.period_start_date = assignments.period_start_date
+        and vacancies.org_code = assignments.org_code
+        and vacancies.staff_group = assignments.staff_group
+    where assignments.is_in_post and assignments.is_substantive
+    group by grouping sets (
+        (assignments.period_start_date, assignments.org_code, assignments.staff_group),
+        (assignments.period_start_date, assignments.org_code),
+        (assignments.period_start_date, assignments.staff_group),
+        (assignments.period_start_date)
+    )
+
+),
+
 final as (
 
     select
-        cast(period as varchar) as period,
-        cast(period_start_date as date) as period_start_date,
-        cast(level as varchar) as level,
-        cast(org_code as varchar) as org_code,
-        cast(staff_group as varchar) as staff_group,
-        cast(funded_establishment_fte as {{ type_double() }}) as funded_establishment_fte,
-        cast(vacant_fte as {{ type_double() }}) as vacant_fte,
-        cast(substantive_fte as {{ type_double() }}) as substantive_fte,
-        cast({{ safe_divide('vacant_fte', 'vacant_fte + substantive_fte') }} as {{ type_double() }}) as vacancy_rate
+        cast(with_totals.period as varchar) as period,
+        cast(with_totals.period_start_date as date) as period_start_date,
+        cast(with_totals.level as varchar) as level,
+        cast(with_totals.org_code as varchar) as org_code,
+        cast(with_totals.staff_group as varchar) as staff_group,
+        cast(with_totals.funded_establishment_fte as {{ type_double() }}) as funded_establishment_fte,
+        cast(with_totals.vacant_fte as {{ type_double() }}) as vacant_fte,
+        cast(with_totals.substantive_fte as {{ type_double() }}) as substantive_fte,
+        cast(coalesce(substantive_people.substantive_headcount, 0) as bigint) as substantive_headcount,
+        cast({{ safe_divide('with_totals.vacant_fte', 'with_totals.vacant_fte + with_totals.substantive_fte') }} as {{ type_double() }}) as vacancy_rate
     from with_totals
+    left join substantive_people
+        on substantive_people.period_start_date = with_totals.period_start_date
+        and substantive_people.level = with_totals.level
+        and substantive_people.org_code = with_totals.org_code
+        and substantive_people.staff_group = with_totals.staff_group
 
 )
 
