@@ -21,6 +21,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from pipelines.cli_hub import run_ingest_job
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import person_pseudonym
 from pipelines.defs.governance import audit_chain_intact
@@ -1734,6 +1735,26 @@ def test_inbox_sensor_sends_a_package_with_a_mangled_manifest_to_a_run_to_be_ref
             [r.partition_key],
             r.run_config["ops"]["ingest_submissions"]["config"]["packages"],
         )
+    assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused", "refused"]
+
+
+def test_a_run_of_the_inbox_takes_packages_whose_period_cannot_be_read(world, tmp_path):
+    """`owf hub ingest` (the way to take up what a failed sensor run left) runs the ingest job
+    over the inbox without a package list: a package whose period cannot be read (or is no
+    partition) must go to the latest period's run and be refused, as the sensor sends it, not
+    stay in the inbox for ever with no receipt."""
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    mangled = paths.inbox / "mangled.owfpkg"
+    mangled.write_bytes(MAGIC + struct.pack(">I", 6) + b"[1, 2]" + b"\0" * 40)
+    result = run_ingest_job(paths, instance=dg.DagsterInstance.ephemeral())
+    assert result is not None and result.success
+    assert sorted(p.name for p in paths.inbox.iterdir() if p.is_file()) == []
+    assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused"]
+    # The same with only such a package waiting.
+    mangled.write_bytes(MAGIC + struct.pack(">I", 4) + b"\xff\xfe\xfd\xfc" + b"\0" * 40)
+    assert run_ingest_job(paths, instance=dg.DagsterInstance.ephemeral()).success
+    assert not mangled.exists()
     assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused", "refused"]
 
 

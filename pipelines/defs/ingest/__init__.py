@@ -85,7 +85,7 @@ def ingest_submissions(context: dg.AssetExecutionContext, config: IngestConfig, 
     if config.packages:
         packages = [Path(p) for p in config.packages]
     else:
-        packages = [p for p in inbox_packages(paths) if package_period(p) in periods]
+        packages = [p for p in inbox_packages(paths) if run_period(p) in periods]
     context.log.info(
         f"ingesting {len(packages)} package(s) for {len(periods)} period(s) into {paths.warehouse}"
     )
@@ -151,6 +151,17 @@ def package_period(path: Path) -> str | None:
     return period if isinstance(period, str) else None
 
 
+def run_period(path: Path) -> str:
+    """The partition whose run takes a package: the period its manifest claims, or - when that
+    cannot be read or is no partition - the latest period, whose run refuses it. The sensor,
+    a run of the whole inbox and `owf hub ingest` all place a package by this, so none of
+    them leaves a package in the inbox that another would have taken."""
+    period = package_period(path)
+    if period is not None and PERIODS.has_partition_key(period):
+        return period
+    return PERIODS.get_last_partition_key()
+
+
 def _file_key(path: Path) -> str:
     st = path.stat()
     return f"{path.name}:{st.st_size}:{st.st_mtime_ns}"
@@ -179,12 +190,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext, hub: HubResource) -> dg.Se
             continue
     new = {k: p for k, p in present.items() if k not in requested}
     by_period: dict[str, list[Path]] = {}
-    latest = PERIODS.get_last_partition_key()
     for p in new.values():
-        period = package_period(p)
-        if period not in PERIODS.get_partition_keys():
-            period = latest  # unreadable or out-of-range packages are refused by the run itself
-        by_period.setdefault(period, []).append(p)
+        by_period.setdefault(run_period(p), []).append(p)
     requests = []
     for period, files in sorted(by_period.items()):
         names = sorted(str(f) for f in files)
