@@ -1758,6 +1758,23 @@ def test_a_run_of_the_inbox_takes_packages_whose_period_cannot_be_read(world, tm
     assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused", "refused"]
 
 
+def test_a_run_for_a_package_another_run_already_took_records_nothing(world, tmp_path):
+    """The sensor's run for a package can start after another run took it (`owf hub ingest`,
+    a backfill of the period): the package is gone from the inbox, which is no refusal of
+    it - its submission stays accepted, with no second record, receipt or audit event."""
+    paths = fresh_hub(world, tmp_path)
+    [pkg] = drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"])
+    with connect(paths, write=False) as wh:
+        events = wh.execute("SELECT count(*) FROM audit.events").fetchone()[0]
+    receipts = sorted(paths.receipts.rglob("*.json"))
+    run(paths, ["2026-09"], [pkg])  # the sensor's request, queued behind the first run
+    assert [r[3] for r in submissions(paths)] == ["accepted"]
+    assert sorted(paths.receipts.rglob("*.json")) == receipts
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM audit.events").fetchone()[0] == events
+
+
 # The asset graph -------------------------------------------------------------------------
 
 

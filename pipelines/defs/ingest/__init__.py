@@ -92,6 +92,11 @@ def ingest_submissions(context: dg.AssetExecutionContext, config: IngestConfig, 
     result = ingest(
         paths, packages, progress=context.log.info, actor=f"dagster:{context.run.run_id[:8]}"
     )
+    if result.gone:
+        context.log.info(
+            f"{len(result.gone)} package(s) had left the inbox: another run took them (see its"
+            " receipts); nothing recorded for them here"
+        )
     summary = result.summary()
     by_org = result.by_org()
     problems = [
