@@ -26,6 +26,7 @@ from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import person_pseudonym
 from pipelines.defs.governance import audit_chain_intact
 from pipelines.defs.ingest import inbox_sensor, ingest_submissions
+from pipelines.defs.publish import republish_on_accepted_submission
 from pipelines.defs.resources import HubResource
 from pipelines.errors import OwfError
 from pipelines.hub import audit
@@ -80,7 +81,7 @@ def drop(paths: HubPaths, *packages: Path) -> list[Path]:
     return out
 
 
-def run(paths: HubPaths, periods=None, packages=None):
+def run(paths: HubPaths, periods=None, packages=None, instance=None):
     """A real Dagster run of the ingest asset (and the audit chain check)."""
     periods = periods or PERIODS
     config = (
@@ -91,7 +92,7 @@ def run(paths: HubPaths, periods=None, packages=None):
     result = dg.materialize(
         [ingest_submissions, audit_chain_intact],
         resources={"hub": HubResource(root=str(paths.root))},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         run_config=config,
         tags={
             "dagster/asset_partition_range_start": periods[0],
@@ -1773,6 +1774,27 @@ def test_a_run_for_a_package_another_run_already_took_records_nothing(world, tmp
     assert sorted(paths.receipts.rglob("*.json")) == receipts
     with connect(paths, write=False) as wh:
         assert wh.execute("SELECT count(*) FROM audit.events").fetchone()[0] == events
+
+
+def test_republication_follows_every_ingest_run_that_accepted_not_only_the_latest(world, tmp_path):
+    """Ingest runs finish one after another (one per period, queued for the warehouse): the
+    sensor must ask for a publication when any run since its last tick accepted a submission,
+    not only when the newest one did."""
+    paths = fresh_hub(world, tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    accepting = run(paths, ["2026-09"], instance=instance)
+    mangled = paths.inbox / "mangled.owfpkg"
+    mangled.write_bytes(MAGIC + struct.pack(">I", 6) + b"[1, 2]" + b"\0" * 40)
+    run(paths, ["2026-10"], [mangled], instance=instance)  # refuses it, accepts nothing
+    context = dg.build_sensor_context(instance=instance)
+    requests = [
+        r for r in republish_on_accepted_submission(context) if isinstance(r, dg.RunRequest)
+    ]
+    assert [r.run_key for r in requests] == [f"republish-after-{accepting.run_id}"]
+    # Nothing new since: no second request.
+    again = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+    assert not [r for r in republish_on_accepted_submission(again) if isinstance(r, dg.RunRequest)]
 
 
 # The asset graph -------------------------------------------------------------------------

@@ -147,20 +147,45 @@ monthly_publication = dg.ScheduleDefinition(
 )
 
 
-@dg.asset_sensor(
-    asset_key=SUBMISSIONS_KEY,
+@dg.sensor(
     job=publish_job,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Republish after an ingestion run that accepted a submission (a resubmission included).",
+    description="Republish after ingestion runs that accepted a submission (a resubmission"
+    " included): one publish run for every ingestion run since the last tick that accepted one.",
 )
-def republish_on_accepted_submission(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
-):
-    materialization = asset_event.asset_materialization
-    accepted = materialization.metadata.get("accepted") if materialization else None
-    if accepted is None or accepted.value == 0:
-        return dg.SkipReason("no accepted submission in that ingestion run")
-    return dg.RunRequest(run_key=f"republish-after-{asset_event.run_id}")
+def republish_on_accepted_submission(context: dg.SensorEvaluationContext):
+    """Every materialization of raw/submissions since the cursor, not only the newest (what
+    dg.asset_sensor looks at): ingestion runs queue for the warehouse and finish one after
+    another, and a run that accepted nothing must not hide an earlier one that did."""
+    after = int(context.cursor) if context.cursor else None
+    accepted_in: list[str] = []
+    while True:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=SUBMISSIONS_KEY, after_storage_id=after),
+            limit=1000,
+            ascending=True,
+        ).records
+        if not records:
+            break
+        for record in records:
+            after = record.storage_id
+            materialization = record.asset_materialization
+            accepted = materialization.metadata.get("accepted") if materialization else None
+            if accepted is not None and accepted.value and record.run_id not in accepted_in:
+                accepted_in.append(record.run_id)
+    if after is not None:
+        context.update_cursor(str(after))
+    if not accepted_in:
+        yield dg.SkipReason(
+            "no ingestion run since the last publication request accepted a submission"
+        )
+        return
+    # One publication covers them all; keyed on the newest such run, so it is asked for once.
+    yield dg.RunRequest(
+        run_key=f"republish-after-{accepted_in[-1]}",
+        tags={"owf/after-ingest-runs": ",".join(r[:8] for r in accepted_in)[:200]},
+    )
 
 
 @dg.run_status_sensor(
