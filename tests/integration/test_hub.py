@@ -1707,6 +1707,27 @@ def test_inbox_sensor_requests_each_package_once_per_period(world, tmp_path):
     ] == [str(new)]
 
 
+def test_inbox_sensor_asks_again_for_a_package_delivered_again_after_it_was_taken(world, tmp_path):
+    """An organisation that gets no receipt delivers the same package file again after the
+    hub took the first copy. Dagster starts no second run for a run key a sensor has used, so
+    the request for the new copy needs a key of its own, or the copy waits in the inbox (with
+    its stage-1 pseudonyms) for ever instead of being logged as a duplicate."""
+    paths = fresh_hub(world, tmp_path)
+    hub = HubResource(root=str(paths.root))
+    [pkg] = drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    old = time.time() - 120
+    os.utime(pkg, (old, old))
+    first = inbox_sensor(dg.build_sensor_context(cursor=None, resources={"hub": hub}))
+    pkg.unlink()  # the run took it
+    gone = inbox_sensor(dg.build_sensor_context(cursor=first.cursor, resources={"hub": hub}))
+    assert gone.run_requests == []
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    os.utime(pkg, (old + 60, old + 60))
+    again = inbox_sensor(dg.build_sensor_context(cursor=gone.cursor, resources={"hub": hub}))
+    [r1], [r2] = first.run_requests, again.run_requests
+    assert r2.run_key != r1.run_key
+
+
 def test_inbox_sensor_sends_a_package_with_a_mangled_manifest_to_a_run_to_be_refused(
     world, tmp_path
 ):

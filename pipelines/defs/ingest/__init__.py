@@ -198,9 +198,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext, hub: HubResource) -> dg.Se
     for p in new.values():
         by_period.setdefault(run_period(p), []).append(p)
     requests = []
+    file_keys = {p: k for k, p in new.items()}
     for period, files in sorted(by_period.items()):
         names = sorted(str(f) for f in files)
-        run_key = f"{period}:{hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16]}"
+        # Keyed on the files as they are now (name, size, time), not their names alone: Dagster
+        # starts no run for a run key used before, and a package delivered again after the hub
+        # took it (same name) must still be taken, as a duplicate.
+        keys = sorted(file_keys[f] for f in files)
+        run_key = f"{period}:{hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]}"
         requests.append(
             dg.RunRequest(
                 run_key=run_key,
