@@ -1818,6 +1818,33 @@ def test_republication_follows_every_ingest_run_that_accepted_not_only_the_lates
     assert not [r for r in republish_on_accepted_submission(again) if isinstance(r, dg.RunRequest)]
 
 
+def test_the_model_and_publish_jobs_refresh_the_registry_tables_first(world, tmp_path):
+    """publish_job's first step copies the hub's registry into the warehouse (publication.md):
+    an agreement or organisation changed since the last ingestion reaches the models (data
+    quality's expected submissions, turnover's sectors) on the next build, not only after the
+    next package arrives."""
+    from pipelines.definitions import defs
+    from pipelines.defs.instance import run_hub_job
+
+    for job in ("models_job", "publish_job"):
+        assert "registry_tables" in defs.resolve_job_def(job).graph.node_dict, job
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"])
+    edit_yaml(
+        paths.governance / "organisations.yaml",
+        lambda d: next(o for o in d["organisations"] if o["ods_code"] == "RW1").update(
+            name="Renamed Hospitals NHS Trust"
+        ),
+    )
+    run_hub_job("models_job", paths, instance=dg.DagsterInstance.ephemeral())
+    with connect(paths, write=False) as wh:
+        [(name,)] = wh.execute(
+            "SELECT org_name FROM governance.organisations WHERE org_code = 'RW1'"
+        ).fetchall()
+    assert name == "Renamed Hospitals NHS Trust"
+
+
 # The asset graph -------------------------------------------------------------------------
 
 
