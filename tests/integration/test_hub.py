@@ -1845,6 +1845,56 @@ def test_the_model_and_publish_jobs_refresh_the_registry_tables_first(world, tmp
     assert name == "Renamed Hospitals NHS Trust"
 
 
+def test_a_warehouse_held_open_by_another_program_is_a_clear_error_and_changes_nothing(
+    world, tmp_path
+):
+    """An analyst's DuckDB session on warehouse.duckdb (even read-only) holds DuckDB's own
+    lock, which the hub's lock file does not know of: `owf hub ingest` and `owf publish` say
+    which file and program and what to do, and leave the packages and the warehouse as they
+    were (no stack trace ending in DuckDB's advice to open the file read-only)."""
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"])
+    [waiting] = drop(paths, world["packages"][("SC101", "vacancies", "2026-09")])
+    before = submissions(paths)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True);"
+            " print('open', flush=True); time.sleep(300)",
+            str(paths.warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        owf = Path(sys.executable).parent / "owf"
+        env = {**os.environ, "DAGSTER_HOME": ""}
+        env.pop("DAGSTER_HOME")
+        for args in (["hub", "ingest"], ["publish"]):
+            r = subprocess.run(
+                [owf, *args, "--hub", str(paths.root)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=env,
+            )
+            assert r.returncode != 0, args
+            last = r.stderr.strip().splitlines()[-1]
+            assert last.startswith("error: the warehouse") and str(paths.warehouse) in last, (
+                args,
+                r.stderr[-3000:],
+            )
+            assert f"(PID {holder.pid})" in last and "Nothing was changed" in last
+    finally:
+        holder.kill()
+        holder.wait()
+    assert waiting.exists() and submissions(paths) == before
+    assert owf_audit_verify(paths).returncode == 0
+
+
 # The asset graph -------------------------------------------------------------------------
 
 
