@@ -1895,6 +1895,26 @@ def test_a_warehouse_held_open_by_another_program_is_a_clear_error_and_changes_n
     assert owf_audit_verify(paths).returncode == 0
 
 
+def test_the_hub_instance_gives_the_warehouse_pool_to_whole_runs(tmp_path, monkeypatch):
+    """With the pool counted per op (Dagster's default), a publish run gives up the warehouse
+    slot between its dbt build and its publication step, and an ingest run waiting for it
+    lands submissions in between: the publication's manifest then lists the newly accepted
+    submission as used and leaves out the one it superseded, which the marts were built from.
+    The instance `make dev` and `owf` use must hold the pool for a run's whole length."""
+    from dagster._core.instance.config import PoolGranularity
+
+    from pipelines.definitions import defs
+    from pipelines.defs.instance import local_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    instance = local_instance()
+    pools = instance.get_concurrency_config().pool_config
+    assert pools.pool_granularity == PoolGranularity.RUN and pools.default_pool_limit == 1
+    for job in ("ingest_job", "publish_job", "models_job", "retention_job"):
+        steps = defs.resolve_job_def(job).graph.node_dict.values()
+        assert any(n.definition.pool == "warehouse" for n in steps), job
+
+
 # The asset graph -------------------------------------------------------------------------
 
 
