@@ -77,10 +77,12 @@ def mart_quality_gate(hub: HubResource):
 
 def run_check_results(context) -> list[dict]:
     """Every asset check evaluated in this run, with its outcome."""
+    return _check_results(context.instance, context.run_id)
+
+
+def _check_results(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
     out = []
-    for record in context.instance.all_logs(
-        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ):
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = record.dagster_event.event_specific_data
         out.append(
             {
@@ -223,16 +225,18 @@ def record_blocked_publication(context: dg.RunFailureSensorContext, hub: HubReso
 
     if context.dagster_run.tags.get(RECORDED_TAG):
         return  # `owf publish` started the run and recorded it
-    failed = []
-    for record in context.instance.all_logs(
-        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ):
-        evaluation = record.dagster_event.event_specific_data
-        if not evaluation.passed:
-            failed.append(
-                {"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name}
-            )
+    failed = blocking_failures(context.instance, context.dagster_run.run_id)
     record_blocked(hub.paths(), failed, actor=f"dagster:{context.dagster_run.run_id[:8]}")
+
+
+def blocking_failures(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
+    """The error-severity checks that failed in a run: what held its publication back (a
+    failed warn-severity check blocks nothing, as in the manifest and `owf publish`)."""
+    return [
+        {"asset": c["asset"], "check": c["check"]}
+        for c in _check_results(instance, run_id)
+        if not c["passed"] and c["severity"] == "ERROR"
+    ]
 
 
 defs = dg.Definitions(
