@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -181,11 +182,19 @@ def _keys_under_lock(paths: HubPaths, keys: HubKeys | None) -> HubKeys:
 
 
 def inbox_packages(paths: HubPaths) -> list[Path]:
-    """Packages waiting in the inbox, oldest first (partly written files are dotfiles)."""
-    files = [
-        p for p in paths.inbox.glob(f"*{SUFFIX}") if p.is_file() and not p.name.startswith(".")
-    ]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    """Packages waiting in the inbox, oldest first (partly written files are dotfiles). A file
+    that a run removes between the listing and its stat is no longer waiting: left out."""
+    found = []
+    for p in paths.inbox.glob(f"*{SUFFIX}"):
+        if p.name.startswith("."):
+            continue
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime_ns, p.name, p))
+    return [p for _, _, p in sorted(found)]
 
 
 def _fault_pause() -> None:

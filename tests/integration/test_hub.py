@@ -1728,6 +1728,44 @@ def test_inbox_sensor_asks_again_for_a_package_delivered_again_after_it_was_take
     assert r2.run_key != r1.run_key
 
 
+def test_listing_the_inbox_while_a_run_removes_packages_does_not_fail(tmp_path):
+    """A run deletes or moves each package once its decision is committed, while the sensor
+    (every 30 s) and `owf hub ingest` list the inbox: a file gone between the listing and its
+    stat is no longer waiting, not an error that fails the sensor's tick."""
+    import threading
+
+    from pipelines.hub.ingest import inbox_packages
+
+    paths = HubPaths.at(tmp_path / "hub").ensure()
+    for i in range(30):
+        (paths.inbox / f"waiting{i}.owfpkg").write_bytes(b"x")
+    stop = threading.Event()
+
+    def a_run_taking_packages():
+        i = 0
+        while not stop.is_set():
+            f = paths.inbox / f"taken{i % 20}.owfpkg"
+            f.write_bytes(b"x")
+            f.unlink()
+            i += 1
+
+    taker = threading.Thread(target=a_run_taking_packages)
+    taker.start()
+    failures = 0
+    try:
+        for _ in range(1500):
+            try:
+                listed = inbox_packages(paths)
+            except FileNotFoundError:
+                failures += 1
+                continue
+            assert {f"waiting{i}.owfpkg" for i in range(30)} <= {p.name for p in listed}
+    finally:
+        stop.set()
+        taker.join()
+    assert failures == 0
+
+
 def test_inbox_sensor_sends_a_package_with_a_mangled_manifest_to_a_run_to_be_refused(
     world, tmp_path
 ):
