@@ -70,10 +70,17 @@ def run_ingest_job(
 
     paths.ensure()
     keys = set(PERIODS.get_partition_keys())
+    for period in periods or []:
+        if period not in keys:
+            raise OwfError(
+                f"--period {period} is not a period the hub ingests: write it as YYYY-MM, from"
+                f" {PERIODS.get_first_partition_key()} to {PERIODS.get_last_partition_key()}"
+                " (the last complete month)"
+            )
     # A package without a readable period (or with one that is no partition) belongs to the
     # latest period's run, which refuses it (as the sensor sends it).
     found = sorted({run_period(f) for f in inbox_packages(paths)})
-    wanted = sorted(set(periods) & keys) if periods else found
+    wanted = sorted(set(periods)) if periods else found
     if not wanted:
         return None
     if instance is None:

@@ -1953,6 +1953,23 @@ def test_the_hub_instance_gives_the_warehouse_pool_to_whole_runs(tmp_path, monke
         assert any(n.definition.pool == "warehouse" for n in steps), job
 
 
+def test_owf_hub_ingest_with_a_period_that_is_no_partition_says_so(world, tmp_path):
+    """`--period 2026-9` (or a month after the last complete one) used to be dropped without
+    a word: "nothing to ingest", exit code 0, with the package still waiting."""
+    paths = fresh_hub(world, tmp_path)
+    [waiting] = drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    owf = str(Path(sys.executable).parent / "owf")
+    for bad in ("2026-9", "2099-01"):
+        r = subprocess.run(
+            [owf, "hub", "ingest", "--hub", str(paths.root), "--period", bad],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"--period {bad}" in r.stderr and "YYYY-MM" in r.stderr, r.stderr
+    assert waiting.exists()
+
+
 # The asset graph -------------------------------------------------------------------------
 
 
