@@ -77,7 +77,7 @@ def mart_quality_gate(hub: HubResource):
 
 def run_check_results(context) -> list[dict]:
     """Every asset check evaluated in this run, with its outcome."""
-    return _check_results(context.instance, context.run_id)
+    return _check_results(context.instance, context.run.run_id)
 
 
 def _check_results(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
