@@ -33,7 +33,7 @@ test: $(STAMP)
 dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	@cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
-	OWF_DBT_PARSE=1 $(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
 bench: $(STAMP)
 	$(BIN)/python -m pipelines.bench --out bench-results

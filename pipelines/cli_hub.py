@@ -64,16 +64,23 @@ def run_ingest_job(
     Dagster result (None when there is nothing to do)."""
 
     from pipelines.definitions import defs
-    from pipelines.defs.ingest import package_period
+    from pipelines.defs.ingest import run_period
     from pipelines.defs.partitions import PERIODS
     from pipelines.hub.ingest import inbox_packages
 
     paths.ensure()
     keys = set(PERIODS.get_partition_keys())
-    found = sorted({p for p in (package_period(f) for f in inbox_packages(paths)) if p in keys})
-    wanted = sorted(set(periods) & keys) if periods else found
-    if not wanted and inbox_packages(paths):
-        wanted = [PERIODS.get_last_partition_key()]  # unreadable packages: refused by the run
+    for period in periods or []:
+        if period not in keys:
+            raise OwfError(
+                f"--period {period} is not a period the hub ingests: write it as YYYY-MM, from"
+                f" {PERIODS.get_first_partition_key()} to {PERIODS.get_last_partition_key()}"
+                " (the last complete month)"
+            )
+    # A package without a readable period (or with one that is no partition) belongs to the
+    # latest period's run, which refuses it (as the sensor sends it).
+    found = sorted({run_period(f) for f in inbox_packages(paths)})
+    wanted = sorted(set(periods)) if periods else found
     if not wanted:
         return None
     if instance is None:

@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -123,6 +124,9 @@ class IngestResult:
     outcomes: list[Pending]
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Files asked for that had left their folder by the time this run held the warehouse
+    # lock: another run took them (its decision stands), so this run records nothing of them.
+    gone: list[Path] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for p in self.outcomes if p.status == status)
@@ -178,11 +182,19 @@ def _keys_under_lock(paths: HubPaths, keys: HubKeys | None) -> HubKeys:
 
 
 def inbox_packages(paths: HubPaths) -> list[Path]:
-    """Packages waiting in the inbox, oldest first (partly written files are dotfiles)."""
-    files = [
-        p for p in paths.inbox.glob(f"*{SUFFIX}") if p.is_file() and not p.name.startswith(".")
-    ]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    """Packages waiting in the inbox, oldest first (partly written files are dotfiles). A file
+    that a run removes between the listing and its stat is no longer waiting: left out."""
+    found = []
+    for p in paths.inbox.glob(f"*{SUFFIX}"):
+        if p.name.startswith("."):
+            continue
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime_ns, p.name, p))
+    return [p for _, _, p in sorted(found)]
 
 
 def _fault_pause() -> None:
@@ -231,6 +243,16 @@ def ingest(
         # same lock for its re-keying and its key files, so none can complete between reading
         # the keys and landing rows under them (rows of an old epoch would never be re-keyed).
         keys = _keys_under_lock(paths, keys)
+        # A package leaves its folder only under this lock, once its decision is committed: one
+        # that is gone now was taken by another run (a sensor run queued behind `owf hub
+        # ingest`, say). It is not this run's to refuse as unreadable or log as a duplicate.
+        gone = [p.path for p in pending if not p.path.exists()]
+        if gone:
+            pending = [p for p in pending if p.path.exists()]
+            say(
+                f"{len(gone)} package(s) already taken by another run: "
+                + ", ".join(g.name for g in gone[:10])
+            )
         # Each landing transaction (a chunk of packages, see _land) keeps its decisions
         # atomic, but each commit that crosses DuckDB's default 16 MB of WAL also
         # checkpoints: at national scale that was half the landing time. Checkpoint once,
@@ -299,7 +321,7 @@ def ingest(
         audit.write_head(paths, wh)
         stage("land")
     _clear_tmp(paths)
-    result = IngestResult(pending, round(time.monotonic() - started, 3), stages)
+    result = IngestResult(pending, round(time.monotonic() - started, 3), stages, gone)
     say("ingested: " + ", ".join(f"{n} {s}" for s, n in result.summary().items()))
     return result
 

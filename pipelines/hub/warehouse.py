@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import stat
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.standard import SUBMITTED, Standard
@@ -67,19 +69,47 @@ def warehouse_lock(paths: HubPaths, timeout: float = 3600.0) -> Iterator[None]:
         os.close(fd)
 
 
+def open_duckdb(paths: HubPaths, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect on the warehouse; a program outside the hub holding DuckDB's own lock on
+    the file (an analyst's DuckDB shell or SQL client, even read-only) is an OwfError naming
+    the file, the program and what to do, not a stack trace suggesting read-only mode."""
+    try:
+        return duckdb.connect(str(paths.warehouse), read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "Could not set lock" not in text:
+            raise
+        found = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", text)
+        holder = found.group(1) if found else "another process"
+        raise OwfError(
+            f"the warehouse {paths.warehouse} is open in another program ({holder}): DuckDB"
+            " lets nothing write it while another process has it open, even read-only."
+            " Close that program or its connection, then run the command again. Nothing was"
+            " changed."
+        ) from None
+
+
+def check_not_open_elsewhere(paths: HubPaths) -> None:
+    """Fail now, with the OwfError of open_duckdb, if a program outside the hub has the
+    warehouse open; waits (as every writer does) for the hub's own writers."""
+    if paths.warehouse.exists():
+        with connect(paths):
+            pass
+
+
 @contextlib.contextmanager
 def connect(paths: HubPaths, *, write: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse; writers hold the warehouse lock while it is open."""
     if write:
         with warehouse_lock(paths):
             _remove_compaction_leftovers(paths)
-            con = duckdb.connect(str(paths.warehouse))
+            con = open_duckdb(paths)
             try:
                 yield con
             finally:
                 con.close()
     else:
-        con = duckdb.connect(str(paths.warehouse), read_only=True)
+        con = open_duckdb(paths, read_only=True)
         try:
             yield con
         finally:

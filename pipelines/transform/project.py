@@ -42,27 +42,49 @@ def _newest_source_mtime() -> float:
 
 def parse(force: bool = False) -> Path:
     """Write target/manifest.json (dbt parse) when it is missing, older than any model, macro
-    or seed file, or when forced."""
+    or seed file, or when forced.
+
+    Several processes may parse at once (under `dagster dev` each run and each step loads the
+    definitions) while others read the manifest, and dbt writes its files in place: each
+    parse writes into a folder of its own (seeded with the last partial-parse state) and
+    renames the manifest, then that state, over target/'s, so a reader only ever sees a whole
+    manifest."""
     if MANIFEST.exists() and not force and MANIFEST.stat().st_mtime >= _newest_source_mtime():
         return MANIFEST
-    result = subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--quiet",
-        ],
-        cwd=DBT_DIR,
-        env=dbt_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        raise OwfError(f"dbt parse failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    import shutil
+    import tempfile
+
+    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".parse-", dir=MANIFEST.parent))
+    try:
+        state = MANIFEST.parent / "partial_parse.msgpack"
+        if state.exists():
+            shutil.copyfile(state, work / state.name)
+        result = subprocess.run(
+            [
+                dbt_executable(),
+                "parse",
+                "--project-dir",
+                str(DBT_DIR),
+                "--profiles-dir",
+                str(DBT_DIR),
+                "--target-path",
+                str(work),
+                "--quiet",
+            ],
+            cwd=DBT_DIR,
+            env=dbt_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            raise OwfError(f"dbt parse failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+        os.replace(work / MANIFEST.name, MANIFEST)
+        if (work / state.name).exists():
+            os.replace(work / state.name, state)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return MANIFEST
 
 

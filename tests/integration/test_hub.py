@@ -21,10 +21,12 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from pipelines.cli_hub import run_ingest_job
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import person_pseudonym
 from pipelines.defs.governance import audit_chain_intact
 from pipelines.defs.ingest import inbox_sensor, ingest_submissions
+from pipelines.defs.publish import republish_on_accepted_submission
 from pipelines.defs.resources import HubResource
 from pipelines.errors import OwfError
 from pipelines.hub import audit
@@ -79,7 +81,7 @@ def drop(paths: HubPaths, *packages: Path) -> list[Path]:
     return out
 
 
-def run(paths: HubPaths, periods=None, packages=None):
+def run(paths: HubPaths, periods=None, packages=None, instance=None):
     """A real Dagster run of the ingest asset (and the audit chain check)."""
     periods = periods or PERIODS
     config = (
@@ -90,7 +92,7 @@ def run(paths: HubPaths, periods=None, packages=None):
     result = dg.materialize(
         [ingest_submissions, audit_chain_intact],
         resources={"hub": HubResource(root=str(paths.root))},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         run_config=config,
         tags={
             "dagster/asset_partition_range_start": periods[0],
@@ -1705,6 +1707,65 @@ def test_inbox_sensor_requests_each_package_once_per_period(world, tmp_path):
     ] == [str(new)]
 
 
+def test_inbox_sensor_asks_again_for_a_package_delivered_again_after_it_was_taken(world, tmp_path):
+    """An organisation that gets no receipt delivers the same package file again after the
+    hub took the first copy. Dagster starts no second run for a run key a sensor has used, so
+    the request for the new copy needs a key of its own, or the copy waits in the inbox (with
+    its stage-1 pseudonyms) for ever instead of being logged as a duplicate."""
+    paths = fresh_hub(world, tmp_path)
+    hub = HubResource(root=str(paths.root))
+    [pkg] = drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    old = time.time() - 120
+    os.utime(pkg, (old, old))
+    first = inbox_sensor(dg.build_sensor_context(cursor=None, resources={"hub": hub}))
+    pkg.unlink()  # the run took it
+    gone = inbox_sensor(dg.build_sensor_context(cursor=first.cursor, resources={"hub": hub}))
+    assert gone.run_requests == []
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    os.utime(pkg, (old + 60, old + 60))
+    again = inbox_sensor(dg.build_sensor_context(cursor=gone.cursor, resources={"hub": hub}))
+    [r1], [r2] = first.run_requests, again.run_requests
+    assert r2.run_key != r1.run_key
+
+
+def test_listing_the_inbox_while_a_run_removes_packages_does_not_fail(tmp_path):
+    """A run deletes or moves each package once its decision is committed, while the sensor
+    (every 30 s) and `owf hub ingest` list the inbox: a file gone between the listing and its
+    stat is no longer waiting, not an error that fails the sensor's tick."""
+    import threading
+
+    from pipelines.hub.ingest import inbox_packages
+
+    paths = HubPaths.at(tmp_path / "hub").ensure()
+    for i in range(30):
+        (paths.inbox / f"waiting{i}.owfpkg").write_bytes(b"x")
+    stop = threading.Event()
+
+    def a_run_taking_packages():
+        i = 0
+        while not stop.is_set():
+            f = paths.inbox / f"taken{i % 20}.owfpkg"
+            f.write_bytes(b"x")
+            f.unlink()
+            i += 1
+
+    taker = threading.Thread(target=a_run_taking_packages)
+    taker.start()
+    failures = 0
+    try:
+        for _ in range(1500):
+            try:
+                listed = inbox_packages(paths)
+            except FileNotFoundError:
+                failures += 1
+                continue
+            assert {f"waiting{i}.owfpkg" for i in range(30)} <= {p.name for p in listed}
+    finally:
+        stop.set()
+        taker.join()
+    assert failures == 0
+
+
 def test_inbox_sensor_sends_a_package_with_a_mangled_manifest_to_a_run_to_be_refused(
     world, tmp_path
 ):
@@ -1735,6 +1796,178 @@ def test_inbox_sensor_sends_a_package_with_a_mangled_manifest_to_a_run_to_be_ref
             r.run_config["ops"]["ingest_submissions"]["config"]["packages"],
         )
     assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused", "refused"]
+
+
+def test_a_run_of_the_inbox_takes_packages_whose_period_cannot_be_read(world, tmp_path):
+    """`owf hub ingest` (the way to take up what a failed sensor run left) runs the ingest job
+    over the inbox without a package list: a package whose period cannot be read (or is no
+    partition) must go to the latest period's run and be refused, as the sensor sends it, not
+    stay in the inbox for ever with no receipt."""
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    mangled = paths.inbox / "mangled.owfpkg"
+    mangled.write_bytes(MAGIC + struct.pack(">I", 6) + b"[1, 2]" + b"\0" * 40)
+    result = run_ingest_job(paths, instance=dg.DagsterInstance.ephemeral())
+    assert result is not None and result.success
+    assert sorted(p.name for p in paths.inbox.iterdir() if p.is_file()) == []
+    assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused"]
+    # The same with only such a package waiting.
+    mangled.write_bytes(MAGIC + struct.pack(">I", 4) + b"\xff\xfe\xfd\xfc" + b"\0" * 40)
+    assert run_ingest_job(paths, instance=dg.DagsterInstance.ephemeral()).success
+    assert not mangled.exists()
+    assert sorted(r[3] for r in submissions(paths)) == ["accepted", "refused", "refused"]
+
+
+def test_a_run_for_a_package_another_run_already_took_records_nothing(world, tmp_path):
+    """The sensor's run for a package can start after another run took it (`owf hub ingest`,
+    a backfill of the period): the package is gone from the inbox, which is no refusal of
+    it - its submission stays accepted, with no second record, receipt or audit event."""
+    paths = fresh_hub(world, tmp_path)
+    [pkg] = drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"])
+    with connect(paths, write=False) as wh:
+        events = wh.execute("SELECT count(*) FROM audit.events").fetchone()[0]
+    receipts = sorted(paths.receipts.rglob("*.json"))
+    run(paths, ["2026-09"], [pkg])  # the sensor's request, queued behind the first run
+    assert [r[3] for r in submissions(paths)] == ["accepted"]
+    assert sorted(paths.receipts.rglob("*.json")) == receipts
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM audit.events").fetchone()[0] == events
+
+
+def test_republication_follows_every_ingest_run_that_accepted_not_only_the_latest(world, tmp_path):
+    """Ingest runs finish one after another (one per period, queued for the warehouse): the
+    sensor must ask for a publication when any run since its last tick accepted a submission,
+    not only when the newest one did."""
+    paths = fresh_hub(world, tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    accepting = run(paths, ["2026-09"], instance=instance)
+    mangled = paths.inbox / "mangled.owfpkg"
+    mangled.write_bytes(MAGIC + struct.pack(">I", 6) + b"[1, 2]" + b"\0" * 40)
+    run(paths, ["2026-10"], [mangled], instance=instance)  # refuses it, accepts nothing
+    context = dg.build_sensor_context(instance=instance)
+    requests = [
+        r for r in republish_on_accepted_submission(context) if isinstance(r, dg.RunRequest)
+    ]
+    assert [r.run_key for r in requests] == [f"republish-after-{accepting.run_id}"]
+    # Nothing new since: no second request.
+    again = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+    assert not [r for r in republish_on_accepted_submission(again) if isinstance(r, dg.RunRequest)]
+
+
+def test_the_model_and_publish_jobs_refresh_the_registry_tables_first(world, tmp_path):
+    """publish_job's first step copies the hub's registry into the warehouse (publication.md):
+    an agreement or organisation changed since the last ingestion reaches the models (data
+    quality's expected submissions, turnover's sectors) on the next build, not only after the
+    next package arrives."""
+    from pipelines.definitions import defs
+    from pipelines.defs.instance import run_hub_job
+
+    for job in ("models_job", "publish_job"):
+        assert "registry_tables" in defs.resolve_job_def(job).graph.node_dict, job
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"])
+    edit_yaml(
+        paths.governance / "organisations.yaml",
+        lambda d: next(o for o in d["organisations"] if o["ods_code"] == "RW1").update(
+            name="Renamed Hospitals NHS Trust"
+        ),
+    )
+    run_hub_job("models_job", paths, instance=dg.DagsterInstance.ephemeral())
+    with connect(paths, write=False) as wh:
+        [(name,)] = wh.execute(
+            "SELECT org_name FROM governance.organisations WHERE org_code = 'RW1'"
+        ).fetchall()
+    assert name == "Renamed Hospitals NHS Trust"
+
+
+def test_a_warehouse_held_open_by_another_program_is_a_clear_error_and_changes_nothing(
+    world, tmp_path
+):
+    """An analyst's DuckDB session on warehouse.duckdb (even read-only) holds DuckDB's own
+    lock, which the hub's lock file does not know of: `owf hub ingest` and `owf publish` say
+    which file and program and what to do, and leave the packages and the warehouse as they
+    were (no stack trace ending in DuckDB's advice to open the file read-only)."""
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"])
+    [waiting] = drop(paths, world["packages"][("SC101", "vacancies", "2026-09")])
+    before = submissions(paths)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True);"
+            " print('open', flush=True); time.sleep(300)",
+            str(paths.warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        owf = Path(sys.executable).parent / "owf"
+        env = {**os.environ, "DAGSTER_HOME": ""}
+        env.pop("DAGSTER_HOME")
+        for args in (["hub", "ingest"], ["publish"]):
+            r = subprocess.run(
+                [owf, *args, "--hub", str(paths.root)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=env,
+            )
+            assert r.returncode != 0, args
+            last = r.stderr.strip().splitlines()[-1]
+            assert last.startswith("error: the warehouse") and str(paths.warehouse) in last, (
+                args,
+                r.stderr[-3000:],
+            )
+            assert f"(PID {holder.pid})" in last and "Nothing was changed" in last
+    finally:
+        holder.kill()
+        holder.wait()
+    assert waiting.exists() and submissions(paths) == before
+    assert owf_audit_verify(paths).returncode == 0
+
+
+def test_the_hub_instance_gives_the_warehouse_pool_to_whole_runs(tmp_path, monkeypatch):
+    """With the pool counted per op (Dagster's default), a publish run gives up the warehouse
+    slot between its dbt build and its publication step, and an ingest run waiting for it
+    lands submissions in between: the publication's manifest then lists the newly accepted
+    submission as used and leaves out the one it superseded, which the marts were built from.
+    The instance `make dev` and `owf` use must hold the pool for a run's whole length."""
+    from dagster._core.instance.config import PoolGranularity
+
+    from pipelines.definitions import defs
+    from pipelines.defs.instance import local_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    instance = local_instance()
+    pools = instance.get_concurrency_config().pool_config
+    assert pools.pool_granularity == PoolGranularity.RUN and pools.default_pool_limit == 1
+    for job in ("ingest_job", "publish_job", "models_job", "retention_job"):
+        steps = defs.resolve_job_def(job).graph.node_dict.values()
+        assert any(n.definition.pool == "warehouse" for n in steps), job
+
+
+def test_owf_hub_ingest_with_a_period_that_is_no_partition_says_so(world, tmp_path):
+    """`--period 2026-9` (or a month after the last complete one) used to be dropped without
+    a word: "nothing to ingest", exit code 0, with the package still waiting."""
+    paths = fresh_hub(world, tmp_path)
+    [waiting] = drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    owf = str(Path(sys.executable).parent / "owf")
+    for bad in ("2026-9", "2099-01"):
+        r = subprocess.run(
+            [owf, "hub", "ingest", "--hub", str(paths.root), "--period", bad],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"--period {bad}" in r.stderr and "YYYY-MM" in r.stderr, r.stderr
+    assert waiting.exists()
 
 
 # The asset graph -------------------------------------------------------------------------

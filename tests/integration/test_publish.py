@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.cli_hub import run_ingest_job
 from pipelines.cli_publish import render_outcome, run_publish
-from pipelines.defs.publish import republish_on_accepted_submission
+from pipelines.defs.publish import blocking_failures, republish_on_accepted_submission
 from pipelines.governance import load_governance
 from pipelines.hub.bootstrap import deliver, prepare_packages
 from pipelines.hub.home import HubPaths
@@ -459,6 +459,34 @@ def test_an_accepted_resubmission_is_republished(world, tmp_path):
     assert result.exit_code == 0, result.output
     assert "submissions added: 1" in result.output and "RW1 staff_in_post" in result.output
     assert "workforce_in_post" in result.output
+
+
+def test_a_blocked_publication_is_recorded_with_its_blocking_checks_only():
+    """record_blocked_publication writes which checks held a publication back. A failed
+    warn-severity check (fct_data_quality_no_open_warnings on the demo's data) blocks nothing
+    (manifest, `owf publish`): the audit log must not name it as a cause."""
+
+    @dg.asset
+    def mart():
+        return 1
+
+    @dg.asset_check(asset=mart, blocking=True)
+    def must_hold():
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR)
+
+    @dg.asset_check(asset=mart)
+    def worth_a_look():
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+    @dg.asset_check(asset=mart)
+    def fine():
+        return dg.AssetCheckResult(passed=True)
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [mart, must_hold, worth_a_look, fine], instance=instance, raise_on_error=False
+    )
+    assert blocking_failures(instance, result.run_id) == [{"asset": "mart", "check": "must_hold"}]
 
 
 def _dbt_invocations(target: Path) -> list[list[str]]:

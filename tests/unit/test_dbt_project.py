@@ -81,3 +81,32 @@ def test_no_data_tests_use_the_old_tests_key(manifest):
             assert "tests" not in model, path
             for col in model.get("columns", []):
                 assert "tests" not in col, (path, col["name"])
+
+
+def test_a_parse_never_shows_a_half_written_manifest_to_another_process():
+    """Under `make dev` every process that loads the definitions (each run, each step) may
+    parse: a run that read target/manifest.json while another process's dbt was rewriting it
+    failed to load ("JSONDecodeError ... char 866144"), and its packages stayed in the inbox.
+    Readers must only ever see a whole manifest."""
+    import subprocess
+    import sys
+    import time
+
+    from pipelines.transform.project import MANIFEST
+
+    parse()
+    code = (
+        "from pipelines.transform.project import parse\nfor _ in range(3):\n    parse(force=True)"
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+    torn = 0
+    reads = 0
+    while any(w.poll() is None for w in writers):
+        try:
+            json.loads(MANIFEST.read_text())
+        except (json.JSONDecodeError, FileNotFoundError):
+            torn += 1
+        reads += 1
+        time.sleep(0.005)
+    assert [w.returncode for w in writers] == [0, 0]
+    assert reads > 10 and torn == 0, f"{torn} of {reads} reads saw no whole manifest"

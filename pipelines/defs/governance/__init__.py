@@ -1,4 +1,4 @@
-"""Governance jobs: retention, and the audit chain check."""
+"""Governance: the registry tables, retention, and the audit chain check."""
 
 import dagster as dg
 
@@ -101,5 +101,10 @@ def audit_chain_intact(hub: HubResource) -> dg.AssetCheckResult:
 
 
 defs = dg.Definitions(
-    jobs=[retention_job], schedules=[retention_schedule], asset_checks=[audit_chain_intact]
+    # registry_tables is the asset behind the dbt sources governance/*: registered here, it is
+    # upstream of the models, so models_job and publish_job refresh the registry first.
+    assets=[registry_tables],
+    jobs=[retention_job],
+    schedules=[retention_schedule],
+    asset_checks=[audit_chain_intact],
 )

@@ -85,13 +85,18 @@ def ingest_submissions(context: dg.AssetExecutionContext, config: IngestConfig, 
     if config.packages:
         packages = [Path(p) for p in config.packages]
     else:
-        packages = [p for p in inbox_packages(paths) if package_period(p) in periods]
+        packages = [p for p in inbox_packages(paths) if run_period(p) in periods]
     context.log.info(
         f"ingesting {len(packages)} package(s) for {len(periods)} period(s) into {paths.warehouse}"
     )
     result = ingest(
         paths, packages, progress=context.log.info, actor=f"dagster:{context.run.run_id[:8]}"
     )
+    if result.gone:
+        context.log.info(
+            f"{len(result.gone)} package(s) had left the inbox: another run took them (see its"
+            " receipts); nothing recorded for them here"
+        )
     summary = result.summary()
     by_org = result.by_org()
     problems = [
@@ -151,6 +156,17 @@ def package_period(path: Path) -> str | None:
     return period if isinstance(period, str) else None
 
 
+def run_period(path: Path) -> str:
+    """The partition whose run takes a package: the period its manifest claims, or - when that
+    cannot be read or is no partition - the latest period, whose run refuses it. The sensor,
+    a run of the whole inbox and `owf hub ingest` all place a package by this, so none of
+    them leaves a package in the inbox that another would have taken."""
+    period = package_period(path)
+    if period is not None and PERIODS.has_partition_key(period):
+        return period
+    return PERIODS.get_last_partition_key()
+
+
 def _file_key(path: Path) -> str:
     st = path.stat()
     return f"{path.name}:{st.st_size}:{st.st_mtime_ns}"
@@ -179,16 +195,17 @@ def inbox_sensor(context: dg.SensorEvaluationContext, hub: HubResource) -> dg.Se
             continue
     new = {k: p for k, p in present.items() if k not in requested}
     by_period: dict[str, list[Path]] = {}
-    latest = PERIODS.get_last_partition_key()
     for p in new.values():
-        period = package_period(p)
-        if period not in PERIODS.get_partition_keys():
-            period = latest  # unreadable or out-of-range packages are refused by the run itself
-        by_period.setdefault(period, []).append(p)
+        by_period.setdefault(run_period(p), []).append(p)
     requests = []
+    file_keys = {p: k for k, p in new.items()}
     for period, files in sorted(by_period.items()):
         names = sorted(str(f) for f in files)
-        run_key = f"{period}:{hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16]}"
+        # Keyed on the files as they are now (name, size, time), not their names alone: Dagster
+        # starts no run for a run key used before, and a package delivered again after the hub
+        # took it (same name) must still be taken, as a duplicate.
+        keys = sorted(file_keys[f] for f in files)
+        run_key = f"{period}:{hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]}"
         requests.append(
             dg.RunRequest(
                 run_key=run_key,

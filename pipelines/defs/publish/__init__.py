@@ -77,10 +77,12 @@ def mart_quality_gate(hub: HubResource):
 
 def run_check_results(context) -> list[dict]:
     """Every asset check evaluated in this run, with its outcome."""
+    return _check_results(context.instance, context.run.run_id)
+
+
+def _check_results(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
     out = []
-    for record in context.instance.all_logs(
-        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ):
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = record.dagster_event.event_specific_data
         out.append(
             {
@@ -147,20 +149,45 @@ monthly_publication = dg.ScheduleDefinition(
 )
 
 
-@dg.asset_sensor(
-    asset_key=SUBMISSIONS_KEY,
+@dg.sensor(
     job=publish_job,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Republish after an ingestion run that accepted a submission (a resubmission included).",
+    description="Republish after ingestion runs that accepted a submission (a resubmission"
+    " included): one publish run for every ingestion run since the last tick that accepted one.",
 )
-def republish_on_accepted_submission(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
-):
-    materialization = asset_event.asset_materialization
-    accepted = materialization.metadata.get("accepted") if materialization else None
-    if accepted is None or accepted.value == 0:
-        return dg.SkipReason("no accepted submission in that ingestion run")
-    return dg.RunRequest(run_key=f"republish-after-{asset_event.run_id}")
+def republish_on_accepted_submission(context: dg.SensorEvaluationContext):
+    """Every materialization of raw/submissions since the cursor, not only the newest (what
+    dg.asset_sensor looks at): ingestion runs queue for the warehouse and finish one after
+    another, and a run that accepted nothing must not hide an earlier one that did."""
+    after = int(context.cursor) if context.cursor else None
+    accepted_in: list[str] = []
+    while True:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=SUBMISSIONS_KEY, after_storage_id=after),
+            limit=1000,
+            ascending=True,
+        ).records
+        if not records:
+            break
+        for record in records:
+            after = record.storage_id
+            materialization = record.asset_materialization
+            accepted = materialization.metadata.get("accepted") if materialization else None
+            if accepted is not None and accepted.value and record.run_id not in accepted_in:
+                accepted_in.append(record.run_id)
+    if after is not None:
+        context.update_cursor(str(after))
+    if not accepted_in:
+        yield dg.SkipReason(
+            "no ingestion run since the last publication request accepted a submission"
+        )
+        return
+    # One publication covers them all; keyed on the newest such run, so it is asked for once.
+    yield dg.RunRequest(
+        run_key=f"republish-after-{accepted_in[-1]}",
+        tags={"owf/after-ingest-runs": ",".join(r[:8] for r in accepted_in)[:200]},
+    )
 
 
 @dg.run_status_sensor(
@@ -198,16 +225,18 @@ def record_blocked_publication(context: dg.RunFailureSensorContext, hub: HubReso
 
     if context.dagster_run.tags.get(RECORDED_TAG):
         return  # `owf publish` started the run and recorded it
-    failed = []
-    for record in context.instance.all_logs(
-        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ):
-        evaluation = record.dagster_event.event_specific_data
-        if not evaluation.passed:
-            failed.append(
-                {"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name}
-            )
+    failed = blocking_failures(context.instance, context.dagster_run.run_id)
     record_blocked(hub.paths(), failed, actor=f"dagster:{context.dagster_run.run_id[:8]}")
+
+
+def blocking_failures(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
+    """The error-severity checks that failed in a run: what held its publication back (a
+    failed warn-severity check blocks nothing, as in the manifest and `owf publish`)."""
+    return [
+        {"asset": c["asset"], "check": c["check"]}
+        for c in _check_results(instance, run_id)
+        if not c["passed"] and c["severity"] == "ERROR"
+    ]
 
 
 defs = dg.Definitions(
