@@ -13,3 +13,30 @@
     group by org_code, period_start_date
     having count(distinct extract_type) = {{ extracts | length }}
 {%- endmacro %}
+
+{#-
+  substantive_people(within, on): distinct substantive people in post (permanent and fixed
+  term, FTE > 0) at every level - organisation by staff group, organisation (staff_group
+  'ALL'), system by staff group and system ('SYSTEM', 'ALL') - counting only the assignments
+  that match a row of the CTE `within` on the columns `on`. The disclosure control's base for
+  a rate that, with the magnitudes published beside it, would give the substantive FTE back
+  (the temporary share of FTE, the vacancy rate).
+-#}
+{% macro substantive_people(within, on) -%}
+    select
+        assignments.period_start_date,
+        case when grouping(assignments.org_code) = 0 then 'organisation' else 'system' end as level,
+        case when grouping(assignments.org_code) = 0 then assignments.org_code else 'SYSTEM' end as org_code,
+        case when grouping(assignments.staff_group) = 0 then assignments.staff_group else 'ALL' end as staff_group,
+        count(distinct assignments.person_id) as substantive_headcount
+    from {{ ref('int_assignments_harmonised') }} as assignments
+    inner join {{ within }}
+        on {% for c in on %}{{ within }}.{{ c }} = assignments.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
+    where assignments.is_in_post and assignments.is_substantive
+    group by grouping sets (
+        (assignments.period_start_date, assignments.org_code, assignments.staff_group),
+        (assignments.period_start_date, assignments.org_code),
+        (assignments.period_start_date, assignments.staff_group),
+        (assignments.period_start_date)
+    )
+{%- endmacro %}

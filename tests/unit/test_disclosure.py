@@ -646,6 +646,15 @@ def sickness_absence(rows) -> pd.DataFrame:
     return frame
 
 
+def protected_within_rules(frame, table: str, policies: dict):
+    """`frame` protected with `table`'s real spec, after checking every primary rule held:
+    (the protected frame, the spec, the policy resolver)."""
+    spec, resolve = spec_of(table), _resolver(policies)
+    out = protect(frame, spec, resolve)
+    assert primary_rule_violations(frame, out, spec, resolve) == []
+    return out, spec, resolve
+
+
 def test_a_sickness_rate_about_one_absent_person_is_suppressed():
     """Found in review: 10 senior managers, 1 of them absent, rate 0.022 - one named group's
     manager lost about 6 days. The days lost and the rate are about the people absent."""
@@ -656,10 +665,7 @@ def test_a_sickness_rate_about_one_absent_person_is_suppressed():
             ("2026-08", "system", "SYSTEM", "SENIOR_MANAGERS", 50, 13, 36.0, 1470.0),
         ]
     )
-    spec = spec_of("pub_sickness_absence")
-    resolve = _resolver({})
-    out = protect(frame, spec, resolve)
-    assert primary_rule_violations(frame, out, spec, resolve) == []
+    out, spec, resolve = protected_within_rules(frame, "pub_sickness_absence", {})
     a, b, system = out.iloc[0], out.iloc[1], out.iloc[2]
     assert pd.isna(a.sickness_rate) and pd.isna(a.fte_days_lost) and pd.isna(a.people_absent)
     assert a.people == 10 and a.fte_days_available == 270
@@ -693,10 +699,9 @@ def test_the_temporary_share_does_not_give_back_a_small_group_s_substantive_fte(
     for m in ("agency_spend_gbp", "agency_shifts_above_price_cap"):
         frame[m] = 0.0
     frame["agency_spend_above_price_cap_gbp"] = 0.0
-    spec = spec_of("pub_temporary_staffing")
-    resolve = _resolver({"SC101": Policy(9, 5)})
-    out = protect(frame, spec, resolve)
-    assert primary_rule_violations(frame, out, spec, resolve) == []
+    out, spec, resolve = protected_within_rules(
+        frame, "pub_temporary_staffing", {"SC101": Policy(9, 5)}
+    )
     cell = out.set_index(["org_code", "staff_group"])
     assert pd.isna(cell.loc[("SC101", "NURSES_HV"), "temporary_share_of_fte"])
     assert pd.isna(cell.loc[("SC101", "NURSES_HV"), "substantive_headcount"])
@@ -727,10 +732,7 @@ def test_the_vacancy_rate_does_not_give_back_a_small_group_s_substantive_fte():
     ]
     frame = pd.DataFrame(rows, columns=columns)
     frame["vacancy_rate"] = frame["vacant_fte"] / (frame["vacant_fte"] + frame["substantive_fte"])
-    spec = spec_of("pub_vacancies")
-    resolve = _resolver({})
-    out = protect(frame, spec, resolve)
-    assert primary_rule_violations(frame, out, spec, resolve) == []
+    out, spec, resolve = protected_within_rules(frame, "pub_vacancies", {})
     cell = out.set_index(["org_code", "staff_group"])
     assert pd.isna(cell.loc[("RW2", "SENIOR_MANAGERS"), "vacancy_rate"])
     assert pd.isna(cell.loc[("RW2", "SENIOR_MANAGERS"), "substantive_headcount"])

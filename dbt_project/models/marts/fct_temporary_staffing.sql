@@ -47,23 +47,7 @@ substantive as (
 -- temporary share, which with the bank and agency FTE published gives their FTE back.
 substantive_people as (
 
-    select
-        assignments.period_start_date,
-        case when grouping(assignments.org_code) = 0 then 'organisation' else 'system' end as level,
-        case when grouping(assignments.org_code) = 0 then assignments.org_code else 'SYSTEM' end as org_code,
-        case when grouping(assignments.staff_group) = 0 then assignments.staff_group else 'ALL' end as staff_group,
-        count(distinct assignments.person_id) as substantive_headcount
-    from {{ ref('int_assignments_harmonised') }} as assignments
-    inner join submitted
-        on submitted.org_code = assignments.org_code
-        and submitted.period_start_date = assignments.period_start_date
-    where assignments.is_in_post and assignments.is_substantive
-    group by grouping sets (
-        (assignments.period_start_date, assignments.org_code, assignments.staff_group),
-        (assignments.period_start_date, assignments.org_code),
-        (assignments.period_start_date, assignments.staff_group),
-        (assignments.period_start_date)
-    )
+    {{ substantive_people('submitted', ['org_code', 'period_start_date']) }}
 
 ),
 

@@ -80,24 +80,7 @@ with_totals as (
 -- substantive FTE back (of a staff group of a few people, say).
 substantive_people as (
 
-    select
-        assignments.period_start_date,
-        case when grouping(assignments.org_code) = 0 then 'organisation' else 'system' end as level,
-        case when grouping(assignments.org_code) = 0 then assignments.org_code else 'SYSTEM' end as org_code,
-        case when grouping(assignments.staff_group) = 0 then assignments.staff_group else 'ALL' end as staff_group,
-        count(distinct assignments.person_id) as substantive_headcount
-    from {{ ref('int_assignments_harmonised') }} as assignments
-    inner join vacancies
-        on vacancies.period_start_date = assignments.period_start_date
-        and vacancies.org_code = assignments.org_code
-        and vacancies.staff_group = assignments.staff_group
-    where assignments.is_in_post and assignments.is_substantive
-    group by grouping sets (
-        (assignments.period_start_date, assignments.org_code, assignments.staff_group),
-        (assignments.period_start_date, assignments.org_code),
-        (assignments.period_start_date, assignments.staff_group),
-        (assignments.period_start_date)
-    )
+    {{ substantive_people('vacancies', ['period_start_date', 'org_code', 'staff_group']) }}
 
 ),
 
