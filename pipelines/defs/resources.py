@@ -25,3 +25,16 @@ class HubResource(dg.ConfigurableResource):
                 HubPaths.at(default.root, self.governance or None) if self.governance else default
             )
         return HubPaths.at(Path(self.root), self.governance or None)
+
+
+def run_hub(run: dg.DagsterRun, default: HubResource) -> HubResource:
+    """The hub a run used: the `hub` resource of its own run config where it has one (a run
+    launched for another hub), else `default` (the definitions' hub). A sensor reacting to a
+    run must act on that run's hub, not on its own."""
+    config = ((run.run_config or {}).get("resources") or {}).get("hub") or {}
+    given = config.get("config") or {}
+    if not given:
+        return default
+    return HubResource(
+        root=given.get("root", default.root), governance=given.get("governance", default.governance)
+    )

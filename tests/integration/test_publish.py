@@ -31,7 +31,12 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.cli_hub import run_ingest_job
 from pipelines.cli_publish import render_outcome, run_publish
-from pipelines.defs.publish import blocking_failures, republish_on_accepted_submission
+from pipelines.defs.publish import (
+    blocking_failures,
+    record_blocked_publication,
+    republish_on_accepted_submission,
+)
+from pipelines.defs.resources import HubResource
 from pipelines.governance import load_governance
 from pipelines.hub.bootstrap import deliver, prepare_packages
 from pipelines.hub.home import HubPaths
@@ -487,6 +492,41 @@ def test_a_blocked_publication_is_recorded_with_its_blocking_checks_only():
         [mart, must_hold, worth_a_look, fine], instance=instance, raise_on_error=False
     )
     assert blocking_failures(instance, result.run_id) == [{"asset": "mart", "check": "must_hold"}]
+
+
+def test_a_blocked_run_for_another_hub_is_recorded_in_that_hub(world, tmp_path):
+    """record_blocked_publication once wrote to the definitions' hub ($OWF_HUB or var/hub)
+    whatever hub the failed run had been launched for: the event must go to the run's own."""
+    paths = copy_hub(world, tmp_path / "hub")
+
+    @dg.asset
+    def held_back(hub: HubResource):
+        raise RuntimeError("a blocking check failed")
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [held_back],
+        resources={"hub": HubResource.configure_at_launch()},
+        run_config={"resources": {"hub": {"config": {"root": str(paths.root)}}}},
+        instance=instance,
+        raise_on_error=False,
+    )
+    run = instance.get_run_by_id(result.run_id)
+    [failure] = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="record_blocked_publication",
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=failure.dagster_event,
+    ).for_run_failure()
+    elsewhere = tmp_path / "definitions-hub"
+    record_blocked_publication(context, hub=HubResource(root=str(elsewhere)))
+    assert not elsewhere.exists()
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        [(event, actor)] = wh.execute(
+            "SELECT event, actor FROM audit.events ORDER BY seq DESC LIMIT 1"
+        ).fetchall()
+    assert event == "publication_blocked" and actor == f"dagster:{run.run_id[:8]}"
 
 
 def _dbt_invocations(target: Path) -> list[list[str]]:

@@ -16,7 +16,7 @@ import dagster as dg
 
 from pipelines.defs.governance import retention_job
 from pipelines.defs.ingest import SUBMISSIONS_KEY
-from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, run_hub
 from pipelines.defs.transform import workforce_models
 from pipelines.hub.warehouse import warehouse_lock
 from pipelines.quality.mart_checks import MART_SUITES, run_mart_suites
@@ -226,7 +226,11 @@ def record_blocked_publication(context: dg.RunFailureSensorContext, hub: HubReso
     if context.dagster_run.tags.get(RECORDED_TAG):
         return  # `owf publish` started the run and recorded it
     failed = blocking_failures(context.instance, context.dagster_run.run_id)
-    record_blocked(hub.paths(), failed, actor=f"dagster:{context.dagster_run.run_id[:8]}")
+    record_blocked(
+        run_hub(context.dagster_run, hub).paths(),
+        failed,
+        actor=f"dagster:{context.dagster_run.run_id[:8]}",
+    )
 
 
 def blocking_failures(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
