@@ -100,7 +100,7 @@ def models_unit_test(hub: HubOpt = None) -> None:
         typer.echo(
             "  each failure is a model whose SQL no longer gives the hand-computed answer in its"
             " YAML (dbt_project/models/); the differing rows are in dbt's log,"
-            " dbt_project/logs/dbt.log"
+            f" {paths.dbt_target / 'dbt.log'}"
         )
     if result.returncode != 0:
         if not failures:
@@ -110,8 +110,8 @@ def models_unit_test(hub: HubOpt = None) -> None:
 
 @models_app.command("docs")
 def models_docs(hub: HubOpt = None) -> None:
-    """Generate the dbt docs site (dbt_project/target/index.html)."""
-    from pipelines.transform.project import DBT_DIR, run_dbt
+    """Generate the dbt docs site (index.html in the hub's dbt target folder)."""
+    from pipelines.transform.project import run_dbt
 
     paths = _paths(hub)
     if not paths.warehouse.exists():
@@ -120,8 +120,9 @@ def models_docs(hub: HubOpt = None) -> None:
         )
     run_dbt(paths, ["docs", "generate"])
     typer.echo(
-        f"dbt docs written to {DBT_DIR / 'target' / 'index.html'}"
-        f" (serve: cd dbt_project && ../.venv/bin/dbt docs serve --profiles-dir .)"
+        f"dbt docs written to {paths.dbt_target / 'index.html'}"
+        f" (serve: cd dbt_project && ../.venv/bin/dbt docs serve --profiles-dir ."
+        f" --target-path {paths.dbt_target})"
     )
 
 

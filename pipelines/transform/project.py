@@ -98,7 +98,11 @@ def dbt_project():
 
 
 def run_dbt(paths, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
-    """Run dbt against a hub's warehouse, holding the warehouse lock."""
+    """Run dbt against a hub's warehouse, holding the warehouse lock.
+
+    Its files (compiled SQL, run results, dbt.log, and the manifest every dbt command
+    rewrites in place) go to the hub's own dbt target folder, as the monthly build's do:
+    never to dbt_project/target, whose manifest other processes read while this runs."""
     from pipelines.hub.warehouse import warehouse_lock
 
     with warehouse_lock(paths):
@@ -110,6 +114,10 @@ def run_dbt(paths, args: list[str], *, check: bool = True) -> subprocess.Complet
                 str(DBT_DIR),
                 "--profiles-dir",
                 str(DBT_DIR),
+                "--target-path",
+                str(paths.dbt_target),
+                "--log-path",
+                str(paths.dbt_target),
             ],
             cwd=DBT_DIR,
             env=dbt_env(paths.warehouse),

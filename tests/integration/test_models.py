@@ -342,6 +342,15 @@ def test_unit_tests_run_outside_the_monthly_build(pipeline, tmp_path):
     expected = len(manifest["unit_tests"])
     assert expected >= 16
     paths = _copy_of_hub(pipeline, tmp_path)
+    shared = DBT_DIR / "target" / "manifest.json"
+    before = shared.stat()
     result = CliRunner().invoke(app, ["models", "unit-test", "--hub", str(paths.root)])
     assert result.exit_code == 0, result.output
     assert f"dbt unit tests: {expected} passed, 0 failed" in result.output
+    # dbt rewrites its manifest in place at the end of every command: this one's files go to
+    # the hub's target folder, never over the manifest other processes are reading.
+    after = shared.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    run = json.loads((paths.dbt_target / "run_results.json").read_text())
+    assert len(run["results"]) == expected
+    assert (paths.dbt_target / "dbt.log").exists()
