@@ -27,8 +27,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/owf demo
 
+# One worker per core (TEST_WORKERS=0 runs them in this process); a test file stays on one
+# worker, so the module fixtures that build a small system are built once.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
