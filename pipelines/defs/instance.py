@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pipelines.paths import PROJECT_ROOT
@@ -20,12 +21,41 @@ def local_instance():
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return dg.DagsterInstance.ephemeral()
-    folder = Path(home)
+    message = install_settings(Path(home))
+    if message:
+        print(message, file=sys.stderr)
+    return dg.DagsterInstance.get()
+
+
+def install_settings(folder: Path) -> str | None:
+    """Put the project's dagster.yaml in the Dagster home `folder`. Returns a message when an
+    existing copy was replaced (None when there was none, or it was the same).
+
+    The project's file is the source of truth: an older copy (before `granularity: run`,
+    say) would let an ingest run land between a publish run's build and its publication.
+    A copy that differs is kept beside it as dagster.yaml.previous, and the message says so."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = folder / "dagster.yaml"
+    wanted = (PROJECT_ROOT / "dagster.yaml").read_bytes()
     if not settings.exists():
         shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings)
-    return dg.DagsterInstance.get()
+        return None
+    if settings.read_bytes() == wanted:
+        return None
+    previous = folder / "dagster.yaml.previous"
+    os.replace(settings, previous)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings)
+    return (
+        f"Dagster settings: {settings} differed from the project's dagster.yaml and was"
+        f" replaced by it; the old one is {previous}. Make lasting changes in dagster.yaml"
+        " at the project root."
+    )
+
+
+if __name__ == "__main__":  # `make dev`: $DAGSTER_HOME's settings before `dagster dev`
+    message = install_settings(Path(os.environ["DAGSTER_HOME"]))
+    if message:
+        print(message)
 
 
 def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = "WARNING", tags=None):

@@ -138,3 +138,39 @@ def test_submit_check_usage_errors_are_messages_not_tracebacks(tmp_path):
     result = owf("submit", "check", path, *common, "--json", tmp_path / "no" / "such" / "r.json")
     assert result.returncode == 2 and "cannot write the report" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_make_dev_puts_the_project_s_dagster_settings_in_place_keeping_an_old_copy(tmp_path):
+    """`make dev` once copied dagster.yaml only where there was none, so a Dagster home made
+    before `granularity: run` kept per-op pools (an ingest run could land between a publish
+    run's build and its publication) for ever."""
+    from pipelines.paths import PROJECT_ROOT
+
+    home = tmp_path / "dagster_home"
+    wanted = (PROJECT_ROOT / "dagster.yaml").read_text()
+    assert "python -m pipelines.defs.instance" in (PROJECT_ROOT / "Makefile").read_text()
+
+    def install():  # what `make dev` runs before `dagster dev`
+        return subprocess.run(
+            [sys.executable, "-m", "pipelines.defs.instance"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DAGSTER_HOME": str(home)},
+            timeout=120,
+        )
+
+    first = install()
+    assert first.returncode == 0 and first.stdout == "", first.stderr
+    assert (home / "dagster.yaml").read_text() == wanted
+
+    old = wanted.replace("granularity: run", "granularity: op")
+    (home / "dagster.yaml").write_text(old)
+    again = install()
+    assert again.returncode == 0, again.stderr
+    assert (home / "dagster.yaml").read_text() == wanted
+    assert (home / "dagster.yaml.previous").read_text() == old
+    assert "replaced" in again.stdout and "dagster.yaml.previous" in again.stdout
+
+    same = install()
+    assert same.returncode == 0 and same.stdout == ""
+    assert (home / "dagster.yaml.previous").read_text() == old
