@@ -83,6 +83,10 @@ def run_publish(paths, *, instance=None, log_level: str = "WARNING") -> PublishO
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
+            # Dagster wraps what the step raised ("Error occurred while executing op ..."):
+            # the user needs the cause, which says what is wrong and what to do.
+            while error is not None and error.cause is not None:
+                error = error.cause
             message = (error.message if error else "").strip().splitlines()
             outcome.step_failures.append(
                 {"step": event.step_key, "error": message[0] if message else ""}

@@ -211,13 +211,13 @@ def publish(
     gov = gov or load_governance(paths.governance)
     resolve, by_org, default = policy_resolver(gov)
     models = published_models()
+    # Read first: a refusal (an audit log that fails verification) leaves no staging folder.
+    submissions, frames = read_workspace(paths, models)
     version = _new_version(root)
     staging = root / f"{STAGING_PREFIX}{version}"
     (staging / "parquet").mkdir(parents=True)
     (staging / "csv").mkdir()
     tables: dict[str, dict] = {}
-
-    submissions, frames = read_workspace(paths, models)
 
     controlled = control_all(frames, models, gov, resolve)
     out = duckdb.connect(str(staging / "published.duckdb"))
@@ -301,13 +301,17 @@ def publish(
 def read_workspace(
     paths: HubPaths, models: list[PublishedModel]
 ) -> tuple[list, dict[str, pd.DataFrame]]:
-    """The accepted submissions and every published view, read in one consistent moment."""
+    """The submissions the last build read and every published view, in one consistent moment.
+
+    The submissions come from the build (marts.built_from_submissions), not from
+    raw.submissions now: one accepted since that build is not in the marts being published."""
     with warehouse_lock(paths):
         wh = duckdb.connect(str(paths.warehouse), read_only=True)
         try:
+            _require_intact_audit_chain(paths, wh)
             submissions = wh.execute(
-                "SELECT submission_id, org_code, extract, period, package_sha256 FROM raw.submissions"
-                " WHERE status = 'accepted' ORDER BY org_code, extract, period"
+                "SELECT submission_id, org_code, extract_type, period, package_sha256"
+                " FROM marts.built_from_submissions ORDER BY org_code, extract_type, period"
             ).fetchall()
             frames = {
                 m.name: wh.execute(f"SELECT * FROM published.{m.view}").df()  # noqa: S608 - dbt model names
@@ -316,6 +320,23 @@ def read_workspace(
         finally:
             wh.close()
     return submissions, frames
+
+
+def _require_intact_audit_chain(paths: HubPaths, wh: duckdb.DuckDBPyConnection) -> None:
+    """Nothing is published from a warehouse whose audit log fails verification: the log is
+    the record of what was accepted from whom, and an edited, deleted or reordered row says
+    the warehouse was changed outside the hub. (Ingestion is held back the same way, by the
+    audit_chain_intact check.)"""
+    rows, problems = audit.verify(wh, audit.read_head(paths))
+    if problems:
+        raise OwfError(
+            f"the hub's audit log ({paths.warehouse}, audit.events) fails verification:"
+            f" {problems[0].message}"
+            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
+            + ". Nothing was published; the latest publication is unchanged. Run `owf audit"
+            " verify` for every problem, and restore the warehouse from a backup before"
+            " publishing."
+        )
 
 
 def control(

@@ -37,6 +37,7 @@ from pipelines.defs.publish import (
     republish_on_accepted_submission,
 )
 from pipelines.defs.resources import HubResource
+from pipelines.errors import OwfError
 from pipelines.governance import load_governance
 from pipelines.hub.bootstrap import deliver, prepare_packages
 from pipelines.hub.home import HubPaths
@@ -464,6 +465,60 @@ def test_an_accepted_resubmission_is_republished(world, tmp_path):
     assert result.exit_code == 0, result.output
     assert "submissions added: 1" in result.output and "RW1 staff_in_post" in result.output
     assert "workforce_in_post" in result.output
+
+
+def test_the_manifest_lists_the_submissions_the_build_read_not_those_accepted_since(
+    world, tmp_path
+):
+    """`owf publish` writes the publication from the marts of its own dbt build. A
+    resubmission accepted after that build (an `owf hub ingest` beside it) is not in those
+    marts: the manifest named it all the same, and not the submission the figures came from."""
+    paths = copy_hub(world, tmp_path / "hub")
+    period = world["cfg"].periods[-1]
+    built = {
+        s["submission_id"]
+        for s in json.loads((latest(paths) / "manifest.json").read_text())["submissions"]
+    }
+    deliver(_planted_resubmission(world, tmp_path, keep=0.97), paths.inbox)
+    assert run_ingest_job(paths).success
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        old, new = wh.execute(
+            "SELECT submission_id FROM raw.submissions WHERE org_code = 'RW1'"
+            " AND extract = 'staff_in_post' AND period = $p ORDER BY received_at",
+            {"p": period},
+        ).fetchall()
+    assert old[0] in built
+
+    folder = publish(paths)  # the publication step alone: no build since the ingestion
+    listed = {
+        s["submission_id"]
+        for s in json.loads((folder / "manifest.json").read_text())["submissions"]
+    }
+    assert listed == built
+    assert old[0] in listed and new[0] not in listed
+
+
+def test_nothing_is_published_from_a_warehouse_whose_audit_log_was_edited(world, tmp_path):
+    """The audit_chain_intact check held back ingestion only: a publish run, or `owf
+    publish`, wrote a new publication from a warehouse whose audit log had been edited."""
+    paths = copy_hub(world, tmp_path / "hub")
+    before = tree_digest(paths.root / "publications")
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute("UPDATE audit.events SET actor = 'someone else' WHERE seq = 3")
+    con.close()
+
+    with pytest.raises(OwfError, match="row 3 was edited") as refused:
+        publish(paths)
+    assert "Nothing was published" in str(refused.value) and "owf audit verify" in str(
+        refused.value
+    )
+    outcome = run_publish(paths)  # through the publish job
+    assert not outcome.success and outcome.folder is None
+    assert any("row 3 was edited" in s["error"] for s in outcome.step_failures)
+    assert tree_digest(paths.root / "publications") == before
+    assert sorted(p.name for p in (paths.root / "publications").iterdir()) == sorted(
+        p.name for p in (world["paths"].root / "publications").iterdir()
+    )  # no staging folder left behind either
 
 
 def test_a_blocked_publication_is_recorded_with_its_blocking_checks_only():
