@@ -201,12 +201,15 @@ def test_flows_between_organisations_match_the_truth(wh, truth):
     expected = pairs.groupby(["org_code_from", "org_code_to"]).person_key.nunique()
     model = _marts(
         wh,
-        f"SELECT from_org_code, to_org_code, sum(people) AS people FROM marts.fct_flows_between_organisations"
-        f" WHERE period = '{end}' AND window_months = 12 GROUP BY ALL",
+        "SELECT from_org_code, to_org_code, staff_group = 'ALL' AS all_groups, sum(people) AS people"
+        f" FROM marts.fct_flows_between_organisations WHERE period = '{end}' AND window_months = 12"
+        " GROUP BY ALL",
     )
-    got = model.set_index(["from_org_code", "to_org_code"]).people
+    all_groups = model[model.all_groups].set_index(["from_org_code", "to_org_code"]).people
+    by_group = model[~model.all_groups].set_index(["from_org_code", "to_org_code"]).people
     assert expected.sum() > 0
-    assert dict(expected) == {k: v for k, v in dict(got).items()}
+    assert dict(expected) == dict(all_groups)
+    assert dict(expected) == dict(by_group)  # the staff groups add up to ALL
 
 
 def test_vacancy_and_sickness_rates_follow_their_definitions(wh, pipeline):

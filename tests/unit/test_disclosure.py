@@ -352,6 +352,46 @@ def test_a_stricter_agreement_wins_for_a_row_about_two_organisations():
     assert _values(loose["people"]) == [10, 30]
 
 
+def test_a_pair_s_flow_for_all_staff_groups_is_published_and_protects_its_groups():
+    """A pair's movers in one staff group are nearly always 1..k: with only staff-group rows
+    planners got no flows at all (every demo cell suppressed). The ALL row gives the pair's
+    total, and the staff-group rows under it cannot be worked out from it."""
+    spec = spec_of("pub_flows")
+    rows = [  # people moving from A, by organisation joined and staff group
+        ("B", "NURSES_HV", 3),
+        ("B", "AHP", 12),
+        ("B", "ALL", 15),
+        ("C", "NURSES_HV", 20),
+        ("C", "AHP", 9),
+        ("C", "ALL", 29),
+        ("D", "NURSES_HV", 30),
+        ("D", "AHP", 10),
+        ("D", "ALL", 40),
+    ]
+    frame = pd.DataFrame(
+        {
+            "period": ["2026-10"] * len(rows),
+            "window_months": [12] * len(rows),
+            "from_org_code": ["A"] * len(rows),
+            "to_org_code": [r[0] for r in rows],
+            "staff_group": [r[1] for r in rows],
+            "people": [r[2] for r in rows],
+        }
+    )
+    policy = lambda orgs: Policy(7, 5)  # noqa: E731
+    out = protect(frame, spec, policy)
+    assert primary_rule_violations(frame, out, spec, policy) == []
+    assert recovered_cells(out, spec, policy) == []
+    published = dict(
+        zip(zip(out.to_org_code, out.staff_group, strict=True), _values(out["people"]), strict=True)
+    )
+    assert published[("B", "NURSES_HV")] is None  # 3: small
+    assert published[("B", "AHP")] is None  # or B's ALL less it would give the 3
+    # and so on across the organisations joined (A's movers by staff group are in turnover)
+    assert published[("C", "NURSES_HV")] is None and published[("C", "AHP")] is None
+    assert [published[(to, "ALL")] for to in "BCD"] == [15, 30, 40]  # every pair's total
+
+
 def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
     spec = spec_of("pub_leaving_reasons")
     frame = pd.DataFrame(

@@ -2,7 +2,10 @@
   Movement between organisations of the system: people in post at one organisation at the
   start census (and not at the end) who are in post at another organisation at the end (and
   were not there at the start), over 1 and 12 months, by the staff group of their main
-  assignment at the organisation they left. This is what no single organisation can see.
+  assignment at the organisation they left, and for all staff groups together (staff_group
+  'ALL': the sum of the groups, as each mover has one main group). This is what no single
+  organisation can see. The ALL rows are what planners mostly get: a pair's movers in one
+  staff group are rarely more than a handful, which disclosure control suppresses.
 -#}
 with memberships as (
 
@@ -73,10 +76,14 @@ final as (
         cast(window_months as integer) as window_months,
         cast(from_org_code as varchar) as from_org_code,
         cast(to_org_code as varchar) as to_org_code,
-        cast(staff_group as varchar) as staff_group,
+        cast(case when grouping(staff_group) = 0 then staff_group else 'ALL' end as varchar)
+            as staff_group,
         cast(count(distinct person_id) as bigint) as people
     from with_group
-    group by end_date, window_months, from_org_code, to_org_code, staff_group
+    group by grouping sets (
+        (end_date, window_months, from_org_code, to_org_code, staff_group),
+        (end_date, window_months, from_org_code, to_org_code)
+    )
 
 )
 
