@@ -174,6 +174,12 @@ def publications_list(hub: HubOpt = None) -> None:
     typer.echo(f"  {'version':<22}{'created':<27}{'submissions':>12}{'tables':>8}{'checks':>8}")
     for p in pubs:
         mark = "*" if p["latest"] else " "
+        if "damaged" in p:
+            typer.echo(
+                f"{mark} {p['version']:<22}DAMAGED: {p['damaged']} ({p['path']}): restore it"
+                " from a backup, or remove the folder if it is not wanted"
+            )
+            continue
         typer.echo(
             f"{mark} {p['version']:<22}{p['created_at']:<27}{p['submissions']:>12}"
             f"{p['tables']:>8}{p['checks_passed']:>8}"
@@ -199,6 +205,9 @@ def publications_show(
     for s in m["submissions"]:
         by_org[s["org_code"]] = by_org.get(s["org_code"], 0) + 1
     passed = sum(1 for c in m["checks"] if c.get("passed"))
+    warned = sum(
+        1 for c in m["checks"] if not c.get("passed") and str(c.get("severity")).upper() == "WARN"
+    )
     code = m["code_version"]
     typer.echo(f"publication {m['version']} (created {m['created_at']}) for {m['audience']}")
     typer.echo(f"  folder: {publications_dir(paths) / m['version']}")
@@ -206,7 +215,10 @@ def publications_show(
         f"  standard v{m['standard_version']}; code {code.get('package')}"
         f" {code.get('git_commit', 'no git commit')[:12]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
     )
-    typer.echo(f"  checks passed: {passed}/{len(m['checks'])}")
+    typer.echo(
+        f"  checks passed: {passed}/{len(m['checks'])}"
+        + (f" ({counted(warned, 'warning')}: failed, not blocking)" if warned else "")
+    )
     typer.echo(
         f"  {len(m['submissions'])} submissions: "
         + ", ".join(f"{org} {n}" for org, n in sorted(by_org.items()))

@@ -731,7 +731,19 @@ def list_publications(paths: HubPaths) -> list[dict]:
     ):
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
-        except (FileNotFoundError, ValueError):
+            manifest["version"], manifest["submissions"], manifest["tables"], manifest["checks"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+            # Listed, not skipped: a publication that vanished from the list would look as if
+            # it had never been made.
+            problem = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
+            out.append(
+                {
+                    "version": folder.name,
+                    "damaged": f"manifest.json {problem}",
+                    "latest": folder.name == latest,
+                    "path": folder,
+                }
+            )
             continue
         out.append(
             {

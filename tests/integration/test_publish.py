@@ -850,6 +850,11 @@ def test_publications_list_and_show(world):
     show = runner.invoke(app, ["publications", "show", "--hub", hub])
     assert show.exit_code == 0
     assert "workforce_in_post" in show.output and "checks passed:" in show.output
+    # A failed warn-severity check (open data-quality warnings) did not block: said so.
+    checks = world["outcome"].folder.joinpath("manifest.json").read_text()
+    warned = [c for c in json.loads(checks)["checks"] if not c["passed"]]
+    assert warned and all(c["severity"] == "WARN" for c in warned)
+    assert f"({len(warned)} warning" in show.output and "not blocking" in show.output
     as_json = runner.invoke(app, ["publications", "show", "--json", "--hub", hub])
     assert json.loads(as_json.output)["version"] == world["outcome"].folder.name
     owf = Path(sys.executable).parent / "owf"
@@ -1011,6 +1016,15 @@ def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(worl
     )
     assert broken.returncode == 2 and "Traceback" not in broken.stderr, broken.stderr
     assert old["version"] in broken.stderr and "manifest.json" in broken.stderr
+    listing = subprocess.run(
+        [owf, "publications", "list", "--hub", str(hub)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # the damaged one is listed as such, not left out as if it had never been made
+    assert listing.returncode == 0, listing.stderr
+    [line] = [x for x in listing.stdout.splitlines() if old["version"] in x]
+    assert "DAMAGED: manifest.json unreadable" in line and "backup" in line
     unknown = subprocess.run(
         [owf, "publications", "diff", "1999-01-01T000000Z", "--hub", str(hub)],
         capture_output=True,
