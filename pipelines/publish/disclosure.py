@@ -62,6 +62,9 @@ class Follow:
     where: dict
     by: tuple[str, ...]
     rates: dict  # rate column of this table -> measures of `table` it would reveal
+    # a `by` column of this table -> its name in `table`, where they differ (the staff group
+    # of the vacancies is workforce_in_post's dimension_value)
+    columns: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class TableSpec:
                     dict(f.get("where", {})),
                     tuple(f["by"]),
                     {rate: tuple(ms) for rate, ms in f["rates"].items()},
+                    dict(f.get("columns", {})),
                 )
                 for f in meta.get("follows", [])
             ),
@@ -254,7 +258,9 @@ def followed_hidden(
         for rate, measures in follow.rates.items():
             wanted = set(measures)
             hit = leader[hidden_sets.map(lambda s, w=wanted: bool(s & w)).to_numpy(dtype=bool)]
-            hidden_keys = set(zip(*(hit[c].astype(str) for c in follow.by), strict=True))
+            hidden_keys = set(
+                zip(*(hit[follow.columns.get(c, c)].astype(str) for c in follow.by), strict=True)
+            )
             mask = np.fromiter((k in hidden_keys for k in keys), dtype=bool, count=len(keys))
             masks[rate] = masks.get(rate, np.zeros(len(frame), dtype=bool)) | mask
     return masks

@@ -686,11 +686,24 @@ def sickness_absence(rows) -> pd.DataFrame:
     return frame
 
 
-def protected_within_rules(frame, table: str, policies: dict):
+def in_post_hiding(*cells: tuple[str, str, str, str]) -> pd.DataFrame:
+    """A protected workforce_in_post (what the vacancy rate and temporary share follow) whose
+    staff-group FTE is hidden in the given (period, level, org, staff group) cells only."""
+    return pd.DataFrame(
+        [(p, lv, org, "staff_group", group, "headcount,fte") for p, lv, org, group in cells],
+        columns=["period", "level", "org_code", "dimension", "dimension_value", SUPPRESSED_COLUMN],
+    )
+
+
+def protected_within_rules(frame, table: str, policies: dict, followed: dict | None = None):
     """`frame` protected with `table`'s real spec, after checking every primary rule held:
-    (the protected frame, the spec, the policy resolver)."""
+    (the protected frame, the spec, the policy resolver). `followed`: the protected tables
+    the spec follows (for the vacancy rate and temporary share, by default a
+    workforce_in_post that hides nothing, so a test sees its own table's rules alone)."""
     spec, resolve = spec_of(table), _resolver(policies)
-    out = protect(frame, spec, resolve)
+    if followed is None and any(f.table == "workforce_in_post" for f in spec.follows):
+        followed = {"workforce_in_post": in_post_hiding()}
+    out = protect(frame, spec, resolve, followed=followed)
     assert primary_rule_violations(frame, out, spec, resolve) == []
     return out, spec, resolve
 
@@ -782,6 +795,38 @@ def test_the_vacancy_rate_does_not_give_back_a_small_group_s_substantive_fte():
     assert cell.loc[("RW2", "SENIOR_MANAGERS"), "vacant_fte"] == pytest.approx(0.4)
     assert cell.loc[("SYSTEM", "ALL"), "vacancy_rate"] == pytest.approx(11.4 / 125)
     assert recovered_cells(out, spec, resolve, at_least=frozenset({"substantive_headcount"})) == []
+
+
+def test_the_vacancy_rate_is_hidden_where_workforce_in_post_hides_the_fte_to_protect_another():
+    """RW3's 12 senior managers are not few, but workforce_in_post hides their FTE to protect
+    another cell: the rate (with the vacant FTE, their substantive FTE) is hidden with it.
+    Found in review: 14 of 154 such cells came back within half an FTE in the test system."""
+    columns = ["period", "level", "org_code", "staff_group", "funded_establishment_fte"]
+    columns += ["vacant_fte", "substantive_fte", "substantive_headcount"]
+    rows = [
+        ("2026-09", "organisation", "RW3", "SENIOR_MANAGERS", 12.0, 1.0, 11.0, 12),
+        ("2026-09", "organisation", "RW3", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+        ("2026-09", "organisation", "RW3", "ALL", 122.0, 11.0, 111.0, 132),
+        ("2026-09", "organisation", "RW4", "SENIOR_MANAGERS", 20.0, 2.0, 18.0, 19),
+        ("2026-09", "organisation", "RW4", "ALL", 20.0, 2.0, 18.0, 19),
+        ("2026-09", "system", "SYSTEM", "SENIOR_MANAGERS", 32.0, 3.0, 29.0, 31),
+        ("2026-09", "system", "SYSTEM", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+        ("2026-09", "system", "SYSTEM", "ALL", 142.0, 13.0, 129.0, 151),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["vacancy_rate"] = frame["vacant_fte"] / (frame["vacant_fte"] + frame["substantive_fte"])
+    alone, *_ = protected_within_rules(frame, "pub_vacancies", {})
+    assert alone["vacancy_rate"].notna().all()  # nothing small here
+    hiding = {
+        "workforce_in_post": in_post_hiding(("2026-09", "organisation", "RW3", "SENIOR_MANAGERS"))
+    }
+    out, spec, resolve = protected_within_rules(frame, "pub_vacancies", {}, followed=hiding)
+    cell = out.set_index(["org_code", "staff_group"])
+    assert pd.isna(cell.loc[("RW3", "SENIOR_MANAGERS"), "vacancy_rate"])
+    assert "vacancy_rate" in cell.loc[("RW3", "SENIOR_MANAGERS"), SUPPRESSED_COLUMN]
+    hidden_rates = out["vacancy_rate"].isna().sum()
+    assert hidden_rates == 1  # that one only: the counts under it are not touched
+    assert cell.loc[("RW3", "SENIOR_MANAGERS"), "substantive_headcount"] == 10
 
 
 def test_a_suppressed_staff_group_s_days_lost_are_not_the_organisation_s_less_the_others():
