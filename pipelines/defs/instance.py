@@ -43,8 +43,10 @@ def install_settings(folder: Path) -> str | None:
     if settings.read_bytes() == wanted:
         return None
     previous = folder / "dagster.yaml.previous"
-    os.replace(settings, previous)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings)
+    shutil.copyfile(settings, previous)
+    staged = folder / ".dagster.yaml.new"
+    staged.write_bytes(wanted)
+    os.replace(staged, settings)  # a Dagster process starting meanwhile reads one or the other
     return (
         f"Dagster settings: {settings} differed from the project's dagster.yaml and was"
         f" replaced by it; the old one is {previous}. Make lasting changes in dagster.yaml"
