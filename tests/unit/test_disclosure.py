@@ -765,26 +765,34 @@ def test_the_temporary_share_does_not_give_back_a_small_group_s_substantive_fte(
     assert recovered_cells(out, spec, resolve, at_least=frozenset({"substantive_headcount"})) == []
 
 
+def vacancies(rows: list[tuple]) -> pd.DataFrame:
+    """fct_vacancies rows: (period, level, org, staff group, establishment FTE, vacant FTE,
+    substantive FTE, substantive headcount), with the vacancy rate worked out."""
+    columns = ["period", "level", "org_code", "staff_group", "funded_establishment_fte"]
+    columns += ["vacant_fte", "substantive_fte", "substantive_headcount"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["vacancy_rate"] = frame["vacant_fte"] / (frame["vacant_fte"] + frame["substantive_fte"])
+    return frame
+
+
 def test_the_vacancy_rate_does_not_give_back_a_small_group_s_substantive_fte():
     """Found in review: vacant FTE is published to one decimal and the vacancy rate to three,
     so vacant * (1 - rate) / rate is the substantive FTE in post - of 3 senior managers whose
     FTE (and headcount) workforce_in_post suppresses. In the demo, 604 of the 714 staff-group
     FTE cells suppressed there came back within half an FTE. The rate is a rate on the
     substantive people now, suppressed where they are 1..k (and with their secondary cells)."""
-    columns = ["period", "level", "org_code", "staff_group", "funded_establishment_fte"]
-    columns += ["vacant_fte", "substantive_fte", "substantive_headcount"]
-    rows = [
-        ("2026-09", "organisation", "RW2", "SENIOR_MANAGERS", 3.0, 0.4, 2.6, 3),
-        ("2026-09", "organisation", "RW2", "NURSES_HV", 110.0, 10.0, 100.0, 120),
-        ("2026-09", "organisation", "RW2", "ALL", 113.0, 10.4, 102.6, 123),
-        ("2026-09", "organisation", "RW3", "SENIOR_MANAGERS", 12.0, 1.0, 11.0, 12),
-        ("2026-09", "organisation", "RW3", "ALL", 12.0, 1.0, 11.0, 12),
-        ("2026-09", "system", "SYSTEM", "SENIOR_MANAGERS", 15.0, 1.4, 13.6, 15),
-        ("2026-09", "system", "SYSTEM", "NURSES_HV", 110.0, 10.0, 100.0, 120),
-        ("2026-09", "system", "SYSTEM", "ALL", 125.0, 11.4, 113.6, 135),
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["vacancy_rate"] = frame["vacant_fte"] / (frame["vacant_fte"] + frame["substantive_fte"])
+    frame = vacancies(
+        [
+            ("2026-09", "organisation", "RW2", "SENIOR_MANAGERS", 3.0, 0.4, 2.6, 3),
+            ("2026-09", "organisation", "RW2", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+            ("2026-09", "organisation", "RW2", "ALL", 113.0, 10.4, 102.6, 123),
+            ("2026-09", "organisation", "RW3", "SENIOR_MANAGERS", 12.0, 1.0, 11.0, 12),
+            ("2026-09", "organisation", "RW3", "ALL", 12.0, 1.0, 11.0, 12),
+            ("2026-09", "system", "SYSTEM", "SENIOR_MANAGERS", 15.0, 1.4, 13.6, 15),
+            ("2026-09", "system", "SYSTEM", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+            ("2026-09", "system", "SYSTEM", "ALL", 125.0, 11.4, 113.6, 135),
+        ]
+    )
     out, spec, resolve = protected_within_rules(frame, "pub_vacancies", {})
     cell = out.set_index(["org_code", "staff_group"])
     assert pd.isna(cell.loc[("RW2", "SENIOR_MANAGERS"), "vacancy_rate"])
@@ -801,20 +809,18 @@ def test_the_vacancy_rate_is_hidden_where_workforce_in_post_hides_the_fte_to_pro
     """RW3's 12 senior managers are not few, but workforce_in_post hides their FTE to protect
     another cell: the rate (with the vacant FTE, their substantive FTE) is hidden with it.
     Found in review: 14 of 154 such cells came back within half an FTE in the test system."""
-    columns = ["period", "level", "org_code", "staff_group", "funded_establishment_fte"]
-    columns += ["vacant_fte", "substantive_fte", "substantive_headcount"]
-    rows = [
-        ("2026-09", "organisation", "RW3", "SENIOR_MANAGERS", 12.0, 1.0, 11.0, 12),
-        ("2026-09", "organisation", "RW3", "NURSES_HV", 110.0, 10.0, 100.0, 120),
-        ("2026-09", "organisation", "RW3", "ALL", 122.0, 11.0, 111.0, 132),
-        ("2026-09", "organisation", "RW4", "SENIOR_MANAGERS", 20.0, 2.0, 18.0, 19),
-        ("2026-09", "organisation", "RW4", "ALL", 20.0, 2.0, 18.0, 19),
-        ("2026-09", "system", "SYSTEM", "SENIOR_MANAGERS", 32.0, 3.0, 29.0, 31),
-        ("2026-09", "system", "SYSTEM", "NURSES_HV", 110.0, 10.0, 100.0, 120),
-        ("2026-09", "system", "SYSTEM", "ALL", 142.0, 13.0, 129.0, 151),
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["vacancy_rate"] = frame["vacant_fte"] / (frame["vacant_fte"] + frame["substantive_fte"])
+    frame = vacancies(
+        [
+            ("2026-09", "organisation", "RW3", "SENIOR_MANAGERS", 12.0, 1.0, 11.0, 12),
+            ("2026-09", "organisation", "RW3", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+            ("2026-09", "organisation", "RW3", "ALL", 122.0, 11.0, 111.0, 132),
+            ("2026-09", "organisation", "RW4", "SENIOR_MANAGERS", 20.0, 2.0, 18.0, 19),
+            ("2026-09", "organisation", "RW4", "ALL", 20.0, 2.0, 18.0, 19),
+            ("2026-09", "system", "SYSTEM", "SENIOR_MANAGERS", 32.0, 3.0, 29.0, 31),
+            ("2026-09", "system", "SYSTEM", "NURSES_HV", 110.0, 10.0, 100.0, 120),
+            ("2026-09", "system", "SYSTEM", "ALL", 142.0, 13.0, 129.0, 151),
+        ]
+    )
     alone, *_ = protected_within_rules(frame, "pub_vacancies", {})
     assert alone["vacancy_rate"].notna().all()  # nothing small here
     hiding = {
