@@ -212,6 +212,29 @@ def test_flows_between_organisations_match_the_truth(wh, truth):
     assert dict(expected) == dict(by_group)  # the staff groups add up to ALL
 
 
+def test_people_above_1_fte_across_organisations_match_the_truth(wh, truth):
+    """DOMAIN.md: a person above 1.0 FTE is a data-quality warning. One in post at two
+    organisations, under 1.0 at each, is visible only at the hub."""
+    at_org = truth.groupby(["period", "org_code", "person_key"]).fte.sum().reset_index()
+    people = at_org.groupby(["period", "person_key"]).agg(
+        orgs=("org_code", "nunique"), fte=("fte", "sum")
+    )
+    flagged = people[(people.orgs > 1) & (people.fte > 1.0 + 1e-9)].reset_index()
+    expected = flagged.groupby("period").size()
+    assert expected.sum() > 0  # the synthetic system has such people
+    model = (
+        _marts(
+            wh,
+            "SELECT period, value FROM marts.fct_data_quality WHERE org_code = 'SYSTEM'"
+            " AND check_name = 'people_above_1_fte_across_organisations'",
+        )
+        .set_index("period")
+        .value
+    )
+    assert set(model.index) == set(truth.period.unique())
+    assert {p: int(v) for p, v in model.items() if v} == {p: int(n) for p, n in expected.items()}
+
+
 def test_vacancy_and_sickness_rates_follow_their_definitions(wh, pipeline):
     extracts = pipeline["synth"].extracts_dir
     con = duckdb.connect()

@@ -4,6 +4,8 @@
     many assignments the share is built on, so that publication can suppress shares of 1-7);
   - unmapped_job_titles: in-post assignments whose local title the job title map does not know;
   - people_above_1_fte: people whose FTE at the organisation sums above 1.0 (a warning, not an error);
+  - people_above_1_fte_across_organisations (org_code SYSTEM): people in post at two or more
+    organisations whose FTE there sums above 1.0 - what no organisation can see of its own;
   - staff_group_disagreements: assignments whose reported staff group differs from the one
     derived from the occupation code or sector role;
   - missing_submissions: extracts an agreement in force expects for the period with no
@@ -37,6 +39,15 @@ people as (
 
     select * from {{ ref('int_person_months') }}
     where level = 'organisation'
+
+),
+
+system_people as (
+
+    select period, period_start_date, person_id,
+           count(*) as organisations, sum(fte_total) as fte_total
+    from people
+    group by period, period_start_date, person_id
 
 ),
 
@@ -106,6 +117,12 @@ checks as (
            sum(case when fte_total > 1.0 then 1.0 else 0.0 end), cast(null as varchar), null
     from people
     group by period, period_start_date, org_code
+    union all
+    select period, period_start_date, 'SYSTEM', 'people_above_1_fte_across_organisations',
+           sum(case when organisations > 1 and fte_total > 1.0 then 1.0 else 0.0 end),
+           cast(null as varchar), null
+    from system_people
+    group by period, period_start_date
     union all
     select period, period_start_date, org_code, 'missing_submissions', cast(missing as {{ type_double() }}), extracts, null
     from missing

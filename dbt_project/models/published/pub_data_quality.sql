@@ -9,3 +9,6 @@ select
     details,
     status
 from {{ ref('fct_data_quality') }}
+-- The system-level check (org_code SYSTEM) is for the hub's engineers: no organisation's
+-- agreement covers a SYSTEM row, and its people are counted in their organisations' rows.
+where org_code <> 'SYSTEM'
