@@ -729,33 +729,22 @@ def list_publications(paths: HubPaths) -> list[dict]:
         if root.exists()
         else []
     ):
+        entry = {"latest": folder.name == latest, "path": folder}
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
-            manifest["version"], manifest["submissions"], manifest["tables"], manifest["checks"]
-        except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
-            # Listed, not skipped: a publication that vanished from the list would look as if
-            # it had never been made.
-            problem = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
-            out.append(
-                {
-                    "version": folder.name,
-                    "damaged": f"manifest.json {problem}",
-                    "latest": folder.name == latest,
-                    "path": folder,
-                }
-            )
-            continue
-        out.append(
-            {
+            entry |= {
                 "version": manifest["version"],
                 "created_at": manifest["created_at"],
                 "submissions": len(manifest["submissions"]),
                 "tables": len(manifest["tables"]),
                 "checks_passed": sum(1 for c in manifest["checks"] if c.get("passed")),
-                "latest": folder.name == latest,
-                "path": folder,
             }
-        )
+        except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Listed, not skipped: a publication that vanished from the list would look as if
+            # it had never been made.
+            problem = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
+            entry |= {"version": folder.name, "damaged": f"manifest.json {problem}"}
+        out.append(entry)
     return out
 
 
