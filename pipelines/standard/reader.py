@@ -53,6 +53,10 @@ class LoadedSource:
     # then sets `rows` and adds any malformed-row findings.
     scan_sql: str | None = None
     scan_params: dict[str, object] = field(default_factory=dict)
+    # A CSV with a blank line between rows: DuckDB's reader skips such lines, so a row's
+    # position in the table is not its row in the file, and `select_into` numbers the rows
+    # by reading the file once more (see csv_row_numbers).
+    blank_lines: bool = False
 
     @property
     def ok(self) -> bool:
@@ -80,25 +84,34 @@ def _line_of_offset(path: Path, offset: int) -> int:
     return line
 
 
-def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding]]:
-    """Return ("utf-8" | "cp1252", findings). UTF-8 with or without BOM is the standard."""
+def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding], int]:
+    """Return ("utf-8" | "cp1252", findings, where the first blank line is). UTF-8 with or
+    without BOM is the standard. The blank line's offset comes from the same pass over the
+    bytes: None when there is none, -1 when the pass stopped early (not known)."""
     with path.open("rb") as fh:
         head = fh.read(4)
     if head.startswith(UTF16_BOMS):
-        return "utf-16", [
-            _error(
-                "encoding",
-                "the file is UTF-16 text (Excel's 'Unicode text'); the standard needs UTF-8."
-                " Save it from Excel as 'CSV UTF-8 (Comma delimited)' and try again.",
-                display,
-            )
-        ]
+        return (
+            "utf-16",
+            [
+                _error(
+                    "encoding",
+                    "the file is UTF-16 text (Excel's 'Unicode text'); the standard needs UTF-8."
+                    " Save it from Excel as 'CSV UTF-8 (Comma delimited)' and try again.",
+                    display,
+                )
+            ],
+            -1,
+        )
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    offset = 0
+    offset, previous, blank = 0, b"", None
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(CHUNK)
             final = not chunk
+            if blank is None and chunk:
+                blank = _first_blank_line(previous, chunk, offset)
+                previous = chunk[-2:]
             try:
                 if not chunk.isascii() or final:
                     decoder.decode(chunk, final=final)
@@ -109,20 +122,24 @@ def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding]]:
                     # by row, not a sign of Windows-1252 (read as that, the mark would become
                     # part of the first column's name).
                     bad = _line_of_offset(path, bad_offset)
-                    return "unknown", [
-                        _error(
-                            "encoding",
-                            f"the file is marked as UTF-8 (it starts with a byte-order mark) but"
-                            f" row {bad} holds a byte that is not UTF-8, often a character pasted"
-                            " from another program. Retype that row's special characters, or"
-                            " save the file as 'CSV UTF-8' again, and try again.",
-                            display,
-                            row=bad,
-                        )
-                    ]
-                return _check_cp1252(path, display, bad_offset)
+                    return (
+                        "unknown",
+                        [
+                            _error(
+                                "encoding",
+                                f"the file is marked as UTF-8 (it starts with a byte-order mark) but"
+                                f" row {bad} holds a byte that is not UTF-8, often a character pasted"
+                                " from another program. Retype that row's special characters, or"
+                                " save the file as 'CSV UTF-8' again, and try again.",
+                                display,
+                                row=bad,
+                            )
+                        ],
+                        -1,
+                    )
+                return (*_check_cp1252(path, display, bad_offset), -1)
             if final:
-                return "utf-8", []
+                return "utf-8", [], blank
             offset += len(chunk)
 
 
@@ -323,7 +340,7 @@ def load_csv(
         )
         return src
 
-    encoding, enc_findings = _check_encoding(path, display)
+    encoding, enc_findings, blank = _check_encoding(path, display)
     src.encoding = encoding
     src.findings.extend(enc_findings)
     if not src.ok:
@@ -334,6 +351,7 @@ def load_csv(
     src.findings.extend(found)
     if not src.ok:
         return src
+    src.blank_lines = _has_blank_line(path, blank)
 
     tmp = None
     read_path = path
@@ -510,13 +528,84 @@ def select_into(
         src.rows = table.num_rows
     if placeholder:
         table = table.drop_columns(["__owf_no_field"])
-    con.register(target, _with_row_numbers(table))
+    rows = None
+    if src.blank_lines and src.encoding in ("utf-8", "cp1252"):
+        rows = csv_row_numbers(src.path, src.encoding, src.delimiter)
+        if len(rows) != table.num_rows:  # the two readers disagree: say so, do not guess
+            if src.ok:  # else malformed rows, set aside by DuckDB, explain the difference
+                src.findings.append(
+                    Finding(
+                        "warning",
+                        "row_numbers",
+                        "the file has blank lines, and its rows could not be matched to the lines"
+                        " they are on: row numbers in this report count rows without the blank"
+                        " lines. Delete the blank lines to see exact row numbers.",
+                        file=src.display,
+                    )
+                )
+            rows = None
+    con.register(target, _with_row_numbers(table, rows))
     return src.findings[already:]
 
 
-def _with_row_numbers(table: pa.Table) -> pa.Table:
-    """`table` with `__row` first: its position in the file, the header being row 1."""
-    rows = row_numbers(table.num_rows)
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+def _first_blank_line(previous: bytes, chunk: bytes, offset: int) -> int | None:
+    """Offset in the file of the first empty line (LF or CR LF) in `chunk`, which starts at
+    `offset`, or across its boundary with the last bytes of the chunk before (`previous`)."""
+    edge = _BLANK_LINE.search(previous + chunk[:2])
+    if edge:
+        return offset - len(previous) + edge.start()
+    within = _BLANK_LINE.search(chunk)
+    return offset + within.start() if within else None
+
+
+def _has_blank_line(path: Path, first: int | None = -1) -> bool:
+    """True when an empty line (LF or CR LF) comes before the last row of the file. Blank
+    lines after the last row change no row number and are not counted. `first`: the offset
+    of the first empty line when already known (None: there is none), else -1 to search."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - CHUNK))
+        tail = fh.read()
+        # Where the line breaks at the end of the file start: a blank line from there on is
+        # not between rows.
+        end = size - (len(tail) - len(tail.rstrip(b"\r\n")))
+        if first is not None and first < 0:
+            fh.seek(0)
+            previous, offset, first = b"", 0, None
+            while first is None and (chunk := fh.read(CHUNK)):
+                first = _first_blank_line(previous, chunk, offset)
+                previous = chunk[-2:]
+                offset += len(chunk)
+    return first is not None and first < end
+
+
+def csv_row_numbers(path: Path, encoding: str, delimiter: str) -> array.array:
+    """The row of every record after the header, as a spreadsheet shows the file: a blank
+    line is a row of its own (Excel shows it as an empty row) but holds no record, so the
+    records after it are numbered from the line they are on. A value spanning lines (quoted,
+    with line breaks) is one row. Python's csv reader gives an empty list for a blank line.
+    """
+    rows = array.array("q")
+    with path.open(
+        "r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline=""
+    ) as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True)
+        for row, record in enumerate(reader, start=1):
+            if row > 1 and record:
+                rows.append(row)
+    return rows
+
+
+def _with_row_numbers(table: pa.Table, rows: array.array | None = None) -> pa.Table:
+    """`table` with `__row` first: the row of the file each came from, the header being row
+    1 (by default its position: rows 2 to n + 1)."""
+    if rows is None:
+        rows = row_numbers(table.num_rows)
+    else:
+        rows = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
     batches = table.to_batches()
     if not batches:  # no rows: keep the schema
         return table.add_column(0, "__row", rows)

@@ -793,7 +793,9 @@ def validate_file(
         if src.rows == 0:
             report.findings.append(empty_extract_finding(ext, src.display))
             return report
-        create_field_view(con, src, "owf_fields", positions, normalise_ni=ni_fields(ext, form))
+        report.findings.extend(
+            create_field_view(con, src, "owf_fields", positions, normalise_ni=ni_fields(ext, form))
+        )
         con.execute(f"DROP TABLE IF EXISTS {src.table}")
         findings, totals = validate_relation(
             con,

@@ -551,3 +551,94 @@ def test_a_file_mixing_line_endings_is_named_as_such_with_the_line(tmp_path):
     # The summary line counts in words: "1 error", not "1 errors".
     summary = validate_file(path, "staff_in_post").render().splitlines()[0]
     assert summary.endswith("FAILED - 0 data rows, 1 error, 0 warnings"), summary
+
+
+# -- blank lines: skipped, but every later row keeps the row it has in the file ---------------
+
+
+def _with_blank_lines(path, newline: bytes, after_rows=(1,), trailing=0):
+    """Rewrite `path` (written by write_csv) with a blank line after the given data rows and
+    `trailing` blank lines at the end."""
+    lines = path.read_bytes().replace(b"\r\n", b"\n").split(b"\n")
+    assert lines[-1] == b""
+    body = lines[:-1]
+    out = []
+    for i, line in enumerate(body):
+        out.append(line)
+        if i in after_rows:  # i = 0 is the header, i = 1 the first data row
+            out.append(b"")
+    out.extend([b""] * trailing)
+    path.write_bytes(newline.join(out) + newline)
+    return path
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_a_blank_line_between_rows_keeps_the_rows_after_it_on_their_own_row(
+    tmp_path, newline, encoding
+):
+    """DuckDB's reader skips a blank line: before this, a failure after one was reported a
+    row too early. Lines: 1 header, 2 a row, 3 blank, 4 and 5 rows, 6 blank, 7 and 8 rows."""
+    rows = valid_rows("staff_in_post") + [valid_row("staff_in_post", i) for i in (3, 4)]
+    rows[2]["gender"] = "Q"  # the third data row: on line 5 of the file
+    rows[4]["fte"] = "2.5"  # the fifth: on line 9
+    if encoding == "cp1252":
+        rows[0]["local_job_title"] = "Caf\u00e9 assistant"
+    path = write_csv(tmp_path / "blank.csv", rows)
+    if encoding == "cp1252":
+        path.write_bytes(path.read_bytes().decode("utf-8").encode("cp1252"))
+    _with_blank_lines(path, newline, after_rows=(1, 3))
+    lines = path.read_bytes().split(newline)
+    assert lines[2] == b"" and lines[5] == b""
+    report = validate_file(path, "staff_in_post")
+    assert report.rows == 5
+    assert sorted((f.row, f.field, f.rule) for f in report.errors) == [
+        (5, "gender", "codelist"),
+        (8, "fte", "max"),
+    ]
+    assert not [f for f in report.findings if f.rule == "row_numbers"]
+
+
+def test_blank_lines_at_the_end_change_nothing_and_cost_no_second_read(tmp_path):
+    from pipelines.standard.reader import _has_blank_line
+
+    rows = valid_rows("staff_in_post")
+    rows[2]["gender"] = "Q"
+    path = _with_blank_lines(write_csv(tmp_path / "t.csv", rows), b"\r\n", (), trailing=3)
+    assert path.read_bytes().endswith(b"\r\n\r\n\r\n\r\n")
+    assert not _has_blank_line(path)
+    report = validate_file(path, "staff_in_post")
+    assert report.rows == 3
+    assert [(f.row, f.rule) for f in report.errors] == [(4, "codelist")]
+    assert _has_blank_line(_with_blank_lines(path, b"\n", (2,)))
+
+
+def test_a_quoted_value_with_an_empty_line_in_it_is_one_row(tmp_path):
+    """A job title typed over several lines (Alt+Enter in Excel), one of them empty: one
+    record, one spreadsheet row; the row after it is the next row."""
+    rows = valid_rows("staff_in_post")
+    rows[0]["local_job_title"] = "Ward\n\nmanager"
+    rows[1]["gender"] = "Q"
+    path = write_csv(tmp_path / "t.csv", rows)
+    assert b'"Ward\n\nmanager"' in path.read_bytes() or b'"Ward\r\n\r\nmanager"' in (
+        path.read_bytes()
+    )
+    report = validate_file(path, "staff_in_post")
+    assert report.rows == 3
+    assert [(f.row, f.field, f.rule) for f in report.errors] == [(3, "gender", "codelist")]
+
+
+def test_when_the_blank_lines_cannot_be_placed_the_report_says_its_rows_skip_them(
+    tmp_path, monkeypatch
+):
+    """Should the second reading of the file ever disagree with DuckDB's about how many rows
+    there are, the rows keep their positions (as before) and a warning says so."""
+    import pipelines.standard.reader as reader
+
+    rows = valid_rows("staff_in_post")
+    rows[2]["gender"] = "Q"
+    path = _with_blank_lines(write_csv(tmp_path / "t.csv", rows), b"\n", (1,))
+    monkeypatch.setattr(reader, "csv_row_numbers", lambda *a: reader.array.array("q", [2]))
+    report = validate_file(path, "staff_in_post")
+    assert [(f.row, f.rule) for f in report.errors] == [(4, "codelist")]  # its position
+    assert [f.rule for f in report.warnings] == ["row_numbers"]
