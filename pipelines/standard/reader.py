@@ -530,7 +530,10 @@ def select_into(
         table = table.drop_columns(["__owf_no_field"])
     rows = None
     if src.blank_lines and src.encoding in ("utf-8", "cp1252"):
-        rows = csv_row_numbers(src.path, src.encoding, src.delimiter)
+        try:
+            rows = csv_row_numbers(src.path, src.encoding, src.delimiter)
+        except (csv.Error, OSError, UnicodeDecodeError):  # e.g. a value over csv's size limit
+            rows = array.array("q")
         if len(rows) != table.num_rows:  # the two readers disagree: say so, do not guess
             if src.ok:  # else malformed rows, set aside by DuckDB, explain the difference
                 src.findings.append(

@@ -642,3 +642,16 @@ def test_when_the_blank_lines_cannot_be_placed_the_report_says_its_rows_skip_the
     report = validate_file(path, "staff_in_post")
     assert [(f.row, f.rule) for f in report.errors] == [(4, "codelist")]  # its position
     assert [f.rule for f in report.warnings] == ["row_numbers"]
+
+
+def test_a_value_too_long_for_pythons_csv_reader_still_gives_a_report(tmp_path):
+    """Python's csv module refuses a value over 131,072 characters, which DuckDB reads: the
+    second reading fails, and the report says the row numbers skip the blank lines."""
+    rows = valid_rows("staff_in_post")
+    rows[0]["local_job_title"] = "x" * 140_000  # too long for the standard: max_length
+    path = _with_blank_lines(write_csv(tmp_path / "t.csv", rows), b"\n", (2,))
+    report = validate_file(path, "staff_in_post")
+    assert [(f.row, f.field, f.rule) for f in report.errors] == [
+        (2, "local_job_title", "max_length")
+    ]
+    assert [f.rule for f in report.warnings] == ["row_numbers"]
