@@ -667,7 +667,8 @@ REPORT_BY_ORGANISATION_NOTES = (
     " that organisation because its agreements do not give planners that table (it is still"
     " counted in the system row). Organisation rows are disclosure-controlled; the system row"
     " is exact unless marked `[c]` (suppressed where it would give away an organisation's"
-    " figure). Leaver rate: leavers in 12 months /"
+    " figure). An organisation's FTE is rounded as its counts are, so it is shown without a"
+    " decimal place. Leaver rate: leavers in 12 months /"
     " average of the headcounts at the start and the end (NHS method, for every organisation;"
     " the turnover table also has the Skills for Care method for social care). The system row"
     " counts a move between organisations as staying, in its leaver rate and its stability.",
@@ -688,10 +689,13 @@ def _by_organisation(
             f" WHERE period = $p AND level IN ('organisation', 'system') AND {c.where}"
         )  # names and conditions are the constants above; the period is bound
         for org, value, suppressed in con.execute(sql, {"p": period}).fetchall():
+            style = c.style
+            if style == "fte" and org != "SYSTEM" and value is not None and value == int(value):
+                # Rounded like a count below system level (to the nearest 5 under the usual
+                # policy): "90", not "90.0", which would claim a precision it does not have.
+                style = "count"
             cells[(c.heading, org)] = (
-                "[c]"
-                if c.column in (suppressed or "").split(",")
-                else _report_figure(value, c.style)
+                "[c]" if c.column in (suppressed or "").split(",") else _report_figure(value, style)
             )
     orgs = sorted({org for _, org in cells} - {"SYSTEM"})
     for c in REPORT_COLUMNS[1:]:

@@ -159,6 +159,7 @@ def test_the_report_gives_every_organisation_s_published_figures(world):
     }
     sources = {  # heading -> (table, column, the row's condition), as a planner would look
         "headcount": ("workforce_in_post", "headcount", "dimension = 'total'"),
+        "FTE": ("workforce_in_post", "fte", "dimension = 'total'"),
         "leaver rate, 12 months": (
             "turnover",
             "leaver_rate",
@@ -219,6 +220,9 @@ def test_the_report_gives_every_organisation_s_published_figures(world):
                     shown = float(cell.rstrip("%").replace(",", ""))
                     expected = value * 100 if cell.endswith("%") else value
                     assert abs(shown - expected) <= 0.05 + 1e-9, (heading, org, cell, value)
+                    if heading == "FTE":  # rounded below system level: no false decimal
+                        decimal = org == "SYSTEM" or value != int(value)
+                        assert ("." in cell) == decimal, (org, cell)
         assert suppressed_seen, "a small system has small cells, and the report shows them as [c]"
     finally:
         con.close()
