@@ -552,6 +552,7 @@ def select_into(
 
 
 _BLANK_LINE = re.compile(rb"\n\r?\n")
+_TAIL = 64 * 1024
 
 
 def _first_blank_line(previous: bytes, chunk: bytes, offset: int) -> int | None:
@@ -570,10 +571,10 @@ def _has_blank_line(path: Path, first: int | None = -1) -> bool:
     of the first empty line when already known (None: there is none), else -1 to search."""
     size = path.stat().st_size
     with path.open("rb") as fh:
-        fh.seek(max(0, size - CHUNK))
+        fh.seek(max(0, size - _TAIL))
         tail = fh.read()
         # Where the line breaks at the end of the file start: a blank line from there on is
-        # not between rows.
+        # not between rows. (A tail of nothing but line breaks is taken as blank lines.)
         end = size - (len(tail) - len(tail.rstrip(b"\r\n")))
         if first is not None and first < 0:
             fh.seek(0)
