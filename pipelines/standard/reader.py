@@ -84,7 +84,7 @@ def _line_of_offset(path: Path, offset: int) -> int:
     return line
 
 
-def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding], int]:
+def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding], int | None]:
     """Return ("utf-8" | "cp1252", findings, where the first blank line is). UTF-8 with or
     without BOM is the standard. The blank line's offset comes from the same pass over the
     bytes: None when there is none, -1 when the pass stopped early (not known)."""
