@@ -655,3 +655,64 @@ def test_a_value_too_long_for_pythons_csv_reader_still_gives_a_report(tmp_path):
         (2, "local_job_title", "max_length")
     ]
     assert [f.rule for f in report.warnings] == ["row_numbers"]
+
+
+# -- XLSX: what the reader takes from a workbook --------------------------------------------
+
+
+def _workbook(path, cells: dict[str, object], second_sheet: bool = False):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Staff"
+    for ref, value in cells.items():
+        sheet[ref] = value
+    if second_sheet:
+        book.create_sheet("Notes")["A1"] = "exported by someone"
+    book.save(path)
+    return path
+
+
+def _read_xlsx(path):
+    import duckdb
+
+    from pipelines.standard.reader import load_xlsx
+
+    con = duckdb.connect()
+    src = load_xlsx(con, path, "owf_src")
+    rows = con.execute("SELECT * FROM owf_src").fetchall() if src.ok else None
+    return src, rows
+
+
+def test_an_xlsx_cell_becomes_the_text_a_csv_export_would_hold(tmp_path):
+    """Typed cells as text: a whole number without a decimal point, a date as ISO, a time of
+    day kept, a boolean as Y/N; text as typed (spaces kept: the mapping trims); an empty cell
+    and a formula nobody calculated are empty (NULL)."""
+    import datetime as dt
+
+    cells = {"A1": "text", "B1": "whole", "C1": "fraction", "D1": "date", "E1": "moment"}
+    cells |= {"F1": "flag", "G1": "empty", "H1": "formula"}
+    cells |= {"A2": " Ward manager ", "B2": 37, "C2": 0.8, "D2": dt.date(2020, 1, 2)}
+    cells |= {"E2": dt.datetime(2020, 1, 2, 13, 4, 5), "F2": True, "H2": "=1+1"}
+    cells |= {"A3": "00123", "B3": 1.0, "C3": 12.5, "D3": dt.datetime(2021, 3, 4), "F3": False}
+    src, rows = _read_xlsx(_workbook(tmp_path / "typed.xlsx", cells))
+    assert src.ok and src.rows == 2 and src.header[:3] == ["text", "whole", "fraction"]
+    assert rows == [
+        (" Ward manager ", "37", "0.8", "2020-01-02", "2020-01-02 13:04:05", "Y", None, None),
+        ("00123", "1", "12.5", "2021-03-04", None, "N", None, None),
+    ]
+
+
+def test_an_xlsx_sheet_that_starts_below_or_right_of_a1_keeps_its_rows_and_columns(tmp_path):
+    """The sheet's own row numbers and column positions, whatever cell the data starts at:
+    a heading in C3 is not a header in row 1 (row 1 is empty), as a spreadsheet shows it."""
+    cells = {"C3": "org_code", "D3": "period", "C4": "RW1", "D4": "2026-10"}
+    src, _ = _read_xlsx(_workbook(tmp_path / "offset.xlsx", cells))
+    assert [(f.rule, f.row) for f in src.findings] == [("no_header", 1)]
+    cells = {"B1": "org_code", "C1": "period", "B2": "RW1", "C2": "2026-10", "B4": "RW2"}
+    src, rows = _read_xlsx(_workbook(tmp_path / "col_b.xlsx", cells, second_sheet=True))
+    assert src.header == ["", "org_code", "period"]
+    assert [f.rule for f in src.findings] == ["several_sheets"]  # empty heading: checked later
+    assert "'Staff'" in src.findings[0].message
+    assert rows == [(None, "RW1", "2026-10"), (None, None, None), (None, "RW2", None)]
