@@ -308,6 +308,7 @@ def load_csv(
     display: str | None = None,
     workdir: Path | None = None,
     defer: bool = False,
+    progress: Callable[[str], None] | None = None,  # unused: DuckDB reads a CSV in one go
 ) -> LoadedSource:
     """Load a CSV into `table` (c0..cN, all VARCHAR). Structural problems become findings.
 
@@ -696,8 +697,10 @@ def load_xlsx(
     workdir: Path | None = None,
     batch_rows: int = 50_000,
     defer: bool = False,  # unused: a workbook is always loaded at once
+    progress: Callable[[str], None] | None = None,
 ) -> LoadedSource:
-    """Load the first sheet of an .xlsx workbook into `table` (c0..cN, text), in batches.
+    """Load the first sheet of an .xlsx workbook into `table` (c0..cN, text), in batches;
+    `progress` hears how many rows are in after each batch (a large workbook takes a while).
 
     Row numbers stay the sheet's own: a blank row inside the data is kept (and will fail
     validation where fields are required); blank rows after the data are ignored.
@@ -784,6 +787,8 @@ def load_xlsx(
             con.execute(f"INSERT INTO {table} SELECT * FROM owf_xlsx_batch")  # noqa: S608
             con.unregister("owf_xlsx_batch")
             batch = [[] for _ in range(ncols)]
+            if progress is not None:
+                progress(f"{count:,} rows read")
 
         beyond: list[tuple[int, int]] = []  # (sheet row, column) of values with no heading
         for sheet_row, values in enumerate(rows, start=2):

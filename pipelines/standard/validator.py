@@ -20,7 +20,7 @@ parameter, and columns from a user's file are loaded under positional names (c0,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -741,9 +741,11 @@ def load_source(
     delimiter: str = ",",
     display: str | None = None,
     defer: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> LoadedSource:
     """The file as table owf_src (c0..cN), or, with `defer`, a CSV left for `select_into`
-    to read and map in one pass (see `pipelines.standard.reader.load_csv`)."""
+    to read and map in one pass (see `pipelines.standard.reader.load_csv`). `progress` hears
+    how far a long read has got (a workbook's, in batches)."""
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
     if not path.is_file():
@@ -755,7 +757,15 @@ def load_source(
             f"{path}: unsupported file type {Path(path).suffix or '(none)'}; use .csv"
             + (" or .xlsx" if ".xlsx" in READERS else "")
         )
-    return reader(con, path, "owf_src", delimiter=delimiter, display=display, defer=defer)
+    return reader(
+        con,
+        path,
+        "owf_src",
+        delimiter=delimiter,
+        display=display,
+        defer=defer,
+        progress=progress,
+    )
 
 
 def validate_file(

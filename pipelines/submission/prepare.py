@@ -104,6 +104,10 @@ class _Progress:
         self.last = self.t0
         self.stages: dict[str, float] = {}
 
+    def note(self, stage: str, detail: str) -> None:
+        """How far a long stage has got, while it runs."""
+        self.say(f"  {stage:<13} {time.monotonic() - self.last:6.2f}s  {detail} ...")
+
     def done(self, stage: str, detail: str = "") -> None:
         now = time.monotonic()
         self.stages[stage] = round(now - self.last, 3)
@@ -202,7 +206,13 @@ def run_submission(
         # A CSV's body is read by the mapping statement itself (one pass, see
         # pipelines.standard.reader.select_into): "read" settles the encoding and header,
         # "map" reads and maps the rows.
-        src = load_source(con, input_path, delimiter=delimiter or prof.delimiter or ",", defer=True)
+        src = load_source(
+            con,
+            input_path,
+            delimiter=delimiter or prof.delimiter or ",",
+            defer=True,
+            progress=lambda m: prog.note("read", m),
+        )
         findings += src.findings
         if src.scan_sql is None:
             receipt["rows_read"] = src.rows

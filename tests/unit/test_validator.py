@@ -716,3 +716,21 @@ def test_an_xlsx_sheet_that_starts_below_or_right_of_a1_keeps_its_rows_and_colum
     assert [f.rule for f in src.findings] == ["several_sheets"]  # empty heading: checked later
     assert "'Staff'" in src.findings[0].message
     assert rows == [(None, "RW1", "2026-10"), (None, None, None), (None, "RW2", None)]
+
+
+def test_a_long_workbook_says_how_far_its_read_has_got(tmp_path):
+    import duckdb
+
+    from pipelines.standard.reader import load_xlsx
+
+    cells = {"A1": "org_code"} | {f"A{r}": "RW1" for r in range(2, 7)}  # 5 rows
+    heard: list[str] = []
+    src = load_xlsx(
+        duckdb.connect(),
+        _workbook(tmp_path / "long.xlsx", cells),
+        "owf_src",
+        batch_rows=2,
+        progress=heard.append,
+    )
+    assert src.ok and src.rows == 5
+    assert heard == ["2 rows read", "4 rows read", "5 rows read"]
