@@ -12,9 +12,10 @@ DESCRIPTIONS = {
     "W2": "national month (~220 trusts, all extracts): Dagster ingest job, then publish job (dbt build, checks, publication)",
     "W3": "one trust resubmits one month after W2: until the new publication is in place",
     "W4": "owf submit prepare, 100,000-row ESR-style staff-in-post extract, end to end",
+    "W5": "owf submit prepare, the same extract saved as an XLSX workbook, end to end (no target)",
 }
 # Repetitions per workload (W3 is measured inside each W2 run).
-RUNS = {"W1": 5, "W2": 3, "W4": 5}
+RUNS = {"W1": 5, "W2": 3, "W4": 5, "W5": 3}
 
 W4_PERIOD = "2026-10"
 W4_HEADCOUNT = 96_000  # with second assignments, about 100,000 rows
@@ -25,8 +26,10 @@ def prepare_inputs(workdir: Path, names: list[str]) -> None:
         from pipelines.bench import national
 
         national.prepare(workdir, progress=lambda m: print(m, flush=True))
-    if "W4" in names:
+    if {"W4", "W5"} & set(names):
         _prepare_w4(workdir / "w4")
+    if "W5" in names:
+        _prepare_w5(workdir / "w4")
 
 
 def _prepare_w4(base: Path) -> None:
@@ -67,11 +70,34 @@ def _prepare_w4(base: Path) -> None:
     marker.write_text(json.dumps({"input": str(w4_input(base))}))
 
 
+def _prepare_w5(base: Path) -> None:
+    """W4's CSV saved as a workbook of one sheet, every cell text (as an export's are), once."""
+    import csv
+
+    from openpyxl import Workbook
+
+    target = w5_input(base)
+    if target.exists():
+        return
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("ESR staff in post")
+    with w4_input(base).open(newline="", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            sheet.append(row)
+    part = target.with_name(target.name + ".part")
+    book.save(part)
+    part.rename(target)
+
+
+def w5_input(base: Path) -> Path:
+    return base / "esr_staff_in_post_RW1.xlsx"
+
+
 def w4_input(base: Path) -> Path:
     return base / "synth" / "extracts" / "RW1" / f"esr_staff_in_post_RW1_{W4_PERIOD}.csv"
 
 
-def run_w4(workdir: Path) -> dict:
+def run_w4(workdir: Path, xlsx: bool = False) -> dict:
     """Time the whole of `owf submit prepare` as the library call the command makes."""
     import time
 
@@ -82,7 +108,7 @@ def run_w4(workdir: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     outcome = run_submission(
-        w4_input(base),
+        w5_input(base) if xlsx else w4_input(base),
         org="RW1",
         extract="staff_in_post",
         period=W4_PERIOD,
@@ -94,7 +120,7 @@ def run_w4(workdir: Path) -> dict:
     )
     seconds = time.perf_counter() - started
     if not outcome.ok:
-        raise SystemExit(f"W4 input did not package: {outcome.findings[:3]}")
+        raise SystemExit(f"W4/W5 input did not package: {outcome.findings[:3]}")
     return {
         "seconds": seconds,
         "rows": outcome.receipt["rows_read"],
@@ -111,4 +137,9 @@ def _national(name: str):
     return run
 
 
-RUNNERS = {"W1": _national("W1"), "W2": _national("W2"), "W4": run_w4}
+RUNNERS = {
+    "W1": _national("W1"),
+    "W2": _national("W2"),
+    "W4": run_w4,
+    "W5": lambda workdir: run_w4(workdir, xlsx=True),
+}
