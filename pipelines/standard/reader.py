@@ -828,6 +828,22 @@ def load_xlsx(
                     row=sheet_row,
                 )
             )
+        errors = _error_cells(path)
+        for sheet_row, column in errors[:10]:
+            name = src.header[column - 1] if column <= ncols else ""
+            src.findings.append(
+                Finding(
+                    "warning",
+                    "excel_error",
+                    f"{column_phrase(name, column)} holds an Excel error (such as #N/A or"
+                    " #REF!) on this row, not a value: it was read as empty. Correct the formula"
+                    " or clear the cell in the workbook."
+                    + (f" {len(errors)} cells are like this." if len(errors) > 10 else ""),
+                    file=display,
+                    row=sheet_row,
+                    field=column_label(name, column) if column <= ncols else None,
+                )
+            )
     except Exception as exc:
         src.findings.append(
             _error(
@@ -840,6 +856,62 @@ def load_xlsx(
     finally:
         getattr(book, "close", lambda: None)()
     return src
+
+
+def _error_cells(path: Path) -> list[tuple[int, int]]:
+    """(row, column), 1-based, of every cell of the first sheet holding an Excel error (#N/A,
+    #REF!, ...), which calamine reads as empty. Found in the sheet's XML: the workbook and its
+    relationships name the first sheet's part; its cells of type "e" are the errors. Errors
+    are few, so the part is streamed through a byte search for the type, and only such a
+    cell's tag is looked at (its reference, written before its type as Excel and every
+    writer here do). An unusual layout gives none, as before this check."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    pkg = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+    found: list[tuple[int, int]] = []
+    try:
+        with zipfile.ZipFile(path) as z:
+            first = ET.fromstring(z.read("xl/workbook.xml")).find(f"{main}sheets/{main}sheet")
+            rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            target = next(
+                r.get("Target", "")
+                for r in rels.iter(f"{pkg}Relationship")
+                if r.get("Id") == first.get(f"{rel}id")
+            )
+            part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            with z.open(part) as fh:
+                carry = b""
+                while chunk := fh.read(CHUNK):
+                    data = carry + chunk
+                    at = data.find(_ERROR_TYPE)
+                    while at >= 0:
+                        if at + len(_ERROR_TYPE) > len(carry):  # not found in the last chunk
+                            tag = data[data.rfind(b"<", 0, at) : at]
+                            ref = _CELL_REF.search(tag)
+                            if ref and _CELL_TAG.match(tag):
+                                found.append(
+                                    (int(ref.group(2)), _column_number(ref.group(1).decode()))
+                                )
+                        at = data.find(_ERROR_TYPE, at + 1)
+                    carry = data[-512:]
+    except (KeyError, StopIteration, AttributeError, OSError, ET.ParseError, zipfile.BadZipFile):
+        return found
+    return found
+
+
+_ERROR_TYPE = b't="e"'
+_CELL_TAG = re.compile(rb"<(?:\w+:)?c\s")
+_CELL_REF = re.compile(rb'\sr="([A-Z]{1,3})([0-9]+)"')
+
+
+def _column_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
 
 
 def _sheet_rows(sheet):

@@ -734,3 +734,17 @@ def test_a_long_workbook_says_how_far_its_read_has_got(tmp_path):
     )
     assert src.ok and src.rows == 5
     assert heard == ["2 rows read", "4 rows read", "5 rows read"]
+
+
+def test_an_excel_error_in_a_cell_is_read_as_empty_and_named_by_row_and_column(tmp_path):
+    """A cell showing #N/A or #REF! holds no value: it is read as empty, and a warning names
+    the row and the column, so an error in an optional field is not sent as a silent blank."""
+    cells = {"A1": "org_code", "B1": "local_job_title", "A2": "RW1", "B2": "#N/A"}
+    cells |= {"A3": "RW1", "B3": "Nurse", "A4": "#REF!", "B4": "Porter"}
+    src, rows = _read_xlsx(_workbook(tmp_path / "errors.xlsx", cells))
+    assert rows == [("RW1", None), ("RW1", "Nurse"), (None, "Porter")]
+    assert [(f.severity, f.rule, f.row, f.field) for f in src.findings] == [
+        ("warning", "excel_error", 2, "local_job_title"),
+        ("warning", "excel_error", 4, "org_code"),
+    ]
+    assert "#N/A" in src.findings[0].message and "read as empty" in src.findings[0].message
