@@ -608,10 +608,7 @@ def csv_row_numbers(path: Path, encoding: str, delimiter: str) -> array.array:
 def _with_row_numbers(table: pa.Table, rows: array.array | None = None) -> pa.Table:
     """`table` with `__row` first: the row of the file each came from, the header being row
     1 (by default its position: rows 2 to n + 1)."""
-    if rows is None:
-        rows = row_numbers(table.num_rows)
-    else:
-        rows = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+    rows = row_numbers(table.num_rows) if rows is None else int64_array(rows)
     batches = table.to_batches()
     if not batches:  # no rows: keep the schema
         return table.add_column(0, "__row", rows)
@@ -627,8 +624,12 @@ def row_numbers(n: int) -> pa.Array:
 
     Built from a buffer: `pa.array` or `pa.scalar` of Python ints would import pandas
     (about 0.2 s of a cold `owf submit prepare`)."""
-    data = pa.py_buffer(array.array("q", range(2, n + 2)))
-    return pa.Array.from_buffers(pa.int64(), n, [None, data])
+    return int64_array(array.array("q", range(2, n + 2)))
+
+
+def int64_array(values: array.array) -> pa.Array:
+    """An array.array of type "q" as an Arrow int64 array, sharing its buffer."""
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -854,7 +855,7 @@ def load_xlsx(
             )
         )
     finally:
-        getattr(book, "close", lambda: None)()
+        book.close()
     return src
 
 
