@@ -392,12 +392,15 @@ def load_csv(
     return src
 
 
+# The longest row the CSV reader takes (DuckDB's default, set here so the message matches).
+MAX_LINE_BYTES = 2_000_000
+
 # Every option is fixed here; the path, the columns (c0..cN) and the delimiter are bound.
 READ_CSV_SQL = (
     "read_csv($owf_src_path, header = true, auto_detect = false, columns = $owf_src_columns,"
     " delim = $owf_src_delim, quote = '\"', escape = '\"', store_rejects = true,"
     " rejects_table = 'owf_reject_errors', rejects_scan = 'owf_reject_scans',"
-    " null_padding = false, all_varchar = true)"
+    " null_padding = false, all_varchar = true, max_line_size = 2000000)"
 )
 
 
@@ -451,7 +454,9 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection, src: LoadedSource) -> None:
     """Malformed rows the CSV reader set aside, one finding per row (the first 1,000)."""
     # DuckDB reports a short row once per missing column: keep one finding per row.
     rejects = con.execute(
-        "SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx)"
+        # (A row's own errors, e.g. a line over the size limit, have no column: first.)
+        "SELECT line, arg_min(error_type, coalesce(column_idx, -1)),"
+        " arg_min(error_message, coalesce(column_idx, -1))"
         " FROM owf_reject_errors GROUP BY line ORDER BY line LIMIT 1000"
     ).fetchall()
     total_rejects = con.execute("SELECT count(DISTINCT line) FROM owf_reject_errors").fetchone()[0]
@@ -661,11 +666,18 @@ def _reject_finding(display: str, line: int, error_type: str, message: str, ncol
     elif error_type == "UNQUOTED VALUE":
         text = "a quoted value is not closed: the file may be truncated or a quote is missing."
         rule = "malformed_row"
+    elif error_type == "LINE SIZE OVER MAXIMUM":
+        text = (
+            f"the row is longer than the reader's limit of {MAX_LINE_BYTES:,} bytes: a value"
+            " has probably lost its closing quote, so the rows after it were read into it, or"
+            " a field holds far more text than it should. Check the row in a text editor."
+        )
+        rule = "malformed_row"
     elif error_type == "INVALID UNICODE":
         text = "the row contains bytes that are not valid text."
         rule = "encoding"
     else:
-        text = f"the row could not be read ({error_type.lower()})."
+        text = f"the row could not be read ({(error_type or 'unknown error').lower()})."
         rule = "malformed_row"
     return _error(rule, text, display, row=int(line))
 

@@ -76,11 +76,22 @@ CREATE OR REPLACE TEMP MACRO owf_value_kind(v) AS CASE
 END
 """
 
-# Codes of non-identifying fields may be shown, but only when they cannot be an identifier
-# that slipped into the wrong column: no long digit runs, no @, short, and no words separated
-# by spaces unless there is a number among them ("Band 5" is shown; "Ben Green", a name typed
-# into the wrong column, is described as "words, 9 characters").
-ECHO_SAFE_PATTERN = r"[A-Za-z_&/().+-]{1,24}|[A-Za-z_ &/().+-]*[0-9]{1,3}[A-Za-z_ &/().+-]*"
+# Values of non-identifying coded fields may be shown, but only when they cannot be a name,
+# an address or an identifier typed into the wrong column (or put there by a shifted column
+# or a wrong profile mapping). A value's shape cannot tell "Permanent" from "Whitfield", so a
+# word is shown only when it is a spelling of one of the field's codes (case, spaces or
+# hyphens for underscores: "Permanent", "fixed term"); otherwise what is shown must look like
+# a code or a month, never like words: one or two characters, a short prefix with a number
+# of one to three digits ("Band 5", "AFC_99", "B8a", "RW1"), words joined by underscores
+# ("NURSES_HV"), or a month ("2026/09", "Sep-26"). Anything else is described ("letters, 9
+# characters"): "Flat 4 Rose Court", "12 Acacia Avenue" and "PATEL" are never echoed.
+ECHO_SAFE_PATTERN = (
+    r"[A-Za-z0-9]{1,2}"
+    r"|[A-Za-z&/().+-]{0,12}[ _]?[0-9]{1,3}[A-Za-z]{0,2}"
+    r"|[A-Za-z]{1,12}(_[A-Za-z0-9]{1,12}){1,3}"
+    r"|[0-9]{1,4}[/ .-][0-9]{1,4}|[A-Za-z]{3}[ -][0-9]{2,4}"
+)
+BOOLEAN_SPELLINGS = ["Y", "N", "YES", "NO", "TRUE", "FALSE", "0", "1"]
 
 TYPE_PATTERNS = {
     "integer": r"-?[0-9]+",
@@ -202,6 +213,9 @@ class _Check:
     severity: str = "error"
 
 
+_PARAM_REF = re.compile(r"\$(p[0-9]+)\b")
+
+
 class SqlParams:
     """Collects named parameters so that no value is ever spliced into SQL text."""
 
@@ -213,6 +227,10 @@ class SqlParams:
         self.values[name] = value
         return f"${name}"
 
+    def used_in(self, sql: str) -> dict[str, object]:
+        """The parameters `sql` refers to (DuckDB refuses any it does not use)."""
+        return {name: self.values[name] for name in _PARAM_REF.findall(sql)}
+
 
 def _condition_sql(cond: Condition, params: SqlParams) -> str:
     col = qi(cond.field)
@@ -223,13 +241,22 @@ def _condition_sql(cond: Condition, params: SqlParams) -> str:
     return f"(TRY_CAST({col} AS DOUBLE) > {params.add(float(cond.greater_than))})"
 
 
-def _found_sql(f: Field, col: str) -> str:
+def _found_sql(f: Field, col: str, std: Standard, params: SqlParams) -> str:
+    """SQL for what a finding shows of the value: the value itself only where
+    ECHO_SAFE_PATTERN or the field's own codes allow it (see there), else its kind."""
     kind = f"owf_value_kind(CAST({col} AS VARCHAR))"
     if f.classification == "other" and f.type in ("code", "boolean", "period", "string"):
-        return (
-            f"CASE WHEN regexp_full_match(CAST({col} AS VARCHAR), '{ECHO_SAFE_PATTERN}')"
-            f" THEN 'value \"' || CAST({col} AS VARCHAR) || '\"' ELSE {kind} END"
-        )
+        v = f"CAST({col} AS VARCHAR)"
+        safe = f"regexp_full_match({v}, {params.add(ECHO_SAFE_PATTERN)})"
+        spellings = None
+        if f.type == "code" and f.codelist:
+            spellings = _codes(std, f.codelist)
+        elif f.type == "boolean":
+            spellings = BOOLEAN_SPELLINGS
+        if spellings:
+            as_code = f"upper(regexp_replace(trim({v}), '[ -]+', '_', 'g'))"
+            safe += f" OR list_contains({params.add(spellings)}, {as_code})"
+        return f"CASE WHEN {safe} THEN 'value \"' || {v} || '\"' ELSE {kind} END"
     return kind
 
 
@@ -257,7 +284,7 @@ def build_checks(
             continue
         col = qi(f.name)
         is_text = columns[f.name] == "VARCHAR"
-        found = _found_sql(f, col)
+        found = _found_sql(f, col, std, params)
         nz = f"{col} IS NOT NULL"
 
         # Required (an alternative field at source can stand in, e.g. date of birth).
@@ -425,7 +452,7 @@ def build_checks(
             continue
         f = extract.field(r.field)
         col = qi(r.field)
-        found = _found_sql(f, col)
+        found = _found_sql(f, col, std, params)
         if r.kind == "required_if":
             if r.when.field not in present:
                 continue
@@ -541,9 +568,9 @@ def validate_relation(
         con.execute(
             "CREATE TEMP TABLE owf_failures AS SELECT check_no, __row FROM (SELECT __row,"  # noqa: S608
             f" unnest(list_filter([{failed}], lambda n: n IS NOT NULL)) AS check_no FROM {view})",
-            params.values,
+            params.used_in(failed),
         )
-        _collect(con, view, checks, display, max_rows_per_rule, findings, totals)
+        _collect(con, view, checks, params, display, max_rows_per_rule, findings, totals)
     key_findings, key_total = _duplicate_keys(
         con, view, extract, columns, display, max_rows_per_rule
     )
@@ -553,7 +580,7 @@ def validate_relation(
     return findings, totals
 
 
-def _collect(con, view, checks, display, cap, findings, totals) -> None:
+def _collect(con, view, checks, params, display, cap, findings, totals) -> None:
     counts = con.execute(
         "SELECT check_no, count(*) FROM owf_failures GROUP BY check_no ORDER BY check_no"
     ).fetchall()
@@ -564,7 +591,8 @@ def _collect(con, view, checks, display, cap, findings, totals) -> None:
         rows = con.execute(
             f"SELECT v.__row, {c.found} FROM {view} v SEMI JOIN"  # noqa: S608
             f" (SELECT __row FROM owf_failures WHERE check_no = {int(check_no)}"
-            f" ORDER BY __row {limit}) f ON v.__row = f.__row ORDER BY v.__row"
+            f" ORDER BY __row {limit}) f ON v.__row = f.__row ORDER BY v.__row",
+            params.used_in(c.found),
         ).fetchall()
         for row, found in rows:
             findings.append(
