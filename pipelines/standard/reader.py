@@ -713,7 +713,7 @@ def load_xlsx(
     defer: bool = False,  # unused: a workbook is always loaded at once
     progress: Callable[[str], None] | None = None,
 ) -> LoadedSource:
-    """Load the first sheet of an .xlsx workbook into `table` (c0..cN, text), in batches;
+    """Load the first visible worksheet of an .xlsx workbook into `table` (c0..cN, text), in batches;
     `progress` hears how many rows are in after each batch (a large workbook takes a while).
 
     Row numbers stay the sheet's own: a blank row inside the data is kept (and will fail
@@ -742,7 +742,8 @@ def load_xlsx(
         # export in about 4 s, where openpyxl's read-only mode took 44 s.
         book = CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
-        sheet = book.get_sheet_by_index(0)
+        index, hidden = _first_visible_sheet(book)
+        sheet = book.get_sheet_by_index(index) if index is not None else None
     except Exception as exc:  # calamine raises several types for a damaged or non-xlsx file
         src.findings.append(
             _error(
@@ -754,13 +755,28 @@ def load_xlsx(
         )
         return src
     try:
+        if sheet is None:
+            src.findings.append(
+                _error(
+                    "no_sheet",
+                    "the workbook has no visible worksheet (every sheet is hidden, or a chart)."
+                    " Unhide the sheet with the extract, or export it as 'CSV UTF-8'.",
+                    display,
+                )
+            )
+            return src
         if len(names) > 1:
+            skipped = (
+                f" Hidden sheets before it were not read: {', '.join(map(repr, hidden))}."
+                if hidden
+                else ""
+            )
             src.findings.append(
                 Finding(
                     "warning",
                     "several_sheets",
-                    f"the workbook has {len(names)} sheets; only the first,"
-                    f" {sheet.name!r}, was read.",
+                    f"the workbook has {len(names)} sheets; only the first visible one,"
+                    f" {sheet.name!r}, was read.{skipped}",
                     file=display,
                 )
             )
@@ -841,7 +857,7 @@ def load_xlsx(
                     row=sheet_row,
                 )
             )
-        errors = _error_cells(path)
+        errors = _error_cells(path, index)
         for sheet_row, column in errors[:10]:
             name = src.header[column - 1] if column <= ncols else ""
             src.findings.append(
@@ -871,10 +887,25 @@ def load_xlsx(
     return src
 
 
-def _error_cells(path: Path) -> list[tuple[int, int]]:
-    """(row, column), 1-based, of every cell of the first sheet holding an Excel error (#N/A,
-    #REF!, ...), which calamine reads as empty. Found in the sheet's XML: the workbook and its
-    relationships name the first sheet's part; its cells of type "e" are the errors. Errors
+def _first_visible_sheet(book) -> tuple[int | None, list[str]]:
+    """(index of the first worksheet that is not hidden, names of hidden sheets before it):
+    the sheet an analyst sees first when opening the workbook. A hidden sheet is often an
+    old copy or a lookup table, never what was meant to be sent; (None, ...) if none."""
+    from python_calamine import SheetTypeEnum, SheetVisibleEnum
+
+    hidden: list[str] = []
+    for index, meta in enumerate(book.sheets_metadata):
+        if meta.visible != SheetVisibleEnum.Visible:
+            hidden.append(meta.name)
+        elif meta.typ == SheetTypeEnum.WorkSheet:
+            return index, hidden
+    return None, hidden
+
+
+def _error_cells(path: Path, index: int = 0) -> list[tuple[int, int]]:
+    """(row, column), 1-based, of every cell of sheet `index` (in the workbook's order)
+    holding an Excel error (#N/A, #REF!, ...), which calamine reads as empty. Found in the
+    sheet's XML: the workbook and its relationships name the sheet's part; its cells of type "e" are the errors. Errors
     are few, so the part is streamed through a byte search for the type, and only such a
     cell's tag is looked at (its reference, written before its type as Excel and every
     writer here do). An unusual layout gives none, as before this check."""
@@ -887,7 +918,8 @@ def _error_cells(path: Path) -> list[tuple[int, int]]:
     found: list[tuple[int, int]] = []
     try:
         with zipfile.ZipFile(path) as z:
-            first = ET.fromstring(z.read("xl/workbook.xml")).find(f"{main}sheets/{main}sheet")
+            sheets = ET.fromstring(z.read("xl/workbook.xml")).findall(f"{main}sheets/{main}sheet")
+            first = sheets[index]
             rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
             target = next(
                 r.get("Target", "")
@@ -910,7 +942,15 @@ def _error_cells(path: Path) -> list[tuple[int, int]]:
                                 )
                         at = data.find(_ERROR_TYPE, at + 1)
                     carry = data[-512:]
-    except (KeyError, StopIteration, AttributeError, OSError, ET.ParseError, zipfile.BadZipFile):
+    except (
+        KeyError,
+        IndexError,
+        StopIteration,
+        AttributeError,
+        OSError,
+        ET.ParseError,
+        zipfile.BadZipFile,
+    ):
         return found
     return found
 

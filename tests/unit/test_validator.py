@@ -789,3 +789,55 @@ def test_an_excel_error_in_a_cell_is_read_as_empty_and_named_by_row_and_column(t
         ("warning", "excel_error", 4, "org_code"),
     ]
     assert "#N/A" in src.findings[0].message and "read as empty" in src.findings[0].message
+
+
+def test_a_hidden_first_sheet_is_skipped_for_the_first_visible_one(tmp_path):
+    """An analyst opening the workbook sees its first visible sheet, not a hidden one (often
+    an old copy): that is the sheet read, the warning names the hidden sheets skipped, and an
+    Excel error is looked for in the sheet read, not in the first one."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    old = book.active
+    old.title = "Old"
+    for row in (["org_code", "local_job_title"], ["RW9", "#N/A"]):
+        old.append(row)
+    old.sheet_state = "hidden"
+    lookup = book.create_sheet("Lookup")
+    lookup.append(["code", "meaning"])
+    lookup.sheet_state = "veryHidden"
+    data = book.create_sheet("Data")
+    for row in (["org_code", "local_job_title"], ["RW1", "Nurse"], ["RW1", "#REF!"]):
+        data.append(row)
+    book.create_sheet("Notes")["A1"] = "exported by someone"
+    book.save(tmp_path / "hidden.xlsx")
+    src, rows = _read_xlsx(tmp_path / "hidden.xlsx")
+    assert rows == [("RW1", "Nurse"), ("RW1", None)]
+    assert [(f.rule, f.row, f.field) for f in src.findings] == [
+        ("several_sheets", None, None),
+        ("excel_error", 3, "local_job_title"),
+    ]
+    assert "first visible one, 'Data', was read" in src.findings[0].message
+    assert "'Old', 'Lookup'" in src.findings[0].message
+
+
+def test_a_workbook_with_every_sheet_hidden_is_refused(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["org_code"])
+    book.create_sheet("Other").append(["org_code"])
+    book.save(tmp_path / "all_hidden.xlsx")
+    # openpyxl will not save a workbook with no visible sheet: hide them in its XML instead.
+    import zipfile
+
+    src_zip = zipfile.ZipFile(tmp_path / "all_hidden.xlsx")
+    with zipfile.ZipFile(tmp_path / "hidden.xlsx", "w") as out:
+        for item in src_zip.infolist():
+            data = src_zip.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                data = data.replace(b'state="visible" r:id', b'state="hidden" r:id')
+            out.writestr(item, data)
+    src, _ = _read_xlsx(tmp_path / "hidden.xlsx")
+    assert [(f.severity, f.rule) for f in src.findings] == [("error", "no_sheet")]
+    assert "Unhide the sheet" in src.findings[0].message
