@@ -447,8 +447,22 @@ def build_checks(
                 )
             )
 
+    source_fields = {f.name for f in extract.fields_in(SOURCE)} if form == SOURCE else set()
     for r in extract.rules:
         if r.field not in present:
+            # A column left out holds no value at all: where the rule's condition holds, that
+            # is as much a failure as the column left empty (which fails row by row).
+            if r.kind == "required_if" and r.field in source_fields and r.when.field in present:
+                checks.append(
+                    _Check(
+                        r.id,
+                        r.field,
+                        f"{r.field} is required when {r.when.describe()}: {r.description} The"
+                        f" file has no {r.field} column: add it, or map it in the profile.",
+                        _condition_sql(r.when, params),
+                        "'no column'",
+                    )
+                )
             continue
         f = extract.field(r.field)
         col = qi(r.field)

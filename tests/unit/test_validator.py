@@ -841,3 +841,22 @@ def test_a_workbook_with_every_sheet_hidden_is_refused(tmp_path):
     src, _ = _read_xlsx(tmp_path / "hidden.xlsx")
     assert [(f.severity, f.rule) for f in src.findings] == [("error", "no_sheet")]
     assert "Unhide the sheet" in src.findings[0].message
+
+
+def test_a_conditionally_required_column_left_out_fails_where_the_condition_holds(tmp_path):
+    """Leaving out the pay band column is no better than leaving it empty: each NHS trust
+    row fails the rule (it passed before, when the rule was skipped for a missing column).
+    At the hub (submitted form) an absent field is the agreement's minimisation: no check."""
+    rows = valid_rows("staff_in_post")
+    for r in rows:
+        r.pop("pay_band")
+    assert {r["sector"] for r in rows} == {"NHS_TRUST"}
+    report = _validate(tmp_path, rows)
+    assert [(f.rule, f.row, f.found) for f in report.errors] == [
+        ("pay_band_for_nhs_trusts", 2, "no column"),
+        ("pay_band_for_nhs_trusts", 3, "no column"),
+        ("pay_band_for_nhs_trusts", 4, "no column"),
+    ], report.render()
+    at_hub = _validate(tmp_path, rows, form="submitted").findings
+    assert not [f for f in at_hub if f.rule == "pay_band_for_nhs_trusts"]
+    assert "has no pay_band column: add it" in report.errors[0].message
