@@ -72,17 +72,27 @@ def _error(rule: str, message: str, display: str, row: int | None = None, **kw) 
 
 
 def _line_of_offset(path: Path, offset: int) -> int:
-    """1-based line number of a byte offset (counted without decoding)."""
-    line = 1
+    """The row (1-based, as a spreadsheet shows the file) holding a byte offset, counted
+    without decoding: line breaks inside a quoted value (a value spanning lines) do not
+    start a row; a blank line is a row of its own. Quotes are counted as they come: a
+    doubled quote inside a quoted value toggles twice, so it changes nothing."""
+    row, quoted = 1, False
     with path.open("rb") as fh:
         remaining = offset
         while remaining > 0:
             chunk = fh.read(min(CHUNK, remaining))
             if not chunk:
                 break
-            line += chunk.count(b"\n")
             remaining -= len(chunk)
-    return line
+            if not quoted and b'"' not in chunk:
+                row += chunk.count(b"\n")
+                continue
+            for part in chunk.split(b'"'):
+                if not quoted:
+                    row += part.count(b"\n")
+                quoted = not quoted
+            quoted = not quoted  # n parts are separated by n - 1 quotes
+    return row
 
 
 def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding], int | None]:

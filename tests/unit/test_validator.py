@@ -331,6 +331,27 @@ def test_windows_1252_is_read_with_a_warning(tmp_path):
     assert warning.rule == "encoding" and warning.row == 3 and "CSV UTF-8" in warning.message
 
 
+@pytest.mark.parametrize("bom", [False, True])
+def test_an_encoding_finding_counts_a_value_spanning_lines_as_one_row(tmp_path, bom):
+    """The row of a non-UTF-8 byte is the spreadsheet's row: a quoted value spanning lines
+    above it is one row (it was counted as one line per line break, so row 6 was called 8),
+    and a quoted value holding a doubled quote changes nothing."""
+    rows = [dict(r) for r in valid_rows("staff_in_post") * 2]
+    rows[0]["local_job_title"] = 'Staff\nNurse\n"Nights"'  # rows 2 (3 lines); quotes doubled
+    rows[4]["local_job_title"] = "Café"  # row 6
+    path = write_csv(tmp_path / "ml.csv", rows, encoding="cp1252")
+    if bom:
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    findings = validate_file(path, "staff_in_post").findings
+    [finding] = [f for f in findings if f.rule == "encoding"]  # (the rows repeat: duplicates)
+    assert (finding.rule, finding.severity, finding.row) == (
+        "encoding",
+        "error" if bom else "warning",
+        6,
+    )
+    assert "row 6" in finding.message
+
+
 def test_a_utf8_file_with_a_bom_and_one_bad_byte_is_an_error_on_its_row(tmp_path):
     """Not read as Windows-1252, which made the mark part of the first column's name."""
     rows = valid_rows("staff_in_post")
