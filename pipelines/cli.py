@@ -307,6 +307,18 @@ def main() -> None:
     except OwfError as exc:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # A DuckDB file that opens but cannot be read (cut short by a full disk or a partial
+        # copy) fails at its first query, wherever that is: say what it means, not a trace.
+        if type(exc).__name__ != "IOException" or "duckdb" not in type(exc).__module__:
+            raise
+        echo_err(
+            f"error: a DuckDB file could not be read: {str(exc).splitlines()[0][:300]}. The file"
+            " may be damaged (a full disk, a copy cut short). If it is the hub's warehouse,"
+            " restore it, with audit-head.json, from the hub's latest backup; DuckDB undoes an"
+            " unfinished transaction, so what was stored before this command is as it was."
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

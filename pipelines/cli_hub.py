@@ -83,6 +83,14 @@ def run_ingest_job(
     wanted = sorted(set(periods)) if periods else found
     if not wanted:
         return None
+    # Refusals the job would only reach inside a step (and print under Dagster's stack trace):
+    # a lost warehouse, a damaged one, or one another program holds open.
+    from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse
+
+    lost = missing_warehouse(paths)
+    if lost:
+        raise OwfError(lost)
+    check_not_open_elsewhere(paths)
     if instance is None:
         from pipelines.defs.instance import local_instance
 
@@ -143,9 +151,12 @@ def _print_status(paths) -> None:
 @hub_app.command("status")
 def hub_status(hub: HubOpt = None) -> None:
     """Submissions by organisation and status."""
+    from pipelines.hub.warehouse import missing_warehouse
+
     paths = _paths(hub)
     if not paths.warehouse.exists():
-        raise OwfError(f"no warehouse at {paths.warehouse}: nothing has been ingested yet")
+        lost = missing_warehouse(paths)
+        raise OwfError(lost or f"no warehouse at {paths.warehouse}: nothing has been ingested yet")
     _print_status(paths)
 
 
@@ -256,13 +267,14 @@ def quarantine_discard(
 def audit_verify(hub: HubOpt = None) -> None:
     """Check the audit log's hash chain; name the first row that was edited, deleted or reordered."""
     from pipelines.hub import audit
-    from pipelines.hub.warehouse import connect
+    from pipelines.hub.warehouse import connect, missing_warehouse
 
     paths = _paths(hub)
     if not paths.warehouse.exists():
-        raise OwfError(f"no warehouse at {paths.warehouse}: there is no audit log yet")
+        lost = missing_warehouse(paths)
+        raise OwfError(lost or f"no warehouse at {paths.warehouse}: there is no audit log yet")
     with connect(paths, write=False) as wh:
-        rows, problems = audit.verify(wh, audit.read_head(paths))
+        rows, problems = audit.verify(wh, audit.read_head(paths), head_expected=True)
     if problems:
         for p in problems:
             typer.echo(f"FAILED: {p.message} ({p.kind})")

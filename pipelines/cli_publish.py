@@ -58,12 +58,13 @@ def run_publish(paths, *, instance=None, log_level: str = "WARNING") -> PublishO
     import dagster as dg
 
     from pipelines.defs.instance import run_hub_job
-    from pipelines.hub.warehouse import check_not_open_elsewhere
+    from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse
     from pipelines.publish.publication import record_blocked
 
     if not paths.warehouse.exists():
         raise OwfError(
-            f"no warehouse at {paths.warehouse}: ingest some submissions first (owf hub ingest)"
+            missing_warehouse(paths)
+            or f"no warehouse at {paths.warehouse}: ingest some submissions first (owf hub ingest)"
         )
     # dbt would fail on a warehouse another program holds open with a message buried in its
     # log, and the blocked run could not even be recorded: say so before starting.

@@ -199,10 +199,13 @@ class AuditProblem:
 
 
 def verify(
-    con: duckdb.DuckDBPyConnection, head: dict | None = None
+    con: duckdb.DuckDBPyConnection, head: dict | None = None, *, head_expected: bool = False
 ) -> tuple[int, list[AuditProblem]]:
     """(rows checked, problems). Rows are read in table order and in sequence order: the
-    chain must hold in both, which is what catches reordering."""
+    chain must hold in both, which is what catches reordering. `head` is the recorded head
+    (read_head); with `head_expected` (a hub's own log, whose every commit writes the head),
+    a log with rows and no readable head is a problem: without it, deleting the newest rows
+    would leave a chain that checks."""
     rows = con.execute(
         "SELECT seq, event_at, event, actor, submission_id, org_code, extract, period, detail, prev_hash, hash"
         " FROM audit.events ORDER BY seq"
@@ -267,7 +270,18 @@ def verify(
                 )
             break
         prev_hash, prev_seq = stored_hash, seq
-    if not problems and head:
+    if not problems and rows and head_expected and not _usable(head):
+        problems.append(
+            AuditProblem(
+                prev_seq,
+                "head_missing",
+                "the recorded head of the log (audit-head.json) is missing or unreadable, so"
+                f" rows deleted after row {prev_seq} could not be detected. Restore"
+                " audit-head.json from the hub's latest backup, beside the warehouse it was"
+                " backed up with",
+            )
+        )
+    if not problems and _usable(head):
         if head["seq"] > prev_seq:
             problems.append(
                 AuditProblem(
@@ -287,6 +301,14 @@ def verify(
                     )
                 )
     return len(rows), problems
+
+
+def _usable(head: dict | None) -> bool:
+    return (
+        isinstance(head, dict)
+        and type(head.get("seq")) is int
+        and isinstance(head.get("hash"), str)
+    )
 
 
 def read_head(paths: HubPaths) -> dict | None:

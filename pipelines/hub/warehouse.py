@@ -73,12 +73,19 @@ def open_duckdb(paths: HubPaths, *, read_only: bool = False) -> duckdb.DuckDBPyC
     """duckdb.connect on the warehouse; a program outside the hub holding DuckDB's own lock on
     the file (an analyst's DuckDB shell or SQL client, even read-only) is an OwfError naming
     the file, the program and what to do, not a stack trace suggesting read-only mode."""
+    lost = missing_warehouse(paths)
+    if lost:
+        raise OwfError(lost)
     try:
         return duckdb.connect(str(paths.warehouse), read_only=read_only)
     except duckdb.IOException as exc:
         text = str(exc)
         if "Could not set lock" not in text:
-            raise
+            raise OwfError(
+                f"the warehouse {paths.warehouse} could not be opened: {text.splitlines()[0][:200]}."
+                " The file may be damaged (a full disk, a copy cut short). Restore it, with"
+                f" {paths.audit_head.name}, from the hub's latest backup; nothing was changed."
+            ) from None
         found = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", text)
         holder = found.group(1) if found else "another process"
         raise OwfError(
@@ -390,6 +397,25 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
 
 def warehouse_exists(paths: HubPaths) -> bool:
     return Path(paths.warehouse).exists()
+
+
+def missing_warehouse(paths: HubPaths) -> str | None:
+    """What to say when the warehouse file is gone from a hub that has used one, else None.
+
+    The audit head (written outside the database after every committed event) shows the hub
+    had a warehouse: opening the path would make a new, empty one, and the next ingest and
+    publication would go on from nothing, dropping every landed submission and the audit log
+    from `latest` without a word. So nothing opens it; the file must be restored."""
+    if paths.warehouse.exists() or not paths.audit_head.exists():
+        return None
+    head = audit.read_head(paths)
+    events = f"{head['seq']:,} audit events" if head and "seq" in head else "audit events"
+    return (
+        f"the warehouse {paths.warehouse} is missing, but this hub has recorded {events}"
+        f" ({paths.audit_head.name}): it was deleted or moved. Restore it from the hub's latest"
+        " backup (or put it back where it was) and run the command again. Nothing was changed:"
+        " a new, empty warehouse here would lose every submission landed so far."
+    )
 
 
 def refresh_governance_tables(con: duckdb.DuckDBPyConnection, gov) -> None:

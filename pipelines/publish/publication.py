@@ -327,7 +327,7 @@ def _require_intact_audit_chain(paths: HubPaths, wh: duckdb.DuckDBPyConnection) 
     the record of what was accepted from whom, and an edited, deleted or reordered row says
     the warehouse was changed outside the hub. (Ingestion is held back the same way, by the
     audit_chain_intact check.)"""
-    rows, problems = audit.verify(wh, audit.read_head(paths))
+    rows, problems = audit.verify(wh, audit.read_head(paths), head_expected=True)
     if problems:
         raise OwfError(
             f"the hub's audit log ({paths.warehouse}, audit.events) fails verification:"

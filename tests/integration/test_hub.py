@@ -1275,6 +1275,56 @@ def test_audit_verify_detects_truncation_of_the_newest_rows(audited):
     assert r.returncode == 1 and "truncated" in r.stdout
 
 
+@pytest.mark.parametrize("damage", ["missing", "garbage"])
+def test_audit_verify_fails_when_the_recorded_head_is_gone(audited, damage):
+    """Without audit-head.json, deleting the newest rows leaves a chain that checks: a log
+    with rows and no readable head fails, so the truncation cannot pass unseen."""
+    with connect(audited, write=False) as wh:
+        last = wh.execute("SELECT max(seq) FROM audit.events").fetchall()[0][0]
+    if damage == "missing":
+        audited.audit_head.unlink()
+    else:
+        audited.audit_head.write_text("garbage{")
+    _tamper(audited, f"DELETE FROM audit.events WHERE seq >= {last - 1}")
+    r = owf_audit_verify(audited)
+    assert r.returncode == 1 and "(head_missing)" in r.stdout, r.stdout + r.stderr
+    assert "audit-head.json is missing or unreadable" in r.stdout.replace(")", "").replace("(", "")
+
+
+def test_a_lost_warehouse_is_not_silently_replaced_by_an_empty_one(world, audited):
+    """Deleting (or moving) the warehouse of a hub that has landed submissions: ingestion
+    refuses to start a new, empty one (which the next publication would have made latest),
+    and status and verify say the file is missing, not that nothing was ingested."""
+    head = audited.audit_head.read_text()
+    audited.warehouse.rename(audited.warehouse.with_name("moved.duckdb"))
+    drop(audited, *[p for k, p in world["packages"].items() if k[0] == "HS101"][:1])
+    owf = str(Path(sys.executable).parent / "owf")
+    for command in (["hub", "ingest"], ["hub", "status"], ["audit", "verify"], ["publish"]):
+        r = subprocess.run(
+            [owf, *command, "--hub", str(audited.root)], capture_output=True, text=True
+        )
+        assert r.returncode != 0, (command, r.stdout)
+        assert "is missing, but this hub has recorded" in r.stdout + r.stderr, (command, r)
+        assert "Traceback" not in r.stderr
+    assert not audited.warehouse.exists()
+    assert audited.audit_head.read_text() == head
+    assert list(audited.inbox.glob("*.owfpkg"))  # the package waits for the restored file
+
+
+def test_a_damaged_warehouse_is_named_with_what_to_do_not_a_trace(audited):
+    """A warehouse cut short (a full disk, a partial copy) opens, then fails at its first
+    read: the commands that read it say the file may be damaged and to restore it."""
+    with audited.warehouse.open("r+b") as fh:
+        fh.truncate(audited.warehouse.stat().st_size // 8)
+    owf = str(Path(sys.executable).parent / "owf")
+    for command in (["hub", "status"], ["audit", "verify"]):
+        r = subprocess.run(
+            [owf, *command, "--hub", str(audited.root)], capture_output=True, text=True
+        )
+        assert r.returncode != 0 and "Traceback" not in r.stderr, (command, r.stderr)
+        assert "may be damaged" in r.stderr and "restore it" in r.stderr, (command, r.stderr)
+
+
 def _newest_seq(paths: HubPaths) -> int:
     with connect(paths, write=False) as wh:
         return wh.execute("SELECT max(seq) FROM audit.events").fetchone()[0]

@@ -92,7 +92,7 @@ def audit_chain_intact(hub: HubResource) -> dg.AssetCheckResult:
             passed=False, description="no warehouse yet: nothing to verify", metadata={"rows": 0}
         )
     with connect(paths, write=False) as wh:
-        rows, problems = audit.verify(wh, audit.read_head(paths))
+        rows, problems = audit.verify(wh, audit.read_head(paths), head_expected=True)
     return dg.AssetCheckResult(
         passed=not problems and rows > 0,
         metadata={"rows": rows, "problems": [p.message for p in problems][:20]},
