@@ -41,7 +41,10 @@ class Finding:
         return ", ".join(parts)
 
     def render(self) -> str:
-        text = f"{self.severity.upper()} [{self.rule}] {self.location()}: {self.message}"
+        where = self.location()
+        text = (
+            f"{self.severity.upper()} [{self.rule}]{' ' + where if where else ''}: {self.message}"
+        )
         if self.found:
             text += f" (found: {self.found})"
         return text

@@ -154,6 +154,16 @@ class Governance:
         received_on = received_on or dt.date.today()
         arrived_on = min(arrived_on or received_on, received_on)
         self.organisation(ods_code)
+        begins = _first_day(period)
+        if begins is not None and begins > received_on:
+            # No agreement can cover data about a month that has not begun: a mistyped
+            # period, or a clock set wrong. (A month under way is the agreements' business.)
+            raise Refusal(
+                "period_in_future",
+                f"period {period} has not begun: it starts on {begins} and today is"
+                f" {received_on}. Check the period (--period YYYY-MM, and the extract's period"
+                " column) is the month the extract describes.",
+            )
         candidates = self.agreements_for(ods_code, extract)
         if not candidates:
             others = self.agreements_for(ods_code)
@@ -409,3 +419,11 @@ def load_governance(directory: Path | str | None = None, standard=None) -> Gover
             f" has {len(errors)} error(s); run `owf governance check` for the full list:\n{listing}"
         )
     return loaded.governance
+
+
+def _first_day(period: str) -> dt.date | None:
+    """The first day of a YYYY-MM period, or None if it is not one."""
+    try:
+        return dt.date(int(period[:4]), int(period[5:7]), 1) if len(period) == 7 else None
+    except ValueError:
+        return None

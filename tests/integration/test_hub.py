@@ -440,6 +440,40 @@ def test_a_signed_package_with_a_malformed_period_is_refused_and_the_run_goes_on
     assert not list(paths.inbox.iterdir())
 
 
+def test_a_signed_package_for_a_month_that_has_not_begun_is_refused_not_published(world, tmp_path):
+    """A package claiming a future month (a mistyped period) went to the latest period's
+    run, which landed it, and the next publication showed that month."""
+    paths = fresh_hub(world, tmp_path)
+    src = world["packages"][("RW1", "vacancies", "2026-10")]
+    future = (dt.date.today().replace(day=1) + dt.timedelta(days=400)).strftime("%Y-%m")
+    pkg = _reseal(
+        world,
+        paths,
+        src,
+        lambda t: t.set_column(
+            t.column_names.index("period"), "period", pa.array([future] * t.num_rows)
+        ),
+        "future",
+    )
+    raw = read_package(pkg.read_bytes())
+    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
+    data, _ = seal_package(
+        decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key)),
+        dict(raw.manifest, period=future),
+        signing,
+        kf.load_encryption_public_key(paths.keys / "hub-encryption.pub"),
+    )
+    pkg.write_bytes(data)
+    run(paths, packages=drop(paths, pkg))
+    assert [r[1:5] for r in submissions(paths)] == [
+        ("vacancies", future, "refused", "period_in_future")
+    ]
+    [finding] = receipt(paths, "RW1", "refused")["findings"]
+    assert f"period {future} has not begun" in finding["message"]
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.vacancies").fetchall() == [(0,)]
+
+
 @pytest.mark.parametrize("one_run", [False, True])
 def test_two_organisations_packages_with_one_package_id_land_apart(world, tmp_path, one_run):
     """SC101 signs a package carrying RW1's package id (copied, or by a faulty tool): it lands

@@ -317,6 +317,16 @@ def test_resolve_agreement_in_force():
     gov = load_governance()
     a = gov.resolve_agreement("RW1", "staff_in_post", "2026-09", TODAY)
     assert a.id == "ISA-WV-001" and "ethnic_category" in a.permitted_fields("staff_in_post")
+    # The month under way is the agreement's to cover (a month that has not begun is not).
+    assert gov.resolve_agreement("RW1", "staff_in_post", "2026-11", TODAY).id == "ISA-WV-001"
+
+
+def test_a_period_that_has_not_begun_is_refused_with_its_dates():
+    with pytest.raises(Refusal) as exc:
+        load_governance().resolve_agreement("RW1", "staff_in_post", "2026-12", TODAY)
+    assert "period 2026-12 has not begun: it starts on 2026-12-01 and today is 2026-11-24" in str(
+        exc.value
+    )
 
 
 @pytest.mark.parametrize(
@@ -325,6 +335,8 @@ def test_resolve_agreement_in_force():
         ("ZZZ1", "staff_in_post", "2026-09", "unknown_organisation"),
         ("HS101", "sickness_absence", "2026-09", "no_agreement"),
         ("RW1", "staff_in_post", "2023-01", "period_outside_agreement"),
+        ("RW1", "staff_in_post", "2026-12", "period_in_future"),  # TODAY is 2026-11-24
+        ("RW1", "vacancies", "2027-06", "period_in_future"),
     ],
 )
 def test_resolve_agreement_refusals(org, extract, period, reason):
