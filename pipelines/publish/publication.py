@@ -313,6 +313,15 @@ def read_workspace(
                 "SELECT submission_id, org_code, extract_type, period, package_sha256"
                 " FROM marts.built_from_submissions ORDER BY org_code, extract_type, period"
             ).fetchall()
+            if not submissions:
+                # Every table would be empty: made latest, it would replace what planners
+                # have with nothing (a hub whose submissions were all refused or purged).
+                raise OwfError(
+                    "the last build of the models read no accepted submission, so every"
+                    " published table would be empty. Nothing was published; the latest"
+                    " publication is unchanged. Ingest accepted submissions (`owf hub status`"
+                    " shows what was refused or quarantined, and why), then publish again."
+                )
             frames = {
                 m.name: wh.execute(f"SELECT * FROM published.{m.view}").df()  # noqa: S608 - dbt model names
                 for m in models

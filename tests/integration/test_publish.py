@@ -534,6 +534,20 @@ def test_nothing_is_published_from_a_warehouse_whose_audit_log_was_edited(world,
     )  # no staging folder left behind either
 
 
+def test_a_build_that_read_no_accepted_submission_is_not_published(world, tmp_path):
+    """A hub whose submissions were all refused (or purged) built empty marts, and publishing
+    them made an empty publication latest, in place of the planners' figures."""
+    paths = copy_hub(world, tmp_path / "hub")
+    before = tree_digest(paths.root / "publications")
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute("DELETE FROM marts.built_from_submissions")  # as a build over none leaves it
+    con.close()
+    with pytest.raises(OwfError, match="read no accepted submission") as refused:
+        publish(paths)
+    assert "the latest publication is unchanged" in str(refused.value)
+    assert tree_digest(paths.root / "publications") == before
+
+
 def test_a_blocked_publication_is_recorded_with_its_blocking_checks_only():
     """record_blocked_publication writes which checks held a publication back. A failed
     warn-severity check (fct_data_quality_no_open_warnings on the demo's data) blocks nothing
