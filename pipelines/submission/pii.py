@@ -13,8 +13,8 @@ side, so digit runs inside 64-character hexadecimal pseudonyms are never tokens)
 - NI number (`pii_ni_number`), every text column: a token of the NI number's shape, any
   case, with or without its suffix letter (the number identifies the person without it),
   grouped "AB 12 34 56 C" or not; a group may be set off by one space, tab, non-breaking or
-  other fixed-width space (what text pasted from a document or web page carries), full stop
-  or hyphen. Once the separators are removed it must pass the standard's own rules
+  other fixed-width space, zero-width space or joiner (what text pasted from a document or
+  web page carries), full stop, hyphen, slash, underscore or comma. Once the separators are removed it must pass the standard's own rules
   (NI_NUMBER_PATTERN, the suffix optional, and NI_UNALLOCATED_PREFIXES).
 - NHS number (`pii_nhs_number`): a 10-digit token, plain or grouped 3-3-4 with one of the
   same separators between the groups, with a valid modulus-11 check digit. One random number in eleven passes the
@@ -98,9 +98,12 @@ DOMINANT_VALID_SHARE = 0.95
 # --- Token patterns (RE2). Each is matched between delimiters, never inside a word. -------
 DELIM = "[^A-Za-z0-9]"
 # What may set off the groups of an NI or NHS number: a space, a tab, a non-breaking, figure,
-# thin or narrow no-break space (text pasted from documents and web pages), a full stop or a
-# hyphen. Removed (with anything else not a letter or digit) before the full match.
-_SEP = "[ \\t\\x{00A0}\\x{2007}\\x{2009}\\x{202F}.-]"
+# thin or narrow no-break space, a zero-width space, joiner or word joiner (text pasted from
+# documents and web pages), a full stop, a hyphen, a slash, an underscore or a comma.
+# Removed (with anything else not a letter or digit) before the full match.
+_SEP = (
+    "[ \\t\\x{00A0}\\x{2007}\\x{2009}\\x{202F}\\x{200B}\\x{200C}\\x{200D}\\x{2060}\\x{FEFF}./_,-]"
+)
 NI_TOKEN = f"[A-Za-z]{{2}}{_SEP}?[0-9]{{2}}{_SEP}?[0-9]{{2}}{_SEP}?[0-9]{{2}}(?:{_SEP}?[A-Za-z])?"
 NHS_TOKEN = f"[0-9]{{10}}|[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}[0-9]{{4}}"
 # The standard's NI number rule with the suffix letter optional.
