@@ -126,9 +126,33 @@ def hub_ingest(
     result = run_ingest_job(paths, period)
     if result is None:
         typer.echo(f"nothing to ingest in {paths.inbox}")
+        _say_what_is_not_a_package(paths)
         return
     _print_status(paths)
+    _say_what_is_not_a_package(paths)
     raise typer.Exit(0 if result.success else 1)
+
+
+def _say_what_is_not_a_package(paths) -> None:
+    """Name what sits in the inbox but is not taken as a package (a CSV dropped there, a
+    package renamed to upper case, a folder), so that it is not waited on in silence.
+    Dotfiles are packages still being written (or a desktop's own files): not named."""
+    from pipelines.hub.ingest import SUFFIX, inbox_packages
+
+    taken = {p.name for p in inbox_packages(paths)}
+    others = sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in paths.inbox.iterdir()
+        if not p.name.startswith(".") and p.name not in taken
+    )
+    if others:
+        shown = ", ".join(others[:10]) + (
+            f" and {len(others) - 10} more" if len(others) > 10 else ""
+        )
+        typer.echo(
+            f"  not ingested: {len(others)} item(s) in {paths.inbox} are not packages: {shown}."
+            f" Only files named *{SUFFIX} (lower case) are taken; move anything else out."
+        )
 
 
 def _print_status(paths) -> None:

@@ -1359,6 +1359,26 @@ def test_a_damaged_warehouse_is_named_with_what_to_do_not_a_trace(audited):
         assert "may be damaged" in r.stderr and "restore it" in r.stderr, (command, r.stderr)
 
 
+def test_owf_hub_ingest_names_what_in_the_inbox_is_not_a_package(world, tmp_path):
+    """A CSV dropped in the inbox, a package renamed to upper case and a folder were waited
+    on in silence ("nothing to ingest"); a dotfile is a package still being written."""
+    paths = fresh_hub(world, tmp_path)
+    src = world["packages"][("SC101", "vacancies", "2026-10")]
+    shutil.copyfile(src, paths.inbox / "SC101.OWFPKG")
+    (paths.inbox / "staff.csv").write_text("org_code\n")
+    (paths.inbox / "old.owfpkg").mkdir()
+    (paths.inbox / ".partly-written.owfpkg").write_bytes(b"")
+    owf = str(Path(sys.executable).parent / "owf")
+    r = subprocess.run(
+        [owf, "hub", "ingest", "--hub", str(paths.root)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert "nothing to ingest" in r.stdout
+    assert "not ingested: 3 item(s)" in r.stdout
+    assert "SC101.OWFPKG, old.owfpkg/, staff.csv." in r.stdout
+    assert ".partly-written" not in r.stdout
+
+
 def _newest_seq(paths: HubPaths) -> int:
     with connect(paths, write=False) as wh:
         return wh.execute("SELECT max(seq) FROM audit.events").fetchone()[0]
