@@ -237,12 +237,20 @@ def quarantine_list(hub: HubOpt = None) -> None:
             kind = "refused: fix the cause, then a new submission"
         else:
             kind = "needs a corrected resubmission"
-        typer.echo(
-            f"{q.submission_id}  {q.status:<11} {q.org_code} {q.extract} {q.period}  {q.reason}"
-            f"  [{kind}]"
-        )
+        # A refused package's manifest may not be readable: what it could not say is "-".
+        what = " ".join(str(v) if v else "-" for v in (q.org_code, q.extract, q.period))
+        typer.echo(f"{q.submission_id}  {q.status:<11} {what}  {q.reason}  [{kind}]")
         for f in q.receipt.get("findings", [])[:3]:
-            typer.echo(f"    row {f.get('row')} field {f.get('field')}: {f.get('rule')}")
+            where = ", ".join(
+                part
+                for part in (
+                    f"row {f['row']}" if f.get("row") is not None else "",
+                    f"field {f['field']}" if f.get("field") else "",
+                )
+                if part
+            )
+            text = f"{f.get('rule')}: {f.get('message', '')}".rstrip(": ")
+            typer.echo(f"    {where + ': ' if where else ''}{text}")
 
 
 @quarantine_app.command("release")

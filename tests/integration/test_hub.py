@@ -597,6 +597,12 @@ def test_owf_quarantine_lists_refused_and_quarantined_packages_and_discards_a_re
     assert any(
         held["quarantined"] in line and "corrected resubmission" in line for line in lines
     ), listed.stdout
+    # Each finding with where it is and what it says; nothing unknown printed as "None".
+    assert "None" not in listed.stdout
+    assert any(
+        line.startswith("    row ") and "field gender: codelist: gender must be" in line
+        for line in lines
+    ), listed.stdout
 
     refused_file = paths.refused / "RW1" / forged.name
     assert refused_file.exists()
