@@ -518,7 +518,14 @@ def select_into(
     # A relation needs a column: with no fields, a placeholder that is dropped after.
     placeholder = not columns_sql
     columns_sql = columns_sql or "NULL::BOOLEAN AS __owf_no_field"
-    select = f"SELECT {columns_sql} FROM "  # noqa: S608 - the caller's checked SQL
+    # A CSV's records that hold nothing but delimiters (Excel writes ",,,," for formatted
+    # cells below the data): at the end of the file they are not rows, as blank rows after a
+    # workbook's data are not. Marked here, trimmed below; inside the data they stay rows.
+    blank_sql = ""
+    if src.encoding in ("utf-8", "cp1252") and src.header:
+        cells = ", ".join(f"c{i}" for i in range(len(src.header)))
+        blank_sql = f", coalesce({cells}) IS NULL AS {_BLANK_RECORD}"
+    select = f"SELECT {columns_sql}{blank_sql} FROM "  # noqa: S608 - the caller's checked SQL
     if src.scan_sql is None:
         table = con.sql(select + src.table, params=params or {}).to_arrow_table(ARROW_BATCH_ROWS)
     else:
@@ -545,12 +552,17 @@ def select_into(
         src.rows = table.num_rows
     if placeholder:
         table = table.drop_columns(["__owf_no_field"])
+    if blank_sql:
+        table = _without_trailing_blank_records(table)
+        src.rows = table.num_rows
     rows = None
     if src.blank_lines and src.encoding in ("utf-8", "cp1252"):
         try:
             rows = csv_row_numbers(src.path, src.encoding, src.delimiter)
         except (csv.Error, OSError, UnicodeDecodeError):  # e.g. a value over csv's size limit
             rows = array.array("q")
+        if len(rows) > table.num_rows and blank_sql:  # trailing delimiter-only records
+            rows = rows[: table.num_rows]
         if len(rows) != table.num_rows:  # the two readers disagree: say so, do not guess
             if src.ok:  # else malformed rows, set aside by DuckDB, explain the difference
                 src.findings.append(
@@ -566,6 +578,23 @@ def select_into(
             rows = None
     con.register(target, _with_row_numbers(table, rows))
     return src.findings[already:]
+
+
+_BLANK_RECORD = "__owf_blank_record"
+
+
+def _without_trailing_blank_records(table: pa.Table) -> pa.Table:
+    """`table` without its _BLANK_RECORD column, and without the records after its last one
+    holding a value (those that are blank all the way to the end of the file)."""
+    blank = table.column(_BLANK_RECORD)
+    table = table.drop_columns([_BLANK_RECORD])
+    n = table.num_rows
+    if n == 0 or not blank[n - 1].as_py():  # almost every file: nothing to trim
+        return table
+    import numpy as np
+
+    holding = np.flatnonzero(~blank.to_numpy(zero_copy_only=False))
+    return table.slice(0, int(holding[-1]) + 1 if len(holding) else 0)
 
 
 _BLANK_LINE = re.compile(rb"\n\r?\n")

@@ -849,6 +849,10 @@ def validate_file(
             create_field_view(con, src, "owf_fields", positions, normalise_ni=ni_fields(ext, form))
         )
         con.execute(f"DROP TABLE IF EXISTS {src.table}")
+        report.rows = src.rows  # without delimiter-only records after the data
+        if src.rows == 0:
+            report.findings.append(empty_extract_finding(ext, src.display))
+            return report
         findings, totals = validate_relation(
             con,
             "owf_fields",

@@ -881,3 +881,23 @@ def test_a_conditionally_required_column_left_out_fails_where_the_condition_hold
     at_hub = _validate(tmp_path, rows, form="submitted").findings
     assert not [f for f in at_hub if f.rule == "pay_band_for_nhs_trusts"]
     assert "has no pay_band column: add it" in report.errors[0].message
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_delimiter_only_records_after_the_data_are_not_rows(tmp_path, encoding):
+    """Excel writes ",,,," for formatted cells below the data: at the end of a CSV those are
+    not rows (as blank rows after a workbook's data are not); one inside the data still is,
+    and keeps its number. (They were 3 more rows, each failing every required field.)"""
+    rows = valid_rows("staff_in_post")
+    if encoding == "cp1252":
+        rows[0]["local_job_title"] = "Café nurse"
+    path = write_csv(tmp_path / "commas.csv", rows, encoding=encoding)
+    blank = b"," * (len(rows[0]) - 1)
+    path.write_bytes(path.read_bytes() + (blank + b"\r\n") * 3)
+    report = validate_file(path, "staff_in_post")
+    assert report.ok and report.rows == 3, report.render()
+    lines = path.read_bytes().splitlines()
+    path.write_bytes(b"\r\n".join([*lines[:3], blank, *lines[3:]]) + b"\r\n")
+    report = validate_file(path, "staff_in_post")
+    assert report.rows == 4
+    assert {f.row for f in report.errors} == {4}, report.render()
