@@ -721,12 +721,25 @@ def check_header(
     return positions, findings
 
 
+def month_of_first_day_sql(x: str) -> str:
+    """SQL turning a period that a spreadsheet stored as the month's first day back into the
+    month: a date cell of an XLSX ("2026-09-01", as the reader writes it) or a CSV saved from
+    Excel after it converted the column ("01/09/2026", UK order). Only the first of a month
+    is read so: any other day is left for validation to refuse, and the period must still
+    match the one given (period_mismatch). Patterns are constants of this module."""
+    return (
+        f"regexp_replace(regexp_replace({x}, '^([0-9]{{4}})-([0-9]{{2}})-01$', '\\1-\\2'),"
+        f" '^01[/.-]([0-9]{{2}})[/.-]([0-9]{{4}})$', '\\2-\\1')"
+    )
+
+
 def create_field_view(
     con: duckdb.DuckDBPyConnection,
     src: LoadedSource,
     view: str,
     positions: dict[str, int],
     normalise_ni: Iterable[str] = (),
+    periods: Iterable[str] = (),
 ) -> list[Finding]:
     """`view`: `__row` (spreadsheet row) and each field, trimmed, empty text as NULL.
 
@@ -735,14 +748,17 @@ def create_field_view(
     CSV this is where the file is read (see `select_into`, whose findings it returns).
 
     Fields in `normalise_ni` hold NI numbers at source: upper-cased with spaces removed, so
-    that "ab 12 34 56 c" and "AB123456C" are the same person.
+    that "ab 12 34 56 c" and "AB123456C" are the same person. Fields in `periods` take a
+    month's first day as the month (month_of_first_day_sql).
     """
-    normalise_ni = set(normalise_ni)
+    normalise_ni, periods = set(normalise_ni), set(periods)
 
     def expr(name: str, i: int) -> str:
         value = f"nullif(trim(c{int(i)}), '')"
         if name in normalise_ni:
             value = f"nullif(upper(replace(c{int(i)}, ' ', '')), '')"
+        if name in periods:
+            value = month_of_first_day_sql(value)
         return f"{value} AS {qi(name)}"
 
     return select_into(con, src, view, ", ".join(expr(name, i) for name, i in positions.items()))
@@ -767,6 +783,11 @@ def empty_extract_finding(extract: Extract, display: str) -> Finding:
         display,
         2,
     )
+
+
+def period_fields(extract: Extract) -> list[str]:
+    """The extract's fields of type period (at source, a spreadsheet may hold them as dates)."""
+    return [f.name for f in extract.fields_in(SOURCE) if f.type == "period"]
 
 
 def ni_fields(extract: Extract, form: str) -> list[str]:
@@ -846,7 +867,14 @@ def validate_file(
             report.findings.append(empty_extract_finding(ext, src.display))
             return report
         report.findings.extend(
-            create_field_view(con, src, "owf_fields", positions, normalise_ni=ni_fields(ext, form))
+            create_field_view(
+                con,
+                src,
+                "owf_fields",
+                positions,
+                normalise_ni=ni_fields(ext, form),
+                periods=period_fields(ext) if form == SOURCE else (),
+            )
         )
         con.execute(f"DROP TABLE IF EXISTS {src.table}")
         report.rows = src.rows  # without delimiter-only records after the data

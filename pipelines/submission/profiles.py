@@ -33,7 +33,9 @@ from pipelines.standard.validator import (
     SqlParams,
     check_header,
     create_field_view,
+    month_of_first_day_sql,
     ni_fields,
+    period_fields,
     qi,
 )
 
@@ -165,7 +167,12 @@ def apply_profile(
         result.findings += findings
         if result.ok:
             result.findings += create_field_view(
-                con, src, MAPPED_TABLE, positions, normalise_ni=ni_fields(extract, SOURCE)
+                con,
+                src,
+                MAPPED_TABLE,
+                positions,
+                normalise_ni=ni_fields(extract, SOURCE),
+                periods=period_fields(extract),
             )
             result.fields = list(positions)
         return result
@@ -217,6 +224,8 @@ def apply_profile(
                 x = f"coalesce({x}, {params.add(spec['default'])})"
             if field_name in ni_fields(extract, SOURCE):
                 x = f"nullif(upper(replace({x}, ' ', '')), '')"
+            if field_name in period_fields(extract):
+                x = month_of_first_day_sql(x)
         elif "value" in spec:
             x = params.add(spec["value"])
         else:

@@ -909,3 +909,38 @@ def test_package_hash_in_receipt_matches_the_file(world):
         outcome.receipt["package_sha256"]
         == hashlib.sha256(outcome.package_path.read_bytes()).hexdigest()
     )
+
+
+def test_a_period_a_spreadsheet_stored_as_the_months_first_day_is_read_as_the_month(
+    world, tmp_path
+):
+    """Excel turns 2026-10 (or ESR's 2026/10) into the date 1 October 2026: a date cell in an
+    XLSX, 01/10/2026 in a CSV saved after. Each row failed twice (type_period and
+    period_mismatch) with advice about YYYY-MM; the first of the month now reads as the
+    month, through the standard and the ESR profiles. Any other day is still refused."""
+    year, month = map(int, PERIOD.split("-"))
+    rows = staff_rows()
+    header = list(rows[0])
+    cells = [
+        [dt.datetime(year, month, 1) if k == "period" else v for k, v in r.items()] for r in rows
+    ]
+    outcome = prepare(world, _xlsx(tmp_path / "dated.xlsx", [header, *cells]), package=False)
+    assert outcome.ok, [f.render() for f in outcome.findings][:3]
+    for r in rows:
+        r["period"] = f"01/{month:02d}/{year}"
+    outcome = prepare(world, write_csv(tmp_path / "dated.csv", rows), package=False)
+    assert outcome.ok, [f.render() for f in outcome.findings][:3]
+    esr = list(csv.reader(extract_file(world, "RW1", "staff_in_post", esr=True).open()))
+    at = esr[0].index("Tm Year Month")
+    for r in esr[1:]:
+        r[at] = f"01/{month:02d}/{year}"
+    path = tmp_path / "esr_dated.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(esr)
+    outcome = prepare(world, path, profile="esr_staff_in_post", package=False)
+    assert outcome.ok, [f.render() for f in outcome.findings][:3]
+    rows[1]["period"] = f"15/{month:02d}/{year}"
+    outcome = prepare(world, write_csv(tmp_path / "mid.csv", rows), package=False)
+    assert [(f.rule, f.row) for f in outcome.findings if f.severity == "error"][:1] == [
+        ("type_period", 3)
+    ]
