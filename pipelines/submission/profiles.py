@@ -215,7 +215,16 @@ def apply_profile(
                 x = TRANSFORMS[spec["transform"]].format(x=x)
             if spec.get("date_format"):
                 # Unparseable dates pass through unchanged, so validation reports their shape.
-                x = f"coalesce(strftime(try_strptime({x}, {params.add(spec['date_format'])}), '%Y-%m-%d'), {x})"
+                # The format may be followed by a midnight time (Excel adds " 00:00:00" when
+                # it re-saves a date column), and a year must have four digits: "%Y" reads
+                # "12/04/71" as the year 71.
+                fmt = spec["date_format"]
+                formats = params.add([fmt, f"{fmt} %H:%M:%S", f"{fmt} %H:%M"])
+                parsed = f"try_strptime({x}, {formats})"
+                x = (
+                    f"coalesce(CASE WHEN year({parsed}) >= 1000"
+                    f" THEN strftime({parsed}, '%Y-%m-%d') END, {x})"
+                )
             if spec.get("map"):
                 keys = params.add(list(spec["map"].keys()))
                 values = params.add(list(spec["map"].values()))

@@ -944,3 +944,25 @@ def test_a_period_a_spreadsheet_stored_as_the_months_first_day_is_read_as_the_mo
     assert [(f.rule, f.row) for f in outcome.findings if f.severity == "error"][:1] == [
         ("type_period", 3)
     ]
+
+
+def test_esr_dates_re_saved_with_a_time_read_and_two_digit_years_are_not_year_71(world, tmp_path):
+    """Excel re-saving an ESR export writes "12/04/1971 00:00:00": read as the date. A
+    two-digit year ("12/04/71") was read by %Y as the year 71 and reported as an implausible
+    age; it is now refused as a date not in the expected shape."""
+    esr = list(csv.reader(extract_file(world, "RW1", "staff_in_post", esr=True).open()))
+    at = esr[0].index("Date Of Birth")
+    for r in esr[1:]:
+        r[at] = r[at] + " 00:00:00"
+    path = tmp_path / "esr_times.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(esr)
+    outcome = prepare(world, path, profile="esr_staff_in_post", package=False)
+    assert outcome.ok, [f.render() for f in outcome.findings][:3]
+    day, month, year = esr[1][at].split(" ")[0].split("/")
+    esr[1][at] = f"{day}/{month}/{year[2:]}"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(esr)
+    outcome = prepare(world, path, profile="esr_staff_in_post", package=False)
+    errors = [(f.rule, f.row, f.field) for f in outcome.findings if f.severity == "error"]
+    assert errors == [("type_date", 2, "date_of_birth")], errors
