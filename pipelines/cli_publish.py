@@ -25,7 +25,9 @@ RECORDED_TAG = "owf/blocked-recorded-by"
 def _paths(hub: Path | None):
     from pipelines.hub.home import HubPaths
 
-    return HubPaths.given(hub)
+    # As every hub command but `owf hub init`: a mistyped --hub is named, not read as a hub
+    # with nothing ingested or published yet.
+    return HubPaths.given(hub, exists=True)
 
 
 @dataclass

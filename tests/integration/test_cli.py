@@ -94,7 +94,14 @@ def test_demo_runs_end_to_end(tmp_path):
 
 @pytest.mark.parametrize(
     "command",
-    [["hub", "ingest"], ["hub", "status"], ["quarantine", "list"], ["audit", "verify"]],
+    [
+        ["hub", "ingest"],
+        ["hub", "status"],
+        ["quarantine", "list"],
+        ["audit", "verify"],
+        ["publish"],  # said "no warehouse: ingest some submissions first"
+        ["publications", "list"],  # said "no publications yet", exit 0
+    ],
 )
 def test_a_hub_command_on_a_folder_with_no_hub_says_so_and_makes_nothing(tmp_path, command):
     """A mistyped --hub once got a new, empty hub (folders, a warehouse) and "nothing to
