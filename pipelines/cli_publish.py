@@ -22,11 +22,15 @@ HubOpt = Annotated[
 RECORDED_TAG = "owf/blocked-recorded-by"
 
 
-def _paths(hub: Path | None):
+def _paths(hub: Path | None, *, publications_only: bool = False):
+    """The hub --hub names. As for every hub command but `owf hub init`, a mistyped --hub is
+    an error, not a hub with nothing ingested or published yet; the `publications` commands
+    also read a folder holding only a hub's publications/ (a copy for reading)."""
     from pipelines.hub.home import HubPaths
 
-    # As every hub command but `owf hub init`: a mistyped --hub is named, not read as a hub
-    # with nothing ingested or published yet.
+    paths = HubPaths.given(hub)
+    if publications_only and (paths.root / "publications").is_dir():
+        return paths
     return HubPaths.given(hub, exists=True)
 
 
@@ -169,7 +173,7 @@ def publications_list(hub: HubOpt = None) -> None:
     """Every publication, oldest first; * marks latest."""
     from pipelines.publish.publication import list_publications, publications_dir
 
-    paths = _paths(hub)
+    paths = _paths(hub, publications_only=True)
     pubs = list_publications(paths)
     if not pubs:
         typer.echo(f"no publications in {publications_dir(paths)} yet: run `owf publish`")
@@ -199,7 +203,7 @@ def publications_show(
     """What a publication holds and where it came from."""
     from pipelines.publish.publication import load_manifest, publications_dir
 
-    paths = _paths(hub)
+    paths = _paths(hub, publications_only=True)
     m = load_manifest(paths, version)
     if as_json:
         typer.echo(json.dumps(m, indent=2))
@@ -240,7 +244,7 @@ def publications_diff(
     """What changed between two publications: submissions, tables, versions."""
     from pipelines.publish.publication import diff_publications
 
-    d = diff_publications(_paths(hub), old, new)
+    d = diff_publications(_paths(hub, publications_only=True), old, new)
     typer.echo(f"{d['from']} -> {d['to']}")
     for label, key in (("added", "submissions_added"), ("removed", "submissions_removed")):
         typer.echo(f"  submissions {label}: {len(d[key])}")

@@ -766,9 +766,17 @@ def load_manifest(paths: HubPaths, version: str | None) -> dict:
     "latest"); an unknown version or an unreadable manifest is an OwfError naming it and what
     to do."""
     root = publications_dir(paths)
+    if version is not None and not version.strip():
+        raise OwfError("the version given is empty: give one from `owf publications list`")
     name = version or "latest"
     folder = root / name
     path = folder / "manifest.json"
+    if "/" not in name and not name.startswith(".") and folder.is_dir() and not path.is_file():
+        raise OwfError(
+            f"publication {name} in {root} has no manifest.json: it was changed or damaged"
+            " after publishing (`owf publications list` shows it as DAMAGED); use another"
+            " version, or run `owf publish` to make a new one"
+        )
     if "/" in name or name.startswith(".") or not path.is_file():
         known = [p["version"] for p in list_publications(paths)]
         if not known:

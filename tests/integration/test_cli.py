@@ -100,7 +100,8 @@ def test_demo_runs_end_to_end(tmp_path):
         ["quarantine", "list"],
         ["audit", "verify"],
         ["publish"],  # said "no warehouse: ingest some submissions first"
-        ["publications", "list"],  # said "no publications yet", exit 0
+        ["publications", "list"],  # said "no publications yet", exit 0 (a folder holding
+        # a copy of a hub's publications/ is still read: test_publish.py)
     ],
 )
 def test_a_hub_command_on_a_folder_with_no_hub_says_so_and_makes_nothing(tmp_path, command):

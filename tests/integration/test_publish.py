@@ -1059,8 +1059,23 @@ def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(worl
         timeout=120,
     )
     assert unknown.returncode == 2 and "owf publications list" in unknown.stderr
+    (hub / "publications" / old["version"] / "manifest.json").unlink()
+    missing = subprocess.run(
+        [owf, "publications", "show", old["version"], "--hub", str(hub)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # it said "no publication V (publications: V, ...)", naming the very version
+    assert missing.returncode == 2 and "has no manifest.json" in missing.stderr, missing.stderr
+    blank = subprocess.run(
+        [owf, "publications", "diff", "", "--hub", str(hub)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # it compared latest with latest
+    assert blank.returncode == 2 and "the version given is empty" in blank.stderr, blank.stderr
     empty = tmp_path / "empty"
-    empty.mkdir()
+    subprocess.run([owf, "hub", "init", "--hub", str(empty)], check=True, capture_output=True)
     none = subprocess.run(
         [owf, "publications", "show", "--hub", str(empty)],
         capture_output=True,
