@@ -58,6 +58,10 @@ class LoadedSource:
     # position in the table is not its row in the file, and `select_into` numbers the rows
     # by reading the file once more (see csv_row_numbers).
     blank_lines: bool = False
+    # Its last line holds nothing but delimiters (Excel's ",,,," below the data): only then
+    # does `select_into` look for such records after the data (looking means reading every
+    # column of the file, where the mapping reads only those it uses).
+    trailing_blank_records: bool = False
 
     @property
     def ok(self) -> bool:
@@ -364,6 +368,7 @@ def load_csv(
     if not src.ok:
         return src
     src.blank_lines = _has_blank_line(path, blank)
+    src.trailing_blank_records = _ends_with_delimiters_only(path, delimiter)
 
     tmp = None
     read_path = path
@@ -522,7 +527,7 @@ def select_into(
     # cells below the data): at the end of the file they are not rows, as blank rows after a
     # workbook's data are not. Marked here, trimmed below; inside the data they stay rows.
     blank_sql = ""
-    if src.encoding in ("utf-8", "cp1252") and src.header:
+    if src.trailing_blank_records and src.header:
         cells = ", ".join(f"c{i}" for i in range(len(src.header)))
         blank_sql = f", coalesce({cells}) IS NULL AS {_BLANK_RECORD}"
     select = f"SELECT {columns_sql}{blank_sql} FROM "  # noqa: S608 - the caller's checked SQL
@@ -609,6 +614,18 @@ def _first_blank_line(previous: bytes, chunk: bytes, offset: int) -> int | None:
         return offset - len(previous) + edge.start()
     within = _BLANK_LINE.search(chunk)
     return offset + within.start() if within else None
+
+
+def _ends_with_delimiters_only(path: Path, delimiter: str) -> bool:
+    """True when the file's last line that is not empty holds only delimiters (and spaces or
+    empty quotes): a record of nothing, as Excel writes for formatted cells below the data."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - _TAIL))
+        tail = fh.read().rstrip(b"\r\n")
+    last = tail[tail.rfind(b"\n") + 1 :]
+    sep = delimiter.encode()
+    return bool(last) and sep in last and not last.replace(sep, b"").strip(b' \t"\r')
 
 
 def _has_blank_line(path: Path, first: int | None = -1) -> bool:
