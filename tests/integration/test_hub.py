@@ -401,30 +401,37 @@ def test_a_package_id_that_is_not_a_plain_name_is_a_damaged_manifest(world, tmp_
     assert not [p for p in set(tmp_path.rglob("*")) - outside if paths.root not in p.parents]
 
 
+def _signed_for_period(world, paths: HubPaths, period: str, name: str) -> Path:
+    """RW1's vacancies package for 2026-10, its rows and manifest saying `period`, signed
+    with RW1's own key (as its tool would, given that period)."""
+    src = world["packages"][("RW1", "vacancies", "2026-10")]
+    pkg = _reseal(
+        world,
+        paths,
+        src,
+        lambda t: t.set_column(
+            t.column_names.index("period"), "period", pa.array([period] * t.num_rows)
+        ),
+        name,
+    )
+    raw = read_package(pkg.read_bytes())
+    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
+    data, _ = seal_package(
+        decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key)),
+        dict(raw.manifest, period=period),
+        signing,
+        kf.load_encryption_public_key(paths.keys / "hub-encryption.pub"),
+    )
+    pkg.write_bytes(data)
+    return pkg
+
+
 def test_a_signed_package_with_a_malformed_period_is_refused_and_the_run_goes_on(world, tmp_path):
     """A period that is not a month ('2026-13'), signed by the organisation's own key, is
     refused as a damaged manifest naming the field and the rule; it used to stop every run
     for every organisation. Its record holds no period (the models read it as a date)."""
     paths = fresh_hub(world, tmp_path)
-    src = world["packages"][("RW1", "vacancies", "2026-10")]
-    month13 = _reseal(
-        world,
-        paths,
-        src,
-        lambda t: t.set_column(
-            t.column_names.index("period"), "period", pa.array(["2026-13"] * t.num_rows)
-        ),
-        "month13",
-    )
-    raw = read_package(month13.read_bytes())
-    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
-    data, _ = seal_package(
-        decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key)),
-        dict(raw.manifest, period="2026-13"),
-        signing,
-        kf.load_encryption_public_key(paths.keys / "hub-encryption.pub"),
-    )
-    month13.write_bytes(data)
+    month13 = _signed_for_period(world, paths, "2026-13", "month13")
     good = world["packages"][("SC101", "vacancies", "2026-10")]
     # As the sensor sends it: in a run with the other packages (its period is no partition).
     run(paths, packages=drop(paths, month13, good))
@@ -444,26 +451,8 @@ def test_a_signed_package_for_a_month_that_has_not_begun_is_refused_not_publishe
     """A package claiming a future month (a mistyped period) went to the latest period's
     run, which landed it, and the next publication showed that month."""
     paths = fresh_hub(world, tmp_path)
-    src = world["packages"][("RW1", "vacancies", "2026-10")]
     future = (dt.date.today().replace(day=1) + dt.timedelta(days=400)).strftime("%Y-%m")
-    pkg = _reseal(
-        world,
-        paths,
-        src,
-        lambda t: t.set_column(
-            t.column_names.index("period"), "period", pa.array([future] * t.num_rows)
-        ),
-        "future",
-    )
-    raw = read_package(pkg.read_bytes())
-    signing = kf.load_signing_private_key(world["layout"].org_keys("RW1") / "RW1-signing.key")
-    data, _ = seal_package(
-        decrypt_package(raw, kf.load_encryption_private_key(paths.hub_encryption_key)),
-        dict(raw.manifest, period=future),
-        signing,
-        kf.load_encryption_public_key(paths.keys / "hub-encryption.pub"),
-    )
-    pkg.write_bytes(data)
+    pkg = _signed_for_period(world, paths, future, "future")
     run(paths, packages=drop(paths, pkg))
     assert [r[1:5] for r in submissions(paths)] == [
         ("vacancies", future, "refused", "period_in_future")
