@@ -367,8 +367,9 @@ def load_csv(
     src.findings.extend(found)
     if not src.ok:
         return src
-    src.blank_lines = _has_blank_line(path, blank)
-    src.trailing_blank_records = _ends_with_delimiters_only(path, delimiter)
+    tail = _file_tail(path)  # read once for both questions about the file's end
+    src.blank_lines = _has_blank_line(path, blank, tail)
+    src.trailing_blank_records = _ends_with_delimiters_only(tail[1], delimiter)
 
     tmp = None
     read_path = path
@@ -616,31 +617,37 @@ def _first_blank_line(previous: bytes, chunk: bytes, offset: int) -> int | None:
     return offset + within.start() if within else None
 
 
-def _ends_with_delimiters_only(path: Path, delimiter: str) -> bool:
-    """True when the file's last line that is not empty holds only delimiters (and spaces or
-    empty quotes): a record of nothing, as Excel writes for formatted cells below the data."""
+def _file_tail(path: Path) -> tuple[int, bytes]:
+    """(the file's size, its last _TAIL bytes)."""
     size = path.stat().st_size
     with path.open("rb") as fh:
         fh.seek(max(0, size - _TAIL))
-        tail = fh.read().rstrip(b"\r\n")
+        return size, fh.read()
+
+
+def _ends_with_delimiters_only(tail: bytes, delimiter: str) -> bool:
+    """True when the last line of `tail` (a file's end) that is not empty holds only
+    delimiters (and spaces or empty quotes): a record of nothing, as Excel writes for
+    formatted cells below the data."""
+    tail = tail.rstrip(b"\r\n")
     last = tail[tail.rfind(b"\n") + 1 :]
     sep = delimiter.encode()
     return bool(last) and sep in last and not last.replace(sep, b"").strip(b' \t"\r')
 
 
-def _has_blank_line(path: Path, first: int | None = -1) -> bool:
+def _has_blank_line(
+    path: Path, first: int | None = -1, tail: tuple[int, bytes] | None = None
+) -> bool:
     """True when an empty line (LF or CR LF) comes before the last row of the file. Blank
     lines after the last row change no row number and are not counted. `first`: the offset
-    of the first empty line when already known (None: there is none), else -1 to search."""
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        fh.seek(max(0, size - _TAIL))
-        tail = fh.read()
-        # Where the line breaks at the end of the file start: a blank line from there on is
-        # not between rows. (A tail of nothing but line breaks is taken as blank lines.)
-        end = size - (len(tail) - len(tail.rstrip(b"\r\n")))
-        if first is not None and first < 0:
-            fh.seek(0)
+    of the first empty line when already known (None: there is none), else -1 to search.
+    `tail`: the file's (size, last bytes) when already read (_file_tail)."""
+    size, end_bytes = tail or _file_tail(path)
+    # Where the line breaks at the end of the file start: a blank line from there on is not
+    # between rows. (A tail of nothing but line breaks is taken as blank lines.)
+    end = size - (len(end_bytes) - len(end_bytes.rstrip(b"\r\n")))
+    if first is not None and first < 0:
+        with path.open("rb") as fh:
             previous, offset, first = b"", 0, None
             while first is None and (chunk := fh.read(CHUNK)):
                 first = _first_blank_line(previous, chunk, offset)

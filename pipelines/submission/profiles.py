@@ -188,6 +188,7 @@ def apply_profile(
     if not result.ok:
         return result
     params = SqlParams()
+    ni_names, period_names = set(ni_fields(extract, SOURCE)), set(period_fields(extract))
     exprs: list[str] = []
     used: set[int] = set()
     missing_from: set[str] = set()
@@ -231,9 +232,9 @@ def apply_profile(
                 x = f"coalesce(list_extract({values}, list_position({keys}, {x})), {x})"
             if "default" in spec:
                 x = f"coalesce({x}, {params.add(spec['default'])})"
-            if field_name in ni_fields(extract, SOURCE):
+            if field_name in ni_names:
                 x = f"nullif(upper(replace({x}, ' ', '')), '')"
-            if field_name in period_fields(extract):
+            if field_name in period_names:
                 x = month_of_first_day_sql(x)
         elif "value" in spec:
             x = params.add(spec["value"])
