@@ -95,7 +95,8 @@ BOOLEAN_SPELLINGS = ["Y", "N", "YES", "NO", "TRUE", "FALSE", "0", "1"]
 
 TYPE_PATTERNS = {
     "integer": r"-?[0-9]+",
-    "decimal": r"-?[0-9]+([.][0-9]+)?",
+    # "0.6" and ".6" (some HR systems and Excel formats leave out the leading zero).
+    "decimal": r"-?([0-9]+([.][0-9]+)?|[.][0-9]+)",
     "date": r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])",
     "period": r"[0-9]{4}-(0[1-9]|1[0-2])",
     "boolean": r"Y|N",
@@ -487,7 +488,11 @@ def build_checks(
                     r.id,
                     r.field,
                     f"{r.field} is greater than {r.other}: {r.description}",
-                    f"TRY_CAST({col} AS DOUBLE) > TRY_CAST({qi(r.other)} AS DOUBLE)",
+                    # Only numbers the type check accepts are compared: text such as "NaN"
+                    # (which DuckDB reads as greater than every number) or "1e3" fails that
+                    # check, and is not reported a second time here.
+                    f"{_number_sql(extract.field(r.field), col, columns, params)}"
+                    f" > {_number_sql(extract.field(r.other), qi(r.other), columns, params)}",
                     f"'{r.field} above {r.other}'",
                 )
             )
@@ -527,6 +532,14 @@ def build_checks(
         else:  # pragma: no cover - the schema admits only the kinds above
             raise OwfError(f"rule kind {r.kind} is not implemented")
     return checks
+
+
+def _number_sql(f: Field, col: str, columns: dict[str, str], params: SqlParams) -> str:
+    """`col` as a DOUBLE, or NULL where it is text that is not a number of `f`'s type."""
+    if columns.get(f.name) != "VARCHAR" or f.type not in ("integer", "decimal"):
+        return f"TRY_CAST({col} AS DOUBLE)"
+    pattern = params.add(TYPE_PATTERNS[f.type])
+    return f"CASE WHEN regexp_full_match({col}, {pattern}) THEN CAST({col} AS DOUBLE) END"
 
 
 def _describe_pattern(f: Field) -> str:

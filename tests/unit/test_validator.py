@@ -143,6 +143,25 @@ def test_fte_above_hours_rule(tmp_path):
     assert _only(report, "fte_not_above_hours")[0].row == 2
 
 
+@pytest.mark.parametrize("fte,hours", [(".6", "22.5"), ("0.6", "22.5"), (".5", ".5"), ("1", "37.5")])
+def test_decimals_without_a_leading_zero_are_numbers(tmp_path, fte, hours):
+    """Some HR systems write ".6": a number, not "a decimal number" refused as no number."""
+    rows = valid_rows("staff_in_post")
+    rows[0] |= {"fte": fte, "contracted_hours": hours}
+    report = _validate(tmp_path, rows)
+    assert report.ok, report.render()
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", "1e3", "."])
+def test_text_that_is_no_number_fails_its_type_once(tmp_path, value):
+    """DuckDB reads "NaN" and "inf" as numbers above every other: they fail the decimal
+    type, and are not also reported as an FTE above the contracted hours."""
+    rows = valid_rows("staff_in_post")
+    rows[0] |= {"fte": value, "contracted_hours": "37.5"}
+    report = _validate(tmp_path, rows)
+    assert [(f.rule, f.row, f.field) for f in report.findings] == [("type_decimal", 2, "fte")]
+
+
 def test_age_band_or_date_of_birth_required(tmp_path):
     report = _plant(tmp_path, "date_of_birth", "")
     hits = _only(report, "required")
