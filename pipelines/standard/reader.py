@@ -920,19 +920,43 @@ def load_xlsx(
                     row=sheet_row,
                 )
             )
-        errors = _error_cells(path, index)
-        for sheet_row, column in errors[:10]:
+        cells = _sheet_cells(path, index)
+        src.findings += _read_as_empty(
+            cells.errors,
+            "excel_error",
+            "holds an Excel error (such as #N/A or #REF!) on this row, not a value: it was read"
+            " as empty. Correct the formula or clear the cell in the workbook.",
+            src.header,
+            display,
+        )
+        src.findings += _read_as_empty(
+            cells.uncalculated,
+            "formula_not_calculated",
+            "holds a formula that was never calculated on this row (the workbook was written by"
+            " a program and not saved by Excel since), so it has no value: it was read as empty."
+            " Open the workbook in Excel and save it, or replace the formulas by their values.",
+            src.header,
+            display,
+        )
+        merged = sorted(
+            (r0 + 1, c0 + 1, r1 + 1, c1 + 1)
+            for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []
+            if (r1, c1) != (r0, c0)
+        )
+        for row, column, last_row, last_column in merged[:10]:
             name = src.header[column - 1] if column <= ncols else ""
+            ref = f"{_column_letters(column)}{row}:{_column_letters(last_column)}{last_row}"
+            rows_ = f"rows {row}-{last_row}" if last_row > row else f"row {row}"
             src.findings.append(
                 Finding(
                     "warning",
-                    "excel_error",
-                    f"{column_phrase(name, column)} holds an Excel error (such as #N/A or"
-                    " #REF!) on this row, not a value: it was read as empty. Correct the formula"
-                    " or clear the cell in the workbook."
-                    + (f" {len(errors)} cells are like this." if len(errors) > 10 else ""),
+                    "merged_cells",
+                    f"cells {ref} ({rows_}) are merged: Excel shows one value across them, but"
+                    " only the first cell holds it, and the others were read as empty. Unmerge"
+                    " the cells and fill in each one."
+                    + (f" {len(merged)} ranges are merged." if len(merged) > 10 else ""),
                     file=display,
-                    row=sheet_row,
+                    row=row,
                     field=column_label(name, column) if column <= ncols else None,
                 )
             )
@@ -950,6 +974,28 @@ def load_xlsx(
     return src
 
 
+def _read_as_empty(
+    cells: list[tuple[int, int]], rule: str, says: str, header: list[str], display: str
+) -> list[Finding]:
+    """A warning for each of the first ten `cells` (row, column) that `says` why the cell
+    was read as empty; the tenth-and-later are counted in the first's message."""
+    out = []
+    for row, column in cells[:10]:
+        name = header[column - 1] if column <= len(header) else ""
+        out.append(
+            Finding(
+                "warning",
+                rule,
+                f"{column_phrase(name, column)} {says}"
+                + (f" {len(cells)} cells are like this." if len(cells) > 10 else ""),
+                file=display,
+                row=row,
+                field=column_label(name, column) if column <= len(header) else None,
+            )
+        )
+    return out
+
+
 def _first_visible_sheet(book) -> tuple[int | None, list[str]]:
     """(index of the first worksheet that is not hidden, names of hidden sheets before it):
     the sheet an analyst sees first when opening the workbook. A hidden sheet is often an
@@ -965,20 +1011,34 @@ def _first_visible_sheet(book) -> tuple[int | None, list[str]]:
     return None, hidden
 
 
-def _error_cells(path: Path, index: int = 0) -> list[tuple[int, int]]:
-    """(row, column), 1-based, of every cell of sheet `index` (in the workbook's order)
-    holding an Excel error (#N/A, #REF!, ...), which calamine reads as empty. Found in the
-    sheet's XML: the workbook and its relationships name the sheet's part; its cells of type "e" are the errors. Errors
-    are few, so the part is streamed through a byte search for the type, and only such a
-    cell's tag is looked at (its reference, written before its type as Excel and every
-    writer here do). An unusual layout gives none, as before this check."""
+@dataclass
+class SheetCells:
+    """Cells that calamine reads as empty though Excel shows something, from the sheet's XML
+    (calamine gives merged ranges itself): (row, column), 1-based."""
+
+    errors: list[tuple[int, int]] = field(default_factory=list)  # #N/A, #REF!, ...
+    uncalculated: list[tuple[int, int]] = field(default_factory=list)  # formula, no value
+
+
+def _sheet_cells(path: Path, index: int = 0) -> SheetCells:
+    """Cells of sheet `index` (in the workbook's order) holding an Excel error (#N/A, #REF!)
+    or a formula never calculated (a workbook written by a program, not saved by Excel since,
+    keeps the formula and no value), both of which calamine reads as empty.
+
+    The workbook and its relationships name the sheet's part, which is streamed in chunks
+    cut after a cell's end, so every cell looked at is whole. Such cells are few: one byte
+    search per kind and chunk finds candidates, and only those cells are parsed (a cell's
+    reference is written before its type, as Excel and every writer here do). Formulas are
+    looked for by the end of a formula's tag (`f>`): a shared formula's later cells
+    (`<f t="shared" si="0"/>`) come after the cell that holds it, so from that cell on every
+    chunk is looked through. An unusual layout gives none, as before these checks."""
     import xml.etree.ElementTree as ET
     import zipfile
 
     main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
     rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
     pkg = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-    found: list[tuple[int, int]] = []
+    found = SheetCells()
     try:
         with zipfile.ZipFile(path) as z:
             sheets = ET.fromstring(z.read("xl/workbook.xml")).findall(f"{main}sheets/{main}sheet")
@@ -990,21 +1050,17 @@ def _error_cells(path: Path, index: int = 0) -> list[tuple[int, int]]:
                 if r.get("Id") == first.get(f"{rel}id")
             )
             part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            formulas = False
             with z.open(part) as fh:
                 carry = b""
                 while chunk := fh.read(CHUNK):
                     data = carry + chunk
-                    at = data.find(_ERROR_TYPE)
-                    while at >= 0:
-                        if at + len(_ERROR_TYPE) > len(carry):  # not found in the last chunk
-                            tag = data[data.rfind(b"<", 0, at) : at]
-                            ref = _CELL_REF.search(tag)
-                            if ref and _CELL_TAG.match(tag):
-                                found.append(
-                                    (int(ref.group(2)), _column_number(ref.group(1).decode()))
-                                )
-                        at = data.find(_ERROR_TYPE, at + 1)
-                    carry = data[-512:]
+                    end = data.rfind(_CELL_END) + len(_CELL_END)
+                    if end < len(_CELL_END):  # no whole cell: a cell is never this long
+                        end = max(0, len(data) - _CELL_MAX)
+                    formulas = _note_cells(data, end, found, formulas)
+                    carry = data[end:]
+                _note_cells(carry, len(carry), found, formulas)
     except (
         KeyError,
         IndexError,
@@ -1018,9 +1074,48 @@ def _error_cells(path: Path, index: int = 0) -> list[tuple[int, int]]:
     return found
 
 
+def _note_cells(data: bytes, end: int, found: SheetCells, formulas: bool) -> bool:
+    """Note the error and uncalculated cells of `data[:end]`; returns whether formulas have
+    been seen (so that the next chunk is looked through for shared ones)."""
+    at = data.find(_ERROR_TYPE, 0, end)
+    while at >= 0:
+        tag = data[data.rfind(b"<", 0, at) : at]
+        ref = _CELL_REF.search(tag)
+        if ref and _CELL_TAG.match(tag):
+            found.errors.append((int(ref.group(2)), _column_number(ref.group(1).decode())))
+        at = data.find(_ERROR_TYPE, at + 1, end)
+    if formulas or data.find(b"f>", 0, end) >= 0:
+        for formula in _FORMULA.finditer(data, 0, end):
+            formulas = True
+            start = data.rfind(b"<", 0, data.rfind(b"c ", 0, formula.start()) + 1)
+            close = data.find(_CELL_END, formula.start(), end)
+            tag = data[start : data.find(b">", start) + 1]
+            if start < 0 or close < 0 or not _CELL_TAG.match(tag):
+                continue
+            ref = _CELL_REF.search(tag)
+            if ref and not _CELL_VALUE.search(data, formula.end(), close):
+                found.uncalculated.append(
+                    (int(ref.group(2)), _column_number(ref.group(1).decode()))
+                )
+    return formulas
+
+
 _ERROR_TYPE = b't="e"'
 _CELL_TAG = re.compile(rb"<(?:\w+:)?c\s")
 _CELL_REF = re.compile(rb'\sr="([A-Z]{1,3})([0-9]+)"')
+_CELL_END = b"</c>"
+_CELL_MAX = 512 * 1024  # longer than any cell: Excel holds at most 32,767 characters in one
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_CELL_VALUE = re.compile(rb"<(?:\w+:)?(?:v>[^<]|is>)")
+
+
+def _column_letters(number: int) -> str:
+    """Excel's letters for a 1-based column number: 1 -> A, 28 -> AB."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def _column_number(letters: str) -> int:

@@ -143,7 +143,9 @@ def test_fte_above_hours_rule(tmp_path):
     assert _only(report, "fte_not_above_hours")[0].row == 2
 
 
-@pytest.mark.parametrize("fte,hours", [(".6", "22.5"), ("0.6", "22.5"), (".5", ".5"), ("1", "37.5")])
+@pytest.mark.parametrize(
+    "fte,hours", [(".6", "22.5"), ("0.6", "22.5"), (".5", ".5"), ("1", "37.5")]
+)
 def test_decimals_without_a_leading_zero_are_numbers(tmp_path, fte, hours):
     """Some HR systems write ".6": a number, not "a decimal number" refused as no number."""
     rows = valid_rows("staff_in_post")
@@ -829,6 +831,130 @@ def test_an_excel_error_in_a_cell_is_read_as_empty_and_named_by_row_and_column(t
         ("warning", "excel_error", 4, "org_code"),
     ]
     assert "#N/A" in src.findings[0].message and "read as empty" in src.findings[0].message
+
+
+def _with_cached_value(path, ref: str, value: str):
+    """The workbook at `path` with cell `ref`'s formula given a calculated value, as Excel
+    saves it (openpyxl writes formulas without one)."""
+    import re
+    import zipfile
+
+    parts = {}
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            parts[name] = z.read(name)
+    sheet = "xl/worksheets/sheet1.xml"
+    cell = re.compile(rb'(<c r="' + ref.encode() + rb'"[^>]*>\s*<f>[^<]*</f>)(<v\s*/>|<v></v>)?')
+    parts[sheet], n = cell.subn(
+        lambda m: m.group(1) + b"<v>" + value.encode() + b"</v>", parts[sheet]
+    )
+    assert n == 1
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_a_formula_never_calculated_is_read_as_empty_and_named(tmp_path):
+    """A workbook written by a program (not saved by Excel) keeps its formulas without values:
+    calamine reads them as empty, and a warning names each cell, so an optional field is
+    not sent as a silent blank. A formula Excel calculated is read as its value, unflagged."""
+    cells = {"A1": "org_code", "B1": "local_job_title", "C1": "fte"}
+    cells |= {"A2": "RW1", "B2": '=UPPER("nurse")', "C2": "1"}
+    cells |= {"A3": "RW1", "B3": "Porter", "C3": "=0.5*2"}
+    cells |= {"A4": "RW1", "B4": "Porter", "C4": "=1/1"}
+    path = _with_cached_value(_workbook(tmp_path / "formulas.xlsx", cells), "C4", "1")
+    src, rows = _read_xlsx(path)
+    assert rows == [("RW1", None, "1"), ("RW1", "Porter", None), ("RW1", "Porter", "1")]
+    assert [(f.severity, f.rule, f.row, f.field) for f in src.findings] == [
+        ("warning", "formula_not_calculated", 2, "local_job_title"),
+        ("warning", "formula_not_calculated", 3, "fte"),
+    ]
+    assert "save it" in src.findings[0].message
+
+
+def test_merged_cells_are_named_with_the_rows_read_as_empty(tmp_path):
+    """Excel shows a merged range's value across all its cells; the file holds it in the
+    first only. Each merged range in the data is named (sorted by row), with its column."""
+    from openpyxl import load_workbook
+
+    cells = {"A1": "org_code", "B1": "local_job_title", "C1": "contract_type"}
+    for r in range(2, 7):
+        cells |= {f"A{r}": "RW1", f"B{r}": "Nurse", f"C{r}": "PERMANENT"}
+    path = _workbook(tmp_path / "merged.xlsx", cells)
+    book = load_workbook(path)
+    book.active.merge_cells("C5:C6")
+    book.active.merge_cells("B2:B4")
+    book.save(path)
+    src, rows = _read_xlsx(path)
+    assert [r[1:] for r in rows] == [
+        ("Nurse", "PERMANENT"),
+        (None, "PERMANENT"),
+        (None, "PERMANENT"),
+        ("Nurse", "PERMANENT"),
+        ("Nurse", None),
+    ]
+    assert [(f.severity, f.rule, f.row, f.field) for f in src.findings] == [
+        ("warning", "merged_cells", 2, "local_job_title"),
+        ("warning", "merged_cells", 5, "contract_type"),
+    ]
+    assert "cells B2:B4 (rows 2-4) are merged" in src.findings[0].message
+
+
+def test_cells_read_as_empty_are_found_across_the_reads_of_a_long_sheet(tmp_path, monkeypatch):
+    """The sheet's XML is read in chunks cut after a whole cell: with chunks of a few dozen
+    bytes, errors and uncalculated formulas are found exactly as in one read."""
+    from pipelines.standard import reader
+
+    cells = {"A1": "org_code", "B1": "local_job_title"}
+    for r in range(2, 40):
+        cells |= {f"A{r}": "RW1", f"B{r}": "Nurse " * (r % 7)}
+    cells |= {"B9": "#N/A", "B17": "=1+1", "A30": "#REF!", "B33": '=A33&"x"'}
+    path = _workbook(tmp_path / "long.xlsx", cells)
+    whole = reader._sheet_cells(path)
+    assert whole.errors == [(9, 2), (30, 1)]
+    assert whole.uncalculated == [(17, 2), (33, 2)]
+    for chunk in (7, 31, 64, 200):
+        monkeypatch.setattr(reader, "CHUNK", chunk)
+        assert reader._sheet_cells(path) == whole, chunk
+
+
+def test_shared_formulas_never_calculated_are_found_in_later_chunks(tmp_path, monkeypatch):
+    """A shared formula's later cells hold only `<f t="shared" si="0"/>`: found too, even in
+    a chunk of the sheet after the one holding the formula; cells with values are not."""
+    import re
+    import zipfile
+
+    from pipelines.standard import reader
+
+    cells = {"A1": "org_code", "B1": "local_job_title"}
+    cells |= {f"A{r}": "RW1" for r in range(2, 30)} | {f"B{r}": "Nurse" for r in range(2, 30)}
+    path = _workbook(tmp_path / "shared.xlsx", cells)
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    xml = parts[sheet]
+    for r in range(20, 30):
+        formula = (
+            b'<f t="shared" ref="B20:B29" si="0">A20</f><v/>'
+            if r == 20
+            else b'<f t="shared" si="0"/>'
+        )
+        value = b"<v>RW1</v>" if r == 25 else b""
+        xml, n = re.subn(
+            rb'<c r="B%d"[^>]*>.*?</c>' % r,
+            b'<c r="B%d" t="str">%s%s</c>' % (r, formula, value),
+            xml,
+        )
+        assert n == 1
+    parts[sheet] = xml
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    expected = [(r, 2) for r in range(20, 30) if r != 25]
+    assert reader._sheet_cells(path).uncalculated == expected
+    monkeypatch.setattr(reader, "CHUNK", 300)
+    assert reader._sheet_cells(path).uncalculated == expected
 
 
 def test_a_hidden_first_sheet_is_skipped_for_the_first_visible_one(tmp_path):
