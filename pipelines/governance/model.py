@@ -157,12 +157,25 @@ class Governance:
         begins = _first_day(period)
         if begins is not None and begins > received_on:
             # No agreement can cover data about a month that has not begun: a mistyped
-            # period, or a clock set wrong. (A month under way is the agreements' business.)
+            # period, or a clock set wrong.
             raise Refusal(
                 "period_in_future",
                 f"period {period} has not begun: it starts on {begins} and today is"
                 f" {received_on}. Check the period (--period YYYY-MM, and the extract's period"
                 " column) is the month the extract describes.",
+            )
+        if begins is not None and period_bounds(period)[1] >= arrived_on:
+            # Every extract describes a whole month (staff in post on its last day, the
+            # month's leavers, sickness, vacancies and temporary staffing): one made before
+            # the month is over is incomplete, and the hub has no run for that month yet.
+            ends = period_bounds(period)[1]
+            raise Refusal(
+                "period_not_ended",
+                f"period {period} is the month under way on {arrived_on} (it ends on {ends}):"
+                " a month's extract describes the whole month (staff in post on its last day;"
+                " the month's leavers, sickness, vacancies and temporary staffing), so it cannot"
+                f" be shared before the month is over. Export and prepare it from"
+                f" {ends + dt.timedelta(days=1)}.",
             )
         candidates = self.agreements_for(ods_code, extract)
         if not candidates:
@@ -199,20 +212,8 @@ class Governance:
                 "agreement_not_in_force",
                 f"agreement {a.id} is still a draft and not in force.",
             )
-        if arrived_on < a.start_date:
-            # A month under way when the agreement starts is covered, but nothing may be
-            # shared before the agreement is in force.
-            when = (
-                f"on {received_on}"
-                if arrived_on == received_on
-                else f"on {received_on}: it reached the hub on {arrived_on}, before then"
-            )
-            raise Refusal(
-                "agreement_not_in_force",
-                f"agreement {a.id} comes into force on {a.start_date}; {ods_code}'s {extract}"
-                f" for {period} cannot be accepted under it {when}. Submit it again"
-                f" on or after {a.start_date}.",
-            )
+        # Nothing arrives before the agreement is in force: a period is covered when its
+        # last day is on or after the start date, and it arrives after its last day.
         raise Refusal(
             "agreement_expired",
             f"agreement {a.id} ended on {a.end_date} (status {a.status}); submissions received"

@@ -25,7 +25,8 @@ from pipelines.cli_hub import run_ingest_job
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import person_pseudonym
 from pipelines.defs.governance import audit_chain_intact
-from pipelines.defs.ingest import inbox_sensor, ingest_submissions
+from pipelines.defs.ingest import inbox_sensor, ingest_submissions, run_period
+from pipelines.defs.partitions import PERIODS as MONTHS
 from pipelines.defs.publish import republish_on_accepted_submission
 from pipelines.defs.resources import HubResource
 from pipelines.errors import OwfError
@@ -268,10 +269,11 @@ def test_refuses_for_each_governance_reason(world, tmp_path, org, extract, edit,
         assert wh.execute(f"SELECT count(*) FROM raw.{extract}").fetchall() == [(0,)]
 
 
-def test_a_package_that_arrived_before_its_agreement_came_into_force_is_refused(world, tmp_path):
-    """Delivered on 10 October, taken up on 20 October (the hub was down): the agreement came
-    into force on 15 October, so the data was shared before it. The arrival is the record's
-    received_at."""
+def test_a_package_that_arrived_before_its_month_was_over_is_refused(world, tmp_path):
+    """October's package delivered on 10 October, taken up on 2 November (the hub was down):
+    it left the organisation before the month was over, so it is incomplete, however late it
+    is taken up. The arrival is the record's received_at. The agreement came into force on
+    15 October: October is covered by it, and a package delivered on 1 November is accepted."""
     from pipelines.hub.ingest import ingest
 
     def edit(gov: Path) -> None:
@@ -288,20 +290,20 @@ def test_a_package_that_arrived_before_its_agreement_came_into_force_is_refused(
     [f] = drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])
     arrived = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.UTC).timestamp()
     os.utime(f, (arrived, arrived))
-    [p] = ingest(paths, today=dt.date(2026, 10, 20)).outcomes
-    assert (p.status, p.reason) == ("refused", "agreement_not_in_force")
-    assert "it reached the hub on 2026-10-10" in p.reasons[0].message
+    [p] = ingest(paths, today=dt.date(2026, 11, 2)).outcomes
+    assert (p.status, p.reason) == ("refused", "period_not_ended")
+    assert "period 2026-10 is the month under way on 2026-10-10" in p.reasons[0].message
     with connect(paths, write=False) as wh:
         assert wh.execute("SELECT received_at FROM raw.submissions").fetchall() == [
             (dt.datetime(2026, 10, 10, 12, 0),)
         ]
-    # The same package delivered on the 16th is accepted.
+    # The same package delivered on 1 November is accepted.
     (tmp_path / "later").mkdir()
     later = fresh_hub(world, tmp_path / "later", edit)
     [f] = drop(later, world["packages"][("SC101", "vacancies", "2026-10")])
-    arrived = dt.datetime(2026, 10, 16, 9, 0, tzinfo=dt.UTC).timestamp()
+    arrived = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC).timestamp()
     os.utime(f, (arrived, arrived))
-    [p] = ingest(later, today=dt.date(2026, 10, 20)).outcomes
+    [p] = ingest(later, today=dt.date(2026, 11, 2)).outcomes
     assert p.status == "accepted"
 
 
@@ -445,6 +447,26 @@ def test_a_signed_package_with_a_malformed_period_is_refused_and_the_run_goes_on
     assert "'2026-13'" in finding["found"] and "prepare it again" in finding["message"]
     assert (paths.refused / "RW1" / month13.name).exists()
     assert not list(paths.inbox.iterdir())
+
+
+def test_a_signed_package_for_the_month_under_way_is_refused_in_the_latest_run(world, tmp_path):
+    """The month under way has no run yet (its partition begins when it ends): its package
+    went to the latest month's run, which landed it under that run's partition. Every extract
+    describes a whole month, so it is refused, saying from when to send it."""
+    paths = fresh_hub(world, tmp_path)
+    today = dt.date.today()
+    current = today.strftime("%Y-%m")
+    [waiting] = drop(paths, _signed_for_period(world, paths, current, "current"))
+    latest = MONTHS.get_last_partition_key()
+    assert run_period(waiting) == latest
+    run(paths, periods=[latest])  # as the sensor asks: the latest month's run, whole inbox
+    assert [r[1:5] for r in submissions(paths)] == [
+        ("vacancies", current, "refused", "period_not_ended")
+    ]
+    [finding] = receipt(paths, "RW1", "refused")["findings"]
+    assert f"period {current} is the month under way on {today}" in finding["message"]
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.vacancies").fetchall() == [(0,)]
 
 
 def test_a_signed_package_for_a_month_that_has_not_begun_is_refused_not_published(world, tmp_path):

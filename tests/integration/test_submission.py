@@ -517,6 +517,19 @@ def test_agreement_that_does_not_cover_the_extract(world, tmp_path):
     assert outcome.receipt_path.exists()
 
 
+def test_the_month_under_way_is_refused_at_source(world, tmp_path):
+    """An extract for the month under way (TODAY is 2026-11-24) is incomplete: refused with
+    the day from which to prepare it, and no package; `check` says the same."""
+    path = tmp_path / "november.csv"
+    write_csv(path, [r | {"period": "2026-11"} for r in staff_rows()])
+    outcome = prepare(world, path, period="2026-11", out=tmp_path / "out")
+    assert [f.rule for f in outcome.findings] == ["period_not_ended"]
+    assert "prepare it from 2026-12-01" in outcome.findings[0].message
+    assert _no_package(tmp_path / "out") and outcome.receipt["status"] == "refused"
+    checked = prepare(world, path, period="2026-11", package=False)
+    assert not checked.ok and "period_not_ended" in [f.rule for f in checked.findings]
+
+
 def test_empty_file(world, tmp_path):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")

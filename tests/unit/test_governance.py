@@ -317,8 +317,39 @@ def test_resolve_agreement_in_force():
     gov = load_governance()
     a = gov.resolve_agreement("RW1", "staff_in_post", "2026-09", TODAY)
     assert a.id == "ISA-WV-001" and "ethnic_category" in a.permitted_fields("staff_in_post")
-    # The month under way is the agreement's to cover (a month that has not begun is not).
-    assert gov.resolve_agreement("RW1", "staff_in_post", "2026-11", TODAY).id == "ISA-WV-001"
+    # The month just ended is covered from its next day.
+    assert gov.resolve_agreement("RW1", "staff_in_post", "2026-10", TODAY).id == "ISA-WV-001"
+    assert (
+        gov.resolve_agreement("RW1", "staff_in_post", "2026-11", dt.date(2026, 12, 1)).id
+        == "ISA-WV-001"
+    )
+
+
+@pytest.mark.parametrize("today", [dt.date(2026, 11, 1), TODAY, dt.date(2026, 11, 30)])
+def test_the_month_under_way_is_refused_until_it_is_over(today):
+    """Every extract describes a whole month (staff in post on its last day): one made
+    before the month is over is incomplete. The refusal says from when to send it."""
+    with pytest.raises(Refusal) as exc:
+        load_governance().resolve_agreement("RW1", "staff_in_post", "2026-11", today)
+    assert exc.value.reason == "period_not_ended"
+    assert f"period 2026-11 is the month under way on {today} (it ends on 2026-11-30)" in str(
+        exc.value
+    )
+    assert "prepare it from 2026-12-01" in str(exc.value)
+
+
+def test_a_package_made_during_the_month_is_refused_when_taken_up_after_it():
+    """At the hub the day it arrived decides: the data left the organisation then."""
+    gov = load_governance()
+    with pytest.raises(Refusal) as exc:
+        gov.resolve_agreement(
+            "RW1",
+            "staff_in_post",
+            "2026-11",
+            dt.date(2026, 12, 3),
+            arrived_on=dt.date(2026, 11, 28),
+        )
+    assert exc.value.reason == "period_not_ended" and "under way on 2026-11-28" in str(exc.value)
 
 
 def test_a_period_that_has_not_begun_is_refused_with_its_dates():
@@ -345,47 +376,47 @@ def test_resolve_agreement_refusals(org, extract, period, reason):
     assert exc.value.reason == reason
 
 
-def test_an_agreement_refuses_what_is_received_before_it_comes_into_force(governance_copy):
-    """A month under way when the agreement starts is covered by it, but a submission for
-    that month received before the start date is not: nothing is shared before the
-    agreement is in force."""
-    _edit(
-        governance_copy / "agreements/ISA-WV-001.yaml", lambda d: d.update(start_date="2026-09-15")
-    )
-    gov = load_governance(governance_copy)
-    with pytest.raises(Refusal) as exc:
-        gov.resolve_agreement("RW1", "staff_in_post", "2026-09", dt.date(2026, 9, 14))
-    assert exc.value.reason == "agreement_not_in_force"
-    assert "comes into force on 2026-09-15" in str(exc.value)
-    assert "on or after 2026-09-15" in str(exc.value)
-    for received in (dt.date(2026, 9, 15), dt.date(2026, 10, 3)):
-        assert gov.resolve_agreement("RW1", "staff_in_post", "2026-09", received).id == "ISA-WV-001"
-
-
-def test_an_agreement_refuses_what_arrived_before_it_came_into_force(governance_copy):
-    """Taken up after the start date (the hub was down), but it reached the hub before: the
-    data was shared before the agreement was in force. Arrival does not extend an end date."""
+def test_an_agreement_starting_mid_month_covers_that_month_once_it_is_over(governance_copy):
+    """A month under way when the agreement starts is covered by it (its census, the last
+    day, falls inside the agreement). Its extract can be shared only after the month is over,
+    when the agreement is in force: before then it is the month under way, even when the hub
+    takes it up after (it reached the hub during the month)."""
     _edit(
         governance_copy / "agreements/ISA-WV-001.yaml",
         lambda d: d.update(start_date="2026-09-15", end_date="2026-12-31"),
     )
     gov = load_governance(governance_copy)
-    with pytest.raises(Refusal) as exc:
-        gov.resolve_agreement(
-            "RW1", "staff_in_post", "2026-09", dt.date(2026, 9, 20), arrived_on=dt.date(2026, 9, 10)
+    for received, arrived in [
+        (dt.date(2026, 9, 14), None),
+        (dt.date(2026, 9, 20), dt.date(2026, 9, 10)),
+        (dt.date(2026, 10, 2), dt.date(2026, 9, 30)),
+    ]:
+        with pytest.raises(Refusal) as exc:
+            gov.resolve_agreement("RW1", "staff_in_post", "2026-09", received, arrived_on=arrived)
+        assert exc.value.reason == "period_not_ended", (received, arrived)
+    for received, arrived in [
+        (dt.date(2026, 10, 1), None),
+        (dt.date(2026, 10, 5), dt.date(2026, 10, 1)),
+    ]:
+        assert (
+            gov.resolve_agreement(
+                "RW1", "staff_in_post", "2026-09", received, arrived_on=arrived
+            ).id
+            == "ISA-WV-001"
         )
-    assert exc.value.reason == "agreement_not_in_force"
-    assert "it reached the hub on 2026-09-10, before then" in str(exc.value)
-    assert "on or after 2026-09-15" in str(exc.value)
-    ok = gov.resolve_agreement(
-        "RW1", "staff_in_post", "2026-09", dt.date(2026, 9, 20), arrived_on=dt.date(2026, 9, 15)
-    )
-    assert ok.id == "ISA-WV-001"
+    # Arrival does not extend an end date.
     with pytest.raises(Refusal) as exc:
         gov.resolve_agreement(
             "RW1", "staff_in_post", "2026-09", dt.date(2027, 1, 2), arrived_on=dt.date(2026, 12, 1)
         )
     assert exc.value.reason == "agreement_expired"
+
+
+def test_a_draft_agreement_is_not_in_force(governance_copy):
+    _edit(governance_copy / "agreements/ISA-WV-001.yaml", lambda d: d.update(status="draft"))
+    with pytest.raises(Refusal) as exc:
+        load_governance(governance_copy).resolve_agreement("RW1", "staff_in_post", "2026-09", TODAY)
+    assert exc.value.reason == "agreement_not_in_force" and "draft" in str(exc.value)
 
 
 def test_suspended_and_expired_agreements_refuse(governance_copy):

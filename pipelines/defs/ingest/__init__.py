@@ -158,7 +158,8 @@ def package_period(path: Path) -> str | None:
 
 def run_period(path: Path) -> str:
     """The partition whose run takes a package: the period its manifest claims, or - when that
-    cannot be read or is no partition - the latest period, whose run refuses it. The sensor,
+    cannot be read or is no partition (a malformed period, the month under way, a month not
+    yet begun) - the latest period, whose run refuses it. The sensor,
     a run of the whole inbox and `owf hub ingest` all place a package by this, so none of
     them leaves a package in the inbox that another would have taken."""
     period = package_period(path)
