@@ -57,11 +57,11 @@ def hub_init(
     typer.echo(f"give organisations {paths.keys / 'hub-encryption.pub'}; keep {paths.keys} private")
 
 
-def run_ingest_job(
-    paths, periods: list[str] | None = None, *, instance=None, log_level: str = "WARNING"
-):
+def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None):
     """Run the real Dagster ingest job in this process over the inbox's periods; returns the
-    Dagster result (None when there is nothing to do)."""
+    Dagster result (None when there is nothing to do). A step that fails raises its error
+    here: one the user can fix is printed as its message alone (pipelines.cli.main), since
+    Dagster's console logger is kept quiet (pipelines.defs.instance.QUIET)."""
 
     from pipelines.definitions import defs
     from pipelines.defs.ingest import run_period
@@ -91,6 +91,8 @@ def run_ingest_job(
     if lost:
         raise OwfError(lost)
     check_not_open_elsewhere(paths)
+    from pipelines.defs.instance import QUIET
+
     if instance is None:
         from pipelines.defs.instance import local_instance
 
@@ -102,7 +104,7 @@ def run_ingest_job(
             "resources": {
                 "hub": {"config": {"root": str(paths.root), "governance": str(paths.governance)}}
             },
-            "loggers": {"console": {"config": {"log_level": log_level}}},
+            "loggers": {"console": {"config": {"log_level": QUIET}}},
         },
         tags={
             "dagster/asset_partition_range_start": wanted[0],

@@ -45,11 +45,11 @@ def models_generate(
         typer.echo(f"wrote {path}")
 
 
-def run_models_job(paths, *, instance=None, log_level: str = "WARNING"):
+def run_models_job(paths, *, instance=None):
     """Refresh the registry tables and build every dbt model through the real Dagster job."""
     from pipelines.defs.instance import run_hub_job
 
-    return run_hub_job("models_job", paths, instance=instance, log_level=log_level)
+    return run_hub_job("models_job", paths, instance=instance)
 
 
 @models_app.command("build")
@@ -57,6 +57,8 @@ def models_build(hub: HubOpt = None) -> None:
     """Build the models (dbt build: seeds, models, data tests) through Dagster.
 
     Unit tests are not part of the build: run them with `owf models unit-test`."""
+    from pipelines.defs.instance import render_step_failure, step_failures
+
     paths = _paths(hub)
     if not paths.warehouse.exists():
         raise OwfError(
@@ -70,6 +72,8 @@ def models_build(hub: HubOpt = None) -> None:
     )
     for e in failed[:20]:
         typer.echo(f"  failed check {e.asset_key.to_user_string()}:{e.check_name}")
+    for failure in step_failures(result)[:5]:
+        typer.echo("\n".join(render_step_failure(failure)))
     raise typer.Exit(0 if result.success and not failed else 1)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from pipelines.defs.instance import render_step_failure
 from pipelines.errors import OwfError, counted
 
 publications_app = typer.Typer(
@@ -57,13 +58,12 @@ def _check_dict(evaluation) -> dict:
     }
 
 
-def run_publish(paths, *, instance=None, log_level: str = "WARNING") -> PublishOutcome:
+def run_publish(paths, *, instance=None) -> PublishOutcome:
     """The monthly cycle through the real Dagster publish_job: registry, dbt build and tests,
     the mart quality gate and - only if every blocking check passed - the publication. A
     blocked run is recorded in the audit log with the checks that held it back."""
-    import dagster as dg
 
-    from pipelines.defs.instance import run_hub_job
+    from pipelines.defs.instance import run_hub_job, step_failures
     from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse
     from pipelines.publish.publication import record_blocked
 
@@ -77,7 +77,10 @@ def run_publish(paths, *, instance=None, log_level: str = "WARNING") -> PublishO
     check_not_open_elsewhere(paths)
     started = time.monotonic()
     result = run_hub_job(
-        "publish_job", paths, instance=instance, log_level=log_level, tags={RECORDED_TAG: "cli"}
+        "publish_job",
+        paths,
+        instance=instance,
+        tags={RECORDED_TAG: "cli"},
     )
     outcome = PublishOutcome(result.run_id, result.success, 0.0)
     evaluations = result.get_asset_check_evaluations()
@@ -87,17 +90,7 @@ def run_publish(paths, *, instance=None, log_level: str = "WARNING") -> PublishO
             continue
         severity = getattr(e.severity, "value", "ERROR")
         (outcome.warnings if severity == "WARN" else outcome.failed).append(_check_dict(e))
-    for event in result.all_events:
-        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.error
-            # Dagster wraps what the step raised ("Error occurred while executing op ..."):
-            # the user needs the cause, which says what is wrong and what to do.
-            while error is not None and error.cause is not None:
-                error = error.cause
-            message = (error.message if error else "").strip().splitlines()
-            outcome.step_failures.append(
-                {"step": event.step_key, "error": message[0] if message else ""}
-            )
+    outcome.step_failures = step_failures(result)
     for m in result.get_asset_materialization_events():
         mat = m.step_materialization_data.materialization
         if mat.asset_key.path == ["publications", "latest"] and "path" in mat.metadata:
@@ -132,7 +125,7 @@ def render_outcome(outcome: PublishOutcome) -> list[str]:
         lines.append(f"  warning (not blocking): {c['asset']} {c['check']}")
     if not outcome.failed:
         for s in outcome.step_failures[:5]:
-            lines.append(f"  step failed: {s['step']}: {s['error'][:300]}")
+            lines.extend(render_step_failure(s))
     if outcome.folder is None:
         lines.append(
             "  no new publication: the current one (publications/latest) is unchanged."

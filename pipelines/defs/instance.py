@@ -60,10 +60,18 @@ if __name__ == "__main__":  # `make dev`: $DAGSTER_HOME's settings before `dagst
         print(message)
 
 
-def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = "WARNING", tags=None):
+# Dagster's console logger prints a failed step with its whole stack trace (for an error the
+# user can fix, such as a registry that is not valid YAML, forty lines above the one that
+# says what to do). Runs from the command line therefore log to the terminal only at this
+# level, and the caller reports failed steps itself (step_failures): the message of an error
+# the user can fix, the stack of any other. Every event is still in the run's logs (`make dev`).
+QUIET = "CRITICAL"
+
+
+def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = QUIET, tags=None):
     """Run one of the hub's Dagster jobs in this process against the hub at `paths`, on the
     local instance (so `make dev` shows the run). dbt's own log lines stay in the run's logs;
-    the terminal gets warnings and the caller's summary. Returns the Dagster result."""
+    the terminal gets the caller's summary (see QUIET). Returns the Dagster result."""
     import contextlib
     import io
 
@@ -73,7 +81,7 @@ def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = "WARNIN
         instance = local_instance()
     quiet = (
         contextlib.redirect_stdout(io.StringIO())
-        if log_level == "WARNING"
+        if log_level in ("WARNING", QUIET)
         else contextlib.nullcontext()
     )
     with quiet:
@@ -90,3 +98,76 @@ def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = "WARNIN
             tags=tags,
             raise_on_error=False,
         )
+
+
+# Errors a user can fix (pipelines.errors.OwfError and its subclasses): their message says
+# what is wrong and what to do, and their stack says nothing to the user.
+_USER_ERRORS = {"OwfError", "Refusal", "DecryptionError", "SignatureError", "PackageError"}
+
+
+def step_failures(result) -> list[dict]:
+    """Each failed step of a run's result: {"step", "error", "detail", "user"}.
+
+    For an error the user can fix that made the step fail (Dagster wraps it: "Error occurred
+    while executing op ..."), `error` is its message's first line and `detail` the whole
+    message; for any other error, `error` is its type and first line and `detail` adds its
+    stack (and its causes'), so that a bug can be reported. `user` says which."""
+    import dagster as dg
+
+    out = []
+    for event in result.all_events:
+        if event.event_type != dg.DagsterEventType.STEP_FAILURE:
+            continue
+        outer = event.step_failure_data.error
+        chain = []
+        error = outer
+        while error is not None:
+            chain.append(error)
+            error = error.cause
+        user = next((e for e in chain if e.cls_name in _USER_ERRORS), None)
+        if user is not None:
+            text = _without_type(user.message, user.cls_name)
+            out.append(
+                {
+                    "step": event.step_key,
+                    "error": text.splitlines()[0] if text else "",
+                    "detail": text,
+                    "user": True,
+                }
+            )
+        else:
+            inner = chain[-1] if chain else None
+            first = (inner.message.strip().splitlines() or [""])[0] if inner else ""
+            out.append(
+                {
+                    "step": event.step_key,
+                    "error": first,
+                    "detail": outer.to_string().strip() if outer else "",
+                    "user": False,
+                }
+            )
+    return out
+
+
+def _without_type(message: str, cls_name: str) -> str:
+    """An exception's message without the "module.Class: " that Python's formatting puts
+    before it."""
+    message = message.strip()
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.rsplit(".", 1)[-1] == cls_name else message
+
+
+def render_step_failure(failure: dict, max_lines: int = 20) -> list[str]:
+    """A failed step for the terminal: the message of an error the user can fix, in full;
+    any other error with its stack."""
+    lines = failure["detail"].splitlines() or [failure["error"]]
+    head = f"  step failed: {failure['step']}: "
+    if failure["user"]:
+        shown = [head + lines[0]] + [f"    {line}" for line in lines[1:max_lines]]
+        if len(lines) > max_lines:
+            shown.append(f"    ... and {len(lines) - max_lines} more lines")
+        return shown
+    return [
+        head + failure["error"] + " (an unexpected error: please report it with what follows)",
+        *(f"    {line}" for line in lines),
+    ]

@@ -1376,6 +1376,28 @@ def test_a_damaged_warehouse_is_named_with_what_to_do_not_a_trace(audited):
         assert "may be damaged" in r.stderr and "restore it" in r.stderr, (command, r.stderr)
 
 
+def test_owf_hub_ingest_on_a_broken_registry_prints_the_message_not_dagster_s_trace(
+    world, tmp_path
+):
+    """The step's error (a registry that is not valid YAML) came after forty lines of
+    Dagster's stack trace; now it is the only thing printed, and the package waits."""
+    paths = fresh_hub(world, tmp_path)
+    [waiting] = drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])
+    with (paths.governance / "organisations.yaml").open("a") as fh:
+        fh.write("organisations: [ {broken\n")
+    owf = str(Path(sys.executable).parent / "owf")
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    r = subprocess.run(
+        [owf, "hub", "ingest", "--hub", str(paths.root)], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("error: governance data in"), r.stderr
+    assert "ERROR [yaml_syntax] governance/organisations.yaml" in r.stderr
+    for trace in ("Stack Trace", "Traceback", "STEP_FAILURE", "dagster._core"):
+        assert trace not in r.stdout + r.stderr, trace
+    assert waiting.exists()
+
+
 def test_owf_hub_ingest_names_what_in_the_inbox_is_not_a_package(world, tmp_path):
     """A CSV dropped in the inbox, a package renamed to upper case and a folder were waited
     on in silence ("nothing to ingest"); a dotfile is a package still being written."""

@@ -548,6 +548,52 @@ def test_a_build_that_read_no_accepted_submission_is_not_published(world, tmp_pa
     assert tree_digest(paths.root / "publications") == before
 
 
+def test_a_step_failing_on_an_error_the_user_can_fix_says_so_without_dagster_s_trace(
+    world, tmp_path
+):
+    """A registry that is not valid YAML failed the first step: Dagster's console printed
+    forty lines of stack trace, then the summary gave the message's first line only. Now the
+    terminal gets the whole message (what is wrong, where, what to do) and no trace; nothing
+    is published."""
+    paths = copy_hub(world, tmp_path / "hub")
+    before = tree_digest(paths.root / "publications")
+    with (paths.governance / "organisations.yaml").open("a") as fh:
+        fh.write("organisations: [ {broken\n")
+    owf = str(Path(sys.executable).parent / "owf")
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    for command in (["publish"], ["models", "build"]):
+        r = subprocess.run(
+            [owf, *command, "--hub", str(paths.root)], capture_output=True, text=True, env=env
+        )
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, (command, out)
+        assert "step failed: registry_tables: governance data in" in r.stdout, (command, out)
+        assert "ERROR [yaml_syntax] governance/organisations.yaml" in r.stdout, (command, out)
+        for trace in ("Stack Trace", "Traceback", "STEP_FAILURE", "dagster._core"):
+            assert trace not in out, (command, trace, out)
+    assert tree_digest(paths.root / "publications") == before
+
+
+def test_a_step_failing_on_an_unexpected_error_keeps_its_stack(world, tmp_path, monkeypatch):
+    """A bug is not an error the user can fix: its type and stack are printed, to report."""
+    import pipelines.defs.governance as registry_step
+    from pipelines.defs.instance import render_step_failure
+
+    paths = copy_hub(world, tmp_path / "hub")
+
+    def broken(*_a, **_k):
+        raise ZeroDivisionError("a bug in the registry step")
+
+    monkeypatch.setattr(registry_step, "refresh_governance_tables", broken)
+    outcome = run_publish(paths)
+    [failure] = outcome.step_failures
+    assert failure["step"] == "registry_tables" and not failure["user"]
+    assert failure["error"] == "ZeroDivisionError: a bug in the registry step"
+    shown = "\n".join(render_step_failure(failure))
+    assert "unexpected error: please report it" in shown and "in broken" in shown
+    assert outcome.folder is None
+
+
 def test_a_blocked_publication_is_recorded_with_its_blocking_checks_only():
     """record_blocked_publication writes which checks held a publication back. A failed
     warn-severity check (fct_data_quality_no_open_warnings on the demo's data) blocks nothing
