@@ -808,14 +808,23 @@ def load_xlsx(
         index, hidden = _first_visible_sheet(book)
         sheet = book.get_sheet_by_index(index) if index is not None else None
     except Exception as exc:  # calamine raises several types for a damaged or non-xlsx file
-        src.findings.append(
-            _error(
-                "unreadable",
-                f"the file could not be opened as an Excel workbook ({type(exc).__name__}). Save it"
-                " again from Excel as .xlsx, or export the sheet as 'CSV UTF-8'.",
-                display,
+        with path.open("rb") as fh:
+            head = fh.read(8)
+        if head == _COMPOUND_FILE:
+            # An .xlsx is a zip; Excel writes a workbook saved with a password (encrypted) in
+            # the older compound-file container, as it writes an old .xls.
+            why = (
+                "the file is not an .xlsx workbook inside: it is password-protected (Excel"
+                " encrypts it), or an older .xls workbook renamed .xlsx. Remove the password"
+                " (File > Info > Protect Workbook > Encrypt with Password, cleared) or save it"
+                " as 'Excel Workbook (.xlsx)', or export the sheet as 'CSV UTF-8'."
             )
-        )
+        else:
+            why = (
+                f"the file could not be opened as an Excel workbook ({type(exc).__name__}). Save"
+                " it again from Excel as .xlsx, or export the sheet as 'CSV UTF-8'."
+            )
+        src.findings.append(_error("unreadable", why, display))
         return src
     try:
         if sheet is None:
@@ -1100,6 +1109,8 @@ def _note_cells(data: bytes, end: int, found: SheetCells, formulas: bool) -> boo
     return formulas
 
 
+# The first bytes of a compound file (OLE2): an encrypted workbook, or an old .xls.
+_COMPOUND_FILE = bytes.fromhex("d0cf11e0a1b11ae1")
 _ERROR_TYPE = b't="e"'
 _CELL_TAG = re.compile(rb"<(?:\w+:)?c\s")
 _CELL_REF = re.compile(rb'\sr="([A-Z]{1,3})([0-9]+)"')

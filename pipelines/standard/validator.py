@@ -829,9 +829,15 @@ def load_source(
         # (not "unsupported file type" for a folder named without one).
         reader = READERS[".csv"]
     if reader is None:
+        suffix = path.suffix.lower()
         raise OwfError(
-            f"{path}: unsupported file type {Path(path).suffix or '(none)'}; use .csv"
+            f"{path}: unsupported file type {path.suffix or '(none)'}; use .csv"
             + (" or .xlsx" if ".xlsx" in READERS else "")
+            + (
+                ". Open it in Excel and save it as 'Excel Workbook (.xlsx)' or 'CSV UTF-8'"
+                if suffix in (".xls", ".xlsm", ".xlsb", ".ods", ".numbers")
+                else ""
+            )
         )
     return reader(
         con,

@@ -448,6 +448,11 @@ def _pseudonyms(table: pa.Table, ext: Extract, org: str, system_key: bytes) -> d
 
 
 def _check_writable(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OwfError(
+            f"--out {out_dir} is a file, not a folder: the package and its receipt are written"
+            " into a folder. Choose a folder (it is made if it does not exist)."
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / f".owf-write-test-{os.getpid()}"

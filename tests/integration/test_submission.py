@@ -556,6 +556,27 @@ def test_unreadable_xlsx(world, tmp_path):
     assert "Excel" in outcome.findings[0].message and _no_package(tmp_path / "out")
 
 
+def test_a_password_protected_workbook_is_named_as_such(world, tmp_path):
+    """Excel writes a workbook saved with a password as an encrypted compound file, not a
+    zip (as an old .xls): "could not be opened ... save it again" did not say why."""
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\x00" * 4096)
+    outcome = prepare(world, path, out=tmp_path / "out")
+    assert [f.rule for f in outcome.findings] == ["unreadable"]
+    assert "password-protected" in outcome.findings[0].message
+    assert "older .xls" in outcome.findings[0].message and _no_package(tmp_path / "out")
+
+
+@pytest.mark.parametrize("suffix", [".xls", ".ods"])
+def test_an_older_or_other_workbook_format_says_how_to_save_it(world, tmp_path, suffix):
+    path = tmp_path / f"export{suffix}"
+    path.write_bytes(b"anything")
+    with pytest.raises(OwfError) as exc:
+        prepare(world, path, out=tmp_path / "out")
+    assert f"unsupported file type {suffix}" in str(exc.value)
+    assert "save it as 'Excel Workbook (.xlsx)' or 'CSV UTF-8'" in str(exc.value)
+
+
 def test_xlsx_export_is_read_with_its_own_row_numbers(world, tmp_path):
     from openpyxl import Workbook
 
@@ -623,6 +644,15 @@ def test_unwritable_output_directory(world, tmp_path):
         prepare(
             world, extract_file(world, "RW1", "vacancies"), extract="vacancies", out=blocker / "out"
         )
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_one(world, tmp_path):
+    """It said "cannot write to the output folder x (File exists)"."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OwfError, match="is a file, not a folder"):
+        prepare(world, extract_file(world, "RW1", "vacancies"), extract="vacancies", out=blocker)
+    assert blocker.read_text() == "not a folder"
 
 
 def test_validation_failure_stops_with_the_report(world, tmp_path):
