@@ -267,16 +267,60 @@ def header_findings(header: list[str], display: str) -> list[Finding]:
     return findings
 
 
-def no_header_finding(header: list[str], expected: str, display: str) -> Finding:
-    """Row 1 matched none of the names expected there: the file has no header row."""
+def no_header_finding(
+    header: list[str], expected: str, display: str, below: tuple[int, int] | None = None
+) -> Finding:
+    """Row 1 matched none of the names expected there: the file has no header row, or (with
+    `below`, the row that does hold them and how many) rows above its header, such as a
+    report's title."""
+    if below is not None:
+        row, matched = below
+        above = "row 1 is" if row == 2 else f"rows 1-{row - 1} are"
+        return _error(
+            "no_header",
+            f"row 1 does not look like a header: {_none_of(header, expected)}."
+            f" Row {row} does ({matched} of its cells are): {above} above the headings (a"
+            " report's title, perhaps). Delete them so that the headings are in the first row,"
+            " or export the extract without a title.",
+            display,
+            row=1,
+        )
     return _error(
         "no_header",
-        f"row 1 does not look like a header: none of its {len(header)} cells is {expected}."
+        f"row 1 does not look like a header: {_none_of(header, expected)}."
         " Export the file with its column headings in the first row (its cells are not"
         " shown here, in case they are data).",
         display,
         row=1,
     )
+
+
+def _none_of(header: list[str], expected: str) -> str:
+    if len(header) == 1:
+        return f"its one cell is not {expected}"
+    return f"none of its {len(header)} cells is {expected}"
+
+
+# How far below row 1 a header is looked for, when row 1 is not one.
+HEADER_SEARCH_ROWS = 30
+
+
+def header_names_in(cells: list[str | None], names: set[str]) -> int:
+    """How many of `cells` are one of `names` (lower case), case and spaces ignored."""
+    return sum(1 for c in cells if c is not None and c.strip().lower() in names)
+
+
+def header_below(rows, names: set[str]) -> tuple[int, int] | None:
+    """(row number, cells matched) of the first of `rows` ((row number, cells) pairs) that
+    looks like the header: at least two of the names expected (one, if only one is) and at
+    least half of its cells that hold something."""
+    need = min(2, len(names))
+    for number, cells in rows:
+        filled = [c for c in cells if c is not None and c.strip()]
+        matched = header_names_in(filled, names)
+        if matched >= need and matched * 2 >= len(filled):
+            return number, matched
+    return None
 
 
 def read_header(
@@ -324,6 +368,7 @@ def load_csv(
     workdir: Path | None = None,
     defer: bool = False,
     progress: Callable[[str], None] | None = None,  # unused: DuckDB reads a CSV in one go
+    header_names: tuple[set[str], str] | None = None,
 ) -> LoadedSource:
     """Load a CSV into `table` (c0..cN, all VARCHAR). Structural problems become findings.
 
@@ -367,6 +412,10 @@ def load_csv(
     src.findings.extend(found)
     if not src.ok:
         return src
+    if header_names and header and not header_names_in(header, header_names[0]):
+        below = header_below(_csv_rows_below(path, encoding, delimiter), header_names[0])
+        src.findings.append(no_header_finding(header, header_names[1], display, below))
+        return src
     tail = _file_tail(path)  # read once for both questions about the file's end
     src.blank_lines = _has_blank_line(path, blank, tail)
     src.trailing_blank_records = _ends_with_delimiters_only(tail[1], delimiter)
@@ -406,6 +455,24 @@ def load_csv(
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return src
+
+
+def _csv_rows_below(path: Path, encoding: str, delimiter: str):
+    """(line number, cells) of the records after the first (at most HEADER_SEARCH_ROWS),
+    read with Python's CSV reader; a file it cannot read gives what it read before."""
+    try:
+        with open(
+            path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline=""
+        ) as fh:
+            reader = csv.reader(fh, delimiter=delimiter, quotechar='"')
+            next(reader, None)
+            for _ in range(HEADER_SEARCH_ROWS):
+                cells = next(reader, None)
+                if cells is None:
+                    return
+                yield reader.line_num, cells
+    except (csv.Error, OSError, UnicodeDecodeError, LookupError):
+        return
 
 
 # The longest row the CSV reader takes (DuckDB's default, set here so the message matches).
@@ -775,6 +842,7 @@ def load_xlsx(
     batch_rows: int = 50_000,
     defer: bool = False,  # unused: a workbook is always loaded at once
     progress: Callable[[str], None] | None = None,
+    header_names: tuple[set[str], str] | None = None,
 ) -> LoadedSource:
     """Load the first visible worksheet of an .xlsx workbook into `table` (c0..cN, text), in batches;
     `progress` hears how many rows are in after each batch (a large workbook takes a while).
@@ -869,6 +937,16 @@ def load_xlsx(
         src.header = [(_cell_text(v) or "").strip() for v in header_row]
         ncols = len(src.header)
         if not src.ok:
+            return src
+        if header_names and not header_names_in(src.header, header_names[0]):
+            # Not a header: a report's title above the headings gives a header of one cell
+            # and every row a "value beyond the header", which would say nothing useful.
+            first_rows = zip(range(2, 2 + HEADER_SEARCH_ROWS), rows, strict=False)
+            below = header_below(
+                ((n, [_cell_text(v) for v in values]) for n, values in first_rows),
+                header_names[0],
+            )
+            src.findings.append(no_header_finding(src.header, header_names[1], display, below))
             return src
         con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute(

@@ -679,10 +679,7 @@ def check_header(
     by_lower = {f.name.lower(): f for f in extract.fields}
     positions: dict[str, int] = {}
     if header and not any(name.strip().lower() in by_lower for name in header):
-        expected = (
-            f"a field name of {extract.name} in the standard (the data dictionary lists them)"
-        )
-        return positions, [no_header_finding(header, expected, display)]
+        return positions, [no_header_finding(header, standard_header_names(extract)[1], display)]
     findings += header_findings(header, display)
     for i, name in enumerate(header):
         f = by_lower.get(name.strip().lower())
@@ -818,10 +815,13 @@ def load_source(
     display: str | None = None,
     defer: bool = False,
     progress: Callable[[str], None] | None = None,
+    header_names: tuple[set[str], str] | None = None,
 ) -> LoadedSource:
     """The file as table owf_src (c0..cN), or, with `defer`, a CSV left for `select_into`
     to read and map in one pass (see `pipelines.standard.reader.load_csv`). `progress` hears
-    how far a long read has got (a workbook's, in batches)."""
+    how far a long read has got (a workbook's, in batches). `header_names`: the column names
+    (lower case) row 1 should hold, and how to describe them: when it holds none, the file
+    is refused at once (no_header), naming the row below that holds them, if one does."""
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
     if not path.is_file():
@@ -847,6 +847,15 @@ def load_source(
         display=display,
         defer=defer,
         progress=progress,
+        header_names=header_names,
+    )
+
+
+def standard_header_names(extract: Extract) -> tuple[set[str], str]:
+    """The names row 1 of a standard-format file holds, and their description."""
+    return (
+        {f.name.lower() for f in extract.fields},
+        f"a field name of {extract.name} in the standard (the data dictionary lists them)",
     )
 
 
@@ -872,7 +881,7 @@ def validate_file(
     own = con is None
     con = con or duckdb.connect()
     try:
-        src = load_source(con, path, delimiter=delimiter)
+        src = load_source(con, path, delimiter=delimiter, header_names=standard_header_names(ext))
         report.encoding = src.encoding
         report.rows = src.rows
         report.findings.extend(src.findings)

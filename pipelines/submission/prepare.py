@@ -54,7 +54,7 @@ from pipelines.standard.validator import (
 )
 from pipelines.submission.package import SUFFIX, payload_bytes, seal_package
 from pipelines.submission.pii import scan_for_identifiers
-from pipelines.submission.profiles import MAPPED_TABLE, apply_profile, load_profile
+from pipelines.submission.profiles import MAPPED_TABLE, apply_profile, header_names, load_profile
 
 PAYLOAD_TYPES = {"integer": "BIGINT", "decimal": "DOUBLE", "date": "DATE"}
 
@@ -212,6 +212,7 @@ def run_submission(
             delimiter=delimiter or prof.delimiter or ",",
             defer=True,
             progress=lambda m: prog.note("read", m),
+            header_names=header_names(prof, ext),
         )
         findings += src.findings
         if src.scan_sql is None:

@@ -37,6 +37,7 @@ from pipelines.standard.validator import (
     ni_fields,
     period_fields,
     qi,
+    standard_header_names,
 )
 
 STANDARD_PROFILE = "standard"
@@ -153,6 +154,16 @@ def load_profile(
     )
 
 
+def header_names(profile: Profile, extract: Extract) -> tuple[set[str], str]:
+    """The column names (lower case) the first row of a file read through `profile` holds,
+    and how to describe them: the columns it maps or ignores, or the standard's fields."""
+    if profile.is_standard:
+        return standard_header_names(extract)
+    ignored = {name.strip().lower() for name in profile.ignore}
+    known = {spec["from"].strip().lower() for spec in profile.columns.values() if "from" in spec}
+    return known | ignored, f"a column that profile {profile.name} maps or ignores"
+
+
 def apply_profile(
     con: duckdb.DuckDBPyConnection,
     src: LoadedSource,
@@ -179,9 +190,8 @@ def apply_profile(
 
     by_name = {h.strip().lower(): i for i, h in enumerate(src.header)}
     ignored = {name.strip().lower() for name in profile.ignore}
-    known = {spec["from"].strip().lower() for spec in profile.columns.values() if "from" in spec}
-    if src.header and not (known | ignored) & set(by_name):
-        expected = f"a column that profile {profile.name} maps or ignores"
+    names, expected = header_names(profile, extract)
+    if src.header and not names & set(by_name):
         result.findings.append(no_header_finding(src.header, expected, src.display))
         return result
     result.findings += header_findings(src.header, src.display)

@@ -708,6 +708,36 @@ def test_a_file_without_its_header_row_is_refused_without_echoing_a_cell(world, 
     assert cells and not [c for c in cells if c in shown]
 
 
+@pytest.mark.parametrize("layout", ["csv", "xlsx", "esr_csv"])
+def test_a_title_above_the_headings_names_the_row_that_holds_them(world, tmp_path, layout):
+    """A report's title (and a blank row) above the headings: an XLSX gave a header of one
+    cell and a "value beyond the header" for every row; a CSV said to export the headings in
+    the first row without saying they were two rows down. One finding now names the row."""
+    title = ["Staff in post, October 2026 (Workforce report)"]
+    if layout == "esr_csv":
+        lines = extract_file(world, "RW1", "staff_in_post", esr=True).read_text().splitlines()
+        path = tmp_path / "titled.csv"
+        path.write_text(f'"{title[0]}",,\n\n' + "\n".join(lines[:6]) + "\n")
+        kw = {"profile": "esr_staff_in_post"}
+    else:
+        rows = staff_rows()
+        table = [title, [], list(rows[0]), *[list(r.values()) for r in rows]]
+        if layout == "xlsx":
+            path = _xlsx(tmp_path / "titled.xlsx", table)
+        else:
+            path = tmp_path / "titled.csv"
+            with path.open("w", newline="") as fh:
+                csv.writer(fh).writerows(table)
+        kw = {}
+    outcome = prepare(world, path, out=tmp_path / "out", **kw)
+    assert [(f.rule, f.row) for f in outcome.findings if f.severity == "error"] == [
+        ("no_header", 1)
+    ]
+    message = outcome.findings[0].message
+    assert "Row 3 does" in message and "rows 1-2 are above the headings" in message, message
+    assert title[0] not in message and _no_package(tmp_path / "out")
+
+
 def test_columns_that_are_not_sent_are_named_only_when_they_read_like_names(world, tmp_path):
     """An ESR export with extra columns: their headings are listed as not sent, except one
     that looks like a value (here an NI number as a heading), which is named by position."""
