@@ -74,6 +74,18 @@ def _relations(
     return out
 
 
+def _copy_relations(
+    published: pd.DataFrame, spec: TableSpec, measure: str
+) -> list[list[tuple[int, float]]]:
+    """Each pair of copies of a cell (the spec's `copies`): [(first, +1), (other, -1)], equal."""
+    if measure not in spec.copy_measures or not spec.copies_of:
+        return []
+    grouped = published.groupby(list(spec.copies_of), dropna=False, sort=False).indices
+    return [
+        [(int(rows[0]), 1.0), (int(other), -1.0)] for rows in grouped.values() for other in rows[1:]
+    ]
+
+
 def recovered_cells(
     published: pd.DataFrame,
     spec: TableSpec,
@@ -90,11 +102,13 @@ def recovered_cells(
     """
     exempt = exempt_mask(published, spec).to_numpy()
     found = []
-    measures = sorted({m for a in spec.additive for m in a.measures})
+    measures = sorted({m for a in spec.additive for m in a.measures} | set(spec.copy_measures))
     tried = 0
     for measure in measures:
         hidden = hidden_mask(published, measure)
-        relations = _relations(published, spec, measure)
+        copies = _copy_relations(published, spec, measure)
+        relations = _relations(published, spec, measure) + copies
+        exact = {id(rel) for rel in copies}  # copies are equal even for distinct people
         parent: dict[int, int] = {}
         for rel in relations:
             for cell, _ in rel[1:]:
@@ -108,13 +122,19 @@ def recovered_cells(
             if not targets:
                 continue
             col = {c: j for j, c in enumerate(cells)}
-            rows, cols, coefs = [], [], []
-            for r, rel in enumerate(rels):
-                for c, coef in rel:
-                    rows.append(r)
-                    cols.append(col[c])
-                    coefs.append(coef)
-            a_eq = coo_matrix((coefs, (rows, cols)), shape=(len(rels), len(cells))).tocsr()
+
+            def matrix(relations, col=col, cells=cells):
+                rows, cols, coefs = [], [], []
+                for r, rel in enumerate(relations):
+                    for c, coef in rel:
+                        rows.append(r)
+                        cols.append(col[c])
+                        coefs.append(coef)
+                shape = (len(relations), len(cells))
+                return coo_matrix((coefs, (rows, cols)), shape=shape).tocsr()
+
+            equal = [rel for rel in rels if id(rel) in exact]
+            summed = [rel for rel in rels if id(rel) not in exact]
             bounds = [
                 _bounds(published, spec, policy_of, measure, c, hidden[c], exempt[c]) for c in cells
             ]
@@ -124,10 +144,14 @@ def recovered_cells(
                 tried += 1
                 objective = np.zeros(len(cells))
                 objective[col[c]] = 1.0
-                if measure in at_least:  # sum(members) - total >= 0
-                    system = {"A_ub": -a_eq, "b_ub": np.zeros(len(rels))}
+                if measure in at_least:  # sum(members) - total >= 0; copies equal
+                    system = {"A_ub": -matrix(summed), "b_ub": np.zeros(len(summed))}
+                    if equal:
+                        system |= {"A_eq": matrix(equal), "b_eq": np.zeros(len(equal))}
+                    if not summed:
+                        system = {"A_eq": matrix(equal), "b_eq": np.zeros(len(equal))}
                 else:
-                    system = {"A_eq": a_eq, "b_eq": np.zeros(len(rels))}
+                    system = {"A_eq": matrix(rels), "b_eq": np.zeros(len(rels))}
                 low = linprog(objective, bounds=bounds, method="highs", **system)
                 high = linprog(-objective, bounds=bounds, method="highs", **system)
                 if low.status == 2 or high.status == 2:

@@ -88,6 +88,11 @@ class TableSpec:
         default_factory=dict
     )  # non-personal measure -> decimals; never suppressed
     follows: tuple[Follow, ...] = ()
+    # Rows that agree on `copies_of` columns repeat the same values of `copy_measures` (the
+    # turnover counts of a social care organisation, once per rate method): what is hidden
+    # in one is hidden in every copy, or the copy would publish it.
+    copies_of: tuple[str, ...] = ()
+    copy_measures: tuple[str, ...] = ()
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -120,6 +125,8 @@ class TableSpec:
                 )
                 for f in meta.get("follows", [])
             ),
+            copies_of=tuple(meta.get("copies", {}).get("of", [])),
+            copy_measures=tuple(meta.get("copies", {}).get("measures", [])),
         )
 
     @property
@@ -346,23 +353,39 @@ def additive_groups(
     return out
 
 
+def copy_groups(frame: pd.DataFrame, spec: TableSpec) -> list[np.ndarray]:
+    """Rows (two or more) that are copies of each other under the spec's `copies`."""
+    if not spec.copies_of or not len(frame):
+        return []
+    grouped = frame.groupby(list(spec.copies_of), dropna=False, sort=False).indices
+    return [np.asarray(rows) for rows in grouped.values() if len(rows) > 1]
+
+
 def _secondary(
     frame: pd.DataFrame, spec: TableSpec, exempt: np.ndarray, values: dict, hidden: dict
 ) -> None:
     """Until no additive relation (members = total) has exactly one suppressed cell, give each
-    such relation a second. A relation's cells are its members and its total, so a suppressed
+    such relation a second; and until every copy of a hidden cell is hidden (`copies`). A relation's cells are its members and its total, so a suppressed
     total whose members are all published counts too: the members would add up to it.
 
     The second cell is the smallest non-zero remaining member (a zero only if there is no
     other; once suppressed it could be anything). Where there is no other member - the total
     is that one cell - the total is suppressed instead, even at system level."""
-    if not spec.additive:
+    if not spec.additive and not spec.copies_of:
         return
     across = {a.across: frame[a.across].astype(str).to_numpy() for a in spec.additive}
     prepared = [(a, additive_groups(frame, a, exempt)) for a in spec.additive]
+    copies = copy_groups(frame, spec)
     changed = True
     while changed:
         changed = False
+        for rows in copies:
+            for measure in spec.copy_measures:
+                h = hidden[measure][rows]
+                if h.any() and not h.all():
+                    for r in rows[~h]:
+                        _suppress_linked(spec, hidden, r, measure)
+                    changed = True
         for add, groups in prepared:
             for members, totals in groups:
                 for measure in add.measures:
