@@ -271,17 +271,31 @@ def keys_register(
     ] = None,
     valid_days: Annotated[int, typer.Option(help="Days the key stays valid.")] = 730,
 ) -> None:
-    """Hub side: add an organisation's public signing key to organisations.yaml."""
+    """Hub side: add an organisation's public signing key to organisations.yaml.
+
+    The registry with the key added is checked first (owf governance check, in a private
+    copy of the folder): if it has errors, they are printed and nothing is written."""
+    import shutil
+    import tempfile
+
     from pipelines.crypto import keys as kf
     from pipelines.crypto.signing import key_fingerprint, public_key_b64
     from pipelines.governance.check import run_check
     from pipelines.paths import governance_dir
-    from pipelines.submission.prepare import register_signing_key
+    from pipelines.submission.prepare import _replace_text, registry_with_signing_key
 
+    try:
+        start = dt.date.fromisoformat(valid_from) if valid_from else dt.date.today()
+    except ValueError:
+        raise OwfError(
+            f"--valid-from {valid_from!r} is not a date: write it as YYYY-MM-DD (for example"
+            f" {dt.date.today():%Y-%m-%d})"
+        ) from None
+    if valid_days < 1:
+        raise OwfError(f"--valid-days must be at least 1 (it was {valid_days})")
     pub = kf.load_signing_public_key(public_key)
-    start = dt.date.fromisoformat(valid_from) if valid_from else dt.date.today()
-    folder = governance or governance_dir()
-    path = register_signing_key(
+    folder = Path(governance or governance_dir())
+    path, text = registry_with_signing_key(
         folder,
         org,
         public_key_b64(pub),
@@ -289,14 +303,21 @@ def keys_register(
         start,
         start + dt.timedelta(days=valid_days),
     )
-    findings, summary = run_check(folder)
-    if summary["errors"]:
-        for f in findings:
-            if f.severity == "error":
-                typer.echo(f.render(), err=True)
-        raise OwfError(
-            f"{path} has errors after registering the key; fix them (owf governance check)"
-        )
+    with tempfile.TemporaryDirectory(prefix="owf-register-") as tmp:
+        trial = Path(tmp) / folder.name
+        shutil.copytree(folder, trial)
+        (trial / path.name).write_text(text, encoding="utf-8")
+        findings, summary = run_check(trial)
+        if summary["errors"]:
+            for f in findings:
+                if f.severity == "error":
+                    typer.echo(f.render().replace(str(trial), str(folder)), err=True)
+            raise OwfError(
+                f"registering this key would leave {path} with errors (above); nothing was"
+                " written. Correct the key's options (--key-id, --valid-from, --valid-days), or"
+                " the registry (owf governance check)"
+            )
+    _replace_text(path, text)
     typer.echo(
         f"registered {org}'s key {key_fingerprint(pub)} in {path}, valid {start}..{start + dt.timedelta(days=valid_days)}"
     )

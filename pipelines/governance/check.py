@@ -9,7 +9,8 @@ Errors (the hub refuses to load governance data with any of them):
 - two agreements in force (active or suspended) for the same flow (organisation and extract)
   with overlapping dates;
 - duplicate ODS codes, agreement ids or key ids; end dates before start dates; a public key
-  that is not an Ed25519 key; an organisation's sector that contradicts its kind.
+  that is not an Ed25519 key, or registered twice (for one organisation or two: its holder
+  could sign as either); an organisation's sector that contradicts its kind.
 Warnings: a passed review date, an active agreement past its end date, an organisation with
 no signing key valid today, a disclosure policy weaker than the default.
 """
@@ -63,9 +64,26 @@ def check_governance(
     def err(rule, message, file, row=None, field=None, severity="error"):
         findings.append(Finding(severity, rule, message, file, row, field))
 
+    if org_doc is None:
+        # Missing, not YAML, or not of the schema's shape (reported already): every check
+        # below would compare agreements with an empty registry and report each party as
+        # unknown, burying the one real error.
+        err(
+            "checks_skipped",
+            "organisations.yaml has errors (above), so the checks that"
+            " need the registry (parties, the hub operator, keys, overlapping agreements,"
+            " fields) were not run: fix it and run `owf governance check` again.",
+            org_file,
+            severity="warning",
+        )
+        return findings
+
     # Organisations
     if org_doc is not None:
         seen: dict[str, int] = {}
+        # A public key belongs to one organisation: registered for another too, the holder
+        # of its private key could sign packages as that organisation.
+        holders: dict[bytes, str] = {}
         for i, o in enumerate(org_doc.data["organisations"]):
             code = o["ods_code"]
             line = org_doc.line(["organisations", i, "ods_code"])
@@ -102,9 +120,26 @@ def check_governance(
                     )
                 key_ids.add(k["key_id"])
                 try:
-                    Ed25519PublicKey.from_public_bytes(
-                        base64.b64decode(k["public_key"], validate=True)
-                    )
+                    raw = base64.b64decode(k["public_key"], validate=True)
+                    Ed25519PublicKey.from_public_bytes(raw)
+                    this = f"{code}'s key {k['key_id']}"
+                    first = holders.setdefault(raw, this)
+                    if first != this:
+                        both = (
+                            "it is registered twice"
+                            if first.startswith(f"{code}'s ")
+                            else "whoever holds its private key could sign as either"
+                        )
+                        err(
+                            "shared_public_key",
+                            f"signing key {k['key_id']} of {code} is the same public key as"
+                            f" {first}: {both}. Remove the entry registered by mistake; each"
+                            " organisation registers a key of its own (`owf keys generate"
+                            " signing`).",
+                            org_file,
+                            org_doc.line(kpath + ["public_key"]),
+                            f"organisations[{i}].signing_keys[{j}].public_key",
+                        )
                 except (ValueError, binascii.Error):
                     err(
                         "invalid_public_key",

@@ -288,10 +288,10 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
     organisations: dict[str, Organisation] = {}
     system_name, hub = "", ""
     if doc is not None:
-        result.docs["organisations"] = doc
         sf = schema_findings(doc, load_schema(schemas / "organisations.schema.json"), rel(org_path))
         result.findings += sf
-        if not sf:
+        if not sf:  # the cross-checks read the registry only when it has the schema's shape
+            result.docs["organisations"] = doc
             system_name = doc.data["system"]["name"]
             hub = doc.data["system"]["hub_operator"]
             for o in doc.data["organisations"]:

@@ -91,6 +91,16 @@ def load_schema(path: Path) -> dict:
 
 
 def schema_findings(doc: YamlDoc, schema: dict, display: str) -> list[Finding]:
+    if doc.data is None:
+        return [
+            Finding(
+                "error",
+                "empty_file",
+                "the file is empty (or holds only comments): restore it from a backup or from"
+                f" the project's governance/ folder (its shape: {Path(schema['$id']).name}).",
+                display,
+            )
+        ]
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     findings = []
     for err in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.absolute_path)):

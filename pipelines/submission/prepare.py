@@ -566,13 +566,53 @@ def register_signing_key(
     valid_from: dt.date,
     valid_to: dt.date,
 ) -> Path:
-    """Add a public signing key to organisations.yaml (the hub's registry)."""
+    """Add a public signing key to organisations.yaml (the hub's registry), atomically."""
+    path, text = registry_with_signing_key(
+        governance_dir, org, public_key_b64, key_id, valid_from, valid_to
+    )
+    _replace_text(path, text)
+    return path
+
+
+def registry_with_signing_key(
+    governance_dir: Path,
+    org: str,
+    public_key_b64: str,
+    key_id: str,
+    valid_from: dt.date,
+    valid_to: dt.date,
+) -> tuple[Path, str]:
+    """organisations.yaml and its text with the key added, written nowhere. Refused (OwfError)
+    for an organisation not in the registry, a key id it already uses, or a public key already
+    registered (to it or to another organisation, which its private key could then sign as)."""
+    import base64
+
     import yaml
 
     path = Path(governance_dir) / "organisations.yaml"
     text = path.read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     data = yaml.safe_load(text)
+    new_key = base64.b64decode(public_key_b64)
+    for o in data["organisations"]:
+        for k in o.get("signing_keys") or []:
+            try:
+                same = base64.b64decode(str(k.get("public_key", ""))) == new_key
+            except ValueError:
+                same = False
+            if same and o["ods_code"] == org:
+                raise OwfError(
+                    f"this public key is already registered in {path} as {org}'s key"
+                    f" {k.get('key_id')!r} (valid {k.get('valid_from')} to {k.get('valid_to')}):"
+                    " nothing was written. To keep it longer, change its valid_to there."
+                )
+            if same:
+                raise OwfError(
+                    f"this public key is already registered in {path}, as {o['ods_code']}'s key"
+                    f" {k.get('key_id')!r}: a key belongs to one organisation, or its holder"
+                    f" could sign as both. Register the public key that {org} generated for"
+                    f" itself (`owf keys generate signing --org {org}`, then its .pub file)."
+                )
     for o in data["organisations"]:
         if o["ods_code"] == org:
             if any(k["key_id"] == key_id for k in o["signing_keys"]):
@@ -591,7 +631,10 @@ def register_signing_key(
             break
     else:
         raise OwfError(f"organisation {org!r} is not in {path}; add it to the registry first")
-    tmp = path.with_name(".organisations.yaml.part")
-    tmp.write_text(header + yaml.safe_dump(data, sort_keys=False, width=100), encoding="utf-8")
+    return path, header + yaml.safe_dump(data, sort_keys=False, width=100)
+
+
+def _replace_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-    return path

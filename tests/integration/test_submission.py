@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -889,6 +890,54 @@ def test_scan_findings_of_a_column_come_by_rule_then_row(world, tmp_path):
 # The command line ------------------------------------------------------------------------
 
 OWF = str(Path(sys.executable).parent / "owf")
+
+
+def test_keys_register_writes_nothing_unless_the_registry_stays_valid(world, tmp_path):
+    """`owf keys register` wrote the key, then said the registry had errors: an inverted
+    validity or a key id the schema refuses stayed in organisations.yaml (and the hub would
+    not load it). A public key already registered, for another organisation too, was taken:
+    its holder could then sign as both. Each is now refused with nothing written."""
+    gov = tmp_path / "governance"
+    shutil.copytree(world["gov_dir"], gov)
+    keys = tmp_path / "keys"
+    subprocess.run(
+        [OWF, "keys", "generate", "signing", "--org", "RW1", "--out", str(keys)], check=True
+    )
+    registry = gov / "organisations.yaml"
+
+    def register(*args):
+        return subprocess.run(
+            [
+                OWF,
+                "keys",
+                "register",
+                "--public-key",
+                str(keys / "RW1-signing.pub"),
+                "--governance",
+                str(gov),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    before = registry.read_bytes()
+    for args, says in [
+        (["--org", "RW1", "--key-id", "bad id"], "nothing was written"),
+        (["--org", "RW1", "--valid-days", "0"], "--valid-days must be at least 1"),
+        (["--org", "RW1", "--valid-from", "01/01/2027"], "write it as YYYY-MM-DD"),
+    ]:
+        r = register(*args)
+        assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr and registry.read_bytes() == before, args
+    assert "'bad id' does not match" in register("--org", "RW1", "--key-id", "bad id").stderr
+    r = register("--org", "RW1", "--key-id", "RW1-new")
+    assert r.returncode == 0, r.stderr
+    after = registry.read_bytes()
+    for org, says in [("RW3", "as RW1's key 'RW1-new'"), ("RW1", "already registered")]:
+        r = register("--org", org, "--key-id", f"{org}-again")
+        assert r.returncode == 2 and says in r.stderr, r.stderr
+        assert registry.read_bytes() == after
 
 
 def test_cli_keys_check_and_prepare(world, tmp_path):

@@ -211,6 +211,26 @@ def _copy_agreement_as(directory, new_name, mutate=None):
     (directory / "agreements" / new_name).write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def _shared_key(d):
+    """One public key registered for two organisations: either's key holder signs as both."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    for i, key_id in ((1, "k1"), (2, "k2")):
+        d["organisations"][i]["signing_keys"] = [
+            {
+                "key_id": key_id,
+                "algorithm": "ed25519",
+                "public_key": base64.b64encode(raw).decode(),
+                "valid_from": "2026-01-01",
+                "valid_to": "2027-12-31",
+            }
+        ]
+
+
 def _bad_key(d):
     d["organisations"][1]["signing_keys"] = [
         {
@@ -261,7 +281,20 @@ def _bad_key(d):
             lambda d: d.update(disclosure_control={"suppress_max": 3, "round_to": 5}),
             "disclosure_control",
         ),
-        ("invalid_public_key", "error", "organisations.yaml", _bad_key, None),
+        (
+            "schema",
+            "error",
+            "organisations.yaml",
+            _bad_key,
+            "organisations.1.signing_keys.0.public_key",
+        ),
+        (
+            "shared_public_key",
+            "error",
+            "organisations.yaml",
+            _shared_key,
+            "organisations[2].signing_keys[0].public_key",
+        ),
         (
             "hub_operator_unknown",
             "error",
@@ -282,6 +315,38 @@ def test_each_governance_rule_is_caught_and_located(
     assert all(h.row for h in hits)  # the line in the file
     if field:
         assert field in {h.field for h in hits}
+
+
+@pytest.mark.parametrize(
+    "text,rule",
+    [
+        ("", "empty_file"),  # crashed: TypeError
+        ("# only a comment\n", "empty_file"),
+        ("- a list\n", "schema"),  # crashed: TypeError
+        ("organisation: []\nsystem: {}\n", "schema"),  # crashed: KeyError
+    ],
+)
+def test_a_registry_that_cannot_be_read_is_named_not_a_crash(governance_copy, text, rule):
+    (governance_copy / "organisations.yaml").write_text(text)
+    findings, _ = run_check(governance_copy, today=TODAY)
+    errors = {f.rule for f in findings if f.severity == "error"}
+    assert rule in errors and errors <= {"schema", "empty_file"}, errors
+    assert "checks_skipped" in {f.rule for f in findings}
+
+
+def test_one_wrong_value_in_the_registry_is_one_error_not_forty(governance_copy):
+    """A contact e-mail written as a number made the registry unreadable, and every party of
+    every agreement was then reported unknown, every agreement overlapping: forty errors
+    for one."""
+    _edit(
+        governance_copy / "organisations.yaml",
+        lambda d: d["organisations"][1]["contact"].update(email=12),
+    )
+    findings, _ = run_check(governance_copy, today=TODAY)
+    errors = [f for f in findings if f.severity == "error"]
+    assert [(f.rule, f.field) for f in errors] == [("schema", "organisations.1.contact.email")]
+    [skipped] = [f for f in findings if f.rule == "checks_skipped"]
+    assert "fix it and run `owf governance check` again" in skipped.message
 
 
 def test_an_agreement_id_used_twice_and_a_file_named_otherwise(governance_copy):
