@@ -322,13 +322,31 @@ def read_workspace(
                     " publication is unchanged. Ingest accepted submissions (`owf hub status`"
                     " shows what was refused or quarantined, and why), then publish again."
                 )
+            # The same data makes the same publication: rows in one order (DuckDB returns a
+            # table's rows in whatever order its threads finished, and secondary suppression
+            # visits groups in row order), and sums without the last binary digits that the
+            # order of their additions decides (3611.9700000000016 one build, 3611.97 the
+            # next). Nine decimals keep every published figure exactly as it would be shown.
             frames = {
-                m.name: wh.execute(f"SELECT * FROM published.{m.view}").df()  # noqa: S608 - dbt model names
+                m.name: _settled(
+                    wh.execute(f"SELECT * FROM published.{m.view} ORDER BY ALL").df()  # noqa: S608 - dbt model names
+                )
                 for m in models
             }
         finally:
             wh.close()
     return submissions, frames
+
+
+FLOAT_DECIMALS = 9
+
+
+def _settled(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its floating-point columns rounded to FLOAT_DECIMALS (see read_workspace)."""
+    for col in frame.columns:
+        if pd.api.types.is_float_dtype(frame[col]):
+            frame[col] = frame[col].round(FLOAT_DECIMALS)
+    return frame
 
 
 def _require_intact_audit_chain(paths: HubPaths, wh: duckdb.DuckDBPyConnection) -> None:
