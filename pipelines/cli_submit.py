@@ -180,6 +180,13 @@ def keys_generate(
     }.get(kind)
     if targets is None:
         raise OwfError(f"unknown key kind {kind!r}: use signing, hub or system")
+    if epoch < 1:
+        raise OwfError(f"--epoch must be 1 or more (it was {epoch}): keys are numbered from 1")
+    if org and kind != "signing":
+        raise OwfError(
+            f"--org is for a signing key: a {kind} key belongs to the system, not to {org}."
+            " Leave out --org."
+        )
     if kind == "signing":
         if not org:
             raise OwfError("a signing key belongs to an organisation: give --org (its ODS code)")
@@ -249,8 +256,16 @@ def keys_export_public(
 
     try:
         key = kf.load_signing_private_key(private_key)
-    except OwfError:
-        key = kf.load_encryption_private_key(private_key)
+    except OwfError as as_signing:
+        try:
+            key = kf.load_encryption_private_key(private_key)
+        except OwfError:
+            # Neither kind: say what either would be, not only the second tried.
+            raise OwfError(
+                f"{str(as_signing).rstrip('.')}. It is not a hub encryption (X25519) private key either: give"
+                " an organisation's signing key (<ORG>-signing.key) or the hub's"
+                " hub-encryption.key"
+            ) from None
     kf.write_public_key(out, key.public_key(), key_id)
     typer.echo(f"wrote {out}")
 

@@ -79,6 +79,7 @@ def list_quarantined(paths: HubPaths, statuses: tuple[str, ...] = HELD) -> list[
 def _find(paths: HubPaths, submission_id: str) -> Quarantined:
     """The held submission with this id, or the one whose id starts with it (8 characters or
     more); a prefix that fits more than one is an error, never a guess."""
+    submission_id = submission_id.strip().lower()  # ids are lower-case hex
     held = list_quarantined(paths)
     for q in held:
         if q.submission_id == submission_id:
@@ -96,9 +97,35 @@ def _find(paths: HubPaths, submission_id: str) -> Quarantined:
         )
     if matches:
         return matches[0]
+    if len(submission_id) < 8:
+        raise OwfError(
+            f"{submission_id!r} is too short to name a submission: give at least 8 characters of"
+            " its id (`owf quarantine list` shows them). Nothing was changed."
+        )
+    decided = _decided(paths, submission_id)
+    if decided:
+        sid, status, at = decided
+        raise OwfError(
+            f"submission {sid} is no longer held: it is {status}"
+            + (f" (since {at:%Y-%m-%d %H:%M} UTC)" if at else "")
+            + ", so there is nothing to release or discard. Nothing was changed."
+        )
     raise OwfError(
         f"no quarantined or refused submission {submission_id!r}; `owf quarantine list` shows them"
     )
+
+
+def _decided(paths: HubPaths, prefix: str) -> tuple | None:
+    """(id, status, decided at) of the one submission whose id starts with `prefix`, if any."""
+    if not paths.warehouse.exists():
+        return None
+    with connect(paths, write=False) as wh:
+        rows = wh.execute(
+            "SELECT submission_id, status, decided_at FROM raw.submissions"
+            " WHERE starts_with(submission_id, $p) LIMIT 2",
+            {"p": prefix},
+        ).fetchall()
+    return rows[0] if len(rows) == 1 else None
 
 
 def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:

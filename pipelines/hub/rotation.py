@@ -158,14 +158,14 @@ def _rekey(
             n = wh.execute(
                 f"SELECT count(*) FROM {table} WHERE hub_key_epoch = $e",  # noqa: S608
                 {"e": old_epoch},
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             if not n:
                 continue
             for column in columns:
-                old = wh.execute(
+                old = wh.sql(
                     f"SELECT DISTINCT {qi(column)} FROM {table}"  # noqa: S608
                     f" WHERE hub_key_epoch = $e AND {qi(column)} IS NOT NULL",
-                    {"e": old_epoch},
+                    params={"e": old_epoch},
                 ).to_arrow_table()
                 values = old.column(0)
                 mapping = pa.table({"old": values, "new": pseudonymise_column(new.key, values)})

@@ -137,6 +137,22 @@ def test_keys_generate_writes_nothing_when_any_of_the_files_exists(tmp_path):
     assert not list(tmp_path.glob("*RW9-signing.key"))
 
 
+def test_keys_commands_name_a_wrong_option_or_file_without_a_traceback(tmp_path):
+    """--epoch -1 gave a ValueError traceback; --org for a hub key was silently ignored; a
+    public key file given to export-public was called "not an X25519 hub encryption private
+    key", though a signing key was what was meant."""
+    result = owf("keys", "generate", "system", "--out", tmp_path / "a", "--epoch", "-1")
+    assert result.returncode == 2 and "--epoch must be 1 or more" in result.stderr
+    result = owf("keys", "generate", "hub", "--out", tmp_path / "b", "--org", "RW1")
+    assert result.returncode == 2 and "--org is for a signing key" in result.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert owf("keys", "generate", "signing", "--org", "RW9", "--out", tmp_path).returncode == 0
+    result = owf("keys", "export-public", tmp_path / "RW9-signing.pub", "--out", tmp_path / "x")
+    assert result.returncode == 2 and "holds an Ed25519 signing public key" in result.stderr
+    assert "give an organisation's signing key (<ORG>-signing.key)" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "x").exists()
+
+
 def test_submit_check_usage_errors_are_messages_not_tracebacks(tmp_path):
     path = write_csv(tmp_path / "sip.csv", valid_rows("staff_in_post"))
     common = ["--org", "RW1", "--extract", "staff_in_post", "--period", "2026-09"]

@@ -789,6 +789,12 @@ def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path
         ]
     assert events[-3:] == ["verified", "released", "accepted"] and "quarantined" in events
     assert not (paths.quarantine / "RW1" / pkg.name).exists()
+    # Released twice: it said "no quarantined or refused submission", as if the id were wrong.
+    with pytest.raises(OwfError, match="is no longer held: it is accepted") as again:
+        release(paths, q.submission_id[:10].upper(), "again", "tester")
+    assert "Nothing was changed" in str(again.value)
+    with pytest.raises(OwfError, match="give at least 8 characters"):
+        release(paths, q.submission_id[:5], "too short", "tester")
 
     bad = _reseal(
         world,
@@ -800,8 +806,6 @@ def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path
     drop(paths, bad)
     run(paths)
     q = [x for x in list_quarantined(paths)][0]
-    from pipelines.errors import OwfError
-
     with pytest.raises(OwfError, match="cannot be released"):
         release(paths, q.submission_id, "please", "tester")
     discard(paths, q.submission_id, "RW1 will resubmit", "tester")
