@@ -130,9 +130,47 @@ def hub_ingest(
         typer.echo(f"nothing to ingest in {paths.inbox}")
         _say_what_is_not_a_package(paths)
         return
+    typer.echo(_this_run(result))
     _print_status(paths)
     _say_what_is_not_a_package(paths)
     raise typer.Exit(0 if result.success else 1)
+
+
+def _this_run(result) -> str:
+    """What the run just did, before the table of everything the hub holds."""
+    from pipelines.defs.ingest import INGEST_ASSET, SUBMISSIONS_KEY
+
+    meta: dict = {}
+    for m in result.asset_materializations_for_node(INGEST_ASSET):
+        if m.asset_key == SUBMISSIONS_KEY:
+            meta = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
+    packages = int(meta.get("packages", 0))
+    parts = [
+        f"{int(meta[s]):,} {label}"
+        for s, label in (
+            ("accepted", "accepted"),
+            ("superseded", "landed superseded (the month's later submission is current)"),
+            ("quarantined", "quarantined"),
+            ("refused", "refused"),
+            ("duplicate", "already ingested (nothing recorded twice)"),
+        )
+        if meta.get(s)
+    ]
+    gone = packages - sum(
+        int(meta.get(s, 0))
+        for s in ("accepted", "superseded", "quarantined", "refused", "duplicate")
+    )
+    if gone > 0:
+        parts.append(f"{gone:,} taken by another run meanwhile")
+    return (
+        f"this run: {packages:,} package(s): "
+        + (", ".join(parts) or "none decided")
+        + (
+            "; `owf quarantine list` says why and what to do"
+            if meta.get("quarantined") or meta.get("refused")
+            else ""
+        )
+    )
 
 
 def _say_what_is_not_a_package(paths) -> None:

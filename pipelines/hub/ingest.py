@@ -141,7 +141,7 @@ class IngestResult:
     def summary(self) -> dict[str, int]:
         return {
             s: self.count(s)
-            for s in ("accepted", "quarantined", "refused", "duplicate")
+            for s in ("accepted", "superseded", "quarantined", "refused", "duplicate")
             if self.count(s)
         }
 

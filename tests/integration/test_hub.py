@@ -1402,6 +1402,33 @@ def test_owf_hub_ingest_on_a_broken_registry_prints_the_message_not_dagster_s_tr
     assert waiting.exists()
 
 
+def test_owf_hub_ingest_says_what_this_run_did_before_the_hub_s_totals(world, tmp_path):
+    """It printed only the table of everything the hub holds: a package refused, or one
+    already ingested, was a number to find in it."""
+    paths = fresh_hub(world, tmp_path)
+    good = world["packages"][("SC101", "vacancies", "2026-10")]
+    drop(paths, good, _forged(world, tmp_path))
+    owf = str(Path(sys.executable).parent / "owf")
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+
+    def ingest_now():
+        r = subprocess.run(
+            [owf, "hub", "ingest", "--hub", str(paths.root)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout.splitlines()[0]
+
+    assert ingest_now() == (
+        "this run: 2 package(s): 1 accepted, 1 refused;"
+        " `owf quarantine list` says why and what to do"
+    )
+    drop(paths, good)
+    assert ingest_now() == "this run: 1 package(s): 1 already ingested (nothing recorded twice)"
+
+
 def test_owf_hub_ingest_names_what_in_the_inbox_is_not_a_package(world, tmp_path):
     """A CSV dropped in the inbox, a package renamed to upper case and a folder were waited
     on in silence ("nothing to ingest"); a dotfile is a package still being written."""
