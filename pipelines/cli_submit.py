@@ -297,7 +297,7 @@ def keys_register(
     from pipelines.crypto.signing import key_fingerprint, public_key_b64
     from pipelines.governance.check import run_check
     from pipelines.paths import governance_dir
-    from pipelines.submission.prepare import _replace_text, registry_with_signing_key
+    from pipelines.submission.prepare import register_signing_key
 
     try:
         start = dt.date.fromisoformat(valid_from) if valid_from else dt.date.today()
@@ -310,29 +310,32 @@ def keys_register(
         raise OwfError(f"--valid-days must be at least 1 (it was {valid_days})")
     pub = kf.load_signing_public_key(public_key)
     folder = Path(governance or governance_dir())
-    path, text = registry_with_signing_key(
+
+    def without_errors(path: Path, text: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="owf-register-") as tmp:
+            trial = Path(tmp) / folder.name
+            shutil.copytree(folder, trial)
+            (trial / path.name).write_text(text, encoding="utf-8")
+            findings, summary = run_check(trial)
+        if summary["errors"]:
+            for f in findings:
+                if f.severity == "error":
+                    typer.echo(f.render(), err=True)
+            raise OwfError(
+                f"registering this key would leave {path} with errors (above); nothing was"
+                " written. Correct the key's options (--key-id, --valid-from, --valid-days),"
+                " or the registry (owf governance check)"
+            )
+
+    path = register_signing_key(
         folder,
         org,
         public_key_b64(pub),
         key_id or f"{org}-{start:%Y%m%d}",
         start,
         start + dt.timedelta(days=valid_days),
+        verify=without_errors,
     )
-    with tempfile.TemporaryDirectory(prefix="owf-register-") as tmp:
-        trial = Path(tmp) / folder.name
-        shutil.copytree(folder, trial)
-        (trial / path.name).write_text(text, encoding="utf-8")
-        findings, summary = run_check(trial)
-        if summary["errors"]:
-            for f in findings:
-                if f.severity == "error":
-                    typer.echo(f.render().replace(str(trial), str(folder)), err=True)
-            raise OwfError(
-                f"registering this key would leave {path} with errors (above); nothing was"
-                " written. Correct the key's options (--key-id, --valid-from, --valid-days), or"
-                " the registry (owf governance check)"
-            )
-    _replace_text(path, text)
     typer.echo(
         f"registered {org}'s key {key_fingerprint(pub)} in {path}, valid {start}..{start + dt.timedelta(days=valid_days)}"
     )

@@ -565,12 +565,17 @@ def register_signing_key(
     key_id: str,
     valid_from: dt.date,
     valid_to: dt.date,
+    verify: Callable[[Path, str], None] | None = None,
 ) -> Path:
-    """Add a public signing key to organisations.yaml (the hub's registry), atomically."""
+    """Add a public signing key to organisations.yaml (the hub's registry), atomically.
+    `verify(path, new_text)` may refuse the registry with the key added (by raising) before
+    anything is written."""
     path, text = registry_with_signing_key(
         governance_dir, org, public_key_b64, key_id, valid_from, valid_to
     )
-    _replace_text(path, text)
+    if verify is not None:
+        verify(path, text)
+    _write_atomic(path, text.encode("utf-8"))
     return path
 
 
@@ -632,9 +637,3 @@ def registry_with_signing_key(
     else:
         raise OwfError(f"organisation {org!r} is not in {path}; add it to the registry first")
     return path, header + yaml.safe_dump(data, sort_keys=False, width=100)
-
-
-def _replace_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
