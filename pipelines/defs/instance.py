@@ -100,9 +100,18 @@ def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = QUIET, 
         )
 
 
-# Errors a user can fix (pipelines.errors.OwfError and its subclasses): their message says
-# what is wrong and what to do, and their stack says nothing to the user.
-_USER_ERRORS = {"OwfError", "Refusal", "DecryptionError", "SignatureError", "PackageError"}
+def _user_errors() -> set[str]:
+    """Names of the errors a user can fix - pipelines.errors.OwfError and its subclasses (all
+    imported by the time a job has run in this process): their message says what is wrong
+    and what to do, and their stack says nothing to the user."""
+    from pipelines.errors import OwfError
+
+    names, todo = set(), [OwfError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
 
 
 def step_failures(result) -> list[dict]:
@@ -114,6 +123,7 @@ def step_failures(result) -> list[dict]:
     stack (and its causes'), so that a bug can be reported. `user` says which."""
     import dagster as dg
 
+    user_errors = _user_errors()
     out = []
     for event in result.all_events:
         if event.event_type != dg.DagsterEventType.STEP_FAILURE:
@@ -124,7 +134,7 @@ def step_failures(result) -> list[dict]:
         while error is not None:
             chain.append(error)
             error = error.cause
-        user = next((e for e in chain if e.cls_name in _USER_ERRORS), None)
+        user = next((e for e in chain if e.cls_name in user_errors), None)
         if user is not None:
             text = _without_type(user.message, user.cls_name)
             out.append(
