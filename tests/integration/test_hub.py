@@ -24,6 +24,7 @@ import yaml
 from pipelines.cli_hub import run_ingest_job
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import person_pseudonym
+from pipelines.crypto.signing import generate_signing_key, public_key_b64
 from pipelines.defs.governance import audit_chain_intact
 from pipelines.defs.ingest import inbox_sensor, ingest_submissions, run_period
 from pipelines.defs.partitions import PERIODS as MONTHS
@@ -207,9 +208,12 @@ def _expired_yesterday(keys, _orgs) -> None:
         k["valid_to"] = (dt.date.today() - dt.timedelta(days=1)).isoformat()
 
 
-def _registered_with_rw1s_key(keys, orgs) -> None:
-    """Its registered key is RW1's: its own packages are then signed with a key not its own."""
-    keys[:] = [dict(k, key_id=f"{k['key_id']}-as-sc101") for k in orgs["RW1"]["signing_keys"]]
+def _registered_with_another_key(keys, orgs) -> None:
+    """Its registered key is not the one it signs with (a new key registered in its place):
+    its own packages are then signed with a key not its own. (RW1's key in its place is a
+    registry error, shared_public_key: RW1 could sign as it.)"""
+    other = public_key_b64(generate_signing_key().public_key())
+    keys[:] = [dict(k, key_id=f"{k['key_id']}-other", public_key=other) for k in keys]
 
 
 @pytest.mark.parametrize(
@@ -250,7 +254,7 @@ def _registered_with_rw1s_key(keys, orgs) -> None:
         (
             "SC101",
             "vacancies",
-            _signing_keys("SC101", _registered_with_rw1s_key),
+            _signing_keys("SC101", _registered_with_another_key),
             "unknown_signing_key",
         ),
     ],
