@@ -365,8 +365,9 @@ def _secondary(
     frame: pd.DataFrame, spec: TableSpec, exempt: np.ndarray, values: dict, hidden: dict
 ) -> None:
     """Until no additive relation (members = total) has exactly one suppressed cell, give each
-    such relation a second; and until every copy of a hidden cell is hidden (`copies`). A relation's cells are its members and its total, so a suppressed
-    total whose members are all published counts too: the members would add up to it.
+    such relation a second; and until every copy of a hidden cell is hidden (`copies`). A
+    relation's cells are its members and its total, so a suppressed total whose members are
+    all published counts too: the members would add up to it.
 
     The second cell is the smallest non-zero remaining member (a zero only if there is no
     other; once suppressed it could be anything). Where there is no other member - the total
