@@ -568,28 +568,10 @@ def register_signing_key(
     verify: Callable[[Path, str], None] | None = None,
 ) -> Path:
     """Add a public signing key to organisations.yaml (the hub's registry), atomically.
-    `verify(path, new_text)` may refuse the registry with the key added (by raising) before
-    anything is written."""
-    path, text = registry_with_signing_key(
-        governance_dir, org, public_key_b64, key_id, valid_from, valid_to
-    )
-    if verify is not None:
-        verify(path, text)
-    _write_atomic(path, text.encode("utf-8"))
-    return path
-
-
-def registry_with_signing_key(
-    governance_dir: Path,
-    org: str,
-    public_key_b64: str,
-    key_id: str,
-    valid_from: dt.date,
-    valid_to: dt.date,
-) -> tuple[Path, str]:
-    """organisations.yaml and its text with the key added, written nowhere. Refused (OwfError)
-    for an organisation not in the registry, a key id it already uses, or a public key already
-    registered (to it or to another organisation, which its private key could then sign as)."""
+    Refused (OwfError) for an organisation not in the registry, a key id it already uses, or
+    a public key already registered (to it or to another organisation, which its private key
+    could then sign as). `verify(path, new_text)` may refuse the registry with the key added
+    (by raising) before anything is written."""
     import base64
 
     import yaml
@@ -636,4 +618,8 @@ def registry_with_signing_key(
             break
     else:
         raise OwfError(f"organisation {org!r} is not in {path}; add it to the registry first")
-    return path, header + yaml.safe_dump(data, sort_keys=False, width=100)
+    text = header + yaml.safe_dump(data, sort_keys=False, width=100)
+    if verify is not None:
+        verify(path, text)
+    _write_atomic(path, text.encode("utf-8"))
+    return path
