@@ -652,13 +652,14 @@ def _validate_gx(
                     )
         # Volumes against each organisation's previous accepted period.
         rows = []
+        compared: dict[str, tuple[int, int, str]] = {}  # submission: rows, previous, its period
         for p in live:
             ext = std.extract(p.manifest["extract"])
             if ext.may_be_empty:
                 continue
             prev = wh.execute(
-                "SELECT row_count FROM raw.submissions WHERE org_code = $o AND extract = $e AND period < $p"
-                " AND status = 'accepted' ORDER BY period DESC LIMIT 1",
+                "SELECT row_count, period FROM raw.submissions WHERE org_code = $o AND extract = $e"
+                " AND period < $p AND status = 'accepted' ORDER BY period DESC LIMIT 1",
                 {
                     "o": p.manifest["org_code"],
                     "e": p.manifest["extract"],
@@ -671,6 +672,8 @@ def _validate_gx(
                 if previous and previous >= VOLUME_MIN_PREVIOUS_ROWS
                 else None
             )
+            if ratio is not None:
+                compared[p.submission_id] = (p.table.num_rows, previous, prev[0][1])
             rows.append({"submission_id": p.submission_id, "volume_ratio": ratio})
         if rows:
             import pandas as pd
@@ -681,11 +684,20 @@ def _validate_gx(
                 for p in (
                     [by_sid[failure.submission_id]] if failure.submission_id in by_sid else live
                 ):
+                    counts = compared.get(p.submission_id)
+                    found = (
+                        f" This {p.manifest['extract']} has {counts[0]:,} rows; the"
+                        f" organisation's accepted one for {counts[2]} had {counts[1]:,}"
+                        f" ({counts[0] / counts[1]:.2f} times as many)."
+                        if counts
+                        else ""
+                    )
                     p.quarantine(
                         Finding(
                             "error",
                             f"{suite.name}.{failure.rule}",
                             failure.message
+                            + found
                             + " Confirm the volume with the organisation, then release"
                             " the submission (owf quarantine release) or ask for a corrected one.",
                             p.path.name,
