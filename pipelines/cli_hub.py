@@ -271,7 +271,13 @@ def quarantine_list(hub: HubOpt = None) -> None:
         typer.echo("no quarantined or refused submissions")
         return
     for q in items:
-        if q.releasable:
+        if not q.package.exists():
+            # Neither release nor a plain discard can work without the file: say so here.
+            kind = (
+                f"package file missing from {q.package.parent}/: put it back to release or"
+                " discard it, or discard with --file-gone if it is lost"
+            )
+        elif q.releasable:
             kind = "releasable (plausibility only)"
         elif q.status == "refused":
             kind = "refused: fix the cause, then a new submission"

@@ -146,7 +146,7 @@ def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
             " it cannot be released. The organisation must correct the extract and submit again."
         )
     if not q.package.exists():
-        raise OwfError(f"the quarantined package {q.package} is missing; it cannot be released")
+        raise _missing_package(paths, q, "release")
     import hashlib
 
     sha = hashlib.sha256(q.package.read_bytes()).hexdigest()
@@ -213,7 +213,7 @@ def discard(
     )
 
 
-def _missing_package(paths: HubPaths, q: Quarantined) -> OwfError:
+def _missing_package(paths: HubPaths, q: Quarantined, action: str = "discard") -> OwfError:
     """The error for a held package whose file is not where its record puts it."""
     org = _safe_org(q.org_code or "")
     elsewhere = [
@@ -223,14 +223,19 @@ def _missing_package(paths: HubPaths, q: Quarantined) -> OwfError:
     ]
     where = (
         f" A file of that name is at {elsewhere[0]} (a decision cut short before its file"
-        f" moved): move it to {q.package.parent}/ and discard again."
+        f" moved): move it to {q.package.parent}/ and {action} again."
         if elsewhere
-        else " Find it (another folder, a backup) and put it there, then discard again; if it"
+        else f" Find it (another folder, a backup) and put it there, then {action} again; if it"
         " is lost for good, `owf quarantine discard ID --reason ... --file-gone` records the"
-        " discard without deleting it."
+        " discard without deleting it"
+        + (" (the organisation then submits again)." if action == "release" else ".")
+    )
+    need = (
+        "release must land it from that file"
+        if action == "release"
+        else "discard must delete it (it holds stage-1 pseudonyms)"
     )
     return OwfError(
         f"submission {q.submission_id} is {q.status}, and its record puts its package file at"
-        f" {q.package}, but there is no such file: discard must delete it (it holds stage-1"
-        f" pseudonyms). Nothing was changed.{where}"
+        f" {q.package}, but there is no such file: {need}. Nothing was changed.{where}"
     )

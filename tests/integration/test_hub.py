@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -739,9 +740,19 @@ def test_a_month_with_a_third_of_last_months_rows_is_quarantined_as_implausible(
     run(paths)
     by_period = {r[2]: r[3] for r in submissions(paths)}
     assert by_period == {"2026-09": "accepted", "2026-10": "quarantined"}
+    rows = {r[2]: r[5] for r in submissions(paths)}
     r = receipt(paths, "RW1", "quarantined")
     assert [f["rule"] for f in r["findings"]] == ["submission_volumes.plausible_volume"]
     assert r["plausibility_only"] is True  # releasable once the trust confirms it
+    # The reason gives the figures to take to the trust, not only the rule.
+    found = re.search(
+        r"This staff_in_post has ([\d,]+) rows; the organisation's accepted one for 2026-09"
+        r" had ([\d,]+) \((0\.\d\d) times as many\)",
+        r["findings"][0]["message"],
+    )
+    assert found, r["findings"][0]["message"]
+    assert [int(found[i].replace(",", "")) for i in (1, 2)] == [rows["2026-10"], rows["2026-09"]]
+    assert float(found[3]) == round(rows["2026-10"] / rows["2026-09"], 2) < 0.5
 
 
 def test_failed_validation_is_quarantined_with_row_field_and_rule(world, tmp_path):
@@ -892,7 +903,7 @@ def test_a_release_refused_moves_the_package_to_refused_and_discard_deletes_it(w
 
 
 def test_discard_of_a_held_package_whose_file_is_missing_changes_nothing(world, tmp_path):
-    from pipelines.hub.quarantine import discard, list_quarantined
+    from pipelines.hub.quarantine import discard, list_quarantined, release
 
     paths = fresh_hub(world, tmp_path)
     drop(paths, _bigfte(world, paths))
@@ -904,6 +915,13 @@ def test_discard_of_a_held_package_whose_file_is_missing_changes_nothing(world, 
     events = _newest_seq(paths)
     with pytest.raises(OwfError, match="there is no such file.*Nothing was changed.*move it to"):
         discard(paths, q.submission_id, "RW1 will resubmit", "tester")
+    with pytest.raises(OwfError, match="release must land it.*Nothing was changed.*release again"):
+        release(paths, q.submission_id, "RW1 confirmed the FTE", "tester")
+    # The list says the file is missing instead of offering a release that cannot work.
+    listed = owf_quarantine(paths, "list")
+    assert listed.returncode == 0, listed.stderr
+    [line] = [x for x in listed.stdout.splitlines() if x.startswith(q.submission_id)]
+    assert "package file missing" in line and "releasable" not in line, line
     assert [r[3] for r in submissions(paths)] == ["quarantined"] and moved.exists()
     assert _newest_seq(paths) == events
     moved.unlink()  # lost for good
