@@ -239,6 +239,15 @@ def publications_diff(
 
     d = diff_publications(_paths(hub, publications_only=True), old, new)
     typer.echo(f"{d['from']} -> {d['to']}")
+    if d["same"]:
+        typer.echo("  the same publication twice: nothing to compare (`owf publications list`)")
+        return
+    if d["reversed"]:
+        typer.echo(
+            f"  note: {d['from']} was published after {d['to']}, so 'added' below means"
+            " in the earlier one only; give the earlier version first to see what changed"
+            " since it"
+        )
     for label, key in (("added", "submissions_added"), ("removed", "submissions_removed")):
         typer.echo(f"  submissions {label}: {len(d[key])}")
         for s in d[key][:30]:

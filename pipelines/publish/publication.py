@@ -813,6 +813,13 @@ def load_manifest(paths: HubPaths, version: str | None) -> dict:
         ) from None
 
 
+def version_order(version: str) -> tuple[str, int]:
+    """Publication versions in the order they were made: the UTC stamp, then the number
+    _new_version adds for a second publication in the same second (-2, -3, ... -10)."""
+    stamp, _, n = version.partition("Z-")
+    return (stamp.rstrip("Z"), int(n) if n.isdigit() else 1)
+
+
 def diff_publications(paths: HubPaths, old: str, new: str) -> dict:
     a, b = load_manifest(paths, old), load_manifest(paths, new)
     sa = {s["submission_id"]: s for s in a["submissions"]}
@@ -820,6 +827,9 @@ def diff_publications(paths: HubPaths, old: str, new: str) -> dict:
     return {
         "from": a["version"],
         "to": b["version"],
+        # Given the later one first: what changed going back (the caller says so).
+        "reversed": version_order(a["version"]) > version_order(b["version"]),
+        "same": a["version"] == b["version"],
         "submissions_added": sorted(
             f"{s['org_code']} {s['extract']} {s['period']}" for k, s in sb.items() if k not in sa
         ),

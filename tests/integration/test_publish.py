@@ -1093,6 +1093,34 @@ def test_publications_diff_names_a_table_dropped_from_the_newer_publication(worl
     assert result.exit_code == 0, result.output
     assert "turnover: rows" in result.output
     assert "flows" in result.output and "removed" in result.output
+    assert "note:" not in result.output
+    # The two the wrong way round: still compared, but said so, and flows shows as added.
+    back = CliRunner().invoke(
+        app, ["publications", "diff", "latest", old["version"], "--hub", str(hub)]
+    )
+    assert back.exit_code == 0, back.output
+    assert f"was published after {old['version']}" in back.output
+    assert "flows: added" in back.output
+    same = CliRunner().invoke(
+        app, ["publications", "diff", old["version"], old["version"], "--hub", str(hub)]
+    )
+    assert same.exit_code == 0 and "nothing to compare" in same.output, same.output
+    assert "tables changed" not in same.output
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [
+        ("2026-12-04T143307Z", "2026-12-04T143308Z"),
+        ("2026-12-04T143307Z", "2026-12-04T143307Z-2"),
+        ("2026-12-04T143307Z-9", "2026-12-04T143307Z-10"),
+        ("2026-12-04T235959Z-3", "2026-12-05T000000Z"),
+    ],
+)
+def test_publication_versions_order_as_they_were_made(earlier, later):
+    from pipelines.publish.publication import version_order
+
+    assert version_order(earlier) < version_order(later)
 
 
 def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(world, tmp_path):
