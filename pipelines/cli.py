@@ -155,9 +155,13 @@ def governance_check(
     findings, summary = run_check(governance, today=today)
     for f in findings:
         typer.echo(f.render())
+    agreements = counted(summary["agreements"], "agreement")
+    if summary["agreement_files"] != summary["agreements"]:
+        # A file that does not load (schema, YAML, a duplicate id) is not an agreement.
+        agreements += f" loaded of {counted(summary['agreement_files'], 'file')}"
     typer.echo(
         f"governance check: {counted(summary['organisations'], 'organisation')},"
-        f" {counted(summary['agreements'], 'agreement')}, {counted(summary['errors'], 'error')},"
+        f" {agreements}, {counted(summary['errors'], 'error')},"
         f" {counted(summary['warnings'], 'warning')}"
     )
     _write_json(json_out, {"summary": summary, "findings": [f.to_dict() for f in findings]})

@@ -364,6 +364,7 @@ def run_check(directory=None, standard=None, today=None) -> tuple[list[Finding],
     summary = {
         "organisations": len(gov.organisations) if gov else 0,
         "agreements": len(gov.agreements) if gov else 0,
+        "agreement_files": loaded.agreement_files,
         "errors": sum(f.severity == "error" for f in findings),
         "warnings": sum(f.severity == "warning" for f in findings),
     }

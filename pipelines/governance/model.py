@@ -251,6 +251,7 @@ class _Loaded:
     governance: Governance | None
     findings: list[Finding] = field(default_factory=list)
     docs: dict[str, YamlDoc] = field(default_factory=dict)
+    agreement_files: int = 0  # found under agreements/, loaded or not
 
 
 def _policy_schema(directory: Path, name: str) -> dict:
@@ -344,6 +345,7 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
     agreements: dict[str, Agreement] = {}
     schema = load_schema(schemas / "agreement.schema.json")
     for path in sorted((directory / "agreements").glob("*.y*ml")):
+        result.agreement_files += 1
         adoc, f = read_yaml(path, rel(path))
         result.findings += f
         if adoc is None:

@@ -357,6 +357,20 @@ def test_an_agreement_id_used_twice_and_a_file_named_otherwise(governance_copy):
     assert ("file_name", "warning") in rules
 
 
+def test_governance_check_counts_agreement_files_not_only_those_loaded(governance_copy):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    args = ["governance", "check", "--governance", str(governance_copy), "--as-of", "2026-10-01"]
+    fine = CliRunner().invoke(app, args)
+    assert fine.exit_code == 0 and "12 organisations, 4 agreements, 0 errors" in fine.output
+    _copy_agreement_as(governance_copy, "ISA-WV-004-copy.yaml")
+    dup = CliRunner().invoke(app, args)
+    assert dup.exit_code == 1, dup.output
+    assert "4 agreements loaded of 5 files, 1 error" in dup.output, dup.output
+
+
 def test_a_missing_governance_file_or_folder_is_named_with_what_to_do(governance_copy, tmp_path):
     (governance_copy / "policies/retention.yaml").unlink()
     [f] = _errors(governance_copy, "missing_file")
