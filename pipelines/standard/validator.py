@@ -268,6 +268,10 @@ def _codes_hint(std: Standard, codelist: str) -> str:
     return f" (see code list '{codelist}' in the data dictionary)"
 
 
+# Control characters but tab, line feed and carriage return (RE2 syntax).
+CONTROL_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
+
+
 def build_checks(
     std: Standard,
     extract: Extract,
@@ -383,6 +387,22 @@ def build_checks(
                     f.name,
                     f"{f.name} must be at most {f.max_length} characters.",
                     f"{nz} AND length({col}) > {int(f.max_length)}",
+                    found,
+                )
+            )
+        if f.type == "string" and not f.pattern and not f.codelist and is_text:
+            # Free text (a job title): a pattern or code list already refuses these. A NUL or
+            # other control character is a damaged export, not a title; PostgreSQL cannot
+            # even store a NUL. Tabs and line breaks (a cell typed on two lines) are allowed:
+            # the hub's title normalisation reads them as spaces.
+            checks.append(
+                _Check(
+                    "control_character",
+                    f.name,
+                    f"{f.name} holds a control character (a NUL byte or similar, invisible on"
+                    " screen: usually a damaged export or a value pasted from another program)."
+                    " Remove it in the source system, or export again.",
+                    f"{nz} AND regexp_matches({col}, {params.add(CONTROL_CHARACTERS)})",
                     found,
                 )
             )

@@ -59,6 +59,8 @@ def _plant(tmp_path, field, value, extract="staff_in_post", row_index=1, **kw):
         ("period", "2026-13", "type_period"),
         ("professional_registration", "Yes", "type_boolean"),
         ("local_job_title", "x" * 101, "max_length"),
+        ("local_job_title", "Por\x00ter", "control_character"),
+        ("local_job_title", "Staff\x1bNurse", "control_character"),
         ("person_id", "QQ123456C", "ni_number"),
         ("person_id", "AB123456E", "ni_number"),
         ("person_id", "GB123456A", "ni_number"),
@@ -72,6 +74,15 @@ def test_field_rule_names_row_field_and_rule(tmp_path, field, value, rule):
     assert not report.ok
     hits = _only(report, rule)
     assert [(f.row, f.field) for f in hits] == [(3, field)]  # data row 2 is spreadsheet row 3
+
+
+@pytest.mark.parametrize(
+    "title", ["Staff\nNurse", "Staff\r\nNurse", "Staff\rNurse", "Staff\tNurse"]
+)
+def test_a_title_typed_on_two_lines_or_with_a_tab_is_not_a_control_character(tmp_path, title):
+    # The hub's title normalisation reads line breaks and tabs as spaces.
+    report = _plant(tmp_path, "local_job_title", title)
+    assert report.ok, report.render()
 
 
 def test_integer_type_rule(tmp_path):
