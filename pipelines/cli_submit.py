@@ -54,6 +54,19 @@ def _delim(text: str | None) -> str | None:
     return value
 
 
+def _input(path: Path) -> Path:
+    """The export named on the command line: a path that names no file is a usage problem
+    (exit 2, nothing written), not an extract refused for what it holds."""
+    if path.is_dir():
+        raise OwfError(f"{path} is a folder: give the export file in it (CSV or XLSX)")
+    if not path.exists():
+        raise OwfError(
+            f"the file {path} does not exist (looked for it from {Path.cwd()}); check the"
+            " path. Nothing was written."
+        )
+    return path
+
+
 def _say(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -76,7 +89,7 @@ def submit_check(
     from pipelines.submission.prepare import render_receipt, run_submission
 
     outcome = run_submission(
-        input_file,
+        _input(input_file),
         org=org,
         extract=extract,
         period=period,
@@ -132,7 +145,7 @@ def submit_prepare(
     from pipelines.submission.prepare import key_paths, render_receipt, run_submission
 
     outcome = run_submission(
-        input_file,
+        _input(input_file),
         org=org,
         extract=extract,
         period=period,

@@ -989,6 +989,20 @@ def test_cli_keys_check_and_prepare(world, tmp_path):
         "--governance",
         str(world["gov_dir"]),
     ]
+    # A path that names no file is a usage problem: exit 2, no refused receipt in the outbox.
+    for command, path, says in [
+        ("check", tmp_path / "no-such.csv", "does not exist"),
+        ("prepare", tmp_path / "no-such.csv", "does not exist"),
+        ("prepare", tmp_path, "is a folder"),
+    ]:
+        extra = (
+            ["--keys", str(keys), "--out", str(tmp_path / "out")] if command == "prepare" else []
+        )
+        r = subprocess.run(
+            [OWF, "submit", command, str(path), *common, *extra], capture_output=True, text=True
+        )
+        assert r.returncode == 2 and says in r.stderr, (command, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
     check = subprocess.run(
         [OWF, "submit", "check", src, *common], capture_output=True, text=True, cwd=tmp_path
     )
