@@ -1,16 +1,54 @@
 {#-
-  Reasons for leaving from the leavers extract, by the month the assignment ended: people
-  leaving each organisation (distinct people) by coded reason and its category, and those
-  counts added up over all organisations (level all_organisations, as in fct_turnover).
-  UNKNOWN is a reason in its own right and is reported as such.
-  There is no system row: the extract records leaving an organisation, and someone who
-  leaves one organisation for another of the system has not left the system (DOMAIN.md), so
-  the organisations' leavers added up are organisation leavers, not system leavers;
-  fct_turnover has the system's leavers, by census comparison.
+  Reasons for leaving, for the organisation's leavers of each month as turnover counts them
+  (DOMAIN.md: in post at the previous census, not at this one; fct_turnover's 1-month
+  leavers), by the reason the leavers extract records: people (distinct) by coded reason and
+  its category, and those counts added up over all organisations (level all_organisations,
+  as in fct_turnover). UNKNOWN is a reason in its own right and is reported as such.
+  - A leaver record of someone who was not in post at the previous census (a bank-only
+    worker, whose assignments have FTE 0; a GP registrar, not counted in post) is not a
+    leaver's and is not counted: counting it made the reasons add up to more than turnover's
+    leavers.
+  - A census leaver with no record in the month's leavers extract is reported as
+    NOT_RECORDED (category UNKNOWN): a reason the extract did not give, not left out.
+  - A person whose assignments ended for different reasons counts once, under the reason of
+    the assignment that ended last (ties: the reason code, first in order).
+  So within an organisation the reasons add up to its leavers of the month. Only
+  organisation-months with an accepted leavers submission and an accepted staff in post
+  submission at both censuses take part (the census comparison is int_membership_windows').
+  There is no system row: someone who leaves one organisation for another of the system has
+  not left the system (DOMAIN.md), so the organisations' leavers added up are organisation
+  leavers, not system leavers; fct_turnover has the system's leavers.
 -#}
-with leavers as (
+with census_leavers as (
 
-    select * from {{ ref('stg_leavers') }}
+    select end_date as period_start_date, period, org_code, person_id
+    from {{ ref('int_membership_windows') }}
+    where window_months = 1
+        and level = 'organisation'
+        and staff_group = 'ALL'
+        and in_start
+        and not in_end
+
+),
+
+submitted as (
+
+    {{ organisations_submitting(['leavers']) }}
+
+),
+
+records as (
+
+    select
+        org_code,
+        period_start_date,
+        person_id,
+        leaving_reason,
+        row_number() over (
+            partition by org_code, period_start_date, person_id
+            order by assignment_end_date desc nulls last, leaving_reason
+        ) as latest
+    from {{ ref('stg_leavers') }}
 
 ),
 
@@ -24,13 +62,21 @@ organisation_level as (
 
     select
         'organisation' as level,
-        leavers.org_code,
-        leavers.period,
-        leavers.period_start_date,
-        leavers.leaving_reason,
-        count(distinct leavers.person_id) as leavers
-    from leavers
-    group by leavers.org_code, leavers.period, leavers.period_start_date, leavers.leaving_reason
+        census_leavers.org_code,
+        census_leavers.period,
+        census_leavers.period_start_date,
+        coalesce(records.leaving_reason, 'NOT_RECORDED') as leaving_reason,
+        count(*) as leavers
+    from census_leavers
+    inner join submitted
+        on submitted.org_code = census_leavers.org_code
+        and submitted.period_start_date = census_leavers.period_start_date
+    left join records
+        on records.org_code = census_leavers.org_code
+        and records.period_start_date = census_leavers.period_start_date
+        and records.person_id = census_leavers.person_id
+        and records.latest = 1
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -59,7 +105,12 @@ final as (
         cast(levels.org_code as varchar) as org_code,
         cast(levels.leaving_reason as varchar) as leaving_reason,
         cast(coalesce(reasons.category, 'UNKNOWN') as varchar) as reason_category,
-        cast(coalesce(reasons.label, levels.leaving_reason) as varchar) as reason_label,
+        cast(
+            case
+                when levels.leaving_reason = 'NOT_RECORDED' then 'Not recorded: no leaver record in the leavers extract'
+                else coalesce(reasons.label, levels.leaving_reason)
+            end as varchar
+        ) as reason_label,
         cast(levels.leavers as bigint) as leavers
     from levels
     left join reasons on reasons.code = levels.leaving_reason
