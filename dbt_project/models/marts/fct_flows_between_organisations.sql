@@ -6,6 +6,10 @@
   'ALL': the sum of the groups, as each mover has one main group). This is what no single
   organisation can see. The ALL rows are what planners mostly get: a pair's movers in one
   staff group are rarely more than a handful, which disclosure control suppresses.
+  Both organisations of a move must have an accepted staff in post submission at both
+  censuses (as in int_membership_windows): "not at the organisation left, at the end" and
+  "not at the one joined, at the start" cannot be read from a month that organisation did
+  not send, and would otherwise count someone with posts at both as moving.
 -#}
 with memberships as (
 
@@ -20,6 +24,12 @@ person_months as (
     select period_start_date, org_code, person_id, main_staff_group
     from {{ ref('int_person_months') }}
     where level = 'organisation'
+
+),
+
+present as (
+
+    {{ organisations_submitting(['staff_in_post']) }}
 
 ),
 
@@ -53,6 +63,12 @@ moves as (
         on to_org_at_start.period_start_date = windows.start_date
         and to_org_at_start.org_code = to_org.org_code
         and to_org_at_start.person_id = from_org.person_id
+    inner join present as from_org_sent_end
+        on from_org_sent_end.org_code = from_org.org_code
+        and from_org_sent_end.period_start_date = windows.end_date
+    inner join present as to_org_sent_start
+        on to_org_sent_start.org_code = to_org.org_code
+        and to_org_sent_start.period_start_date = windows.start_date
     where from_org_at_end.person_id is null and to_org_at_start.person_id is null
 
 ),
