@@ -128,14 +128,19 @@ def permitted_orgs(gov: Governance, output: str, audience: str = AUDIENCE) -> se
 
 
 def not_published(
-    gov: Governance, models: list[PublishedModel], providers: set[str]
+    gov: Governance, models: list[PublishedModel], frames: dict[str, pd.DataFrame]
 ) -> dict[str, list[str]]:
-    """Table -> the organisations (of those that sent data) whose rows it leaves out, because
-    their agreements do not give the audience its output (they still count in system rows)."""
+    """Table -> the organisations with rows in it that it leaves out, because their
+    agreements do not give the audience its output (so they count in its system rows). An
+    organisation with no rows in a table (it never sent the extract) is not among them."""
     out = {}
     for m in models:
-        allowed = permitted_orgs(gov, m.output)
-        out[m.name] = sorted(providers - allowed)
+        frame = frames.get(m.name)
+        present: set[str] = set()
+        for col in m.spec.org_columns if frame is not None else ():
+            if col in frame.columns:
+                present |= set(frame[col].dropna()) - {"SYSTEM", "ALL_ORGANISATIONS"}
+        out[m.name] = sorted(present - permitted_orgs(gov, m.output))
     return out
 
 
@@ -246,7 +251,7 @@ def publish(
         out.close()
 
     std = load_standard()
-    withheld = not_published(gov, models, {s[1] for s in submissions})
+    withheld = not_published(gov, models, frames)
     (staging / "data_dictionary.md").write_text(_dictionary(models, by_org, default, withheld))
     (staging / "report.md").write_text(_report(version, staging, submissions, withheld))
     manifest = {
@@ -559,20 +564,23 @@ def _report(
             ),
             "vacancy": cell("vacancies", "vacancy_rate", system_all, "percent"),
             "sickness": cell("sickness_absence", "sickness_rate", system_all, "percent"),
+            "temporary": cell(
+                "temporary_staffing", "temporary_share_of_fte", system_all, "percent"
+            ),
         }
         counts = con.execute(
             "SELECT table_name, estimated_size FROM duckdb_tables() ORDER BY table_name"
         ).fetchall()
-        by_org = _by_organisation(con, latest, withheld) if latest else []
+        # Who sent each extract for the month: whose figure each system rate is (vacancy
+        # rates also need the month's census), and which organisations a table withholds.
+        sent: dict[str, set[str]] = {}
+        for _, org, extract, period, _ in submissions:
+            if period == latest:
+                sent.setdefault(extract, set()).add(org)
+        by_org = _by_organisation(con, latest, withheld, sent) if latest else []
     finally:
         con.close()
 
-    # Whose figure each system rate is: the organisations that sent the extract for the month
-    # (vacancy rates also need the month's census), of those in the census.
-    sent: dict[str, set[str]] = {}
-    for _, org, extract, period, _ in submissions:
-        if period == latest:
-            sent.setdefault(extract, set()).add(org)
     census = sent.get("staff_in_post", set())
 
     def coverage(*extracts: str) -> str:
@@ -597,6 +605,8 @@ def _report(
         f"- Vacancy rate at {latest}: {figures['vacancy']}" + coverage("vacancies"),
         f"- Sickness absence rate in {latest} (the month): {figures['sickness']}"
         + coverage("sickness_absence"),
+        f"- Bank and agency, share of FTE at {latest}: {figures['temporary']}"
+        + coverage("temporary_staffing"),
         "",
         "`[c]`: suppressed (disclosure control); n/a: not in the tables (a 12-month figure needs"
         " a census 12 months earlier).",
@@ -641,6 +651,7 @@ class ReportColumn:
     column: str
     where: str  # fixed SQL: which row of the table holds the figure (besides period, level, org)
     style: str  # "count", "fte" or "percent"
+    extract: str = "staff_in_post"  # what an organisation must send to have this figure
 
 
 REPORT_COLUMNS = (
@@ -657,13 +668,16 @@ REPORT_COLUMNS = (
     ReportColumn(
         "stability, 12 months", "stability", "stability_index", "staff_group = 'ALL'", "percent"
     ),
-    ReportColumn("vacancy rate", "vacancies", "vacancy_rate", "staff_group = 'ALL'", "percent"),
+    ReportColumn(
+        "vacancy rate", "vacancies", "vacancy_rate", "staff_group = 'ALL'", "percent", "vacancies"
+    ),
     ReportColumn(
         "sickness absence rate",
         "sickness_absence",
         "sickness_rate",
         "staff_group = 'ALL'",
         "percent",
+        "sickness_absence",
     ),
     ReportColumn(
         "bank and agency, share of FTE",
@@ -671,6 +685,7 @@ REPORT_COLUMNS = (
         "temporary_share_of_fte",
         "staff_group = 'ALL'",
         "percent",
+        "temporary_staffing",
     ),
     ReportColumn(
         "BME, share of headcount",
@@ -691,8 +706,8 @@ REPORT_COLUMNS = (
 REPORT_BY_ORGANISATION_NOTES = (
     "The published figures, as in the tables: `[c]` is a suppressed cell, `-` a figure not"
     " reported (no such extract, or nothing to divide by), `n/p` a figure not published for"
-    " that organisation because its agreements do not give planners that table (it is still"
-    " counted in the system row). Organisation rows are disclosure-controlled; the system row"
+    " that organisation because its agreements do not give planners that table (it sent the"
+    " extract, so it is counted in the system row). Organisation rows are disclosure-controlled; the system row"
     " is exact unless marked `[c]` (suppressed where it would give away an organisation's"
     " figure). An organisation's FTE is rounded as its counts are, so it is shown without a"
     " decimal place. Leaver rate: leavers in 12 months /"
@@ -703,12 +718,18 @@ REPORT_BY_ORGANISATION_NOTES = (
 
 
 def _by_organisation(
-    con: duckdb.DuckDBPyConnection, period: str, withheld: dict[str, list[str]] | None = None
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    withheld: dict[str, list[str]] | None = None,
+    sent: dict[str, set[str]] | None = None,
 ) -> list[list[str]]:
     """The report's table by organisation: the system first, then every organisation with a
     figure in any of its columns at `period` (one that sent only vacancies is listed too);
-    each cell as published (a suppressed cell shows as [c]), n/p where the table leaves the
-    organisation out (`withheld`: table -> organisations its agreements keep out of it)."""
+    each cell as published (a suppressed cell shows as [c]), n/p where the table leaves out
+    an organisation that sent the column's extract for `period` (`withheld`: table ->
+    organisations its agreements keep out of it; `sent`: extract -> organisations that sent
+    it for the period); one that did not send it has no figure, `-`, and is not in the
+    system row."""
     cells: dict[tuple[str, str], str] = {}
     for c in REPORT_COLUMNS[1:]:
         sql = (
@@ -727,7 +748,8 @@ def _by_organisation(
     orgs = sorted({org for _, org in cells} - {"SYSTEM"})
     for c in REPORT_COLUMNS[1:]:
         for org in (withheld or {}).get(c.table, ()):
-            cells[(c.heading, org)] = "n/p"
+            if sent is None or org in sent.get(c.extract, ()):
+                cells[(c.heading, org)] = "n/p"
     return [
         [org] + [cells.get((c.heading, org), "-") for c in REPORT_COLUMNS[1:]]
         for org in ["SYSTEM", *orgs]

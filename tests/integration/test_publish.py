@@ -143,6 +143,13 @@ def test_a_passing_run_publishes_every_table_with_its_manifest(world):
     assert "Headcount:" in (folder / "report.md").read_text()
 
 
+EXTRACT_OF = {  # a report table -> the extract an organisation sends for it, if not staff in post
+    "vacancies": "vacancies",
+    "sickness_absence": "sickness_absence",
+    "temporary_staffing": "temporary_staffing",
+}
+
+
 def test_the_report_gives_every_organisation_s_published_figures(world):
     """report.md's table by organisation: the system and every organisation with a figure
     in the report's tables at the latest census, each figure the published one (checked
@@ -184,6 +191,8 @@ def test_the_report_gives_every_organisation_s_published_figures(world):
             "dimension = 'aged_55_and_over' AND dimension_value = 'Y'",
         ),
     }
+    manifest = json.loads((folder / "manifest.json").read_text())
+    sent = {(x["org_code"], x["extract"], x["period"]) for x in manifest["submissions"]}
     con = duckdb.connect(str(folder / "published.duckdb"), read_only=True)
     try:
         published = {
@@ -207,7 +216,17 @@ def test_the_report_gives_every_organisation_s_published_figures(world):
             for org, row in rows.items():
                 cell = row[heading]
                 if org not in figures:
-                    withheld = org not in permitted_orgs(gov, outputs[sources[heading][0]])
+                    # n/p: sent, but its agreements keep it out; -: nothing sent, no figure.
+                    table = sources[heading][0]
+                    withheld = (
+                        org not in permitted_orgs(gov, outputs[table])
+                        and (
+                            org,
+                            EXTRACT_OF.get(table, "staff_in_post"),
+                            period,
+                        )
+                        in sent
+                    )
                     assert cell == ("n/p" if withheld else "-"), (heading, org)
                     continue
                 value, suppressed = figures[org]
@@ -989,6 +1008,13 @@ def test_the_report_says_how_many_organisations_a_system_rate_covers(world):
     assert "3 of 4 organisations" in sickness, sickness
     vacancy = next(line for line in headline if line.startswith("- Vacancy rate"))
     assert "4 of 4 organisations" in vacancy, vacancy
+    temporary = next(line for line in headline if line.startswith("- Bank and agency"))
+    sent = {
+        x["org_code"]
+        for x in json.loads((world["outcome"].folder / "manifest.json").read_text())["submissions"]
+        if x["extract"] == "temporary_staffing" and x["period"] == "2026-10"
+    }
+    assert f"{len(sent)} of 4 organisations" in temporary and "%" in temporary, temporary
     assert "2026-10" in sickness  # the month it is for
 
 
@@ -1009,12 +1035,16 @@ def test_a_figure_withheld_by_an_agreement_is_marked_so_not_as_missing(world, tm
     report = (folder / "report.md").read_text()
     rows = _report_rows(report)
     assert rows["HS101"]["vacancy rate"] == "n/p"
-    assert rows["HS101"]["sickness absence rate"] == "n/p"  # ISA-WV-004 never covered it
+    # HS101 never sends sickness absence (ISA-WV-004 does not cover it): no figure, and it is
+    # not in the system's rate, so '-', not 'n/p' (which said it was counted there).
+    assert rows["HS101"]["sickness absence rate"] == "-"
     assert rows["RW1"]["vacancy rate"] not in ("n/p", "-", "[c]")
     assert "`n/p`" in report and "agreement" in report
     dictionary = (folder / "data_dictionary.md").read_text()
     vacancies = dictionary.split("\n## vacancies\n", 1)[1].split("\n## ", 1)[0]
     assert "HS101" in vacancies and "not published" in vacancies
+    sickness = dictionary.split("\n## sickness_absence\n", 1)[1].split("\n## ", 1)[0]
+    assert "not published" not in sickness
     workforce = dictionary.split("\n## workforce_in_post\n", 1)[1].split("\n## ", 1)[0]
     assert "not published" not in workforce
 
