@@ -474,7 +474,29 @@ def refresh_governance_tables(con: duckdb.DuckDBPyConnection, gov) -> None:
             ]
         ),
     )
-    for name, table in (("organisations", orgs), ("agreement_extracts", agreements)):
+    # The fields each agreement lets each extract carry, one row per field (a list column
+    # would not travel to PostgreSQL or to dbt's unit-test fixtures).
+    fields = [
+        (a.id, extract, f)
+        for a in gov.agreements.values()
+        for extract, fs in a.extracts.items()
+        for f in fs
+    ]
+    agreement_fields = pa.table(
+        {
+            "agreement_id": [r[0] for r in fields],
+            "extract": [r[1] for r in fields],
+            "field": [r[2] for r in fields],
+        },
+        schema=pa.schema(
+            [("agreement_id", pa.string()), ("extract", pa.string()), ("field", pa.string())]
+        ),
+    )
+    for name, table in (
+        ("organisations", orgs),
+        ("agreement_extracts", agreements),
+        ("agreement_fields", agreement_fields),
+    ):
         con.register("owf_gov_incoming", table)
         con.execute(f"CREATE OR REPLACE TABLE governance.{name} AS SELECT * FROM owf_gov_incoming")  # noqa: S608
         con.unregister("owf_gov_incoming")

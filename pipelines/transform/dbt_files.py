@@ -74,6 +74,10 @@ def render_sources(std: Standard) -> str:
                         "name": "agreement_extracts",
                         "description": "Which organisation may share which extract under which agreement, and when.",
                     },
+                    {
+                        "name": "agreement_fields",
+                        "description": "The fields each agreement lets each extract carry, one row per field.",
+                    },
                 ],
             },
         ],

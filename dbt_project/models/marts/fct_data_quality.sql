@@ -9,13 +9,16 @@
   - staff_group_disagreements: assignments whose reported staff group differs from the one
     derived from the occupation code or sector role;
   - missing_submissions: extracts an agreement in force expects for the period with no
-    accepted submission (value = number missing; details list them).
+    accepted submission (value = number missing; details list them), for every organisation
+    with an agreement in force: 0 and ok where nothing is missing.
   status is 'warning' where the check found something, 'ok' otherwise.
 -#}
 {#- Completeness of the staff-in-post fields an organisation may leave empty (and of age band
     and gender, required, as a control). A field that applies to one kind of organisation is
     judged only on its assignments: occupation codes at NHS trusts, sector roles elsewhere;
-    an organisation with none of those assignments gets no row for it. -#}
+    an organisation with none of those assignments gets no row for it. A field the
+    organisation's agreement in force does not let it send (HS101's disability) gets no row
+    either: an empty field it may not send is not a gap in its data. -#}
 {%- set completeness_fields = [
     {'name': 'local_job_title', 'column': 'local_job_title', 'where': 'true'},
     {'name': 'occupation_code', 'column': 'occupation_code', 'where': "sector = 'NHS_TRUST'"},
@@ -76,16 +79,30 @@ expected as (
 
 missing as (
 
+    -- Every organisation-period an agreement in force covers: 0 where nothing is missing
+    -- (string_agg skips the nulls of the extracts that were sent).
     select expected.period, expected.period_start_date, expected.org_code,
-           count(*) as missing,
-           {{ dbt.listagg('expected.extract', "', '", "order by expected.extract") }} as extracts
+           sum(case when submissions.submission_id is null then 1 else 0 end) as missing,
+           {{ dbt.listagg("case when submissions.submission_id is null then expected.extract end", "', '", "order by expected.extract") }} as extracts
     from expected
     left join submissions
         on submissions.org_code = expected.org_code
         and submissions.extract_type = expected.extract
         and submissions.period = expected.period
-    where submissions.submission_id is null
     group by expected.period, expected.period_start_date, expected.org_code
+
+),
+
+{#- The staff-in-post fields each organisation's agreement in force lets it send. -#}
+permitted_fields as (
+
+    select distinct agreements.org_code, periods.period_start_date, fields.field
+    from {{ source('governance', 'agreement_extracts') }} as agreements
+    inner join {{ source('governance', 'agreement_fields') }} as fields
+        on fields.agreement_id = agreements.agreement_id and fields.extract = agreements.extract
+    inner join periods
+        on {{ census_date('periods.period_start_date') }} between agreements.start_date and agreements.end_date
+    where agreements.status = 'active' and agreements.extract = 'staff_in_post'
 
 ),
 
@@ -98,6 +115,12 @@ checks as (
            count(*) as base_count
     from assignments
     where {{ f.where }}
+        and exists (
+            select 1 from permitted_fields
+            where permitted_fields.org_code = assignments.org_code
+                and permitted_fields.period_start_date = assignments.period_start_date
+                and permitted_fields.field = '{{ f.name }}'
+        )
     group by period, period_start_date, org_code
     union all
     {% endfor %}

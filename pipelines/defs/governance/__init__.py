@@ -12,6 +12,7 @@ AUDIT_CHAIN_CHECK = "audit_chain_intact"
 REGISTRY_KEYS = [
     dg.AssetKey(["governance", "organisations"]),
     dg.AssetKey(["governance", "agreement_extracts"]),
+    dg.AssetKey(["governance", "agreement_fields"]),
 ]
 
 
@@ -28,6 +29,12 @@ REGISTRY_KEYS = [
             group_name="governance",
             kinds={"duckdb"},
             description="Which organisation may share which extract, under which agreement, when.",
+        ),
+        dg.AssetSpec(
+            REGISTRY_KEYS[2],
+            group_name="governance",
+            kinds={"duckdb"},
+            description="The fields each agreement lets each extract carry.",
         ),
     ],
     pool=WAREHOUSE_POOL,
