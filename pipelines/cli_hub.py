@@ -195,10 +195,15 @@ def _say_what_is_not_a_package(paths) -> None:
         )
 
 
+def _waiting(holder: str) -> None:
+    """A read command finds the hub writing: say what it waits for, rather than sit silent."""
+    typer.echo(f"waiting for the hub's {holder} to finish ...", err=True)
+
+
 def _print_status(paths) -> None:
     from pipelines.hub.warehouse import connect
 
-    with connect(paths, write=False) as wh:
+    with connect(paths, write=False, on_wait=_waiting) as wh:
         rows = wh.execute(
             "SELECT org_code, status, count(*) FROM raw.submissions GROUP BY ALL ORDER BY ALL"
         ).fetchall()
@@ -266,7 +271,7 @@ def quarantine_list(hub: HubOpt = None) -> None:
     """Quarantined and refused submissions, with why and what can be done."""
     from pipelines.hub.quarantine import list_quarantined
 
-    items = list_quarantined(_paths(hub))
+    items = list_quarantined(_paths(hub), on_wait=_waiting)
     if not items:
         typer.echo("no quarantined or refused submissions")
         return
@@ -351,7 +356,7 @@ def audit_verify(hub: HubOpt = None) -> None:
     if not paths.warehouse.exists():
         lost = missing_warehouse(paths)
         raise OwfError(lost or f"no warehouse at {paths.warehouse}: there is no audit log yet")
-    with connect(paths, write=False) as wh:
+    with connect(paths, write=False, on_wait=_waiting) as wh:
         rows, problems = audit.verify(wh, audit.read_head(paths), head_expected=True)
     if problems:
         for p in problems:

@@ -9,6 +9,8 @@
     <hub>/audit-head.json            the latest audit row's hash, to detect a truncated log
     <hub>/keys/                      hub-encryption.key, hub-pseudonymisation.key (0600)
     <hub>/tmp/                       private scratch space (0700), emptied after every run
+    <hub>/filing/                    ingestion's journal of file moves and receipts still to do
+                                     for decisions it has committed (empty between runs)
 
 Accepted packages are deleted once landed: they hold stage-1 pseudonyms, which the hub must
 not keep (DESIGN: only stage-2 pseudonyms are persisted).
@@ -95,6 +97,11 @@ class HubPaths:
     @property
     def tmp(self) -> Path:
         return self.root / "tmp"
+
+    @property
+    def filing(self) -> Path:
+        """Journals of committed decisions whose files and receipts are still to be done."""
+        return self.root / "filing"
 
     @property
     def dbt_target(self) -> Path:

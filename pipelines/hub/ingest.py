@@ -243,6 +243,12 @@ def ingest(
         # same lock for its re-keying and its key files, so none can complete between reading
         # the keys and landing rows under them (rows of an old epoch would never be re-keyed).
         keys = _keys_under_lock(paths, keys)
+        # A run cut short after committing decisions (a crash, a folder it could not write)
+        # left their files and receipts undone: do them first, as that run would have, so
+        # that its packages still in the inbox are not taken for duplicates of themselves.
+        finished = finish_filing(paths, wh)
+        if finished:
+            say(f"finished filing {finished} package(s) of an earlier run cut short")
         # A package leaves its folder only under this lock, once its decision is committed: one
         # that is gone now was taken by another run (a sensor run queued behind `owf hub
         # ingest`, say). It is not this run's to refuse as unreadable or log as a duplicate.
@@ -754,16 +760,27 @@ def _land(
         records.flush()
         _insert_rows(wh, landing)
         batch.flush()
+        # What the files and receipts must become once these decisions are committed,
+        # written down first: if the run stops between the commit and the last file, the
+        # next run finds the journal and finishes (finish_filing).
+        journal = _write_journal(
+            paths,
+            batch.head,
+            [
+                _filing_entry(paths, p, superseded, release.get(p.sha256))
+                for p, superseded in decided
+            ],
+        )
         wh.execute("COMMIT")
     except Exception:
         wh.execute("ROLLBACK")
+        if "journal" in locals():
+            journal.unlink(missing_ok=True)
         raise
     # At once, so that a later chunk's failure cannot leave these events uncovered.
     audit.record_head(paths, batch.head)
-    # The files follow the committed decisions (a rerun completes this part if it is cut short).
-    for p, superseded in decided:
-        _file_package(paths, p)
-        _write_receipt(paths, p, superseded, release.get(p.sha256))
+    _apply_journal(journal)
+    for p, _ in decided:
         p.table = None  # landed: the rows live in the warehouse now
     return batch.head
 
@@ -1017,19 +1034,95 @@ def _record_submission(records: _Records, p: Pending, now, keys: HubKeys, releas
     )
 
 
-def _file_package(paths: HubPaths, p: Pending) -> None:
+def _filing_entry(
+    paths: HubPaths, p: Pending, superseded: list[str], release_note: str | None
+) -> dict:
+    """What one decided package's file and receipt become: the file deleted (accepted
+    packages hold stage-1 pseudonyms, which the hub must not keep; a duplicate in the inbox),
+    moved to quarantine/ or refused/, or left; and its receipt."""
     src = p.path
-    if not src.exists():
-        return
     in_inbox = src.parent.resolve() == paths.inbox.resolve()
+    action, target = "leave", None
     if p.status in ("accepted", "superseded") or (p.status == "duplicate" and in_inbox):
-        # Accepted packages hold stage-1 pseudonyms, which the hub must not keep.
         if in_inbox or _in_quarantine(paths, src):
-            src.unlink()
+            action = "delete"
     elif _moves_to_held(paths, p):
-        target_dir = _held_dir(paths, p)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(src), target_dir / (p.held_name or src.name))
+        action, target = "hold", str(_held_dir(paths, p) / (p.held_name or src.name))
+    return {
+        "submission_id": p.submission_id,
+        "source": str(src),
+        "action": action,
+        "target": target,
+        "receipt_path": str(receipt_path(paths, p)),
+        "receipt": _receipt_doc(p, superseded, release_note),
+        # A duplicate's receipt never replaces the first one.
+        "keep_existing_receipt": p.status == "duplicate",
+    }
+
+
+def _write_journal(paths: HubPaths, head: tuple[int, str], entries: list[dict]) -> Path:
+    paths.filing.mkdir(parents=True, exist_ok=True)
+    path = paths.filing / f"{head[0]:012d}-{head[1][:16]}.json"
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps({"audit_head": list(head), "entries": entries}, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def _apply_journal(journal: Path) -> None:
+    """Move the files and write the receipts a journal lists, then remove it. Each step can
+    be done again: a file already moved or deleted is skipped."""
+    doc = json.loads(journal.read_text())
+    for entry in doc["entries"]:
+        try:
+            _apply_entry(entry)
+        except OSError as exc:
+            raise OwfError(
+                f"the decision on {Path(entry['source']).name} (submission"
+                f" {entry['submission_id']}) is recorded, but its file or receipt could not be"
+                f" written: {exc.strerror or exc} ({exc.filename or entry['source']}). Fix that"
+                " (a file where a folder should be, a full disk, permissions) and run the"
+                " ingestion again: it finishes this filing first. Nothing recorded is lost."
+            ) from None
+    journal.unlink()
+
+
+def _apply_entry(entry: dict) -> None:
+    src = Path(entry["source"])
+    if entry["action"] == "delete":
+        src.unlink(missing_ok=True)
+    elif entry["action"] == "hold" and src.exists():
+        target = Path(entry["target"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), target)
+    path = Path(entry["receipt_path"])
+    if entry["keep_existing_receipt"] and path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(entry["receipt"], indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def finish_filing(paths: HubPaths, wh) -> int:
+    """Complete the filing of decisions an earlier run committed but did not finish filing
+    (it stopped between its commit and its last file move or receipt); journals of chunks
+    that never committed are dropped (their packages are still in the inbox, to be decided
+    again). Call with the hub lock held. Returns how many packages were filed."""
+    done = 0
+    for journal in sorted(paths.filing.glob("*.json")) if paths.filing.exists() else []:
+        doc = json.loads(journal.read_text())
+        seq, digest = doc["audit_head"]
+        committed = wh.execute(
+            "SELECT count(*) FROM audit.events WHERE seq = $s AND hash = $h",
+            {"s": seq, "h": digest},
+        ).fetchall()[0][0]
+        if committed:
+            done += sum(Path(e["source"]).exists() for e in doc["entries"])
+            _apply_journal(journal)
+        else:
+            journal.unlink()
+    return done
 
 
 def _in_quarantine(paths: HubPaths, path: Path) -> bool:
@@ -1077,9 +1170,7 @@ def receipt_path(paths: HubPaths, p: Pending) -> Path:
     return paths.receipts / _safe_org(p.org) / f"{p.submission_id}.json"
 
 
-def _write_receipt(
-    paths: HubPaths, p: Pending, superseded: list[str], release_note: str | None
-) -> None:
+def _receipt_doc(p: Pending, superseded: list[str], release_note: str | None) -> dict:
     m = p.manifest
     receipt = {
         "receipt": "hub ingestion",
@@ -1100,13 +1191,7 @@ def _write_receipt(
         "plausibility_only": p.status == "quarantined" and p.plausibility_only,
         "what_to_do": _advice(p),
     }
-    path = receipt_path(paths, p)
-    if p.status == "duplicate" and path.exists():
-        return  # the first receipt stands
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(receipt, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    return receipt
 
 
 def _advice(p: Pending) -> str:

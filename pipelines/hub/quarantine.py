@@ -49,11 +49,13 @@ def _receipt(paths: HubPaths, org: str, sid: str) -> dict:
         return {}
 
 
-def list_quarantined(paths: HubPaths, statuses: tuple[str, ...] = HELD) -> list[Quarantined]:
+def list_quarantined(
+    paths: HubPaths, statuses: tuple[str, ...] = HELD, on_wait=None
+) -> list[Quarantined]:
     """Held submissions (quarantined and refused by default), oldest decision first."""
     if not paths.warehouse.exists():
         return []
-    with connect(paths, write=False) as wh:
+    with connect(paths, write=False, on_wait=on_wait) as wh:
         rows = wh.execute(
             "SELECT submission_id, org_code, extract, period, decided_at, status_reason,"
             " package_file, status FROM raw.submissions WHERE list_contains($statuses, status)"

@@ -16,12 +16,14 @@ rotation (see there).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import re
 import stat
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,27 +48,61 @@ SUBMISSION_STATUSES = (
 
 
 @contextlib.contextmanager
-def warehouse_lock(paths: HubPaths, timeout: float = 3600.0) -> Iterator[None]:
-    """Exclusive lock on the warehouse; waits (up to `timeout` seconds) for other writers."""
+def warehouse_lock(
+    paths: HubPaths,
+    timeout: float = 3600.0,
+    *,
+    shared: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Lock on the warehouse, waiting (up to `timeout` seconds) for the hub's other users:
+    exclusive for a writer, `shared` for a reader (readers may read together, never while
+    one writes: DuckDB refuses a read-only open while another process has the file open to
+    write, and a writer's open while a reader has it). A writer notes who it is in the lock
+    file; `on_wait` is told that (once) if the lock is not free at once. Not re-entrant: a
+    process holding it must not take it again."""
     paths.root.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not told and on_wait is not None:
+                    on_wait(_lock_holder(paths))
+                    told = True
                 if time.monotonic() > deadline:
                     raise TimeoutError(
                         f"another process has held {paths.lock} for {timeout:.0f}s"
+                        f" ({_lock_holder(paths)})"
                     ) from None
                 time.sleep(0.2)
+        if not shared:
+            note = (
+                f"{os.getpid()} {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+                f" {' '.join(Path(sys.argv[0]).name.split()[:1] + sys.argv[1:4])}"
+            )
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, note.encode()[:300], 0)
         yield
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _lock_holder(paths: HubPaths) -> str:
+    """Who last took the warehouse to write: "process PID (since TIME, COMMAND)"."""
+    try:
+        pid, day, clock, utc, *command = paths.lock.read_text().split()
+    except (OSError, ValueError):
+        return "another of the hub's processes"
+    what = " ".join(command) or "a hub process"
+    return f"process {pid} ({what}, writing since {day} {clock} {utc})"
 
 
 def open_duckdb(paths: HubPaths, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -105,18 +141,18 @@ def check_not_open_elsewhere(paths: HubPaths) -> None:
 
 
 @contextlib.contextmanager
-def connect(paths: HubPaths, *, write: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse; writers hold the warehouse lock while it is open."""
-    if write:
-        with warehouse_lock(paths):
+def connect(
+    paths: HubPaths, *, write: bool = True, on_wait: Callable[[str], None] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse, with the warehouse lock held while it is open:
+    exclusive to write, shared to read. A reader once opened without it: while the hub
+    wrote, `owf hub status` failed ("open in another program": the hub's own ingestion), and
+    a reader's open file made a concurrent ingestion fail the same way. `on_wait`: see
+    warehouse_lock."""
+    with warehouse_lock(paths, shared=not write, on_wait=on_wait):
+        if write:
             _remove_compaction_leftovers(paths)
-            con = open_duckdb(paths)
-            try:
-                yield con
-            finally:
-                con.close()
-    else:
-        con = open_duckdb(paths, read_only=True)
+        con = open_duckdb(paths, read_only=not write)
         try:
             yield con
         finally:

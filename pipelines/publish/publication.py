@@ -42,7 +42,7 @@ from pipelines.errors import OwfError
 from pipelines.governance import Governance, load_governance
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.warehouse import connect, warehouse_lock
+from pipelines.hub.warehouse import connect
 from pipelines.paths import PROJECT_ROOT
 from pipelines.publish.disclosure import (
     CSV_MARKER,
@@ -209,15 +209,31 @@ def publish(
     actor: str = "hub",
     gov: Governance | None = None,
 ) -> Path:
-    """Build and swap in a new publication; returns its folder."""
+    """Build and swap in a new publication; returns its folder. The hub's writer lock is held
+    from reading the warehouse to the publication's audit event: a second publication waits
+    (it once removed the first's staging folder as a leftover, mid-write), and nothing is
+    logged between the swap and its event."""
+    gov = gov or load_governance(paths.governance)
+    with connect(paths) as wh:
+        return _publish(paths, wh, checks=checks, actor=actor, gov=gov)
+
+
+def _publish(
+    paths: HubPaths,
+    wh: duckdb.DuckDBPyConnection,
+    *,
+    checks: list[dict] | None,
+    actor: str,
+    gov: Governance,
+) -> Path:
     root = publications_dir(paths)
     root.mkdir(parents=True, exist_ok=True)
     clean_staging(paths)
-    gov = gov or load_governance(paths.governance)
+    _record_unlogged_latest(paths, wh, actor)
     resolve, by_org, default = policy_resolver(gov)
     models = published_models()
     # Read first: a refusal (an audit log that fails verification) leaves no staging folder.
-    submissions, frames = read_workspace(paths, models)
+    submissions, frames = read_workspace(paths, models, wh)
     version = _new_version(root)
     staging = root / f"{STAGING_PREFIX}{version}"
     (staging / "parquet").mkdir(parents=True)
@@ -285,61 +301,95 @@ def publish(
     final = root / version
     os.replace(staging, final)
     _point_latest(root, version)
-    with connect(paths) as wh:
-        wh.execute("BEGIN TRANSACTION")
-        audit.append(
-            wh,
-            "published",
-            actor=actor,
-            detail={
-                "version": version,
-                "tables": len(tables),
-                "submissions": len(submissions),
-                "checks_passed": sum(1 for c in checks or [] if c.get("passed")),
-            },
-        )
-        wh.execute("COMMIT")
-        audit.write_head(paths, wh)
+    _pause("after_swap")
+    wh.execute("BEGIN TRANSACTION")
+    audit.append(
+        wh,
+        "published",
+        actor=actor,
+        detail={
+            "version": version,
+            "tables": len(tables),
+            "submissions": len(submissions),
+            "checks_passed": sum(1 for c in checks or [] if c.get("passed")),
+        },
+    )
+    wh.execute("COMMIT")
+    audit.write_head(paths, wh)
     return final
 
 
+def _record_unlogged_latest(paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str) -> None:
+    """A publication swapped in by a run that stopped before logging it (killed between the
+    swap and its event) is what planners have: log it now, saying so, so that the audit log
+    names every publication that was ever latest."""
+    latest = publications_dir(paths) / "latest"
+    if not latest.is_symlink():
+        return
+    version = os.readlink(latest)
+    logged = wh.execute(
+        "SELECT count(*) FROM audit.events WHERE event = 'published'"
+        " AND json_extract_string(detail, '$.version') = $v",
+        {"v": version},
+    ).fetchone()[0]
+    if logged:
+        return
+    try:
+        manifest = json.loads((latest / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    wh.execute("BEGIN TRANSACTION")
+    audit.append(
+        wh,
+        "published",
+        actor=actor,
+        detail={
+            "version": version,
+            "tables": len(manifest.get("tables", {})),
+            "submissions": len(manifest.get("submissions", [])),
+            "recorded_late": "the run that made it latest stopped before logging it",
+        },
+    )
+    wh.execute("COMMIT")
+    audit.write_head(paths, wh)
+
+
 def read_workspace(
-    paths: HubPaths, models: list[PublishedModel]
+    paths: HubPaths, models: list[PublishedModel], wh: duckdb.DuckDBPyConnection | None = None
 ) -> tuple[list, dict[str, pd.DataFrame]]:
-    """The submissions the last build read and every published view, in one consistent moment.
+    """The submissions the last build read and every published view, in one consistent moment
+    (on `wh`, a connection the caller holds with the hub's lock; by default one of its own).
 
     The submissions come from the build (marts.built_from_submissions), not from
     raw.submissions now: one accepted since that build is not in the marts being published."""
-    with warehouse_lock(paths):
-        wh = duckdb.connect(str(paths.warehouse), read_only=True)
-        try:
-            _require_intact_audit_chain(paths, wh)
-            submissions = wh.execute(
-                "SELECT submission_id, org_code, extract_type, period, package_sha256"
-                " FROM marts.built_from_submissions ORDER BY org_code, extract_type, period"
-            ).fetchall()
-            if not submissions:
-                # Every table would be empty: made latest, it would replace what planners
-                # have with nothing (a hub whose submissions were all refused or purged).
-                raise OwfError(
-                    "the last build of the models read no accepted submission, so every"
-                    " published table would be empty. Nothing was published; the latest"
-                    " publication is unchanged. Ingest accepted submissions (`owf hub status`"
-                    " shows what was refused or quarantined, and why), then publish again."
-                )
-            # The same data makes the same publication: rows in one order (DuckDB returns a
-            # table's rows in whatever order its threads finished, and secondary suppression
-            # visits groups in row order), and sums without the last binary digits that the
-            # order of their additions decides (3611.9700000000016 one build, 3611.97 the
-            # next). Nine decimals keep every published figure exactly as it would be shown.
-            frames = {
-                m.name: _settled(
-                    wh.execute(f"SELECT * FROM published.{m.view} ORDER BY ALL").df()  # noqa: S608 - dbt model names
-                )
-                for m in models
-            }
-        finally:
-            wh.close()
+    if wh is None:
+        with connect(paths, write=False) as own:
+            return read_workspace(paths, models, own)
+    _require_intact_audit_chain(paths, wh)
+    submissions = wh.execute(
+        "SELECT submission_id, org_code, extract_type, period, package_sha256"
+        " FROM marts.built_from_submissions ORDER BY org_code, extract_type, period"
+    ).fetchall()
+    if not submissions:
+        # Every table would be empty: made latest, it would replace what planners
+        # have with nothing (a hub whose submissions were all refused or purged).
+        raise OwfError(
+            "the last build of the models read no accepted submission, so every"
+            " published table would be empty. Nothing was published; the latest"
+            " publication is unchanged. Ingest accepted submissions (`owf hub status`"
+            " shows what was refused or quarantined, and why), then publish again."
+        )
+    # The same data makes the same publication: rows in one order (DuckDB returns a
+    # table's rows in whatever order its threads finished, and secondary suppression
+    # visits groups in row order), and sums without the last binary digits that the
+    # order of their additions decides (3611.9700000000016 one build, 3611.97 the
+    # next). Nine decimals keep every published figure exactly as it would be shown.
+    frames = {
+        m.name: _settled(
+            wh.execute(f"SELECT * FROM published.{m.view} ORDER BY ALL").df()  # noqa: S608 - dbt model names
+        )
+        for m in models
+    }
     return submissions, frames
 
 

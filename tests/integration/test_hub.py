@@ -1124,6 +1124,130 @@ def test_a_process_killed_mid_ingest_leaves_nothing_half_landed(world, tmp_path)
     assert not list(paths.inbox.glob("*.owfpkg"))
 
 
+HOLDER = """
+import sys, time
+from pipelines.hub.home import HubPaths
+from pipelines.hub.warehouse import connect
+with connect(HubPaths.at(sys.argv[1]), write=sys.argv[2] == "write") as wh:
+    wh.execute("SELECT count(*) FROM raw.submissions").fetchall()
+    print("open", flush=True)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def _hold(paths: HubPaths, mode: str, seconds: float) -> subprocess.Popen:
+    """Another process with the warehouse open, to read or to write, for `seconds`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(paths.root), mode, str(seconds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "open", proc.stderr.read()
+    return proc
+
+
+def test_readers_wait_for_a_writer_and_a_writer_for_readers(world, tmp_path):
+    """A reader (`owf hub status`, `quarantine list`, `audit verify`) opened the warehouse
+    without the hub's lock: while an ingestion wrote, it failed with "open in another
+    program" (the hub's own ingestion), and while it read, a concurrent ingestion failed the
+    same way. Readers now share the lock, writers take it alone: each waits for the other."""
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+    run(paths, periods=["2026-10"])
+
+    writer = _hold(paths, "write", 2)
+    told: list[str] = []
+    with connect(paths, write=False, on_wait=told.append) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.submissions").fetchone()[0] == 1
+    assert writer.wait(timeout=60) == 0, writer.stderr.read()
+    assert len(told) == 1 and f"process {writer.pid} (" in told[0], told
+
+    reader = _hold(paths, "read", 2)
+    other = _hold(paths, "read", 0)  # readers read together
+    assert other.wait(timeout=60) == 0
+    drop(paths, world["packages"][("SC101", "staff_in_post", "2026-10")])
+    run(paths, periods=["2026-10"])  # waits for the reader instead of failing
+    assert reader.wait(timeout=60) == 0, reader.stderr.read()
+    assert sorted(r[0] for r in submissions(paths)) == ["RW1", "SC101"]
+
+    writer = _hold(paths, "write", 2)
+    status = subprocess.run(
+        [str(Path(sys.executable).parent / "owf"), "hub", "status", "--hub", str(paths.root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    writer.wait(timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert "waiting for the hub's process" in status.stderr and "SC101" in status.stdout
+
+
+def _events(paths: HubPaths, event: str) -> int:
+    with connect(paths, write=False) as wh:
+        return wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = $e", {"e": event}
+        ).fetchone()[0]
+
+
+def test_a_run_stopped_after_its_commit_is_finished_by_the_next(world, tmp_path, monkeypatch):
+    """A run that stops between committing its decisions and moving the files (a crash)
+    left the packages in the inbox: the next run took them for duplicates of themselves,
+    deleted the quarantined one (it could never be released) and gave the accepted one a
+    'duplicate' receipt instead of its acceptance. The decisions' filing is journalled
+    before the commit, and the next run finishes it first."""
+    from pipelines.hub import ingest as ingest_module
+    from pipelines.hub.quarantine import list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    held, fine = drop(
+        paths, _bigfte(world, paths), world["packages"][("SC101", "staff_in_post", "2026-10")]
+    )
+
+    def crash(journal):
+        raise KeyboardInterrupt("killed after the commit")  # as a kill would stop it
+
+    monkeypatch.setattr(ingest_module, "_apply_journal", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_module.ingest(paths)
+    monkeypatch.undo()
+    assert {r[0]: r[3] for r in submissions(paths)} == {"RW1": "quarantined", "SC101": "accepted"}
+    assert held.exists() and fine.exists() and not list(paths.receipts.rglob("*.json"))
+    assert list(paths.filing.glob("*.json"))
+
+    run(paths, periods=["2026-10"])
+    assert not list(paths.inbox.iterdir()) and not list(paths.filing.glob("*.json"))
+    assert _events(paths, "duplicate") == 0
+    assert receipt(paths, "SC101", "accepted")["what_to_do"].startswith("Nothing: the submission")
+    r = receipt(paths, "RW1", "quarantined")
+    assert r["plausibility_only"] is True and r["findings"]
+    [q] = list_quarantined(paths)
+    assert q.package.exists() and q.releasable
+    assert release(paths, q.submission_id, "RW1 confirmed the FTE", "tester") == "accepted"
+
+
+def test_a_folder_ingestion_cannot_write_is_named_and_the_next_run_files_the_package(
+    world, tmp_path
+):
+    """quarantine/RW1 is a file: the decision is recorded, the move fails. That was a bare
+    traceback, and the next run deleted the package as a duplicate. Now a message says what
+    to fix, and the run after that files the package where its record says."""
+    from pipelines.hub.ingest import ingest
+    from pipelines.hub.quarantine import list_quarantined
+
+    paths = fresh_hub(world, tmp_path)
+    (paths.quarantine / "RW1").write_text("in the way")
+    [held] = drop(paths, _bigfte(world, paths))
+    with pytest.raises(OwfError, match=r"is recorded, but its file.*run the ingestion again"):
+        ingest(paths)
+    assert held.exists() and [r[3] for r in submissions(paths)] == ["quarantined"]
+    (paths.quarantine / "RW1").unlink()
+    ingest(paths)
+    [q] = list_quarantined(paths)
+    assert q.package.exists() and q.releasable and not held.exists()
+    assert _events(paths, "duplicate") == 0
+
+
 def test_a_failure_while_landing_rolls_back_the_whole_chunk(world, tmp_path, monkeypatch):
     """Packages land a chunk per transaction: a failure on the second package of a chunk
     leaves none of the chunk's decisions, rows or receipts, and the files in the inbox."""

@@ -39,8 +39,10 @@ from pipelines.defs.publish import (
 from pipelines.defs.resources import HubResource
 from pipelines.errors import OwfError
 from pipelines.governance import load_governance
+from pipelines.hub import audit
 from pipelines.hub.bootstrap import deliver, prepare_packages
 from pipelines.hub.home import HubPaths
+from pipelines.hub.warehouse import connect
 from pipelines.paths import PROJECT_ROOT
 from pipelines.publish.disclosure import SUPPRESSED_COLUMN
 from pipelines.publish.publication import (
@@ -947,6 +949,45 @@ def test_a_process_killed_mid_publish_leaves_the_old_publication_intact(world, t
     folder = publish(paths)
     assert not list(publications.glob(".staging-*"))
     assert latest(paths) == folder.resolve() and old.exists()
+
+
+def test_a_publication_made_latest_by_a_run_killed_before_logging_it_is_logged_by_the_next(
+    world, tmp_path
+):
+    """Killed between the swap and its audit event, a run left a publication planners had
+    that the audit log never named. The next publication logs it first, saying so; and a
+    second publication waits for the first (it once removed its staging folder mid-write)."""
+    paths = copy_hub(world, tmp_path / "hub")
+    env = os.environ | {"OWF_PUBLISH_PAUSE_AT": "after_swap", "OWF_PUBLISH_PAUSE_SECONDS": "120"}
+    code = (
+        "from pipelines.hub.home import HubPaths; from pipelines.publish.publication import publish;"
+        f"publish(HubPaths.at({str(paths.root)!r}, governance={str(paths.governance)!r}))"
+    )
+    old = latest(paths)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT)
+    deadline = time.monotonic() + 180
+    try:
+        while latest(paths) == old:
+            assert proc.poll() is None, "the publishing process ended before the swap"
+            assert time.monotonic() < deadline, "the publishing process never swapped"
+            time.sleep(0.2)
+        unlogged = latest(paths).name
+        # Meanwhile another publication waits for the lock instead of clearing its folders.
+        waiting = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT)
+        time.sleep(3)
+        assert waiting.poll() is None
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert waiting.wait(timeout=300) == 0
+    with connect(paths, write=False) as wh:
+        logged = wh.execute(
+            "SELECT json_extract_string(detail, '$.version'), json_extract_string(detail,"
+            " '$.recorded_late') FROM audit.events WHERE event = 'published' ORDER BY seq"
+        ).fetchall()
+        assert audit.verify(wh, audit.read_head(paths))[1] == []
+    assert logged[-2][0] == unlogged and logged[-2][1], logged
+    assert logged[-1][0] == latest(paths).name != unlogged and logged[-1][1] is None
 
 
 # The command line ---------------------------------------------------------------------------------
