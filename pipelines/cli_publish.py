@@ -65,7 +65,7 @@ def run_publish(paths, *, instance=None) -> PublishOutcome:
 
     from pipelines.defs.instance import run_hub_job, step_failures
     from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse
-    from pipelines.publish.publication import record_blocked
+    from pipelines.publish.publication import check_publications_writable, record_blocked
 
     if not paths.warehouse.exists():
         raise OwfError(
@@ -75,6 +75,8 @@ def run_publish(paths, *, instance=None) -> PublishOutcome:
     # dbt would fail on a warehouse another program holds open with a message buried in its
     # log, and the blocked run could not even be recorded: say so before starting.
     check_not_open_elsewhere(paths)
+    # Before the build, not after its minutes: where the publication would go.
+    check_publications_writable(paths)
     started = time.monotonic()
     result = run_hub_job(
         "publish_job",

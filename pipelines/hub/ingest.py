@@ -46,7 +46,14 @@ from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
 from pipelines.hub.rotation import key_chain
-from pipelines.hub.warehouse import connect, ensure_schema, raw_table, refresh_governance_tables
+from pipelines.hub.warehouse import (
+    connect,
+    ensure_schema,
+    raw_table,
+    refresh_governance_tables,
+    rollback,
+    write_failed,
+)
 from pipelines.standard import SUBMITTED, Standard, load_standard
 from pipelines.standard.reader import row_numbers
 from pipelines.standard.validator import qi, validate_relation
@@ -83,6 +90,7 @@ class Pending:
     verified: bool = False  # its signature checked against the organisation's registered key
     id_claimed: bool = True  # no other package holds its package id (_claim_id)
     held_name: str | None = None  # the file name it is kept under if refused or quarantined
+    duplicate_of: Pending | None = None  # the first copy of the same package in this run
     # When it reached the hub (UTC, naive): its file's modification time, which delivery sets
     # (write, then rename into the inbox) and moving to quarantine/ keeps, never later than
     # the run. Governance is checked against it, and it is the record's received_at.
@@ -268,19 +276,24 @@ def ingest(
         refresh_governance_tables(wh, gov)
         known = _known_packages(wh, [p.sha256 for p in pending])
         claimed = _ids_on_record(wh, [p.manifest.get("package_id") for p in pending])
-        seen: set[str] = set()
+        seen: dict[str, Pending] = {}  # package SHA-256 -> its first copy in this run
         for p in pending:
             if p.status == "refused":
                 continue
             releasing = p.sha256 in release and known.get(p.sha256, ("", ""))[1] == "quarantined"
             if (p.sha256 in known and not releasing) or p.sha256 in seen:
-                sid, status = known.get(p.sha256, (p.submission_id, "this run"))
-                p.status, p.reason = (
-                    "duplicate",
-                    f"the same package was already received (submission {sid}, {status})",
-                )
+                if p.sha256 in known:
+                    sid, status = known[p.sha256]
+                    p.status, p.reason = (
+                        "duplicate",
+                        f"the same package was already received (submission {sid}, {status})",
+                    )
+                else:
+                    # Named when it lands (_decide): the first copy's id is its own only once
+                    # its signature is verified; this copy's would name nothing on record.
+                    p.status, p.duplicate_of = "duplicate", seen[p.sha256]
                 continue
-            seen.add(p.sha256)
+            seen[p.sha256] = p
         stage("verify")
 
         # One extract type at a time, decrypted only when its turn comes and released once
@@ -772,10 +785,13 @@ def _land(
             ],
         )
         wh.execute("COMMIT")
-    except Exception:
-        wh.execute("ROLLBACK")
+    except Exception as exc:
+        rollback(wh)
         if "journal" in locals():
             journal.unlink(missing_ok=True)
+        failed = write_failed(exc, "this chunk's packages (still in the inbox)")
+        if failed:
+            raise failed from exc
         raise
     # At once, so that a later chunk's failure cannot leave these events uncovered.
     audit.record_head(paths, batch.head)
@@ -809,6 +825,11 @@ def _decide(
     }
     superseded: list[str] = []
     if p.status == "duplicate":
+        if p.duplicate_of is not None:
+            p.reason = (
+                "the same package was already received (submission"
+                f" {p.duplicate_of.submission_id}, in this run)"
+            )
         # Nothing changes; the attempt is still on the record.
         batch.append(
             "duplicate",

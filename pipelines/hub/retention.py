@@ -21,7 +21,7 @@ from pipelines.governance import load_governance
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.ingest import held_dir
-from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table
+from pipelines.hub.warehouse import compact_if_owed, connect, ensure_schema, raw_table, rollback
 from pipelines.standard import load_standard
 
 
@@ -146,7 +146,7 @@ def _record_purge(
         )
         wh.execute("COMMIT")
     except Exception:
-        wh.execute("ROLLBACK")
+        rollback(wh)
         raise
     audit.write_head(paths, wh)
     return n

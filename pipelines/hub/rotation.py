@@ -44,6 +44,7 @@ from pipelines.hub.warehouse import (
     connect,
     ensure_schema,
     raw_table,
+    rollback,
 )
 from pipelines.standard import Standard, load_standard
 from pipelines.standard.validator import qi
@@ -204,7 +205,7 @@ def _rekey(
             )
         wh.execute("COMMIT")
     except Exception:
-        wh.execute("ROLLBACK")
+        rollback(wh)
         raise
     audit.write_head(paths, wh)
     return rows

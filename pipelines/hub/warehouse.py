@@ -132,6 +132,29 @@ def open_duckdb(paths: HubPaths, *, read_only: bool = False) -> duckdb.DuckDBPyC
         ) from None
 
 
+def rollback(wh: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if DuckDB has not already: after a failed write (a
+    full disk) it has, and ROLLBACK's own "no transaction is active" would then replace the
+    error that says what went wrong."""
+    with contextlib.suppress(duckdb.TransactionException):
+        wh.execute("ROLLBACK")
+
+
+def write_failed(exc: BaseException, what: str) -> OwfError | None:
+    """The OwfError for a write the disk refused (full, or over the file size limit), else
+    None: the cause, and that nothing of it was recorded."""
+    text = str(exc)
+    if isinstance(exc, duckdb.IOException | OSError) and any(
+        m in text for m in ("No space left", "File too large", "Disk quota")
+    ):
+        return OwfError(
+            f"the warehouse could not be written ({text.splitlines()[0][:200]}): free space on"
+            f" its disk (or raise the file size limit) and run again. Nothing of {what} was"
+            " recorded."
+        )
+    return None
+
+
 def check_not_open_elsewhere(paths: HubPaths) -> None:
     """Fail now, with the OwfError of open_duckdb, if a program outside the hub has the
     warehouse open; waits (as every writer does) for the hub's own writers."""

@@ -186,6 +186,25 @@ def _new_version(root: Path) -> str:
     return version
 
 
+def check_publications_writable(paths: HubPaths) -> Path:
+    """The publications folder, made if need be; an OwfError if it cannot be written (a file
+    where the folder should be, permissions, a full disk), before any work is spent."""
+    root = publications_dir(paths)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OwfError(
+            f"the publications folder {root} cannot be written ({exc.strerror or exc}):"
+            " make it a folder the hub can write (move away a file of that name, free disk"
+            " space, fix its permissions) and publish again. Nothing was published; the latest"
+            " publication, if any, is unchanged."
+        ) from None
+    return root
+
+
 def clean_staging(paths: HubPaths) -> list[Path]:
     """Remove staging folders left by runs that did not finish."""
     root = publications_dir(paths)
@@ -226,8 +245,7 @@ def _publish(
     actor: str,
     gov: Governance,
 ) -> Path:
-    root = publications_dir(paths)
-    root.mkdir(parents=True, exist_ok=True)
+    root = check_publications_writable(paths)
     clean_staging(paths)
     _record_unlogged_latest(paths, wh, actor)
     resolve, by_org, default = policy_resolver(gov)

@@ -1023,6 +1023,53 @@ def test_resubmission_supersedes_and_the_same_package_twice_is_a_no_op(world, tm
     assert not (paths.inbox / second.name).exists()
 
 
+def test_the_same_package_twice_in_one_run_names_the_copy_on_record(world, tmp_path):
+    """A package dropped twice under two names: the second copy's receipt and audit note
+    named its own id (one nothing is recorded under) as 'already received'."""
+    paths = fresh_hub(world, tmp_path)
+    package = world["packages"][("RW1", "vacancies", "2026-10")]
+    drop(paths, package)
+    shutil.copyfile(package, paths.inbox / f"copy-{package.name}")
+    run(paths, periods=["2026-10"])
+    [(sid, status)] = [(r[6], r[3]) for r in submissions(paths)]
+    assert status == "accepted"
+    with connect(paths, write=False) as wh:
+        [(note,)] = wh.execute(
+            "SELECT json_extract_string(detail, '$.note') FROM audit.events"
+            " WHERE event = 'duplicate'"
+        ).fetchall()
+    assert note == f"the same package was already received (submission {sid}, in this run)"
+
+
+def test_a_full_disk_while_landing_names_the_cause_and_records_nothing(
+    world, tmp_path, monkeypatch
+):
+    """The disk full while landing: the only message was DuckDB's "cannot rollback - no
+    transaction is active" (the failed write had ended the transaction), not the cause."""
+    from pipelines.hub import ingest as ingest_module
+
+    paths = fresh_hub(world, tmp_path)
+    [file] = drop(paths, world["packages"][("RW1", "vacancies", "2026-10")])
+
+    def full(wh, landing):
+        raise duckdb.IOException("IO Error: Could not write file: No space left on device")
+
+    monkeypatch.setattr(ingest_module, "_insert_rows", full)
+    with pytest.raises(OwfError, match="No space left on device.*free space.*Nothing of this"):
+        ingest_module.ingest(paths)
+    assert submissions(paths) == [] and file.exists()
+    assert not list(paths.filing.glob("*.json")) and not list(paths.receipts.rglob("*.json"))
+
+
+def test_rollback_after_duckdb_ended_the_transaction_keeps_the_first_error(tmp_path):
+    from pipelines.hub.warehouse import rollback
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("BEGIN TRANSACTION")
+    con.execute("ROLLBACK")  # as DuckDB does itself after a failed write
+    rollback(con)  # "no transaction is active" must not replace the error being raised
+
+
 def test_packages_for_one_month_in_one_run_leave_the_latest_made_current(world, tmp_path):
     """Two packages for the same organisation, extract and month land in one run (one
     landing transaction): the one made later is current and supersedes the other. A package

@@ -1194,6 +1194,29 @@ def test_publication_versions_order_as_they_were_made(earlier, later):
     assert version_order(earlier) < version_order(later)
 
 
+def test_publish_into_a_folder_it_cannot_write_says_so_before_building(world, tmp_path):
+    """publications/ a file: the build ran its minutes, then the step failed with an
+    "unexpected error" stack trace, recorded a blocked publication and advised fixing "the
+    data or the check". Now the command says what is wrong before any work, changing nothing."""
+    paths = copy_hub(world, tmp_path / "hub")
+    publications = paths.root / "publications"
+    shutil.move(publications, tmp_path / "moved-publications")
+    publications.write_text("not a folder")
+    with connect(paths, write=False) as wh:
+        events = wh.execute("SELECT count(*) FROM audit.events").fetchone()[0]
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "owf"), "publish", "--hub", str(paths.root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "publications folder" in r.stderr and "cannot be written" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "dbt" not in r.stdout
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM audit.events").fetchone()[0] == events
+
+
 def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(world, tmp_path):
     owf = Path(sys.executable).parent / "owf"
     hub, old = _publications_hub(world, tmp_path)
