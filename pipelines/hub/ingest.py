@@ -761,6 +761,7 @@ def _land(
     they are committed. Returns the new head."""
     wh.execute("BEGIN TRANSACTION")
     batch = audit.Batch(wh, audit_head)
+    journal: Path | None = None
     landing: list[tuple[str, pa.Table]] = []
     for p in chunk:
         p.held_name = _held_name(paths, p)
@@ -787,7 +788,7 @@ def _land(
         wh.execute("COMMIT")
     except Exception as exc:
         rollback(wh)
-        if "journal" in locals():
+        if journal is not None:
             journal.unlink(missing_ok=True)
         failed = write_failed(exc, "this chunk's packages (still in the inbox)")
         if failed:

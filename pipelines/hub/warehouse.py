@@ -122,14 +122,32 @@ def open_duckdb(paths: HubPaths, *, read_only: bool = False) -> duckdb.DuckDBPyC
                 " The file may be damaged (a full disk, a copy cut short). Restore it, with"
                 f" {paths.audit_head.name}, from the hub's latest backup; nothing was changed."
             ) from None
-        found = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", text)
+        found = re.search(r"Conflicting lock is held in (.*?\(PID (\d+)\))", text)
         holder = found.group(1) if found else "another process"
+        if found and _is_dbt(int(found.group(2))):
+            # The hub's lock is gone with the process that took it, not its dbt child.
+            raise OwfError(
+                f"the warehouse {paths.warehouse} is still being built by a dbt process (PID"
+                f" {found.group(2)}) left running by an `owf publish` or models build that was"
+                " stopped: wait for it to finish (a minute or two), or stop it"
+                f" (`kill {found.group(2)}`), then run the command again. Nothing was changed."
+            ) from None
         raise OwfError(
             f"the warehouse {paths.warehouse} is open in another program ({holder}): DuckDB"
             " lets nothing write it while another process has it open, even read-only."
             " Close that program or its connection, then run the command again. Nothing was"
             " changed."
         ) from None
+
+
+def _is_dbt(pid: int) -> bool:
+    """Whether process `pid` is a dbt command (its command line names dbt), as far as /proc
+    says; False where it cannot tell."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(Path(a.decode(errors="replace")).name == "dbt" for a in argv[:2])
 
 
 def rollback(wh: duckdb.DuckDBPyConnection) -> None:

@@ -2300,6 +2300,34 @@ def test_a_warehouse_held_open_by_another_program_is_a_clear_error_and_changes_n
     assert owf_audit_verify(paths).returncode == 0
 
 
+def test_a_dbt_build_left_running_by_a_stopped_publish_is_named_as_such(world, tmp_path):
+    """`owf publish` killed during its build leaves dbt running (its child), writing the
+    warehouse without the hub's lock, which went with its parent: the next command said
+    "open in another program (python3.11 (PID n))", as if an analyst's session held it."""
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"])
+    fake_dbt = tmp_path / "bin" / "dbt"  # a process whose command line names dbt
+    fake_dbt.parent.mkdir()
+    fake_dbt.write_text(
+        "import duckdb, sys, time\nc = duckdb.connect(sys.argv[1])\n"
+        "print('open', flush=True)\ntime.sleep(300)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, str(fake_dbt), str(paths.warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(
+            OwfError, match=rf"still being built by a dbt process \(PID {holder.pid}\)"
+        ):
+            with connect(paths):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_the_hub_instance_gives_the_warehouse_pool_to_whole_runs(tmp_path, monkeypatch):
     """With the pool counted per op (Dagster's default), a publish run gives up the warehouse
     slot between its dbt build and its publication step, and an ingest run waiting for it
