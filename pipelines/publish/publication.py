@@ -839,6 +839,12 @@ def _report_figure(value, style: str) -> str:
 
 def list_publications(paths: HubPaths) -> list[dict]:
     root = publications_dir(paths)
+    if root.exists() and not root.is_dir():
+        # Not "no publications yet": whatever planners had is not where it should be.
+        raise OwfError(
+            f"{root} is a file, not the publications folder: move it away (and put back the"
+            " publications folder, if it was moved) and list again"
+        )
     latest = os.readlink(root / "latest") if (root / "latest").is_symlink() else None
     out = []
     for folder in (

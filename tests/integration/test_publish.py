@@ -1215,6 +1215,19 @@ def test_publish_into_a_folder_it_cannot_write_says_so_before_building(world, tm
     assert "Traceback" not in r.stderr and "dbt" not in r.stdout
     with connect(paths, write=False) as wh:
         assert wh.execute("SELECT count(*) FROM audit.events").fetchone()[0] == events
+    listed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "owf"),
+            "publications",
+            "list",
+            "--hub",
+            str(paths.root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # not "no publications yet": they are somewhere else
+    assert listed.returncode == 2 and "is a file" in listed.stderr, listed.stderr
 
 
 def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(world, tmp_path):
