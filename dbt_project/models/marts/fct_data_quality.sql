@@ -115,12 +115,6 @@ checks as (
            count(*) as base_count
     from assignments
     where {{ f.where }}
-        and exists (
-            select 1 from permitted_fields
-            where permitted_fields.org_code = assignments.org_code
-                and permitted_fields.period_start_date = assignments.period_start_date
-                and permitted_fields.field = '{{ f.name }}'
-        )
     group by period, period_start_date, org_code
     union all
     {% endfor %}
@@ -152,6 +146,23 @@ checks as (
 
 ),
 
+{#- Completeness only of fields the agreement lets the organisation send: filtered on the
+    checks' rows (a few per organisation and month), not on the 1.5 million assignments each
+    check reads (that cost 0.9 s of a national build). -#}
+kept as (
+
+    select checks.*
+    from checks
+    where checks.check_name not like 'completeness_%'
+        or exists (
+            select 1 from permitted_fields
+            where permitted_fields.org_code = checks.org_code
+                and permitted_fields.period_start_date = checks.period_start_date
+                and 'completeness_' || permitted_fields.field = checks.check_name
+        )
+
+),
+
 final as (
 
     select
@@ -166,7 +177,7 @@ final as (
             when check_name like 'completeness_%' then case when value < 0.95 then 'warning' else 'ok' end
             else case when value > 0 then 'warning' else 'ok' end
         end as varchar) as status
-    from checks
+    from kept
 
 )
 
