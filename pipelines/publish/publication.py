@@ -320,21 +320,27 @@ def _publish(
     os.replace(staging, final)
     _point_latest(root, version)
     _pause("after_swap")
-    wh.execute("BEGIN TRANSACTION")
-    audit.append(
+    _log_published(
+        paths,
         wh,
-        "published",
-        actor=actor,
-        detail={
+        actor,
+        {
             "version": version,
             "tables": len(tables),
             "submissions": len(submissions),
             "checks_passed": sum(1 for c in checks or [] if c.get("passed")),
         },
     )
+    return final
+
+
+def _log_published(
+    paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str, detail: dict
+) -> None:
+    wh.execute("BEGIN TRANSACTION")
+    audit.append(wh, "published", actor=actor, detail=detail)
     wh.execute("COMMIT")
     audit.write_head(paths, wh)
-    return final
 
 
 def _record_unlogged_latest(paths: HubPaths, wh: duckdb.DuckDBPyConnection, actor: str) -> None:
@@ -356,20 +362,17 @@ def _record_unlogged_latest(paths: HubPaths, wh: duckdb.DuckDBPyConnection, acto
         manifest = json.loads((latest / "manifest.json").read_text())
     except (OSError, ValueError):
         manifest = {}
-    wh.execute("BEGIN TRANSACTION")
-    audit.append(
+    _log_published(
+        paths,
         wh,
-        "published",
-        actor=actor,
-        detail={
+        actor,
+        {
             "version": version,
             "tables": len(manifest.get("tables", {})),
             "submissions": len(manifest.get("submissions", [])),
             "recorded_late": "the run that made it latest stopped before logging it",
         },
     )
-    wh.execute("COMMIT")
-    audit.write_head(paths, wh)
 
 
 def read_workspace(
