@@ -68,6 +68,37 @@ class Follow:
 
 
 @dataclass(frozen=True)
+class RateFormula:
+    """How a rate is worked out, so that below system level it can be worked out again from
+    the published (rounded) cells rather than published from the exact ones: a rate to three
+    decimals beside counts rounded to 5 gives the exact counts back (one joiner rate and the
+    rounded headcounts of its row pin the start, the end and the joiners, and the leavers
+    suppressed beside them follow). Rows matching `where` (every row if empty) use it.
+
+    The rate is the sum of the `numerator` cells over `denominator_scale` times the sum of
+    the `denominator` cells, each rounded as published; or, with `denominator_total_over`,
+    over the total of the numerator across the rows that share those columns' values (a
+    share of the organisation's headcount), rounded as a count of that organisation is - no
+    closer than the total it publishes elsewhere."""
+
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...] = ()
+    denominator_scale: float = 1.0
+    denominator_total_over: tuple[str, ...] = ()
+    where: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> RateFormula:
+        return cls(
+            numerator=tuple(meta["numerator"]),
+            denominator=tuple(meta.get("denominator", [])),
+            denominator_scale=float(meta.get("denominator_scale", 1.0)),
+            denominator_total_over=tuple(meta.get("denominator_total_over", [])),
+            where={k: tuple(v) for k, v in meta.get("where", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
 class TableSpec:
     org_columns: tuple[str, ...] = ("org_code",)
     exempt_when: dict = field(
@@ -93,6 +124,10 @@ class TableSpec:
     # in one is hidden in every copy, or the copy would publish it.
     copies_of: tuple[str, ...] = ()
     copy_measures: tuple[str, ...] = ()
+    # rate column -> how it is worked out from the published cells (RateFormula). A rate
+    # without one is published to RATE_DECIMALS from the exact figures: only where what it
+    # is built on is not about people's counts (vacancy_rate: FTE published unrestricted).
+    rate_parts: dict = field(default_factory=dict)
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -127,7 +162,23 @@ class TableSpec:
             ),
             copies_of=tuple(meta.get("copies", {}).get("of", [])),
             copy_measures=tuple(meta.get("copies", {}).get("measures", [])),
+            rate_parts={
+                rate: tuple(
+                    RateFormula.from_meta(f) for f in (fs if isinstance(fs, list) else [fs])
+                )
+                for rate, fs in meta.get("rate_parts", {}).items()
+            },
         )
+
+    def rates_on(self, measure: str) -> list[str]:
+        """The rates that would give `measure` of their row back: those built on it (`rates`)
+        and those worked out from it (`rate_parts`), so hidden wherever it is."""
+        return [
+            rate
+            for rate in self.rates
+            if measure in self.rates[rate]
+            or any(measure in f.numerator + f.denominator for f in self.rate_parts.get(rate, ()))
+        ]
 
     @property
     def measures(self) -> tuple[str, ...]:
@@ -214,22 +265,36 @@ def protect(
             hidden[col] |= small(b)
     for rate, mask in followed_hidden(out, spec, followed or {}).items():
         hidden[rate] |= mask
+    for col in spec.counts + spec.magnitudes:
+        for rate in spec.rates_on(col):
+            hidden[rate] |= hidden[col]
 
     _secondary(out, spec, exempt, values, hidden)
 
     # Rounding below system level; suppressed cells become NULL (marked in `suppressed`).
-    for col in spec.counts + spec.magnitudes:
-        v = values[col].copy()
-        col_base = np.where(exempt, 1.0, base)
+    def rounding_base(col: str) -> np.ndarray:
         if col in spec.magnitude_rounding:
-            col_base = np.where(exempt, 1.0, float(spec.magnitude_rounding[col]))
-        rounded = np.floor(v / col_base + 0.5) * col_base
-        v = np.where(exempt | np.isnan(v) | (v == 0), v, rounded)
+            return np.where(exempt, 1.0, float(spec.magnitude_rounding[col]))
+        return np.where(exempt, 1.0, base)
+
+    def rounded(v: np.ndarray, col: str) -> np.ndarray:
+        col_base = rounding_base(col)
+        r = np.floor(v / col_base + 0.5) * col_base
+        return np.where(exempt | np.isnan(v) | (v == 0), v, r)
+
+    published: dict[str, np.ndarray] = {}
+    for col in spec.counts + spec.magnitudes:
+        v = rounded(values[col].copy(), col)
+        published[col] = v.copy()
         v[hidden[col]] = np.nan
         out[col] = v
     for col in spec.rates:
         v = values[col].copy()
         v = np.where(exempt, v, np.round(v, RATE_DECIMALS))
+        if col in spec.rate_parts:
+            v = np.where(
+                exempt, v, _rate_from_published(out, spec, col, exempt, values, published, rounded)
+            )
         v[hidden[col]] = np.nan
         out[col] = v
     for col, decimals in spec.unrestricted.items():
@@ -239,6 +304,53 @@ def protect(
         index=out.index,
         dtype="object",
     )
+    return out
+
+
+def _rate_from_published(
+    frame: pd.DataFrame, spec: TableSpec, rate: str, exempt, values, published, rounded
+) -> np.ndarray:
+    """`rate` below system level worked out again from the rounded cells (RateFormula)."""
+    n = len(frame)
+    out = np.full(n, np.nan)
+    matched = np.zeros(n, dtype=bool)
+    exact = values[rate]
+    for formula in spec.rate_parts[rate]:
+        rows = ~exempt & ~matched
+        for column, allowed in formula.where.items():
+            rows &= frame[column].isin(allowed).to_numpy()
+        if not rows.any():
+            continue
+        matched |= rows
+        num = np.sum([published[c] for c in formula.numerator], axis=0)
+        if formula.denominator_total_over:
+            keys = list(formula.denominator_total_over)
+            total = np.sum(
+                [
+                    frame[keys]
+                    .assign(_v=np.nan_to_num(values[c]))
+                    .groupby(keys, dropna=False, sort=False)["_v"]
+                    .transform("sum")
+                    .to_numpy(dtype="float64")
+                    for c in formula.numerator
+                ],
+                axis=0,
+            )
+            den = rounded(total, formula.numerator[0])
+        else:
+            den = formula.denominator_scale * np.sum(
+                [published[c] for c in formula.denominator], axis=0
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.round(num / den, RATE_DECIMALS)
+        ok = rows & ~np.isnan(exact) & np.isfinite(r)
+        out[ok] = r[ok]
+    unmatched = ~exempt & ~matched & ~np.isnan(exact)
+    if unmatched.any():
+        row = frame.iloc[int(np.flatnonzero(unmatched)[0])].to_dict()
+        raise ValueError(
+            f"the disclosure spec's rate_parts for {rate!r} match no formula for {row}"
+        )
     return out
 
 
@@ -417,6 +529,5 @@ def _secondary(
 def _suppress_linked(spec: TableSpec, hidden: dict, row: int, measure: str) -> None:
     """Suppress `measure` and every rate built on it in the same row."""
     hidden[measure][row] = True
-    for rate, bases in spec.rates.items():
-        if measure in bases:
-            hidden[rate][row] = True
+    for rate in spec.rates_on(measure):
+        hidden[rate][row] = True

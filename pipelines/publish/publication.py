@@ -303,8 +303,8 @@ def _publish(
             "default": default.__dict__,
             "by_organisation": {k: v.__dict__ for k, v in sorted(by_org.items())},
             "rule": "below system level: 0 stays 0; 1..suppress_max suppressed; others rounded to the"
-            " nearest round_to; rates on suppressed counts suppressed; secondary suppression in"
-            " additive groups",
+            " nearest round_to; rates on suppressed counts suppressed, others worked out from"
+            " the published (rounded) cells; secondary suppression in additive groups",
         },
         "tables": tables,
         "files": {},
@@ -516,6 +516,9 @@ def _write_csv(frame: pd.DataFrame, spec: TableSpec, path: Path) -> None:
             marked = (
                 csv[SUPPRESSED_COLUMN].str.split(",").apply(lambda cells, col=col: col in cells)
             )
+            if col in spec.counts:
+                # A count is a whole number: 10, not 10.0.
+                csv[col] = csv[col].round().astype("Int64")
             csv[col] = csv[col].astype(object)
             csv.loc[marked, col] = CSV_MARKER
     csv.to_csv(path, index=False)
@@ -557,9 +560,15 @@ def _dictionary(
         f" every other count is rounded to the nearest {default.round_to}, unless an organisation's"
         " agreement is stricter (below). Magnitudes built on people (FTE, days) are rounded the same"
         " way and suppressed with their cell. A rate or share built on a suppressed count is"
-        " suppressed. Where cells add up to a published total, a second cell is suppressed so that"
+        " suppressed; below system level every other rate or share is worked out from the"
+        " rounded cells it is published with (the leaver rate from the row's rounded leavers and"
+        " headcounts; a share from the rounded cell over the organisation's rounded total), so"
+        " it can differ from the exact rate by the rounding, and tells nothing the cells do not."
+        " Where cells add up to a published total, a second cell is suppressed so that"
         " no suppressed cell can be recovered by subtraction. Suppressed cells are NULL in DuckDB"
-        f" and Parquet, '{CSV_MARKER}' in CSV, and listed in each row's `{SUPPRESSED_COLUMN}` column."
+        f" and Parquet, '{CSV_MARKER}' in CSV, and listed in each row's `{SUPPRESSED_COLUMN}` column"
+        f" (in pandas, `pd.read_csv(path, na_values=['{CSV_MARKER}'])` reads them as missing and the"
+        " columns as numbers; without it a column holding one is read as text)."
         " System-level rows are exact, except a cell suppressed because it would give an"
         " organisation's away (a group only one organisation has, or an organisation whose"
         " figures are not published). Rows about an organisation whose agreements do not give"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -259,6 +260,14 @@ def test_csv_marks_suppressed_cells_and_duckdb_lists_them(world):
         for col in r[SUPPRESSED_COLUMN].split(","):
             assert r[col] == "[c]"
     assert all(r[c] != "" for r in rows for c in ("headcount", "fte", "role_count"))  # never blank
+    # Counts are whole numbers as written ("10", not "10.0"), and read as numbers the way the
+    # data dictionary says (a planner's pandas without na_values reads them as text).
+    assert all(re.fullmatch(r"\d+|\[c\]", r["headcount"]) for r in rows)
+    frame = pd.read_csv(folder / "csv" / "workforce_in_post.csv", na_values=["[c]"])
+    parquet = pd.read_parquet(folder / "parquet" / "workforce_in_post.parquet")
+    assert frame["headcount"].dtype.kind in "if" and frame["fte"].dtype.kind == "f"
+    assert frame["headcount"].sum() == parquet["headcount"].sum()
+    assert "na_values=['[c]']" in (folder / "data_dictionary.md").read_text()
 
 
 # Disclosure control on the real publication ---------------------------------------------
@@ -299,6 +308,52 @@ def test_no_stability_index_gives_back_leavers_that_turnover_hides(controlled):
     assert not (joined["stability_index"].notna() & joined["leavers"]).any()
     either = joined["leavers"] | joined["staying"]
     assert not (joined["system_stability_index"].notna() & either).any()
+
+
+def test_every_rate_below_system_level_is_worked_out_from_the_published_cells(controlled):
+    """Found in review: rates to three decimals from the exact counts, beside counts rounded
+    to 5, gave the exact counts back (a joiner rate and its row's rounded headcounts pinned
+    the start, the end and the joiners, and so the suppressed leavers), and shares gave back
+    exact totals that closed a WRES band's suppressed cells. Below system level every rate
+    with a formula is now the rate of the published cells: it tells nothing they do not.
+    Shares are of the organisation's total, as workforce_in_post publishes it (rounded)."""
+    tables, _ = controlled
+    checked = 0
+
+    def close(published: pd.Series, expected: pd.Series) -> pd.Series:
+        return (published - expected.round(3)).abs() < 1e-9
+
+    t = tables["turnover"][2]
+    t = t[(t["level"] == "organisation") & t["leaver_rate"].notna()]
+    nhs = t["method"] == "nhs_average_headcount"
+    den = np.where(nhs, (t["headcount_start"] + t["headcount_end"]) / 2, t["headcount_end"])
+    assert close(t["leaver_rate"], t["leavers"] / den).all()
+    j = t["joiner_rate"].notna()
+    assert close(t["joiner_rate"][j], (t["joiners"] / den)[j]).all()
+    checked += len(t)
+
+    s = tables["stability"][2]
+    s = s[(s["level"] == "organisation") & s["stability_index"].notna()]
+    assert close(s["stability_index"], s["stayers"] / s["headcount_start"]).all()
+    checked += len(s)
+
+    a = tables["sickness_absence"][2]
+    a = a[(a["level"] == "organisation") & a["sickness_rate"].notna()]
+    assert close(a["sickness_rate"], a["fte_days_lost"] / a["fte_days_available"]).all()
+    checked += len(a)
+
+    w = tables["workforce_in_post"][2]
+    totals = w[(w["dimension"] == "total") & (w["level"] == "organisation")][
+        ["period", "org_code", "headcount"]
+    ].rename(columns={"headcount": "total"})
+    totals = totals[totals["total"].notna()]
+    for name in ("equality", "age_profile"):
+        e = tables[name][2]
+        e = e[(e["level"] == "organisation") & e["share_of_headcount"].notna()]
+        e = e.merge(totals, on=["period", "org_code"], validate="many_to_one")
+        assert close(e["share_of_headcount"], e["headcount"] / e["total"]).all(), name
+        checked += len(e)
+    assert checked > 1000
 
 
 def test_every_published_cell_obeys_the_disclosure_rule(controlled):

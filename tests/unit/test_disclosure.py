@@ -679,7 +679,10 @@ def test_the_stability_index_does_not_give_back_leavers_that_turnover_suppressed
     a = (t["org_code"] == "A").to_numpy()
     assert _hidden(protected_turnover, "leavers")[a].all()
     a_s = (s["org_code"] == "A").to_numpy()
-    assert alone.loc[a_s, "stability_index"].round(3).eq(0.935).all()  # what leaked
+    # What leaked when the index was published from the exact figures (29 / 31 = 0.935):
+    # now it is worked out from the rounded cells (30 / 30), and hidden besides.
+    assert s.loc[a_s, "stability_index"].round(3).eq(0.935).all()
+    assert alone.loc[a_s, "stability_index"].eq(1.0).all()
     assert followed.loc[a_s, "stability_index"].isna().all()
     assert _hidden(followed, "stability_index")[a_s].all()
     # B's 10 leavers are turnover's secondary suppression (with them, A's 2 would follow from
@@ -937,3 +940,44 @@ def test_a_suppressed_staff_group_s_leavers_are_not_the_organisation_s_less_the_
     out = protect(frame, spec_of("pub_turnover"), _resolver({}))
     groups = out[out["staff_group"] != "ALL"].set_index("staff_group")["leavers"]
     assert pd.isna(groups["MIDWIVES"]) and groups.isna().sum() == 2
+
+
+def test_a_rate_worked_out_from_published_cells_gives_no_count_back():
+    """Found in review: one published turnover row (start 25, end 35, joiners 10, joiner rate
+    0.310 from the exact 9 / 29) allowed only start 25, end 33, joiners 9, so its suppressed
+    leavers were 1. The rate is now that of the rounded cells: every start, end and joiners
+    within their rounding fits it, and the leavers can be any of several values."""
+    row = {
+        "period": "2026-10",
+        "window_months": 12,
+        "level": "organisation",
+        "org_code": "A",
+        "staff_group": "MANAGERS",
+        "method": "nhs_average_headcount",
+        "headcount_start": 25,
+        "headcount_end": 33,
+        "leavers": 1,
+        "joiners": 9,
+        "leavers_staying_in_system": 0,
+        "leaver_rate": 1 / 29,
+        "joiner_rate": 9 / 29,
+    }
+    frame = pd.DataFrame([row])
+    spec = replace(spec_of("pub_turnover"), additive=())
+    published = protect(frame, spec, _resolver({})).iloc[0]
+    assert published["joiner_rate"] == round(10 / 30, 3) != round(9 / 29, 3)
+    assert pd.isna(published["leavers"]) and pd.isna(published["leaver_rate"])
+
+    def around(cell: str) -> range:
+        return range(int(published[cell]) - 2, int(published[cell]) + 3)
+
+    fits = {  # leavers = start - end + joiners, for every cell value its rounding allows
+        s - e + j
+        for s in around("headcount_start")
+        for e in around("headcount_end")
+        for j in around("joiners")
+        if s - e + j >= 1
+    }
+    assert len(fits) > 1 and 1 in fits
+    with pytest.raises(ValueError, match="match no formula"):
+        protect(frame.assign(method="another_method"), spec, _resolver({}))
