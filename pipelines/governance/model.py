@@ -98,6 +98,10 @@ class Agreement:
     def permitted_fields(self, extract: str) -> tuple[str, ...]:
         return self.extracts.get(extract, ())
 
+    def in_force_on(self, day: dt.date) -> bool:
+        """DOMAIN.md: in force between its start and end dates, and only while active."""
+        return self.status == "active" and self.start_date <= day <= self.end_date
+
     def period_in_range(self, period: str) -> bool:
         """A period is covered when its census date (the last day of the month) falls
         between the agreement's start and end dates."""
@@ -214,6 +218,14 @@ class Governance:
             )
         # Nothing arrives before the agreement is in force: a period is covered when its
         # last day is on or after the start date, and it arrives after its last day.
+        if a.status == "ended" and received_on <= a.end_date:
+            # Ended before its end date: the date has not come, the status says it is over.
+            raise Refusal(
+                "agreement_expired",
+                f"agreement {a.id} has been ended (status ended) before its end date of"
+                f" {a.end_date}; nothing is accepted under it. Ask the hub's information"
+                " governance lead which agreement now covers this extract.",
+            )
         raise Refusal(
             "agreement_expired",
             f"agreement {a.id} ended on {a.end_date} (status {a.status}); submissions received"

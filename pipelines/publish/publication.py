@@ -114,12 +114,16 @@ def policy_resolver(gov: Governance):
     return resolve, by_org, default
 
 
-def permitted_orgs(gov: Governance, output: str, audience: str = AUDIENCE) -> set[str]:
-    """Organisations whose agreements let `audience` see `output` about them."""
+def permitted_orgs(
+    gov: Governance, output: str, audience: str = AUDIENCE, on: dt.date | None = None
+) -> set[str]:
+    """Organisations whose agreements in force (`on`, by default today) let `audience` see
+    `output` about them."""
+    on = on or dt.date.today()
     allowed = set()
     for org in gov.organisations:
         for a in gov.agreements_for(org):
-            if a.status != "active":
+            if not a.in_force_on(on):
                 continue
             for access in a.output_access:
                 if access["audience"] == audience and output in access["outputs"]:
@@ -252,6 +256,7 @@ def _publish(
     models = published_models()
     # Read first: a refusal (an audit log that fails verification) leaves no staging folder.
     submissions, frames = read_workspace(paths, models, wh)
+    not_in_force = submissions_not_in_force(wh)
     version = _new_version(root)
     staging = root / f"{STAGING_PREFIX}{version}"
     (staging / "parquet").mkdir(parents=True)
@@ -286,7 +291,9 @@ def _publish(
 
     std = load_standard()
     withheld = not_published(gov, models, frames)
-    (staging / "data_dictionary.md").write_text(_dictionary(models, by_org, default, withheld))
+    (staging / "data_dictionary.md").write_text(
+        _dictionary(models, by_org, default, withheld, not_in_force)
+    )
     (staging / "report.md").write_text(_report(version, staging, submissions, withheld))
     manifest = {
         "version": version,
@@ -297,6 +304,10 @@ def _publish(
         "submissions": [
             {"submission_id": s, "org_code": o, "extract": e, "period": p, "package_sha256": h}
             for s, o, e, p, h in submissions
+        ],
+        # Accepted, but not used: no agreement in force on the build day covers them.
+        "submissions_not_in_force": [
+            {"org_code": o, "extract": e, "submissions": n} for o, e, n in not_in_force
         ],
         "checks": checks or [],
         "disclosure": {
@@ -425,6 +436,18 @@ def _settled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def submissions_not_in_force(wh: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """(organisation, extract, submissions) accepted but not used by the build: no agreement
+    in force on the build day covers them any more (stg_submissions' status `withheld`)."""
+    return [
+        (org, extract, int(n))
+        for org, extract, n in wh.execute(
+            "SELECT org_code, extract_type, count(*) FROM staging.stg_submissions"
+            " WHERE submission_status = 'withheld' GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    ]
+
+
 def _require_intact_audit_chain(paths: HubPaths, wh: duckdb.DuckDBPyConnection) -> None:
     """Nothing is published from a warehouse whose audit log fails verification: the log is
     the record of what was accepted from whom, and an edited, deleted or reordered row says
@@ -548,6 +571,7 @@ def _dictionary(
     by_org: dict[str, Policy],
     default: Policy,
     withheld: dict[str, list[str]] | None = None,
+    not_in_force: list[tuple[str, str, int]] | None = None,
 ) -> str:
     lines = [
         "# Published tables - data dictionary",
@@ -579,6 +603,20 @@ def _dictionary(
         "|---|---|---|",
     ]
     lines += [f"| {org} | {p.suppress_max} | {p.round_to} |" for org, p in sorted(by_org.items())]
+    if not_in_force:
+        lines += [
+            "",
+            "## Submissions not used",
+            "",
+            "Accepted earlier, but no agreement in force on the day of the build covers them any"
+            " more (an agreement ended, suspended, past its end date, or no longer listing the"
+            " extract): they are in no table, the system rows included. They are kept, and used"
+            " again if an agreement comes back into force.",
+            "",
+            "| organisation | extract | submissions |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {org} | {extract} | {n} |" for org, extract, n in not_in_force]
     for m in models:
         lines += [
             "",

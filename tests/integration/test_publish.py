@@ -1337,3 +1337,84 @@ def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(worl
         timeout=120,
     )
     assert none.returncode == 2 and "owf publish" in none.stderr, none.stderr
+
+
+def test_data_no_agreement_in_force_covers_any_more_is_used_nowhere(world, tmp_path):
+    """Found in review: the agreements were checked only when a package arrived. Once HS101's
+    agreement was suspended (or ended, or past its end date) its months already landed were
+    still in every system total, and a field the trusts' agreement no longer listed
+    (ethnicity) was still published from the months sent before. Now the build uses only what
+    an agreement in force on the build day covers, and changes nothing stored."""
+    paths = copy_hub(world, tmp_path / "hub")
+    for name, edit in (
+        ("ISA-WV-004", lambda d: d.update(status="suspended")),
+        (
+            "ISA-WV-001",
+            lambda d: d["extracts"]["staff_in_post"].update(
+                fields=[
+                    f for f in d["extracts"]["staff_in_post"]["fields"] if f != "ethnic_category"
+                ]
+            ),
+        ),
+    ):
+        path = paths.governance / "agreements" / f"{name}.yaml"
+        data = yaml.safe_load(path.read_text())
+        edit(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with duckdb.connect(str(world["paths"].warehouse), read_only=True) as before:
+        latest_period = before.execute(
+            "SELECT max(period) FROM intermediate.int_assignments_harmonised"
+        ).fetchone()[0]
+        # The system's headcount without HS101, worked out from the first build's assignments.
+        expected = before.execute(
+            "SELECT count(DISTINCT person_id) FROM intermediate.int_assignments_harmonised"
+            " WHERE is_in_post AND org_code <> 'HS101' AND period = ?",
+            [latest_period],
+        ).fetchone()[0]
+        system_before = before.execute(
+            "SELECT headcount FROM marts.fct_workforce_in_post WHERE level = 'system'"
+            " AND dimension = 'total' AND period = ?",
+            [latest_period],
+        ).fetchone()[0]
+        raw_before = before.execute("SELECT * FROM raw.submissions ORDER BY ALL").fetchall()
+        hs101 = before.execute(
+            "SELECT count(*) FROM raw.submissions WHERE org_code = 'HS101' AND status = 'accepted'"
+        ).fetchone()[0]
+
+    outcome = run_publish(paths)
+    assert outcome.folder is not None, (outcome.failed, outcome.step_failures)
+
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        assert wh.execute("SELECT * FROM raw.submissions ORDER BY ALL").fetchall() == raw_before
+        assert hs101 > 0
+        assert wh.execute(
+            "SELECT count(*) FROM staging.stg_submissions"
+            " WHERE org_code = 'HS101' AND submission_status = 'withheld'"
+        ).fetchone() == (hs101,)
+        for table in ("fct_workforce_in_post", "fct_turnover", "fct_vacancies"):
+            assert wh.execute(
+                f"SELECT count(*) FROM marts.{table} WHERE org_code = 'HS101'"  # noqa: S608
+            ).fetchone() == (0,), table
+        system = wh.execute(
+            "SELECT headcount FROM marts.fct_workforce_in_post WHERE level = 'system'"
+            " AND dimension = 'total' AND period = ?",
+            [latest_period],
+        ).fetchone()[0]
+        assert system == expected < system_before
+        trusts = wh.execute(
+            "SELECT DISTINCT dimension_value FROM marts.fct_workforce_profile"
+            " WHERE dimension = 'ethnic_category' AND org_code LIKE 'RW%'"
+        ).fetchall()
+        assert trusts == [("99",)]  # not known: as if the trusts had never sent it
+        others = wh.execute(
+            "SELECT count(DISTINCT dimension_value) FROM marts.fct_workforce_profile"
+            " WHERE dimension = 'ethnic_category' AND level = 'organisation'"
+            " AND org_code NOT LIKE 'RW%'"
+        ).fetchone()[0]
+        assert others > 1  # the other agreements still list it
+    manifest = json.loads((outcome.folder / "manifest.json").read_text())
+    assert not [s for s in manifest["submissions"] if s["org_code"] == "HS101"]
+    assert {s["org_code"] for s in manifest["submissions_not_in_force"]} == {"HS101"}
+    assert sum(s["submissions"] for s in manifest["submissions_not_in_force"]) == hs101
+    dictionary = (outcome.folder / "data_dictionary.md").read_text()
+    assert "## Submissions not used" in dictionary and "| HS101 | staff_in_post |" in dictionary

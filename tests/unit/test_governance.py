@@ -507,3 +507,17 @@ def test_suspended_and_expired_agreements_refuse(governance_copy):
     with pytest.raises(Refusal) as exc:
         gov.resolve_agreement("RW1", "staff_in_post", "2026-09", dt.date(2028, 4, 1))
     assert exc.value.reason == "agreement_expired"
+
+
+def test_an_agreement_ended_before_its_end_date_says_so_not_that_the_date_passed(governance_copy):
+    """Found in review: status ended with its end date still to come was refused as 'ended on
+    2028-03-31', a date that had not come."""
+    _edit(governance_copy / "agreements/ISA-WV-001.yaml", lambda d: d.update(status="ended"))
+    gov = load_governance(governance_copy)
+    with pytest.raises(Refusal) as exc:
+        gov.resolve_agreement("RW1", "staff_in_post", "2026-09", TODAY)
+    assert exc.value.reason == "agreement_expired"
+    assert "has been ended (status ended) before its end date of 2028-03-31" in str(exc.value)
+    assert not gov.agreements["ISA-WV-001"].in_force_on(TODAY)
+    active = gov.agreements["ISA-WV-002"]
+    assert active.in_force_on(TODAY) and not active.in_force_on(dt.date(2028, 4, 1))

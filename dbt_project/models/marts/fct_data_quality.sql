@@ -73,13 +73,13 @@ expected as (
     from {{ source('governance', 'agreement_extracts') }} as agreements
     inner join periods
         on {{ census_date('periods.period_start_date') }} between agreements.start_date and agreements.end_date
-    where agreements.status = 'active'
+    where {{ in_force('agreements') }}
 
 ),
 
 missing as (
 
-    -- Every organisation-period an agreement in force covers: 0 where nothing is missing
+    -- Every organisation-period an agreement in force (on the build day) covers: 0 where nothing is missing
     -- (string_agg skips the nulls of the extracts that were sent).
     select expected.period, expected.period_start_date, expected.org_code,
            sum(case when submissions.submission_id is null then 1 else 0 end) as missing,
@@ -102,7 +102,7 @@ permitted_fields as (
         on fields.agreement_id = agreements.agreement_id and fields.extract = agreements.extract
     inner join periods
         on {{ census_date('periods.period_start_date') }} between agreements.start_date and agreements.end_date
-    where agreements.status = 'active' and agreements.extract = 'staff_in_post'
+    where {{ in_force('agreements') }} and agreements.extract = 'staff_in_post'
 
 ),
 

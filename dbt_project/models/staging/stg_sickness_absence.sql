@@ -4,11 +4,21 @@ with source as (
 
 ),
 
+{#- Accepted submissions whose organisation has an agreement in force for sickness absence on
+    the build day (stg_submissions, macros/agreements.sql). -#}
 current_submissions as (
 
     select submission_id
-    from {{ source('raw', 'submissions') }}
-    where status = 'accepted' and extract = 'sickness_absence'
+    from {{ ref('stg_submissions') }}
+    where submission_status = 'accepted' and extract_type = 'sickness_absence'
+
+),
+
+{#- The optional fields an agreement in force lists for each organisation: a field no longer
+    listed is not used (NULL, as if it had not been sent). -#}
+permissions as (
+
+    {{ field_permissions('sickness_absence', ['sickness_reason']) }}
 
 ),
 
@@ -27,9 +37,10 @@ final as (
         source.contract_type,
         cast(source.fte_days_available as {{ type_double() }}) as fte_days_available,
         cast(source.fte_days_lost as {{ type_double() }}) as fte_days_lost,
-        source.sickness_reason
+        case when permissions.may_sickness_reason then source.sickness_reason end as sickness_reason
     from source
     inner join current_submissions on current_submissions.submission_id = source.submission_id
+    inner join permissions on permissions.org_code = source.org_code
 
 )
 

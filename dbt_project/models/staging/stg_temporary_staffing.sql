@@ -4,11 +4,13 @@ with source as (
 
 ),
 
+{#- Accepted submissions whose organisation has an agreement in force for temporary staffing on
+    the build day (stg_submissions, macros/agreements.sql). -#}
 current_submissions as (
 
     select submission_id
-    from {{ source('raw', 'submissions') }}
-    where status = 'accepted' and extract = 'temporary_staffing'
+    from {{ ref('stg_submissions') }}
+    where submission_status = 'accepted' and extract_type = 'temporary_staffing'
 
 ),
 
