@@ -467,6 +467,43 @@ def build_checks(
                     "'a date of birth'",
                 )
             )
+            if f.derives in present and f.derives in std.codelists:
+                # Both given and they disagree: the band is worked out from the date of birth
+                # (the age on the last day of the period, the standard's definition), which
+                # `owf submit prepare` does, and the analyst is told, since one of them is
+                # wrong. A warning, not an error: an HR system that works bands out on the
+                # day of the export differs for everyone with a birthday in between.
+                age = (
+                    "date_part('year', age(last_day(TRY_CAST(period || '-01' AS DATE)),"
+                    f" TRY_CAST({col} AS DATE)))"
+                )
+                cl = std.codelists[f.derives]
+                band = (
+                    "CASE "
+                    + " ".join(
+                        f"WHEN {age} BETWEEN {int(r['min_age'])} AND {int(r['max_age'])}"
+                        f" THEN {params.add(str(r[cl.key]))}"
+                        for r in cl.rows
+                        if r.get("min_age") not in (None, "") and r.get("max_age") not in (None, "")
+                    )
+                    + " END"
+                )
+                given = qi(f.derives)
+                checks.append(
+                    _Check(
+                        f"{f.derives}_contradicts_{f.name}",
+                        f.derives,
+                        f"{f.derives} is not the band {f.name} gives at the end of the period"
+                        f" (the standard's age): the package carries the band worked out from"
+                        f" {f.name}. Check which is wrong; leave {f.derives} empty to have it"
+                        " worked out without this warning.",
+                        f"{nz} AND {given} IS NOT NULL AND TRY_CAST(period || '-01' AS DATE)"
+                        f" IS NOT NULL AND TRY_CAST({col} AS DATE) IS NOT NULL"
+                        f" AND ({band}) IS NOT NULL AND CAST({given} AS VARCHAR) <> ({band})",
+                        "'an age band and a date of birth that disagree'",
+                        severity="warning",
+                    )
+                )
 
     source_fields = {f.name for f in extract.fields_in(SOURCE)} if form == SOURCE else set()
     for r in extract.rules:

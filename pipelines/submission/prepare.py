@@ -408,7 +408,9 @@ def run_submission(
 
 
 def _age_band_sql(std: Standard, period: str, given: bool) -> tuple[str, dict]:
-    """SQL for the age band at the end of the period, from date of birth, where none was given.
+    """SQL for the age band at the end of the period, from date of birth; the band given only
+    where the date gives none (empty or out of every band). A band given that the date
+    contradicts is a validation warning (`age_band_contradicts_date_of_birth`).
 
     The standard's bands become one list indexed by age in whole years (a lookup, not a join
     or an UPDATE): ages outside every band, such as a birth date after the census, give NULL.
@@ -425,7 +427,7 @@ def _age_band_sql(std: Standard, period: str, given: bool) -> tuple[str, dict]:
         f"CASE WHEN {age} BETWEEN 0 AND {len(by_age) - 1}"
         f" THEN list_extract($age_bands, {age} + 1) END"
     )
-    sql = f"coalesce(age_band, {band})" if given else band
+    sql = f"coalesce({band}, age_band)" if given else band
     return sql, {"census": census.isoformat(), "age_bands": by_age}
 
 

@@ -220,13 +220,19 @@ def test_age_band_is_the_age_on_the_last_day_of_the_period(world, tmp_path):
         ("2006-11-01", "", "<20"),  # 20 the day after the census
         ("1961-10-31", "", "65-69"),
         ("1956-10-31", "", "70+"),
-        ("1990-05-01", "45-49", "45-49"),  # a band given by the organisation is kept
+        ("1990-05-01", "35-39", "35-39"),  # a band given that the date agrees with
+        # Found in review: a band the date contradicts was sent as given while the receipt
+        # said it was worked out from the date: the date's band goes, with a warning.
+        ("1990-05-01", "45-49", "35-39"),
+        ("", "45-49", "45-49"),  # no date: the band given
     ]
     rows = valid_rows("staff_in_post", len(cases))
     for r, (dob, given, _) in zip(rows, cases, strict=True):
         r.update(period=PERIOD, date_of_birth=dob, age_band=given)
     outcome = prepare(world, write_csv(tmp_path / "sip.csv", rows), out=tmp_path / "out")
     assert outcome.ok, [f.render() for f in outcome.findings]
+    warned = [f for f in outcome.findings if f.rule == "age_band_contradicts_date_of_birth"]
+    assert [(f.row, f.severity) for f in warned] == [(7, "warning")]
     _, table = hub_open(world, outcome.package_path)
     assert table.column("age_band").to_pylist() == [band for *_, band in cases]
     assert "date_of_birth" not in table.column_names

@@ -1057,3 +1057,18 @@ def test_delimiter_only_records_after_the_data_are_not_rows(tmp_path, encoding):
     report = validate_file(path, "staff_in_post")
     assert report.rows == 4
     assert {f.row for f in report.errors} == {4}, report.render()
+
+
+@pytest.mark.parametrize("band, ok", [("35-39", True), ("20-24", False), ("", True)])
+def test_an_age_band_the_date_of_birth_contradicts_is_an_error(tmp_path, band, ok):
+    """Found in review: born 1978, age band 20-24: the package carried 20-24 while the receipt
+    said the band was worked out from the date of birth. Born 1990-05-01, 36 at the end of
+    2026-09: 35-39 (or no band, worked out) passes; another band is a warning, and the
+    package carries 35-39 (tests/integration/test_submission.py)."""
+    report = _plant(tmp_path, "age_band", band)
+    hits = [f for f in report.findings if f.rule == "age_band_contradicts_date_of_birth"]
+    assert [(f.row, f.field, f.severity) for f in hits] == (
+        [] if ok else [(3, "age_band", "warning")]
+    )
+    assert report.ok
+    assert all("1990" not in f.message and "1990" not in str(f.found) for f in hits)
