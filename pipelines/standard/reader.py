@@ -158,13 +158,38 @@ def _check_encoding(path: Path, display: str) -> tuple[str, list[Finding], int |
             offset += len(chunk)
 
 
+# A character of two to four bytes written as UTF-8. Read as Windows-1252 such a pair is an
+# accented capital followed by a symbol ("Ã©"), which real text does not hold: a file with one
+# is UTF-8 in part, and reading all of it as Windows-1252 would garble those characters.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
 def _check_cp1252(path: Path, display: str, utf8_error_offset: int) -> tuple[str, list[Finding]]:
     line = _line_of_offset(path, utf8_error_offset)
     decoder = codecs.getincrementaldecoder("cp1252")("strict")
-    offset = 0
+    offset, tail = 0, b""
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(CHUNK)
+            utf8 = _UTF8_MULTIBYTE.search(tail + chunk) if chunk else None
+            if utf8 is not None:
+                good = _line_of_offset(path, offset - len(tail) + utf8.start())
+                return "unknown", [
+                    _error(
+                        "encoding",
+                        f"the file mixes two encodings: row {good} holds a character written"
+                        f" as UTF-8 and row {line} one that is not UTF-8 (often a character"
+                        " pasted from another program, or rows joined from two files). Read as"
+                        " either, some characters would be wrong. Retype the special"
+                        f" characters of row {line}, or save the file as 'CSV UTF-8' from the"
+                        " program that made it, and try again.",
+                        display,
+                        row=line,
+                    )
+                ]
+            tail = chunk[-3:]
             try:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:

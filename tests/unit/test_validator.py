@@ -384,6 +384,18 @@ def test_an_encoding_finding_counts_a_value_spanning_lines_as_one_row(tmp_path, 
     assert "row 6" in finding.message
 
 
+def test_a_file_mixing_utf8_and_windows_1252_is_an_error_naming_both_rows(tmp_path):
+    """Found in review: a UTF-8 file with one stray Windows-1252 byte was read whole as
+    Windows-1252, with a mild warning, and its correct accents were sent garbled ('RenÃ©e')."""
+    rows = valid_rows("staff_in_post", 4)
+    rows[0]["local_job_title"] = "Renée"  # row 2, UTF-8
+    path = write_csv(tmp_path / "mixed.csv", rows)
+    path.write_bytes(path.read_bytes().replace(b"Staff Nurse", b"Staff Nurse \xe9", 1))
+    [finding] = validate_file(path, "staff_in_post").errors
+    assert (finding.rule, finding.row) == ("encoding", 3)
+    assert "mixes two encodings: row 2 holds a character written as UTF-8" in finding.message
+
+
 def test_a_utf8_file_with_a_bom_and_one_bad_byte_is_an_error_on_its_row(tmp_path):
     """Not read as Windows-1252, which made the mark part of the first column's name."""
     rows = valid_rows("staff_in_post")
