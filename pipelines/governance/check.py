@@ -11,6 +11,9 @@ Errors (the hub refuses to load governance data with any of them):
 - duplicate ODS codes, agreement ids or key ids; end dates before start dates; a public key
   that is not an Ed25519 key, or registered twice (for one organisation or two: its holder
   could sign as either); an organisation's sector that contradicts its kind.
+- an output_access naming an output the hub does not publish, or an audience within a typo
+  of the one it publishes for (either would silently leave the organisation's rows out);
+- a key written twice in one block of a file (YAML keeps the last; see yamlfile.py).
 Warnings: a passed review date, an active agreement past its end date, an organisation with
 no signing key valid today, a disclosure policy weaker than the default.
 """
@@ -20,12 +23,32 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import difflib
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pipelines.errors import Finding
 from pipelines.governance.model import IN_FORCE_STATUSES, _Loaded
 from pipelines.standard.model import SUBMITTED, Standard, load_standard
+
+# The outputs the hub publishes (each published dbt model's meta.output; a unit test keeps
+# the two the same) and the audience it publishes them for: an agreement's output_access
+# naming anything else grants nothing, so a typo silently withholds an organisation's rows.
+PUBLISHED_OUTPUTS = frozenset(
+    {
+        "age_profile",
+        "data_quality",
+        "equality",
+        "flows",
+        "sickness_absence",
+        "stability",
+        "temporary_staffing",
+        "turnover",
+        "vacancies",
+        "workforce_in_post",
+    }
+)
+PUBLICATION_AUDIENCE = "ICS workforce planners"
 
 SECTOR_OF_KIND = {
     "acute_trust": "NHS_TRUST",
@@ -314,6 +337,32 @@ def check_governance(
                 "status",
                 severity="warning",
             )
+        for i, access in enumerate(a.output_access):
+            audience = access["audience"]
+            close = difflib.get_close_matches(audience, [PUBLICATION_AUDIENCE], n=1, cutoff=0.8)
+            if audience != PUBLICATION_AUDIENCE and close:
+                err(
+                    "unknown_audience",
+                    f"audience {audience!r} is not the one the hub publishes for, though close"
+                    f" to it: {PUBLICATION_AUDIENCE!r}. As written it gives that audience"
+                    " nothing, so the organisations' rows would be left out of the"
+                    " publication. Correct the spelling.",
+                    file,
+                    line(["output_access", i, "audience"]),
+                    f"output_access[{i}].audience",
+                )
+            for j, output in enumerate(access["outputs"]):
+                if output not in PUBLISHED_OUTPUTS:
+                    near = difflib.get_close_matches(output, sorted(PUBLISHED_OUTPUTS), n=1)
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    err(
+                        "unknown_output",
+                        f"output {output!r} is not one the hub publishes{hint}; the outputs are"
+                        f" {', '.join(sorted(PUBLISHED_OUTPUTS))}.",
+                        file,
+                        line(["output_access", i, "outputs", j]),
+                        f"output_access[{i}].outputs[{j}]",
+                    )
         d = gov.disclosure_default
         if a.disclosure.suppress_max < d.suppress_max or a.disclosure.round_to < d.round_to:
             err(

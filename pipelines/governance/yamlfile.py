@@ -83,7 +83,41 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Finding]]:
         row = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, [Finding("error", "yaml_syntax", f"not valid YAML: {problem}.", display, row)]
+    repeated = [
+        Finding(
+            "error",
+            "duplicate_key",
+            f"{key!r} is written twice in the same block (first at row {first}); YAML keeps"
+            " only the last, so the first says something the hub never reads. Keep one.",
+            display,
+            row,
+            key,
+        )
+        for key, first, row in _repeated_keys(root)
+    ]
+    if repeated:
+        return None, repeated
     return YamlDoc(path, _dates_to_text(data), root), []
+
+
+def _repeated_keys(node: yaml.Node | None) -> list[tuple[str, int, int]]:
+    """(key, its first row, the row it is repeated on) for every key a mapping repeats."""
+    out = []
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for k, v in n.value:
+                row = k.start_mark.line + 1
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        out.append((k.value, seen[k.value], row))
+                    seen.setdefault(k.value, row)
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return sorted(out, key=lambda t: t[2])
 
 
 def load_schema(path: Path) -> dict:

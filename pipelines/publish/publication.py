@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from pipelines import __version__
 from pipelines.errors import OwfError
 from pipelines.governance import Governance, load_governance
+from pipelines.governance.check import PUBLICATION_AUDIENCE
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.warehouse import connect
@@ -55,7 +56,7 @@ from pipelines.publish.disclosure import (
 from pipelines.standard import load_standard
 from pipelines.transform.project import parse
 
-AUDIENCE = "ICS workforce planners"
+AUDIENCE = PUBLICATION_AUDIENCE
 STAGING_PREFIX = ".staging-"
 
 

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pipelines.errors import OwfError
 from pipelines.governance import Refusal, inspect_governance, load_governance
-from pipelines.governance.check import run_check
+from pipelines.governance.check import PUBLISHED_OUTPUTS, run_check
+from pipelines.paths import PROJECT_ROOT
 
 TODAY = dt.date(2026, 11, 24)
 
@@ -521,3 +522,42 @@ def test_an_agreement_ended_before_its_end_date_says_so_not_that_the_date_passed
     assert not gov.agreements["ISA-WV-001"].in_force_on(TODAY)
     active = gov.agreements["ISA-WV-002"]
     assert active.in_force_on(TODAY) and not active.in_force_on(dt.date(2028, 4, 1))
+
+
+def test_a_key_written_twice_is_an_error_on_its_line(governance_copy):
+    """Found in review: `status: active` then `status: ended` in one agreement loaded as ended
+    with no finding: YAML keeps the last value."""
+    path = governance_copy / "agreements/ISA-WV-002.yaml"
+    path.write_text(path.read_text().replace("status: active\n", "status: active\nstatus: ended\n"))
+    [f] = _errors(governance_copy, "duplicate_key")
+    assert f.file.endswith("ISA-WV-002.yaml") and f.field == "status"
+    assert f.row == 5 and "first at row 4" in f.message
+
+
+def test_output_access_naming_no_published_output_or_a_misspelt_audience_is_an_error(
+    governance_copy,
+):
+    """Found in review: 'ICS workforce planner' and 'stabilty' passed the check, and would
+    have left the organisations' rows out of the publication without a word."""
+
+    def mutate(d):
+        d["output_access"][0]["audience"] = "ICS workforce planner"
+        d["output_access"][0]["outputs"][2] = "stabilty"
+
+    _edit(governance_copy / "agreements/ISA-WV-004.yaml", mutate)
+    [audience] = _errors(governance_copy, "unknown_audience")
+    assert audience.field == "output_access[0].audience" and audience.row
+    [output] = _errors(governance_copy, "unknown_output")
+    assert output.field == "output_access[0].outputs[2]" and "'stability'" in output.message
+    # Another audience (a trust board) is not a typo of the publication's.
+    assert not [
+        f for f in run_check(today=TODAY)[0] if f.rule in ("unknown_audience", "unknown_output")
+    ]
+
+
+def test_the_outputs_the_check_knows_are_those_the_published_models_declare():
+    declared = set()
+    for path in (PROJECT_ROOT / "dbt_project/models/published").glob("*.yml"):
+        for model in yaml.safe_load(path.read_text())["models"]:
+            declared.add(model["meta"]["output"])
+    assert declared == PUBLISHED_OUTPUTS
