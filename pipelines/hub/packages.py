@@ -21,10 +21,17 @@ def registry_key_resolver(gov: Governance) -> Callable[[str, str, dt.date], Ed25
             pub = k.public_key()
             if key_fingerprint(pub) == fingerprint:
                 if not k.valid_on(day):
+                    current = [c.key_id for c in o.signing_keys if c.valid_on(day)]
+                    todo = (
+                        f"prepare the package again under {org}'s current key"
+                        f" ({', '.join(current)})"
+                        if current
+                        else "register a current key (`owf keys register`)"
+                    )
                     raise Refusal(
                         "signing_key_expired",
                         f"{org}'s signing key {k.key_id} is valid {k.valid_from}..{k.valid_to},"
-                        f" not on {day}; register a current key (`owf keys register`).",
+                        f" not on {day}; {todo}.",
                     )
                 return pub
         raise Refusal(

@@ -41,8 +41,10 @@ from pipelines.crypto.pseudonymise import (
     pseudonymise_column,
     require_ods_code,
 )
+from pipelines.crypto.signing import key_fingerprint
 from pipelines.errors import Finding, OwfError, counted
 from pipelines.governance import Governance, Refusal, load_governance, period_bounds
+from pipelines.hub.packages import registry_key_resolver
 from pipelines.standard import SOURCE, SUBMITTED, Extract, Standard, load_standard
 from pipelines.standard.reader import ARROW_BATCH_ROWS
 from pipelines.standard.validator import (
@@ -193,6 +195,25 @@ def run_submission(
     if package:
         if keys is None:
             keys = load_submission_keys(key_paths_ or key_paths(None, org, None, None, None))
+        if agreement is not None:
+            # The hub opens a package only with a key the registry holds for the
+            # organisation, valid on the day: refuse here what it would refuse there
+            # (another organisation's key, an expired one), before any data is read.
+            try:
+                registry_key_resolver(gov)(
+                    org, key_fingerprint(keys.signing_key.public_key()), today
+                )
+            except Refusal as exc:
+                if exc.reason == "unknown_signing_key":
+                    registered = ", ".join(k.key_id for k in gov.organisation(org).signing_keys)
+                    exc = Refusal(
+                        exc.reason,
+                        f"the signing key is not one registered for {org} in the registry"
+                        f" ({registered or 'none registered'}), so the hub would refuse the"
+                        f" package. Sign with {org}'s own key (--keys or --signing-key), or"
+                        " register this one (`owf keys register`).",
+                    )
+                return refuse(exc.reason, f"{exc} Nothing was packaged.", file=None)
         out_dir = Path(out_dir or Path.cwd())
         _check_writable(out_dir)
     prog.done("governance", f"agreement {agreement.id if agreement else '(none)'}")

@@ -320,22 +320,39 @@ def test_a_manifest_value_of_the_wrong_type_is_a_damaged_manifest(package_bytes,
     assert exc.value.reason == "bad_manifest" and "x.owfpkg" in str(exc.value)
 
 
-def test_package_signed_by_another_organisations_key_fails(world):
+def test_package_signed_by_another_organisations_key_fails(world, package_bytes):
+    # Found in review: `owf submit prepare` made it (the hub then refused it); it now refuses
+    # at source, before reading the data, since the registry says which keys are RW1's.
+    out = world["base"] / "forged"
     outcome = prepare(
         world,
         extract_file(world, "RW1", "vacancies"),
         extract="vacancies",
         keys=keys_for(world, "RW2"),
-        out=world["base"] / "forged",
+        out=out,
     )
-    assert outcome.ok  # RW2 holds a valid key, but not RW1's
-    with pytest.raises(PackageError) as exc:
-        hub_open(world, outcome.package_path, org="RW1")
-    assert exc.value.reason == "bad_signature"
-    # The registry knows whose key signed it, and refuses it for RW1.
+    assert not outcome.ok and outcome.package_path is None
+    [finding] = outcome.findings
+    assert finding.rule == "unknown_signing_key"
+    assert "not one registered for RW1 in the registry (RW1-" in finding.message
+    assert not list(out.glob("*.owfpkg"))
+    # One made by other means (a faulty or hostile tool): RW2 holds a valid key, not RW1's.
+    from pipelines.crypto.signing import key_fingerprint
     from pipelines.hub.packages import registry_key_resolver
 
-    raw = read_package(outcome.package_path.read_bytes())
+    manifest, table = hub_open(world, package_bytes)
+    rw2 = world["signing"]["RW2"]
+    forged = seal_parts(
+        dict(manifest, signing_key_fingerprint=key_fingerprint(rw2.public_key())),
+        payload_bytes(table),
+        rw2,
+        world["hub"].public_key(),
+    )
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, forged, org="RW1")
+    assert exc.value.reason == "bad_signature"
+    # The registry knows whose key signed it, and refuses it for RW1.
+    raw = read_package(forged)
     with pytest.raises(Refusal) as refusal:
         registry_key_resolver(world["gov"])("RW1", raw.manifest["signing_key_fingerprint"], TODAY)
     assert refusal.value.reason == "unknown_signing_key"

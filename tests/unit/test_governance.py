@@ -561,3 +561,37 @@ def test_the_outputs_the_check_knows_are_those_the_published_models_declare():
         for model in yaml.safe_load(path.read_text())["models"]:
             declared.add(model["meta"]["output"])
     assert declared == PUBLISHED_OUTPUTS
+
+
+def test_a_package_under_an_expired_key_names_the_current_one_if_registered(governance_copy):
+    """Found in review: with RW2's new key registered, a package under its old one was told
+    to 'register a current key', which it had: it must be prepared again under that key."""
+    from pipelines.crypto.signing import key_fingerprint
+    from pipelines.hub.packages import registry_key_resolver
+
+    old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+
+    def key(key_id, private, start, end):
+        raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return {
+            "key_id": key_id,
+            "algorithm": "ed25519",
+            "public_key": base64.b64encode(raw).decode(),
+            "valid_from": start,
+            "valid_to": end,
+        }
+
+    def mutate(d):
+        [rw2] = [o for o in d["organisations"] if o["ods_code"] == "RW2"]
+        rw2["signing_keys"] = [
+            key("RW2-K1", old, "2024-01-01", "2026-06-30"),
+            key("RW2-K2", new, "2026-07-01", "2028-06-30"),
+        ]
+
+    _edit(governance_copy / "organisations.yaml", mutate)
+    resolve = registry_key_resolver(load_governance(governance_copy))
+    with pytest.raises(Refusal) as exc:
+        resolve("RW2", key_fingerprint(old.public_key()), TODAY)
+    assert exc.value.reason == "signing_key_expired"
+    assert "prepare the package again under RW2's current key (RW2-K2)" in str(exc.value)
+    assert resolve("RW2", key_fingerprint(new.public_key()), TODAY) is not None
