@@ -173,7 +173,9 @@ def publications_list(hub: HubOpt = None) -> None:
     if not pubs:
         typer.echo(f"no publications in {publications_dir(paths)} yet: run `owf publish`")
         return
-    typer.echo(f"  {'version':<22}{'created':<27}{'submissions':>12}{'tables':>8}{'checks':>8}")
+    typer.echo(
+        f"  {'version':<22}{'created':<27}{'submissions':>12}{'tables':>8}{'checks passed':>15}"
+    )
     for p in pubs:
         mark = "*" if p["latest"] else " "
         if "damaged" in p:
@@ -182,9 +184,10 @@ def publications_list(hub: HubOpt = None) -> None:
                 " from a backup, or remove the folder if it is not wanted"
             )
             continue
+        checks = f"{p['checks_passed']}/{p['checks']}"
         typer.echo(
             f"{mark} {p['version']:<22}{p['created_at']:<27}{p['submissions']:>12}"
-            f"{p['tables']:>8}{p['checks_passed']:>8}"
+            f"{p['tables']:>8}{checks:>15}"
         )
     typer.echo(f"in {publications_dir(paths)}")
 
@@ -221,6 +224,11 @@ def publications_show(
         f"  checks passed: {passed}/{len(m['checks'])}"
         + (f" ({counted(warned, 'warning')}: failed, not blocking)" if warned else "")
     )
+    for c in m["checks"]:
+        if not c.get("passed"):
+            typer.echo(
+                f"    {str(c.get('severity', '')).lower()}: {c.get('asset')} {c.get('check')}"
+            )
     typer.echo(
         f"  {len(m['submissions'])} submissions: "
         + ", ".join(f"{org} {n}" for org, n in sorted(by_org.items()))

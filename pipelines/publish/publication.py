@@ -916,6 +916,7 @@ def list_publications(paths: HubPaths) -> list[dict]:
                 "submissions": len(manifest["submissions"]),
                 "tables": len(manifest["tables"]),
                 "checks_passed": sum(1 for c in manifest["checks"] if c.get("passed")),
+                "checks": len(manifest["checks"]),
             }
         except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError) as exc:
             # Listed, not skipped: a publication that vanished from the list would look as if

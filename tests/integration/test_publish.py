@@ -1061,6 +1061,12 @@ def test_publications_list_and_show(world):
     warned = [c for c in json.loads(checks)["checks"] if not c["passed"]]
     assert warned and all(c["severity"] == "WARN" for c in warned)
     assert f"({len(warned)} warning" in show.output and "not blocking" in show.output
+    # ... and named (found in review: the count alone sent the planner to the JSON).
+    for c in warned:
+        assert f"warn: {c['asset']} {c['check']}" in show.output
+    manifest = json.loads(checks)
+    total = f"{sum(c['passed'] for c in manifest['checks'])}/{len(manifest['checks'])}"
+    assert "checks passed" in listing.output and total in listing.output
     as_json = runner.invoke(app, ["publications", "show", "--json", "--hub", hub])
     assert json.loads(as_json.output)["version"] == world["outcome"].folder.name
     owf = Path(sys.executable).parent / "owf"

@@ -120,7 +120,9 @@ checks as (
     {% endfor %}
     select period, period_start_date, org_code, 'unmapped_job_titles',
            sum(case when is_title_unmapped then 1.0 else 0.0 end),
-           cast(count(distinct case when is_title_unmapped then local_title_normalised end) as varchar) || ' distinct titles',
+           cast(count(distinct case when is_title_unmapped then local_title_normalised end) as varchar)
+               || case when count(distinct case when is_title_unmapped then local_title_normalised end) = 1
+                       then ' distinct title' else ' distinct titles' end,
            null
     from assignments
     group by period, period_start_date, org_code
