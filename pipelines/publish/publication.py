@@ -295,7 +295,9 @@ def _publish(
     (staging / "data_dictionary.md").write_text(
         _dictionary(models, by_org, default, withheld, not_in_force)
     )
-    (staging / "report.md").write_text(_report(version, staging, submissions, withheld))
+    (staging / "report.md").write_text(
+        _report(version, staging, submissions, withheld, not_in_force)
+    )
     manifest = {
         "version": version,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -611,7 +613,8 @@ def _dictionary(
             "",
             "Accepted earlier, but no agreement in force on the day of the build covers them any"
             " more (an agreement ended, suspended, past its end date, or no longer listing the"
-            " extract): they are in no table, the system rows included. They are kept, and used"
+            " extract or the organisation, or the organisation no longer in the registry): they"
+            " are in no table, the system rows included. They are kept, and used"
             " again if an agreement comes back into force.",
             "",
             "| organisation | extract | submissions |",
@@ -650,6 +653,7 @@ def _report(
     staging: Path,
     submissions: list,
     withheld: dict[str, list[str]] | None = None,
+    not_in_force: list[tuple[str, str, int]] | None = None,
 ) -> str:
     """report.md: every figure read from the published tables (a suppressed cell as [c]),
     each system rate with the organisations it is of."""
@@ -714,6 +718,16 @@ def _report(
         f"Latest census: {latest}. Built from {len(submissions):,} accepted submissions (listed in"
         " manifest.json).",
         "",
+    ]
+    if not_in_force:
+        orgs = sorted({org for org, _, _ in not_in_force})
+        lines += [
+            f"Not used: {sum(n for *_, n in not_in_force):,} accepted submissions of"
+            f" {', '.join(orgs)}, which no agreement in force today covers (data_dictionary.md,"
+            " 'Submissions not used'); they are in no figure below, the system's included.",
+            "",
+        ]
+    lines += [
         "## System headline",
         "",
         f"- Headcount: {figures['headcount']} people; FTE {figures['fte']}",

@@ -1424,3 +1424,5 @@ def test_data_no_agreement_in_force_covers_any_more_is_used_nowhere(world, tmp_p
     assert sum(s["submissions"] for s in manifest["submissions_not_in_force"]) == hs101
     dictionary = (outcome.folder / "data_dictionary.md").read_text()
     assert "## Submissions not used" in dictionary and "| HS101 | staff_in_post |" in dictionary
+    report = (outcome.folder / "report.md").read_text()
+    assert f"Not used: {hs101:,} accepted submissions of HS101" in report
