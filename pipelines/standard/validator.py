@@ -574,6 +574,18 @@ def build_checks(
                     f"'{found_text}'",
                 )
             )
+        elif r.kind == "date_not_before":
+            day = f"TRY_CAST({col} AS DATE)"
+            earliest = f"CAST({params.add(r.value)} AS DATE)"
+            checks.append(
+                _Check(
+                    r.id,
+                    r.field,
+                    f"{r.field} is before {r.value}: {r.description}",
+                    f"{day} IS NOT NULL AND {day} < {earliest}",
+                    f"'a date before {r.value}'",
+                )
+            )
         elif r.kind == "only_if":
             if r.when.field not in present:
                 continue

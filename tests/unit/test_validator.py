@@ -67,6 +67,9 @@ def _plant(tmp_path, field, value, extract="staff_in_post", row_index=1, **kw):
         ("person_id", "TN123456A", "ni_number"),
         ("assignment_id", "12 34", "pattern"),
         ("date_of_birth", "2020-01-01", "implausible_age"),
+        # Excel's empty date (found in review: sent as 1900-01-01 without a word).
+        ("assignment_start_date", "1900-01-01", "start_date_not_implausibly_early"),
+        ("assignment_start_date", "1939-12-31", "start_date_not_implausibly_early"),
     ],
 )
 def test_field_rule_names_row_field_and_rule(tmp_path, field, value, rule):
