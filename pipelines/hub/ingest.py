@@ -840,7 +840,17 @@ def _decide(
         return superseded
     batch.append("received", detail={"file": p.path.name, "package_sha256": p.sha256}, **ev)
     if p.status == "refused":
-        batch.append("refused", detail={"reason": p.reason}, **ev)
+        # What was decided against: the rule's own message (it names the agreement or key,
+        # never a person's value) and the agreement and key where they were known, so that
+        # "under which agreement was this refused" can be read from the log alone.
+        detail = {"reason": p.reason}
+        if p.reasons:
+            detail["message"] = p.reasons[-1].message
+        if p.agreement_id:
+            detail["agreement"] = p.agreement_id
+        if p.verified and p.manifest.get("signing_key_fingerprint"):
+            detail["signing_key"] = p.manifest["signing_key_fingerprint"]
+        batch.append("refused", detail=detail, **ev)
     else:
         batch.append(
             "verified",

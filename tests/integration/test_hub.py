@@ -272,6 +272,16 @@ def test_refuses_for_each_governance_reason(world, tmp_path, org, extract, edit,
     assert (paths.refused / org / pkg.name).exists() and not (paths.inbox / pkg.name).exists()
     with connect(paths, write=False) as wh:
         assert wh.execute(f"SELECT count(*) FROM raw.{extract}").fetchall() == [(0,)]
+        # The audit event says what was decided against (found in review: only the reason).
+        [detail] = wh.execute("SELECT detail FROM audit.events WHERE event = 'refused'").fetchone()
+    detail = json.loads(detail)
+    assert detail["reason"] == reason and detail["message"] == r["findings"][0]["message"]
+    if reason in ("agreement_suspended", "agreement_expired"):
+        assert "ISA-WV-003" in detail["message"]
+    if reason == "field_not_permitted":
+        assert detail["agreement"] == "ISA-WV-004"
+    if reason == "signing_key_expired":
+        assert "SC101" in detail["message"]
 
 
 def test_a_package_that_arrived_before_its_month_was_over_is_refused(world, tmp_path):
