@@ -100,13 +100,25 @@ def standard_validate(
             help="Rows listed per rule on screen (the JSON lists up to 1,000; totals are always exact)."
         ),
     ] = 10,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="Worksheet of an XLSX file to read, by the name on its tab (default: the first visible one)."
+        ),
+    ] = None,
 ) -> None:
     """Validate an extract file against the standard and report every failure."""
     from pipelines.standard.validator import validate_file
 
     delim = "\t" if delimiter.lower() == "tab" else delimiter
     report = validate_file(
-        file, extract, form=form, delimiter=delim, expected_org=org, expected_period=period
+        file,
+        extract,
+        form=form,
+        delimiter=delim,
+        expected_org=org,
+        expected_period=period,
+        sheet=sheet,
     )
     typer.echo(report.render(max_rows=max_rows))
     _write_json(json_out, report.to_dict())

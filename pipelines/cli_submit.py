@@ -38,6 +38,12 @@ Governance = Annotated[
 Delimiter = Annotated[
     str | None, typer.Option(help="Field delimiter of a CSV input: ',', ';', '|' or 'tab'.")
 ]
+Sheet = Annotated[
+    str | None,
+    typer.Option(
+        help="Worksheet of an XLSX input to read, by the name on its tab (default: the first visible one)."
+    ),
+]
 
 
 def _delim(text: str | None) -> str | None:
@@ -80,6 +86,7 @@ def submit_check(
     profile: Profile = None,
     governance: Governance = None,
     delimiter: Delimiter = None,
+    sheet: Sheet = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the report as JSON here.")
     ] = None,
@@ -95,6 +102,7 @@ def submit_check(
         period=period,
         profile=profile,
         delimiter=_delim(delimiter),
+        sheet=sheet,
         governance=governance,
         package=False,
         progress=_say,
@@ -120,6 +128,7 @@ def submit_prepare(
     profile: Profile = None,
     governance: Governance = None,
     delimiter: Delimiter = None,
+    sheet: Sheet = None,
     out: Annotated[Path, typer.Option(help="Folder for the package and its receipt.")] = Path(
         "outbox"
     ),
@@ -151,6 +160,7 @@ def submit_prepare(
         period=period,
         profile=profile,
         delimiter=_delim(delimiter),
+        sheet=sheet,
         governance=governance,
         package=True,
         out_dir=out,

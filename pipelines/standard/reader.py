@@ -868,9 +868,11 @@ def load_xlsx(
     defer: bool = False,  # unused: a workbook is always loaded at once
     progress: Callable[[str], None] | None = None,
     header_names: tuple[set[str], str] | None = None,
+    sheet: str | None = None,
 ) -> LoadedSource:
-    """Load the first visible worksheet of an .xlsx workbook into `table` (c0..cN, text), in batches;
-    `progress` hears how many rows are in after each batch (a large workbook takes a while).
+    """Load the first visible worksheet of an .xlsx workbook (or the one named `sheet`) into
+    `table` (c0..cN, text), in batches; `progress` hears how many rows are in after each
+    batch (a large workbook takes a while).
 
     Row numbers stay the sheet's own: a blank row inside the data is kept (and will fail
     validation where fields are required); blank rows after the data are ignored.
@@ -898,7 +900,12 @@ def load_xlsx(
         # export in about 4 s, where openpyxl's read-only mode took 44 s.
         book = CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
-        index, hidden = _first_visible_sheet(book)
+        named = sheet
+        if named is not None:
+            # Asked for by name (`--sheet`): that one, hidden or not.
+            index, hidden = (names.index(named), []) if named in names else (None, [])
+        else:
+            index, hidden = _first_visible_sheet(book)
         sheet = book.get_sheet_by_index(index) if index is not None else None
     except Exception as exc:  # calamine raises several types for a damaged or non-xlsx file
         with path.open("rb") as fh:
@@ -920,6 +927,17 @@ def load_xlsx(
         src.findings.append(_error("unreadable", why, display))
         return src
     try:
+        if sheet is None and named is not None:
+            src.findings.append(
+                _error(
+                    "no_sheet",
+                    f"the workbook has no sheet named {named!r}; its sheets are"
+                    f" {', '.join(map(repr, names))}. Give --sheet one of them (the name as"
+                    " on its tab).",
+                    display,
+                )
+            )
+            return src
         if sheet is None:
             src.findings.append(
                 _error(
@@ -930,7 +948,7 @@ def load_xlsx(
                 )
             )
             return src
-        if len(names) > 1:
+        if len(names) > 1 and named is None:
             skipped = (
                 f" Hidden sheets before it were not read: {', '.join(map(repr, hidden))}."
                 if hidden
@@ -948,10 +966,22 @@ def load_xlsx(
         rows = _sheet_rows(sheet)
         header_row = next(rows, None)
         if header_row is None or all(v is None or v == "" for v in header_row):
+            other = (
+                _sheet_with_header(book, index, header_names[0])
+                if header_names and named is None
+                else None
+            )
+            elsewhere = (
+                f" Sheet {other!r} has the headings: give --sheet {other!r} to read it, or"
+                " move it first."
+                if other
+                else ""
+            )
             src.findings.append(
                 _error(
                     "no_header",
-                    "the first row is empty; the sheet needs a header row.",
+                    f"the first row of sheet {sheet.name!r} is empty; the sheet needs a header"
+                    f" row.{elsewhere}",
                     display,
                     row=1,
                 )
@@ -971,7 +1001,20 @@ def load_xlsx(
                 ((n, [_cell_text(v) for v in values]) for n, values in first_rows),
                 header_names[0],
             )
-            src.findings.append(no_header_finding(src.header, header_names[1], display, below))
+            finding = no_header_finding(src.header, header_names[1], display, below)
+            other = None if below or named else _sheet_with_header(book, index, header_names[0])
+            if other is not None:
+                # The data on another sheet (a notes sheet first): say where, not "export
+                # the file with its headings in the first row".
+                finding = _error(
+                    "no_header",
+                    f"the first visible sheet, {sheet.name!r}, has no header row:"
+                    f" {_none_of(src.header, header_names[1])}. Sheet {other!r} has the"
+                    f" headings: give --sheet {other!r} to read it, or move it first.",
+                    display,
+                    row=1,
+                )
+            src.findings.append(finding)
             return src
         con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute(
@@ -1106,6 +1149,22 @@ def _read_as_empty(
             )
         )
     return out
+
+
+def _sheet_with_header(book, skip: int, names: set[str]) -> str | None:
+    """The name of the first other worksheet whose row 1 holds the expected column names."""
+    from python_calamine import SheetTypeEnum
+
+    for index, meta in enumerate(book.sheets_metadata):
+        if index == skip or meta.typ != SheetTypeEnum.WorkSheet:
+            continue
+        try:
+            first = next(_sheet_rows(book.get_sheet_by_index(index)), None)
+        except Exception:  # noqa: BLE001 - a sheet calamine cannot read is not the one
+            continue
+        if first and header_below([(1, [_cell_text(v) for v in first])], names):
+            return meta.name
+    return None
 
 
 def _first_visible_sheet(book) -> tuple[int | None, list[str]]:

@@ -885,6 +885,7 @@ def load_source(
     defer: bool = False,
     progress: Callable[[str], None] | None = None,
     header_names: tuple[set[str], str] | None = None,
+    sheet: str | None = None,
 ) -> LoadedSource:
     """The file as table owf_src (c0..cN), or, with `defer`, a CSV left for `select_into`
     to read and map in one pass (see `pipelines.standard.reader.load_csv`). `progress` hears
@@ -908,6 +909,11 @@ def load_source(
                 else ""
             )
         )
+    if sheet is not None and reader is not READERS[".xlsx"]:
+        raise OwfError(
+            f"{path}: --sheet names a worksheet of an .xlsx workbook; this file is not one"
+            " (leave --sheet out)"
+        )
     return reader(
         con,
         path,
@@ -917,6 +923,7 @@ def load_source(
         defer=defer,
         progress=progress,
         header_names=header_names,
+        **({"sheet": sheet} if sheet is not None else {}),
     )
 
 
@@ -939,6 +946,7 @@ def validate_file(
     expected_period: str | None = None,
     max_rows_per_rule: int = DEFAULT_MAX_ROWS_PER_RULE,
     con: duckdb.DuckDBPyConnection | None = None,
+    sheet: str | None = None,
 ) -> ValidationReport:
     """Validate a standard-format extract file. Never raises for problems in the file."""
     if form not in (SOURCE, SUBMITTED):
@@ -950,7 +958,13 @@ def validate_file(
     own = con is None
     con = con or duckdb.connect()
     try:
-        src = load_source(con, path, delimiter=delimiter, header_names=standard_header_names(ext))
+        src = load_source(
+            con,
+            path,
+            delimiter=delimiter,
+            header_names=standard_header_names(ext),
+            sheet=sheet,
+        )
         report.encoding = src.encoding
         report.rows = src.rows
         report.findings.extend(src.findings)

@@ -198,3 +198,31 @@ def test_make_dev_puts_the_project_s_dagster_settings_in_place_keeping_an_old_co
     same = install()
     assert same.returncode == 0 and same.stdout == ""
     assert (home / "dagster.yaml.previous").read_text() == old
+
+
+def test_sheet_option_reads_a_named_worksheet_for_validate_and_submit_check(tmp_path):
+    from openpyxl import Workbook
+
+    rows = valid_rows("staff_in_post")
+    book = Workbook()
+    book.active.title = "Notes"
+    data = book.create_sheet("Data")
+    data.append(list(rows[0]))
+    for r in rows:
+        data.append(list(r.values()))
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    first = owf("standard", "validate", path, "-e", "staff_in_post")
+    assert first.returncode == 1 and "give --sheet 'Data'" in first.stdout
+    named = owf("standard", "validate", path, "-e", "staff_in_post", "--sheet", "Data")
+    assert named.returncode == 0, named.stdout + named.stderr
+    check = owf(
+        "submit", "check", path, "--org", "RW1", "-e", "staff_in_post", "--period", "2026-09",
+        "--sheet", "Data",
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    csv_sheet = owf(
+        "standard", "validate", write_csv(tmp_path / "s.csv", rows), "-e", "staff_in_post",
+        "--sheet", "Data",
+    )  # fmt: skip
+    assert csv_sheet.returncode == 2 and "--sheet names a worksheet" in csv_sheet.stderr

@@ -1087,3 +1087,36 @@ def test_an_age_band_the_date_of_birth_contradicts_is_an_error(tmp_path, band, o
     )
     assert report.ok
     assert all("1990" not in f.message and "1990" not in str(f.found) for f in hits)
+
+
+def test_the_data_on_a_second_sheet_is_named_and_read_with_sheet(tmp_path):
+    """Found in review: a workbook with a notes sheet first and the data on 'Data' was refused
+    with 'export the file with its column headings in the first row', and there was no way
+    to read the second sheet. Now the refusal names the sheet with the headings, and --sheet
+    reads it; a sheet that does not exist is named with the ones that do."""
+    from openpyxl import Workbook
+
+    from pipelines.errors import OwfError
+
+    rows = valid_rows("staff_in_post")
+    book = Workbook()
+    notes = book.active
+    notes.title = "Notes"
+    notes["A1"] = "Staff in post export, September"
+    data = book.create_sheet("Data")
+    data.append(list(rows[0]))
+    for r in rows:
+        data.append(list(r.values()))
+    path = tmp_path / "two.xlsx"
+    book.save(path)
+
+    [finding] = validate_file(path, "staff_in_post").errors
+    assert finding.rule == "no_header"
+    assert "Sheet 'Data' has the headings: give --sheet 'Data'" in finding.message
+    report = validate_file(path, "staff_in_post", sheet="Data")
+    assert report.ok and report.rows == len(rows), report.render()
+    [missing] = validate_file(path, "staff_in_post", sheet="data").errors
+    assert missing.rule == "no_sheet" and "'Notes', 'Data'" in missing.message
+    csv_file = write_csv(tmp_path / "sip.csv", rows)
+    with pytest.raises(OwfError, match="--sheet names a worksheet of an .xlsx workbook"):
+        validate_file(csv_file, "staff_in_post", sheet="Data")
