@@ -61,7 +61,12 @@ CREATE OR REPLACE TEMP MACRO owf_value_kind(v) AS CASE
     WHEN regexp_full_match(v, '-?[0-9]*[.][0-9]+') THEN 'a decimal number'
     WHEN regexp_full_match(v, '-?[0-9]{1,3}(,[0-9]{3})+([.][0-9]+)?') THEN 'a number with thousands separators'
     WHEN regexp_full_match(v, '-?[0-9]+,[0-9]+') THEN 'a number with a decimal comma'
+    WHEN regexp_full_match(v, '[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4}')
+        AND try_strptime(regexp_replace(v, '[.-]', '/', 'g'), '%d/%m/%Y') IS NULL
+        THEN 'a date written day/month/year that is not in the calendar (or written month/day/year)'
     WHEN regexp_full_match(v, '[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}') THEN 'a date written day/month/year'
+    WHEN regexp_full_match(v, '[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}') AND TRY_CAST(v AS DATE) IS NULL
+        THEN 'a date written year-month-day that is not in the calendar'
     WHEN regexp_full_match(v, '[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}') THEN 'a date written year-month-day'
     WHEN regexp_full_match(v, '[0-9]{1,2}-[A-Za-z]{3}-[0-9]{2,4}') THEN 'a date written day-month name-year'
     WHEN regexp_full_match(v, '[0-9]{4}-[0-9]{1,2}') THEN 'a year and month'

@@ -1120,3 +1120,22 @@ def test_the_data_on_a_second_sheet_is_named_and_read_with_sheet(tmp_path):
     csv_file = write_csv(tmp_path / "sip.csv", rows)
     with pytest.raises(OwfError, match="--sheet names a worksheet of an .xlsx workbook"):
         validate_file(csv_file, "staff_in_post", sheet="Data")
+
+
+@pytest.mark.parametrize(
+    "value, found",
+    [
+        ("31/06/2020", "a date written day/month/year that is not in the calendar"),
+        ("04/25/2020", "a date written day/month/year that is not in the calendar (or written month/day/year)"),
+        ("25/04/2020", "a date written day/month/year"),
+        ("2020-02-30", "a date written year-month-day that is not in the calendar"),
+    ],
+)  # fmt: skip
+def test_a_date_that_does_not_exist_is_described_as_such(tmp_path, value, found):
+    """Found in review: 31/06/2020 was described as 'a date written day/month/year', and the
+    analyst told to write dates YYYY-MM-DD, as if the format were the fault."""
+    report = _plant(tmp_path, "assignment_start_date", value)
+    [finding] = _only(report, "type_date")
+    assert str(finding.found).startswith(found) and value not in str(finding.found)
+    if found.endswith("day/month/year"):
+        assert "calendar" not in str(finding.found)
