@@ -568,6 +568,26 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection, src: LoadedSource) -> None:
         " FROM owf_reject_errors GROUP BY line ORDER BY line LIMIT 1000"
     ).fetchall()
     total_rejects = con.execute("SELECT count(DISTINCT line) FROM owf_reject_errors").fetchone()[0]
+    if any(error_type == "UNQUOTED VALUE" for _, error_type, _ in rejects):
+        # A quoted file whose lines end in two ways (rows pasted from a Windows file into a
+        # Unix one) reads as hundreds of quoted values "not closed": name the cause once.
+        mixed = _first_other_line_ending(src.path)
+        if mixed is not None:
+            line, ending, first = mixed
+            src.findings.append(
+                _error(
+                    "malformed_row",
+                    f"the file mixes line endings: line {line} ends with {ending} where line 1"
+                    f" ends with {first} (often rows pasted in from another file), so"
+                    f" {total_rejects:,} rows could not be read. Save it again from a"
+                    " spreadsheet as 'CSV UTF-8', or convert its line endings, and try again.",
+                    src.display,
+                    row=line,
+                )
+            )
+            con.execute("DROP TABLE IF EXISTS owf_reject_errors")
+            con.execute("DROP TABLE IF EXISTS owf_reject_scans")
+            return
     for line, error_type, message in rejects:
         src.findings.append(
             _reject_finding(src.display, line, error_type, message, len(src.header))

@@ -7,6 +7,7 @@ right row (header = row 1), field and rule, and never echoes an identifying valu
 from __future__ import annotations
 
 import codecs
+import csv
 
 import pytest
 
@@ -660,6 +661,20 @@ def test_a_file_mixing_line_endings_is_named_as_such_with_the_line(tmp_path):
     # The summary line counts in words: "1 error", not "1 errors".
     summary = validate_file(path, "staff_in_post").render().splitlines()[0]
     assert summary.endswith("FAILED - 0 data rows, 1 error, 0 warnings"), summary
+
+
+def test_a_quoted_file_mixing_line_endings_is_named_as_such_once(tmp_path):
+    """Found in review: an export quoting every field (as ESR's does) with CR LF lines from
+    row 750 on gave 'a quoted value is not closed' for row 750 and 739 more rows."""
+    rows = valid_rows("staff_in_post", 30)
+    path = write_csv(tmp_path / "quoted.csv", rows, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join(lines[:20]) + b"\n" + b"\r\n".join(lines[20:]))
+    errors = validate_file(path, "staff_in_post").errors
+    assert [(f.rule, f.row) for f in errors] == [("malformed_row", 21)], [
+        f.render() for f in errors
+    ]
+    assert "mixes line endings: line 21 ends with CR LF (Windows)" in errors[0].message
 
 
 # -- blank lines: skipped, but every later row keeps the row it has in the file ---------------
