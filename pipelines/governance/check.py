@@ -28,7 +28,7 @@ import difflib
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pipelines.errors import Finding
-from pipelines.governance.model import IN_FORCE_STATUSES, _Loaded
+from pipelines.governance.model import IN_FORCE_STATUSES, _Loaded, display_path
 from pipelines.standard.model import SUBMITTED, Standard, load_standard
 
 # The outputs the hub publishes (each published dbt model's meta.output; a unit test keeps
@@ -77,10 +77,7 @@ def check_governance(
     org_doc = loaded.docs.get("organisations")
 
     def rel(path) -> str:
-        try:
-            return str(path.relative_to(gov.directory.parent))
-        except ValueError:
-            return str(path)
+        return display_path(path)
 
     org_file = rel(gov.directory / "organisations.yaml")
 

@@ -233,6 +233,18 @@ class Governance:
         )
 
 
+def display_path(path: Path) -> str:
+    """A governance file as a finding names it: from the working folder where it is under it
+    (governance/agreements/X.yaml in the project), else in full. (It was named from the
+    governance folder's parent, so a hub's hub/governance/... read as the project's own
+    governance/... .)"""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 class Refusal(OwfError):
     """A governance reason to refuse a submission, with a stable reason code."""
 
@@ -289,10 +301,7 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
         return result
 
     def rel(p: Path) -> str:
-        try:
-            return str(p.relative_to(directory.parent))
-        except ValueError:
-            return str(p)
+        return display_path(p)
 
     # Organisations
     org_path = directory / "organisations.yaml"

@@ -140,11 +140,16 @@ def schema_findings(doc: YamlDoc, schema: dict, display: str) -> list[Finding]:
     for err in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.absolute_path)):
         path = list(err.absolute_path)
         field = ".".join(str(p) for p in path) or None
+        hint = (
+            " Write dates as YYYY-MM-DD, for example 2028-03-31."
+            if err.validator == "format" and err.validator_value == "date"
+            else ""
+        )
         findings.append(
             Finding(
                 "error",
                 "schema",
-                f"{err.message} (rule: {err.validator}; see {Path(schema['$id']).name})",
+                f"{err.message} (rule: {err.validator}; see {Path(schema['$id']).name}).{hint}",
                 display,
                 doc.line(path),
                 field,

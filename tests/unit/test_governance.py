@@ -595,3 +595,15 @@ def test_a_package_under_an_expired_key_names_the_current_one_if_registered(gove
     assert exc.value.reason == "signing_key_expired"
     assert "prepare the package again under RW2's current key (RW2-K2)" in str(exc.value)
     assert resolve("RW2", key_fingerprint(new.public_key()), TODAY) is not None
+
+
+def test_a_date_in_another_format_says_how_to_write_it_and_names_the_file_in_full(
+    governance_copy,
+):
+    """Found in review: "'31/03/2028' is not a 'date'" did not say the format, and a hub's
+    hub/governance/... was named governance/..., as if it were the project's own folder."""
+    path = governance_copy / "agreements/ISA-WV-002.yaml"
+    _edit(path, lambda d: d.update(end_date="31/03/2028"))
+    [f] = [f for f in _errors(governance_copy, "schema") if f.field == "end_date"]
+    assert "Write dates as YYYY-MM-DD" in f.message
+    assert f.file == str(path)  # outside the working folder: in full
