@@ -260,13 +260,25 @@ def column_phrase(name: str, position: int) -> str:
     return f"column {label!r}" if label == name else label
 
 
+# Characters a header cell can hold that nobody sees: zero-width spaces and joiners, and a
+# byte-order mark pasted into a cell.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def header_key(name: str) -> str:
+    """A column name as it is matched: case ignored, invisible characters dropped, and runs
+    of spaces (a non-breaking space too, which Excel and web pages put in headings) read as
+    one. 'Pay  Band' and 'Pay\u00a0Band' are 'pay band'."""
+    return " ".join(name.translate(_INVISIBLE).split()).lower()
+
+
 def header_findings(header: list[str], display: str) -> list[Finding]:
     """Duplicate and empty header cells, for CSV and XLSX alike. Asked for once row 1 is
     known to be a header (see no_header_finding): in a row of data they mean nothing."""
     findings: list[Finding] = []
     seen: set[str] = set()
     for i, name in enumerate(header):
-        key = name.lower()
+        key = header_key(name)
         if name == "":
             findings.append(
                 _error(
@@ -332,7 +344,7 @@ HEADER_SEARCH_ROWS = 30
 
 def header_names_in(cells: list[str | None], names: set[str]) -> int:
     """How many of `cells` are one of `names` (lower case), case and spaces ignored."""
-    return sum(1 for c in cells if c is not None and c.strip().lower() in names)
+    return sum(1 for c in cells if c is not None and header_key(c) in names)
 
 
 def header_below(rows, names: set[str]) -> tuple[int, int] | None:

@@ -45,6 +45,7 @@ from pipelines.standard.reader import (
     column_label,
     column_phrase,
     header_findings,
+    header_key,
     no_header_finding,
     select_into,
 )
@@ -752,11 +753,11 @@ def check_header(
     findings: list[Finding] = []
     by_lower = {f.name.lower(): f for f in extract.fields}
     positions: dict[str, int] = {}
-    if header and not any(name.strip().lower() in by_lower for name in header):
+    if header and not any(header_key(name) in by_lower for name in header):
         return positions, [no_header_finding(header, standard_header_names(extract)[1], display)]
     findings += header_findings(header, display)
     for i, name in enumerate(header):
-        f = by_lower.get(name.strip().lower())
+        f = by_lower.get(header_key(name))
         if f is None:
             findings.append(
                 Finding(

@@ -26,6 +26,7 @@ from pipelines.standard.reader import (
     LoadedSource,
     column_label,
     header_findings,
+    header_key,
     no_header_finding,
     select_into,
 )
@@ -159,8 +160,8 @@ def header_names(profile: Profile, extract: Extract) -> tuple[set[str], str]:
     and how to describe them: the columns it maps or ignores, or the standard's fields."""
     if profile.is_standard:
         return standard_header_names(extract)
-    ignored = {name.strip().lower() for name in profile.ignore}
-    known = {spec["from"].strip().lower() for spec in profile.columns.values() if "from" in spec}
+    ignored = {header_key(name) for name in profile.ignore}
+    known = {header_key(spec["from"]) for spec in profile.columns.values() if "from" in spec}
     return known | ignored, f"a column that profile {profile.name} maps or ignores"
 
 
@@ -188,8 +189,8 @@ def apply_profile(
             result.fields = list(positions)
         return result
 
-    by_name = {h.strip().lower(): i for i, h in enumerate(src.header)}
-    ignored = {name.strip().lower() for name in profile.ignore}
+    by_name = {header_key(h): i for i, h in enumerate(src.header)}
+    ignored = {header_key(name) for name in profile.ignore}
     names, expected = header_names(profile, extract)
     if src.header and not names & set(by_name):
         result.findings.append(no_header_finding(src.header, expected, src.display))
@@ -204,7 +205,7 @@ def apply_profile(
     missing_from: set[str] = set()
     for field_name, spec in profile.columns.items():
         if "from" in spec:
-            pos = by_name.get(spec["from"].strip().lower())
+            pos = by_name.get(header_key(spec["from"]))
             if pos is None:
                 missing_from.add(field_name)
                 result.findings.append(
@@ -299,7 +300,7 @@ def apply_profile(
     result.findings += select_into(con, src, MAPPED_TABLE, ", ".join(cols), params.values)
     if not result.ok:
         return result
-    unexpected = [column_label(h, i + 1) for i, h in dropped if h.strip().lower() not in ignored]
+    unexpected = [column_label(h, i + 1) for i, h in dropped if header_key(h) not in ignored]
     if unexpected:
         result.findings.append(
             Finding(

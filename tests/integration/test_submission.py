@@ -1125,3 +1125,17 @@ def test_esr_dates_re_saved_with_a_time_read_and_two_digit_years_are_not_year_71
     outcome = prepare(world, path, profile="esr_staff_in_post", package=False)
     errors = [(f.rule, f.row, f.field) for f in outcome.findings if f.severity == "error"]
     assert errors == [("type_date", 2, "date_of_birth")], errors
+
+
+def test_headings_with_a_non_breaking_double_or_invisible_space_are_matched(world, tmp_path):
+    """Found in review: 'Pay  Band', 'Pay\\u00a0Band' (Excel and web pages put non-breaking
+    spaces in headings) and a zero-width space gave "column 'Pay Band' ... is missing"."""
+    src = extract_file(world, "RW1", "staff_in_post", esr=True)
+    text = src.read_text(encoding="utf-8-sig")
+    header, body = text.split("\n", 1)
+    for i, spelling in enumerate(["Pay  Band", "Pay\u00a0Band", "Pay Band\u200b", " pay band "]):
+        path = tmp_path / f"esr{i}.csv"
+        path.write_text(header.replace("Pay Band", spelling) + "\n" + body, encoding="utf-8")
+        outcome = prepare(world, path, profile="esr_staff_in_post", out=tmp_path / f"out{i}")
+        assert outcome.ok, (spelling, [f.render() for f in outcome.findings[:3]])
+        assert "pay_band" in outcome.receipt["fields_sent"], outcome.receipt.keys()
