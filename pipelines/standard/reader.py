@@ -377,16 +377,32 @@ def read_header(
     header = [h.strip() for h in header]
     findings: list[Finding] = []
     if len(header) == 1:
-        for other, name in OTHER_DELIMITERS.items():
+        for other, name in DELIMITER_NAMES.items():
             if other != delimiter and other in line:
+                read_as = DELIMITER_NAMES.get(delimiter, repr(delimiter))
+                if other == ",":
+                    # Read with another --delimiter (or a profile's) than the file's commas.
+                    todo = (
+                        "It is read as"
+                        f" {read_as}-separated (--delimiter, or the profile's): leave"
+                        " --delimiter out, or give --delimiter ','."
+                    )
+                elif delimiter == ",":
+                    todo = (
+                        "The standard expects comma-separated values: save it as 'CSV UTF-8"
+                        f" (Comma delimited)', or pass --delimiter"
+                        f" {'tab' if other == chr(9) else repr(other)}."
+                    )
+                else:
+                    todo = (
+                        f"It is read as {read_as}-separated (--delimiter, or the profile's):"
+                        f" pass --delimiter {'tab' if other == chr(9) else repr(other)}."
+                    )
                 findings.append(
                     _error(
                         "delimiter",
                         f"the header row has a single column but contains {name}s: the file"
-                        f" looks {name}-separated, and the standard expects"
-                        f" {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated values."
-                        f" Save it as 'CSV UTF-8 (Comma delimited)', or pass"
-                        f" --delimiter {'tab' if other == chr(9) else repr(other)}.",
+                        f" looks {name}-separated. {todo}",
                         display,
                         row=1,
                     )

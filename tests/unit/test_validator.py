@@ -343,6 +343,23 @@ def test_wrong_delimiter(tmp_path):
     assert "semicolon" in finding.message and "--delimiter" in finding.message
 
 
+@pytest.mark.parametrize(
+    "written, given, says",
+    [
+        (",", ";", "looks comma-separated. It is read as semicolon-separated"),
+        ("\t", ";", "looks tab-separated. It is read as semicolon-separated (--delimiter, or the profile's): pass --delimiter tab"),
+    ],
+)  # fmt: skip
+def test_a_wrong_delimiter_option_is_named_not_taken_for_a_missing_header(
+    tmp_path, written, given, says
+):
+    """Found in review: a comma file given --delimiter ';' was refused as having no header,
+    and a tab file was told 'the standard expects semicolon-separated values'."""
+    path = write_csv(tmp_path / "f.csv", valid_rows("staff_in_post"), delimiter=written)
+    [finding] = validate_file(path, "staff_in_post", delimiter=given).errors
+    assert finding.rule == "delimiter" and says in finding.message
+
+
 def test_other_delimiter_accepted_when_declared(tmp_path):
     path = write_csv(tmp_path / "semi.csv", valid_rows("staff_in_post"), delimiter=";")
     assert validate_file(path, "staff_in_post", delimiter=";").ok
