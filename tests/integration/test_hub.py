@@ -1599,7 +1599,8 @@ def test_owf_hub_ingest_on_a_broken_registry_prints_the_message_not_dagster_s_tr
     )
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr.startswith("error: governance data in"), r.stderr
-    assert "ERROR [yaml_syntax] governance/organisations.yaml" in r.stderr
+    # Named in full: the hub's governance folder is not the project's governance/.
+    assert f"ERROR [yaml_syntax] {paths.governance / 'organisations.yaml'}" in r.stderr
     for trace in ("Stack Trace", "Traceback", "STEP_FAILURE", "dagster._core"):
         assert trace not in r.stdout + r.stderr, trace
     assert waiting.exists()

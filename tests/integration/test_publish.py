@@ -644,7 +644,8 @@ def test_a_step_failing_on_an_error_the_user_can_fix_says_so_without_dagster_s_t
         out = r.stdout + r.stderr
         assert r.returncode == 1, (command, out)
         assert "step failed: registry_tables: governance data in" in r.stdout, (command, out)
-        assert "ERROR [yaml_syntax] governance/organisations.yaml" in r.stdout, (command, out)
+        named = f"ERROR [yaml_syntax] {paths.governance / 'organisations.yaml'}"
+        assert named in r.stdout, (command, out)
         for trace in ("Stack Trace", "Traceback", "STEP_FAILURE", "dagster._core"):
             assert trace not in out, (command, trace, out)
     assert tree_digest(paths.root / "publications") == before
