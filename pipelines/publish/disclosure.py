@@ -128,6 +128,9 @@ class TableSpec:
     # without one is published to RATE_DECIMALS from the exact figures: only where what it
     # is built on is not about people's counts (vacancy_rate: FTE published unrestricted).
     rate_parts: dict = field(default_factory=dict)
+    # Cells of one row tied by an identity (turnover: end = start - leavers + joiners): as
+    # with a total, no row may have exactly one of them hidden, or the others give it back.
+    row_identities: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -162,6 +165,7 @@ class TableSpec:
             ),
             copies_of=tuple(meta.get("copies", {}).get("of", [])),
             copy_measures=tuple(meta.get("copies", {}).get("measures", [])),
+            row_identities=tuple(tuple(i) for i in meta.get("row_identities", [])),
             rate_parts={
                 rate: tuple(
                     RateFormula.from_meta(f) for f in (fs if isinstance(fs, list) else [fs])
@@ -269,7 +273,7 @@ def protect(
         for rate in spec.rates_on(col):
             hidden[rate] |= hidden[col]
 
-    _secondary(out, spec, exempt, values, hidden)
+    _secondary(out, spec, exempt, values, hidden, k)
 
     # Rounding below system level; suppressed cells become NULL (marked in `suppressed`).
     def rounding_base(col: str) -> np.ndarray:
@@ -474,7 +478,12 @@ def copy_groups(frame: pd.DataFrame, spec: TableSpec) -> list[np.ndarray]:
 
 
 def _secondary(
-    frame: pd.DataFrame, spec: TableSpec, exempt: np.ndarray, values: dict, hidden: dict
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    exempt: np.ndarray,
+    values: dict,
+    hidden: dict,
+    k: np.ndarray | None = None,
 ) -> None:
     """Until no additive relation (members = total) has exactly one suppressed cell, give each
     such relation a second; and until every copy of a hidden cell is hidden (`copies`). A
@@ -484,14 +493,24 @@ def _secondary(
     The second cell is the smallest non-zero remaining member (a zero only if there is no
     other; once suppressed it could be anything). Where there is no other member - the total
     is that one cell - the total is suppressed instead, even at system level."""
-    if not spec.additive and not spec.copies_of:
+    if not spec.additive and not spec.copies_of and not spec.row_identities:
         return
+    k = k if k is not None else np.zeros(len(frame))
     across = {a.across: frame[a.across].astype(str).to_numpy() for a in spec.additive}
     prepared = [(a, additive_groups(frame, a, exempt)) for a in spec.additive]
     copies = copy_groups(frame, spec)
     changed = True
     while changed:
         changed = False
+        for identity in spec.row_identities:
+            stack = np.column_stack([hidden[c] for c in identity])
+            for r in np.flatnonzero(stack.sum(axis=1) == 1):
+                # Hide the smallest other cell of the row's identity (a zero too: a hidden
+                # zero still leaves the first cell unknown).
+                others = [c for c in identity if not hidden[c][r]]
+                v = [np.nan_to_num(values[c][r], nan=np.inf) for c in others]
+                _suppress_linked(spec, hidden, r, others[int(np.argmin(v))])
+                changed = True
         for rows in copies:
             for measure in spec.copy_measures:
                 h = hidden[measure][rows]
@@ -509,6 +528,28 @@ def _secondary(
                         for t in totals:
                             _suppress_linked(spec, hidden, t, measure)
                         changed = True
+                    if (
+                        measure in spec.counts + spec.magnitudes
+                        and len(totals)
+                        and not total_hidden
+                        and exempt[totals].all()
+                    ):
+                        # An exact total (the system's) whose published members are all 0
+                        # (exact) is the exact sum of the hidden ones; a small one pins them:
+                        # every hidden cell is at least 1, so a total of 2 over two hidden
+                        # cells makes each 1. Found in review: 395 cells of the demo pinned
+                        # so. The total is hidden too (and so for the FTE or days of so few
+                        # people). Where a published member is rounded, its rounding keeps
+                        # the hidden sum uncertain, as everywhere below system level.
+                        hid = members[h[members]]
+                        shown = members[~h[members]]
+                        small = np.nansum(values[measure][hid]) if len(hid) else 0
+                        exact_rest = not np.nan_to_num(values[measure][shown]).any()
+                        if len(hid) and exact_rest and 0 < small <= k[hid].max():
+                            for t in totals:
+                                _suppress_linked(spec, hidden, t, measure)
+                            total_hidden = True
+                            changed = True
                     if np.count_nonzero(h[members]) + total_hidden != 1:
                         continue
                     candidates = members[~h[members]]

@@ -597,8 +597,9 @@ def _dictionary(
         f" (in pandas, `pd.read_csv(path, na_values=['{CSV_MARKER}'])` reads them as missing and the"
         " columns as numbers; without it a column holding one is read as text)."
         " System-level rows are exact, except a cell suppressed because it would give an"
-        " organisation's away (a group only one organisation has, or an organisation whose"
-        " figures are not published). Rows about an organisation whose agreements do not give"
+        " organisation's away (a group only one organisation has, an organisation whose"
+        " figures are not published, or a small total whose other organisations all have 0,"
+        " which would pin the hidden ones). Rows about an organisation whose agreements do not give"
         f" {AUDIENCE} a table are not published (each table names them below); that"
         " organisation is still counted in the system rows.",
         "",
