@@ -1427,3 +1427,15 @@ def test_data_no_agreement_in_force_covers_any_more_is_used_nowhere(world, tmp_p
     assert "## Submissions not used" in dictionary and "| HS101 | staff_in_post |" in dictionary
     report = (outcome.folder / "report.md").read_text()
     assert f"Not used: {hs101:,} accepted submissions of HS101" in report
+
+
+def test_no_count_of_unmapped_titles_is_published_beside_a_suppressed_count(world):
+    """Found in review: "5 distinct titles" beside a suppressed affected_count left it 5..9."""
+    dq = pd.read_parquet(world["outcome"].folder / "parquet" / "data_quality.parquet")
+    titles = dq[dq["check_name"] == "unmapped_job_titles"]
+    assert len(titles) and titles["details"].isna().all()
+    with duckdb.connect(str(world["paths"].warehouse), read_only=True) as wh:
+        assert wh.execute(
+            "SELECT count(details) FROM marts.fct_data_quality"
+            " WHERE check_name = 'unmapped_job_titles'"
+        ).fetchone()[0]  # kept for the hub's engineers
