@@ -343,6 +343,13 @@ def _publish(
             "tables": len(tables),
             "submissions": len(submissions),
             "checks_passed": sum(1 for c in checks or [] if c.get("passed")),
+            # What the governance of the day left out (found in review: which data was used
+            # under which agreement could not be read from the log): submissions no agreement
+            # in force covered, and the organisations each table withholds by output_access.
+            "submissions_not_in_force": [
+                {"org_code": o, "extract": e, "submissions": n} for o, e, n in not_in_force
+            ],
+            "withheld_by_output_access": {t: orgs for t, orgs in withheld.items() if orgs},
         },
     )
     return final

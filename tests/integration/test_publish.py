@@ -1150,6 +1150,11 @@ def test_a_figure_withheld_by_an_agreement_is_marked_so_not_as_missing(world, tm
     assert "not published" not in sickness
     workforce = dictionary.split("\n## workforce_in_post\n", 1)[1].split("\n## ", 1)[0]
     assert "not published" not in workforce
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        [detail] = wh.execute(
+            "SELECT detail FROM audit.events WHERE event = 'published' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    assert json.loads(detail)["withheld_by_output_access"] == {"vacancies": ["HS101"]}
 
 
 def test_the_report_headline_marks_a_suppressed_system_cell(world, tmp_path):
@@ -1427,6 +1432,14 @@ def test_data_no_agreement_in_force_covers_any_more_is_used_nowhere(world, tmp_p
     assert "## Submissions not used" in dictionary and "| HS101 | staff_in_post |" in dictionary
     report = (outcome.folder / "report.md").read_text()
     assert f"Not used: {hs101:,} accepted submissions of HS101" in report
+    # ... and the audit log says so with the publication.
+    with duckdb.connect(str(paths.warehouse), read_only=True) as wh:
+        [detail] = wh.execute(
+            "SELECT detail FROM audit.events WHERE event = 'published' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    logged = json.loads(detail)["submissions_not_in_force"]
+    assert {s["org_code"] for s in logged} == {"HS101"}
+    assert sum(s["submissions"] for s in logged) == hs101
 
 
 def test_no_count_of_unmapped_titles_is_published_beside_a_suppressed_count(world):
