@@ -62,6 +62,10 @@ class LoadedSource:
     # does `select_into` look for such records after the data (looking means reading every
     # column of the file, where the mapping reads only those it uses).
     trailing_blank_records: bool = False
+    # A workbook's columns holding numbers rather than text in their first rows: column
+    # index -> the first such sheet row. A number shown with leading zeros by its format
+    # (00012345) is stored, and read, without them.
+    numeric_columns: dict[int, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -1094,6 +1098,10 @@ def load_xlsx(
                 )
                 if extra is not None:
                     beyond.append((sheet_row, extra))
+            if count < NUMERIC_LOOK_ROWS:
+                for i, v in enumerate(values[:ncols]):
+                    if type(v) in (int, float) and i not in src.numeric_columns:
+                        src.numeric_columns[i] = sheet_row
             cells = [_cell_text(v) for v in values[:ncols]]
             cells += [None] * (ncols - len(cells))
             if all(c is None or c.strip() == "" for c in cells):
@@ -1213,6 +1221,10 @@ def _sheet_with_header(book, skip: int, names: set[str]) -> str | None:
         if first and header_below([(1, [_cell_text(v) for v in first])], names):
             return meta.name
     return None
+
+
+# How many data rows of a workbook are looked at for numbers in a column (numeric_columns).
+NUMERIC_LOOK_ROWS = 200
 
 
 def _first_visible_sheet(book) -> tuple[int | None, list[str]]:

@@ -25,6 +25,7 @@ from pipelines.standard.model import SOURCE, Extract, Standard
 from pipelines.standard.reader import (
     LoadedSource,
     column_label,
+    column_phrase,
     header_findings,
     header_key,
     no_header_finding,
@@ -165,6 +166,35 @@ def header_names(profile: Profile, extract: Extract) -> tuple[set[str], str]:
     return known | ignored, f"a column that profile {profile.name} maps or ignores"
 
 
+def _numeric_identifiers(
+    src: LoadedSource, extract: Extract, positions: dict[str, int]
+) -> list[Finding]:
+    """A warning for each identifier (assignment number) that a workbook holds as numbers:
+    a number format can show leading zeros the cell does not hold, and the pseudonym is made
+    from the number without them, unlike a CSV export of the same sheet (found in review:
+    00012345 in Excel, 12345 in the package, so a month sent as CSV would not link)."""
+    out = []
+    for f in extract.fields:
+        pos = positions.get(f.name)
+        if f.type != "identifier" or pos is None or pos not in src.numeric_columns:
+            continue
+        out.append(
+            Finding(
+                "warning",
+                "identifier_as_number",
+                f"{f.name} ({column_phrase(src.header[pos], pos + 1)}) holds numbers, not text,"
+                " in the workbook: if Excel shows them with leading zeros (a number format),"
+                " the cells do not hold those zeros and the pseudonym is made without them,"
+                " unlike a CSV export of the same sheet. If it does, export the sheet as"
+                " 'CSV UTF-8' and send that instead (and every month the same way).",
+                src.display,
+                src.numeric_columns[pos],
+                f.name,
+            )
+        )
+    return out
+
+
 def apply_profile(
     con: duckdb.DuckDBPyConnection,
     src: LoadedSource,
@@ -187,6 +217,7 @@ def apply_profile(
                 periods=period_fields(extract),
             )
             result.fields = list(positions)
+            result.findings += _numeric_identifiers(src, extract, positions)
         return result
 
     by_name = {header_key(h): i for i, h in enumerate(src.header)}
@@ -202,6 +233,7 @@ def apply_profile(
     ni_names, period_names = set(ni_fields(extract, SOURCE)), set(period_fields(extract))
     exprs: list[str] = []
     used: set[int] = set()
+    sources: dict[str, int] = {}  # field -> the source column it is mapped from
     missing_from: set[str] = set()
     for field_name, spec in profile.columns.items():
         if "from" in spec:
@@ -222,6 +254,7 @@ def apply_profile(
                 )
                 continue
             used.add(pos)
+            sources[field_name] = pos
             x = f"nullif(trim(c{int(pos)}), '')"
             if spec.get("transform"):
                 x = TRANSFORMS[spec["transform"]].format(x=x)
@@ -312,4 +345,5 @@ def apply_profile(
                 1,
             )
         )
+    result.findings += _numeric_identifiers(src, extract, sources)
     return result

@@ -1139,3 +1139,34 @@ def test_headings_with_a_non_breaking_double_or_invisible_space_are_matched(worl
         outcome = prepare(world, path, profile="esr_staff_in_post", out=tmp_path / f"out{i}")
         assert outcome.ok, (spelling, [f.render() for f in outcome.findings[:3]])
         assert "pay_band" in outcome.receipt["fields_sent"], outcome.receipt.keys()
+
+
+def test_an_assignment_number_held_as_a_number_in_a_workbook_is_a_warning(world, tmp_path):
+    """Found in review: 00012345 shown by a number format is stored, read and pseudonymised
+    as 12345, unlike a CSV export of the same sheet, so the months would not link."""
+    from openpyxl import Workbook
+
+    rows = staff_rows()
+    for i, r in enumerate(rows):
+        r["assignment_id"] = str(12345 + i)
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(rows[0]))
+    for r in rows:
+        sheet.append([int(v) if k == "assignment_id" else v for k, v in r.items()])
+    for cell in sheet["D"][1:]:  # assignment_id, shown 00012345
+        cell.number_format = "00000000"
+    book.save(tmp_path / "numbers.xlsx")
+    outcome = prepare(world, tmp_path / "numbers.xlsx", out=tmp_path / "out")
+    assert outcome.ok
+    [warning] = [f for f in outcome.findings if f.rule == "identifier_as_number"]
+    assert (warning.field, warning.row, warning.severity) == ("assignment_id", 2, "warning")
+    assert "column 'assignment_id'" in warning.message and "CSV UTF-8" in warning.message
+    # As text (what a CSV holds), no warning.
+    text = Workbook()
+    text.active.append(list(rows[0]))
+    for r in rows:
+        text.active.append(list(r.values()))
+    text.save(tmp_path / "text.xlsx")
+    outcome = prepare(world, tmp_path / "text.xlsx", out=tmp_path / "out2")
+    assert outcome.ok and not [f for f in outcome.findings if f.rule == "identifier_as_number"]
