@@ -675,13 +675,31 @@ def select_into(
     if src.trailing_blank_records and src.header:
         cells = ", ".join(f"c{i}" for i in range(len(src.header)))
         blank_sql = f", coalesce({cells}) IS NULL AS {_BLANK_RECORD}"
-    select = f"SELECT {columns_sql}{blank_sql} FROM "  # noqa: S608 - the caller's checked SQL
+    # A row repeating the header (two exports joined into one file): marked here by its
+    # first two named columns, removed below and named once, rather than failing every
+    # field's rule on that row.
+    header_sql, header_params = "", {}
+    named = [(i, header_key(h)) for i, h in enumerate(src.header) if header_key(h)][:2]
+    if len(named) == 2:
+        header_sql = (
+            ", "
+            + " AND ".join(
+                f"coalesce(lower(trim(c{i})) = $owf_header_{j}, false)"
+                for j, (i, _) in enumerate(named)
+            )
+            + f" AS {_HEADER_AGAIN}"
+        )
+        header_params = {f"owf_header_{j}": name for j, (_, name) in enumerate(named)}
+    select = f"SELECT {columns_sql}{blank_sql}{header_sql} FROM "  # noqa: S608 - the caller's checked SQL
     if src.scan_sql is None:
-        table = con.sql(select + src.table, params=params or {}).to_arrow_table(ARROW_BATCH_ROWS)
+        table = con.sql(
+            select + src.table, params={**(params or {}), **header_params}
+        ).to_arrow_table(ARROW_BATCH_ROWS)
     else:
         try:
             table = con.sql(
-                select + src.scan_sql, params={**(params or {}), **src.scan_params}
+                select + src.scan_sql,
+                params={**(params or {}), **src.scan_params, **header_params},
             ).to_arrow_table(ARROW_BATCH_ROWS)
         except duckdb.Error as exc:
             # The file, or the caller's expressions? Reading every column of the file alone
@@ -726,11 +744,39 @@ def select_into(
                     )
                 )
             rows = None
-    con.register(target, _with_row_numbers(table, rows))
+    numbered = _with_row_numbers(table, rows)
+    if header_sql:
+        numbered = _without_repeated_headers(numbered, src)
+    con.register(target, numbered)
     return src.findings[already:]
 
 
 _BLANK_RECORD = "__owf_blank_record"
+_HEADER_AGAIN = "__owf_header_again"
+
+
+def _without_repeated_headers(table: pa.Table, src: LoadedSource) -> pa.Table:
+    """`table` without its rows that repeat the header, each named once as an error."""
+    import pyarrow.compute as pc
+
+    flag = table.column(_HEADER_AGAIN)
+    table = table.drop_columns([_HEADER_AGAIN])
+    if not pc.any(flag).as_py():
+        return table
+    again = table.filter(flag).column("__row").to_pylist()
+    src.rows -= len(again)
+    for row in again[:10]:
+        src.findings.append(
+            _error(
+                "repeated_header",
+                f"row {row} repeats the header row (two exports joined into one file?):"
+                " delete it. It was not read as data."
+                + (f" {len(again)} rows are like this." if len(again) > 10 else ""),
+                src.display,
+                row=row,
+            )
+        )
+    return table.filter(pc.invert(flag))
 
 
 def _without_trailing_blank_records(table: pa.Table) -> pa.Table:

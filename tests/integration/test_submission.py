@@ -1170,3 +1170,15 @@ def test_an_assignment_number_held_as_a_number_in_a_workbook_is_a_warning(world,
     text.save(tmp_path / "text.xlsx")
     outcome = prepare(world, tmp_path / "text.xlsx", out=tmp_path / "out2")
     assert outcome.ok and not [f for f in outcome.findings if f.rule == "identifier_as_number"]
+
+
+def test_two_esr_exports_joined_name_the_repeated_header_once(world, tmp_path):
+    src = extract_file(world, "RW1", "staff_in_post", esr=True)
+    lines = src.read_text(encoding="utf-8-sig").splitlines()
+    path = tmp_path / "joined.csv"
+    path.write_text("\n".join(lines[:11] + [lines[0]] + lines[11:]) + "\n", encoding="utf-8")
+    outcome = prepare(world, path, profile="esr_staff_in_post", out=tmp_path / "out")
+    assert [(f.rule, f.row) for f in outcome.findings if f.severity == "error"] == [
+        ("repeated_header", 12)
+    ]
+    assert outcome.package_path is None

@@ -1171,3 +1171,15 @@ def test_a_date_that_does_not_exist_is_described_as_such(tmp_path, value, found)
     assert str(finding.found).startswith(found) and value not in str(finding.found)
     if found.endswith("day/month/year"):
         assert "calendar" not in str(finding.found)
+
+
+def test_a_row_repeating_the_header_is_one_error_not_one_per_field(tmp_path):
+    """Found in review: two exports joined into one file gave 18 errors on the repeated
+    header's row, one per field's rule."""
+    rows = valid_rows("staff_in_post", 4)
+    path = write_csv(tmp_path / "joined.csv", rows)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:3] + [lines[0]] + lines[3:]) + "\n")
+    report = validate_file(path, "staff_in_post")
+    assert [(f.rule, f.row) for f in report.errors] == [("repeated_header", 4)]
+    assert report.rows == 4  # the data rows, not the repeated header
