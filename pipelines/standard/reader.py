@@ -548,20 +548,27 @@ def _unreadable(exc: Exception, display: str, path: Path | None = None) -> Findi
     mixed = _first_other_line_ending(path) if path is not None else None
     if mixed is not None:
         # DuckDB's CSV reader stops at such a file with an "invalid state" and no row.
-        line, ending, first = mixed
-        return _error(
-            "unreadable",
-            f"the file mixes line endings: line {line} ends with {ending} where line 1 ends with"
-            f" {first} (often rows pasted in from another file). Save it again from a"
-            " spreadsheet as 'CSV UTF-8', or convert its line endings, and try again.",
-            display,
-            row=line,
-        )
+        return _mixed_line_endings("unreadable", mixed, display)
     return _error(
         "unreadable",
         f"the file could not be read as CSV ({type(exc).__name__}): {_first_line(exc)}."
         " Check it opens in a spreadsheet and save it again as 'CSV UTF-8'.",
         display,
+    )
+
+
+def _mixed_line_endings(
+    rule: str, mixed: tuple[int, str, str], display: str, consequence: str = ""
+) -> Finding:
+    """The finding for a file whose lines end in two ways (_first_other_line_ending)."""
+    line, ending, first = mixed
+    return _error(
+        rule,
+        f"the file mixes line endings: line {line} ends with {ending} where line 1 ends with"
+        f" {first} (often rows pasted in from another file){consequence}. Save it again from"
+        " a spreadsheet as 'CSV UTF-8', or convert its line endings, and try again.",
+        display,
+        row=line,
     )
 
 
@@ -605,16 +612,12 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection, src: LoadedSource) -> None:
         # Unix one) reads as hundreds of quoted values "not closed": name the cause once.
         mixed = _first_other_line_ending(src.path)
         if mixed is not None:
-            line, ending, first = mixed
             src.findings.append(
-                _error(
+                _mixed_line_endings(
                     "malformed_row",
-                    f"the file mixes line endings: line {line} ends with {ending} where line 1"
-                    f" ends with {first} (often rows pasted in from another file), so"
-                    f" {total_rejects:,} rows could not be read. Save it again from a"
-                    " spreadsheet as 'CSV UTF-8', or convert its line endings, and try again.",
+                    mixed,
                     src.display,
-                    row=line,
+                    f", so {total_rejects:,} rows could not be read",
                 )
             )
             con.execute("DROP TABLE IF EXISTS owf_reject_errors")
