@@ -194,6 +194,18 @@ def round_to_base(value: float, base: int) -> float:
     return math.floor(value / base + 0.5) * base
 
 
+def round_decimals(values, decimals: int) -> np.ndarray:
+    """`values` to `decimals` places, halves away from zero, as counts are rounded to their
+    base (0.0625 -> 0.063, 12.25 -> 12.3). numpy's and pandas' round go to the even digit
+    (0.0625 -> 0.062), so a planner rounding the same ratio by hand or in a spreadsheet got
+    a different figure (found in review, 2026-12-04: six rates of the demo). The scaled
+    value is settled to six places first, so a tie that binary floating point holds a
+    hair below (247 / 2000 = 0.1235 as 0.12349999...) still rounds up."""
+    scale = 10.0 ** int(decimals)
+    scaled = np.round(np.asarray(values, dtype="float64") * scale, 6)
+    return np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) / scale
+
+
 def is_small(value, k: int) -> bool:
     return value is not None and not pd.isna(value) and 0 < value <= k
 
@@ -294,7 +306,7 @@ def protect(
         out[col] = v
     for col in spec.rates:
         v = values[col].copy()
-        v = np.where(exempt, v, np.round(v, RATE_DECIMALS))
+        v = np.where(exempt, v, round_decimals(v, RATE_DECIMALS))
         if col in spec.rate_parts:
             v = np.where(
                 exempt, v, _rate_from_published(out, spec, col, exempt, values, published, rounded)
@@ -302,7 +314,7 @@ def protect(
         v[hidden[col]] = np.nan
         out[col] = v
     for col, decimals in spec.unrestricted.items():
-        out[col] = out[col].round(int(decimals))
+        out[col] = round_decimals(out[col].to_numpy(dtype="float64"), decimals)
     out[SUPPRESSED_COLUMN] = pd.Series(
         [",".join(c for c in spec.measures if hidden[c][i]) for i in range(n)],
         index=out.index,
@@ -346,7 +358,7 @@ def _rate_from_published(
                 [published[c] for c in formula.denominator], axis=0
             )
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.round(num / den, RATE_DECIMALS)
+            r = round_decimals(num / den, RATE_DECIMALS)
         ok = rows & ~np.isnan(exact) & np.isfinite(r)
         out[ok] = r[ok]
     unmatched = ~exempt & ~matched & ~np.isnan(exact)

@@ -52,6 +52,7 @@ from pipelines.publish.disclosure import (
     TableSpec,
     protect,
     protection_order,
+    round_decimals,
 )
 from pipelines.standard import load_standard
 from pipelines.transform.project import parse
@@ -900,11 +901,13 @@ def _by_organisation(
 def _report_figure(value, style: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    # Halves away from zero, as the tables round (round_decimals): Python's format rounds
+    # 6.25 to "6.2".
     if style == "percent":
-        return f"{value * 100:.1f}%"
+        return f"{round_decimals([value * 100], 1)[0]:.1f}%"
     if style == "fte":
-        return f"{value:,.1f}"
-    return f"{value:,.0f}"
+        return f"{round_decimals([value], 1)[0]:,.1f}"
+    return f"{round_decimals([value], 0)[0]:,.0f}"
 
 
 # -- reading publications -------------------------------------------------------------------

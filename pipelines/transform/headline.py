@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pipelines.errors import OwfError
 from pipelines.hub.warehouse import connect
+from pipelines.publish.disclosure import round_decimals
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ NO_WINDOW = "n/a (needs a census 12 months earlier)"
 
 
 def _pct(x: float | None, missing: str) -> str:
-    return missing if x is None else f"{x * 100:.1f}%"
+    # Halves away from zero, as the publication rounds (Python's format gives 6.25 -> "6.2").
+    return missing if x is None else f"{round_decimals([x * 100], 1)[0]:.1f}%"
 
 
 def _of(n: int, total: int) -> str:
@@ -132,7 +134,7 @@ def render_headline(h: Headline) -> str:
     lines = [
         f"  System headline, {h.period} ({h.organisations} organisations):",
         f"    headcount                 {h.headcount:,} people (each counted once across the system)",
-        f"    FTE                       {h.fte:,.1f}",
+        f"    FTE                       {round_decimals([h.fte], 1)[0]:,.1f}",
         *leavers,
         f"    stability (12 months)     {stability}",
         f"    vacancy rate              {_pct(h.vacancy_rate, f'n/a (no vacancies for {h.period})')}"

@@ -24,6 +24,7 @@ from pipelines.publish.disclosure import (
     TableSpec,
     protect,
     protection_order,
+    round_decimals,
     round_to_base,
 )
 from pipelines.publish.publication import control, published_models
@@ -379,6 +380,39 @@ def test_the_nhs_digital_rule_on_known_cells():
 
 def test_rounding_is_half_away_from_zero():
     assert [round_to_base(v, 5) for v in (7.4, 7.5, 12.4, 12.5, 8)] == [5, 10, 10, 15, 10]
+
+
+def test_decimals_are_rounded_half_away_from_zero_like_the_counts():
+    # numpy and pandas round a tie to the even digit: 0.0625 -> 0.062. A planner rounding
+    # 1 / 16 by hand or in a spreadsheet gets 0.063, as the review found in six demo rates.
+    got = round_decimals([0.0625, 0.8125, 247 / 2000, 0.0624, -0.0625, 12.25, 0.0], 3)
+    assert got.tolist() == [0.063, 0.813, 0.124, 0.062, -0.063, 12.25, 0.0]
+    assert round_decimals([12.25, 12.35, float("nan")], 1)[:2].tolist() == [12.3, 12.4]
+    assert pd.isna(round_decimals([float("nan")], 3)[0])
+
+
+def test_published_rates_and_stated_decimals_round_ties_up():
+    spec = TableSpec(
+        exempt_when={"level": ("system",)},
+        counts=("n",),
+        rates={"r": ("n", "d")},
+        unrestricted={"fte": 1, "posts": 0},
+    )
+    frame = pd.DataFrame(
+        {
+            "level": ["organisation", "system"],
+            "org_code": ["A", "SYSTEM"],
+            "n": [20, 20],
+            "d": [320, 320],
+            "r": [0.0625, 0.0625],
+            "fte": [12.25, 12.25],
+            "posts": [3, 3],
+        }
+    )
+    out = protect(frame, spec, lambda orgs: Policy(7, 5))
+    assert _values(out["r"]) == [0.063, 0.0625]  # the system row stays exact
+    assert _values(out["fte"]) == [12.3, 12.3]
+    assert out["posts"].tolist() == [3, 3]
 
 
 def test_a_stricter_agreement_wins_for_a_row_about_two_organisations():
@@ -1056,3 +1090,14 @@ def test_a_cell_tied_to_others_of_its_row_is_not_hidden_alone():
     assert out.loc[0, SUPPRESSED_COLUMN] == "leavers,joiners"
     alone = protect(frame, replace(spec, row_identities=()), _resolver({}))
     assert alone.loc[0, SUPPRESSED_COLUMN] == "leavers"
+
+
+def test_the_report_and_the_headline_round_as_the_tables_do():
+    from pipelines.publish.publication import _report_figure
+    from pipelines.transform.headline import _pct
+
+    # Python's format rounds a binary-exact tie to even: f"{6.25:.1f}" is "6.2".
+    assert _report_figure(0.0625, "percent") == "6.3%"
+    assert _report_figure(4016.25, "fte") == "4,016.3"
+    assert _report_figure(2.5, "count") == "3"
+    assert _pct(0.0625, "n/a") == "6.3%" and _pct(None, "n/a") == "n/a"
