@@ -682,17 +682,24 @@ def select_into(
     # first two named columns, removed below and named once, rather than failing every
     # field's rule on that row.
     header_sql, header_params = "", {}
-    named = [(i, header_key(h)) for i, h in enumerate(src.header) if header_key(h)][:2]
+    # A cell matches as written in row 1 (case and outer spaces aside) or as header_key
+    # reads it: a heading with a double or non-breaking space is repeated as it was written,
+    # which its key (one plain space) would not match.
+    named = [
+        (i, sorted({h.strip(" ").lower(), header_key(h)}))
+        for i, h in enumerate(src.header)
+        if header_key(h)
+    ][:2]
     if len(named) == 2:
         header_sql = (
             ", "
             + " AND ".join(
-                f"coalesce(lower(trim(c{i})) = $owf_header_{j}, false)"
+                f"coalesce(list_contains($owf_header_{j}, lower(trim(c{i}))), false)"
                 for j, (i, _) in enumerate(named)
             )
             + f" AS {_HEADER_AGAIN}"
         )
-        header_params = {f"owf_header_{j}": name for j, (_, name) in enumerate(named)}
+        header_params = {f"owf_header_{j}": names for j, (_, names) in enumerate(named)}
     select = f"SELECT {columns_sql}{blank_sql}{header_sql} FROM "  # noqa: S608 - the caller's checked SQL
     if src.scan_sql is None:
         table = con.sql(

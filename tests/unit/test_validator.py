@@ -1183,3 +1183,18 @@ def test_a_row_repeating_the_header_is_one_error_not_one_per_field(tmp_path):
     report = validate_file(path, "staff_in_post")
     assert [(f.rule, f.row) for f in report.errors] == [("repeated_header", 4)]
     assert report.rows == 4  # the data rows, not the repeated header
+
+
+def test_a_repeated_header_with_odd_spaces_in_its_headings_is_still_a_repeated_header(tmp_path):
+    """A heading written with a non-breaking or zero-width space matches its field (header_key);
+    the same heading repeated mid-file must match too (it did not: 18 errors on the row)."""
+    rows = valid_rows("staff_in_post", 4)
+    path = write_csv(tmp_path / "joined.csv", rows)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first, second, rest = lines[0].split(",", 2)
+    # A leading non-breaking space, and a zero-width space inside (header_key drops both).
+    header = ",".join(["\u00a0" + first, "  " + second[:2].upper() + "\u200b" + second[2:], rest])
+    path.write_text("\n".join([header, *lines[1:3], header, *lines[3:]]) + "\n", encoding="utf-8")
+    report = validate_file(path, "staff_in_post")
+    assert [(f.rule, f.row) for f in report.errors] == [("repeated_header", 4)]
+    assert report.rows == 4
