@@ -290,6 +290,7 @@ def run_submission(
                 max_rows_per_rule=max_rows_per_rule,
             )
             pseudonyms = hashing.result()
+        vfind = mapping.locate(vfind)
         report.findings = [f for f in findings if f.file == src.display] + vfind
         report.totals = totals
         findings += vfind

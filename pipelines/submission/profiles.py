@@ -13,7 +13,7 @@ bound parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -52,6 +52,14 @@ TRANSFORMS = {
     "period_from_slash": "replace({x}, '/', '-')",
     "period_from_yyyymm": "substr({x}, 1, 4) || '-' || substr({x}, 5, 2)",
 }
+# What each transform does, in the words of a finding on its field.
+TRANSFORM_WORDS = {
+    "upper": "upper-cased",
+    "lower": "lower-cased",
+    "first_token": "cut to its first word",
+    "period_from_slash": "with '/' written as '-'",
+    "period_from_yyyymm": "YYYYMM written as YYYY-MM",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,20 @@ class MappingResult:
     findings: list[Finding] = field(default_factory=list)
     fields: list[str] = field(default_factory=list)  # standard fields present after mapping
     dropped_source_columns: list[str] = field(default_factory=list)  # in the file, not sent
+    # field -> where it is in the file and what the profile does to it first, for findings
+    # ("column 'Tm Year Month', with '/' written as '-'"): only for a profile's own mapping.
+    source_of: dict[str, str] = field(default_factory=dict)
+
+    def locate(self, findings: list[Finding]) -> list[Finding]:
+        """`findings` on mapped fields, each saying the column it is in this file and, where
+        the profile changed the value before the rules saw it, that the value shown is the
+        changed one (the analyst looking for "2026-13" finds "2026/13")."""
+        return [
+            replace(f, message=f"{f.message} (In this file: {self.source_of[f.field]}.)")
+            if f.field in self.source_of and f.file is not None
+            else f
+            for f in findings
+        ]
 
     @property
     def ok(self) -> bool:
@@ -256,8 +278,17 @@ def apply_profile(
             used.add(pos)
             sources[field_name] = pos
             x = f"nullif(trim(c{int(pos)}), '')"
+            changes = []
             if spec.get("transform"):
                 x = TRANSFORMS[spec["transform"]].format(x=x)
+                changes.append(TRANSFORM_WORDS[spec["transform"]])
+            if spec.get("date_format"):
+                changes.append(f"a date written {spec['date_format']} read as YYYY-MM-DD")
+            if spec.get("map"):
+                changes.append(f"a value profile {profile.name}'s map lists translated")
+            result.source_of[field_name] = column_phrase(src.header[pos], pos + 1) + (
+                f", {' and '.join(changes)}: the value shown is after that" if changes else ""
+            )
             if spec.get("date_format"):
                 # Unparseable dates pass through unchanged, so validation reports their shape.
                 # The format may be followed by a midnight time (Excel adds " 00:00:00" when

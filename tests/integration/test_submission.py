@@ -1127,6 +1127,31 @@ def test_esr_dates_re_saved_with_a_time_read_and_two_digit_years_are_not_year_71
     assert errors == [("type_date", 2, "date_of_birth")], errors
 
 
+def test_a_finding_on_a_mapped_field_names_the_column_and_what_the_profile_changed(world, tmp_path):
+    """Found in review: an ESR period "2026/13" was reported as field period, found
+    "2026-13" - a column and a value the analyst's file does not have."""
+    esr = list(csv.reader(extract_file(world, "RW1", "staff_in_post", esr=True).open()))
+    at = esr[0].index("Tm Year Month")
+    esr[2][at] = esr[2][at][:5] + "13"
+    path = tmp_path / "esr_bad_period.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(esr)
+    outcome = prepare(world, path, profile="esr_staff_in_post", package=False)
+    [bad] = [f for f in outcome.findings if f.rule == "type_period"]
+    assert bad.row == 3 and bad.field == "period"
+    assert "column 'Tm Year Month', with '/' written as '-'" in bad.message
+    assert "the value shown is after that" in outcome.report.render()
+    # A file in the standard's own layout: the column is the field, nothing to add.
+    std = list(csv.reader(extract_file(world, "RW1", "staff_in_post").open()))
+    std[2][std[0].index("period")] = "2026-13"
+    path = tmp_path / "standard_bad_period.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(std)
+    outcome = prepare(world, path, package=False)
+    [bad] = [f for f in outcome.findings if f.rule == "type_period"]
+    assert bad.row == 3 and "In this file" not in bad.message
+
+
 def test_headings_with_a_non_breaking_double_or_invisible_space_are_matched(world, tmp_path):
     """Found in review: 'Pay  Band', 'Pay\\u00a0Band' (Excel and web pages put non-breaking
     spaces in headings) and a zero-width space gave "column 'Pay Band' ... is missing"."""
