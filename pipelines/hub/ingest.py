@@ -330,7 +330,7 @@ def ingest(
                 if p.status == "received":
                     p.status = "accepted"
             order = sorted(
-                range(len(group)), key=lambda i: (group[i].manifest.get("created_at") or "", i)
+                range(len(group)), key=lambda i: (_made_at(group[i].manifest.get("created_at")), i)
             )
             for chunk in _landing_chunks([group[i] for i in order]):
                 head = _land(wh, paths, chunk, keys, actor, release, head)
@@ -427,6 +427,33 @@ def _authenticate_and_govern(
             found=f"{m['period']!r}",
         )
         return
+    created = created_time(m["created_at"])
+    if created is None:
+        p.refuse(
+            "bad_manifest",
+            f"the manifest's created_at {m['created_at']!r} is not a date and time with its"
+            " zone, as the tool writes it (for example 2026-10-05T09:30:00+00:00): the hub"
+            f" orders {m['org_code']}'s submissions for a month by it. Prepare the package"
+            " again with `owf submit prepare` and send the new package. Nothing from this"
+            " package was used.",
+            field="created_at",
+        )
+        return
+    arrived = p.arrived_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if created.replace(tzinfo=None) > arrived + CLOCK_TOLERANCE:
+        # Found in review: a package dated a year ahead (a wrong clock, or a manifest
+        # written by hand and signed) stayed current over every correction sent after it,
+        # each landing as superseded, "made earlier".
+        p.refuse(
+            "created_after_arrival",
+            f"the package says it was made at {created.isoformat(timespec='seconds')}, after it"
+            f" reached the hub ({arrived.isoformat(timespec='seconds')} UTC): the clock of the"
+            " machine that prepared it is wrong, and the hub would take a later package for an"
+            " earlier one. Set that machine's date and time right, prepare the package again"
+            " and send it. Nothing from this package was used.",
+            field="created_at",
+        )
+        return
     if m["extract"] not in std.extracts:
         p.refuse(
             "unknown_extract", f"extract {m['extract']!r} is not in the standard v{std.version}."
@@ -465,6 +492,30 @@ def _authenticate_and_govern(
         p.table = decrypt_package(p.raw, keys.encryption, p.path.name)
     except PackageError as exc:
         p.refuse(exc.reason, str(exc))
+
+
+# How far ahead of its arrival a package's created_at may be: two machines' clocks differ by
+# seconds or minutes, not hours.
+CLOCK_TOLERANCE = dt.timedelta(hours=1)
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def created_time(value) -> dt.datetime | None:
+    """A manifest's created_at as an aware datetime, or None if it is not an ISO 8601 date
+    and time with a zone (text comparison put 'yesterday' after every '2026-...')."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _made_at(value) -> dt.datetime:
+    """For ordering submissions by when they were made: a record without a readable
+    created_at comes first."""
+    return created_time(value) or _EARLIEST
 
 
 def _well_formed_period(period) -> bool:
@@ -865,7 +916,8 @@ def _decide(
         landing.append((m["extract"], table))
         p.rows_landed = table.num_rows
         current = records.current(m)
-        newer = [sid_ for sid_, created in current if (created or "") > (m.get("created_at") or "")]
+        made = _made_at(m.get("created_at"))
+        newer = [sid_ for sid_, created in current if _made_at(created) > made]
         if newer:
             # A package made before the current submission arrived late: keep it, superseded.
             p.status, p.reason = (

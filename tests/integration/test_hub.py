@@ -1080,16 +1080,67 @@ def test_rollback_after_duckdb_ended_the_transaction_keeps_the_first_error(tmp_p
     rollback(con)  # "no transaction is active" must not replace the error being raised
 
 
+def _by_file(paths: HubPaths) -> dict:
+    with connect(paths, write=False) as wh:
+        return {
+            f: (status, reason)
+            for f, status, reason in wh.execute(
+                "SELECT package_file, status, status_reason FROM raw.submissions"
+            ).fetchall()
+        }
+
+
+def _at(when: dt.datetime, **delta) -> str:
+    return (when + dt.timedelta(**delta)).isoformat(timespec="seconds")
+
+
+def test_a_package_dated_after_its_arrival_or_not_dated_is_refused(world, tmp_path):
+    """Found in review: a package whose created_at was a year ahead (a wrong clock, or a
+    manifest written by hand and signed) stayed current over every correction sent after
+    it, each landing superseded as "made earlier"; 'yesterday' sorted after '2026-...'. Such
+    packages are refused, naming the field and what to do, and the correction lands."""
+    paths = fresh_hub(world, tmp_path)
+    first = world["packages"][("RW1", "vacancies", "2026-10")]
+    now = dt.datetime.now(dt.UTC)
+    ahead = _reseal(world, paths, first, lambda t: t, "ahead", _at(now, days=300))
+    words = _reseal(world, paths, first, lambda t: t, "words", "yesterday")
+    naive = _reseal(world, paths, first, lambda t: t, "naive", "2026-11-01T09:00:00")
+    skewed = _reseal(world, paths, first, lambda t: t, "skewed", _at(now, minutes=20))
+    drop(paths, ahead, words, naive)
+    run(paths)
+    assert _by_file(paths) == {
+        "ahead.owfpkg": ("refused", "created_after_arrival"),
+        "words.owfpkg": ("refused", "bad_manifest"),
+        "naive.owfpkg": ("refused", "bad_manifest"),
+    }
+    [finding] = [
+        f
+        for r in (paths.receipts / "RW1").glob("*.json")
+        for f in json.loads(r.read_text()).get("findings", [])
+        if f.get("file") == "ahead.owfpkg"
+    ]
+    assert finding["field"] == "created_at" and "clock" in finding["message"]
+    assert "prepare the package again" in finding["message"]
+    # A clock a few minutes fast is not refused; the correction made after it supersedes it.
+    drop(paths, skewed)
+    run(paths)
+    correction = _reseal(world, paths, first, lambda t: t, "fixed", _at(now, minutes=30))
+    drop(paths, correction)
+    run(paths)
+    rows = _by_file(paths)
+    assert rows["skewed.owfpkg"] == ("superseded", None) and rows["fixed.owfpkg"][0] == "accepted"
+
+
 def test_packages_for_one_month_in_one_run_leave_the_latest_made_current(world, tmp_path):
     """Two packages for the same organisation, extract and month land in one run (one
     landing transaction): the one made later is current and supersedes the other. A package
     made before it that arrives in a later run is kept, superseded on arrival."""
     paths = fresh_hub(world, tmp_path)
     first = world["packages"][("RW1", "vacancies", "2026-10")]
-    made = read_package(first.read_bytes()).manifest["created_at"]
-    later = _reseal(world, paths, first, lambda t: t, "later", "2099-01-01T00:00:00+00:00")
-    between = _reseal(world, paths, first, lambda t: t, "between", "2098-01-01T00:00:00+00:00")
-    assert made < "2098"
+    made = dt.datetime.fromisoformat(read_package(first.read_bytes()).manifest["created_at"])
+    # Later than `first`, and not after their arrival (created_after_arrival).
+    later = _reseal(world, paths, first, lambda t: t, "later", _at(made, minutes=50))
+    between = _reseal(world, paths, first, lambda t: t, "between", _at(made, minutes=40))
     drop(paths, later, first)  # inbox order is not the order they were made in
     run(paths)
     drop(paths, between)
