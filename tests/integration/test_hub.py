@@ -301,8 +301,11 @@ def test_a_package_that_arrived_before_its_month_was_over_is_refused(world, tmp_
 
         edit_yaml(gov / "organisations.yaml", keys_from_2024)
 
+    # Made on 10 October (a package is never made after it arrives: created_after_arrival).
+    made = "2026-10-10T11:00:00+00:00"
+    october = world["packages"][("SC101", "vacancies", "2026-10")]
     paths = fresh_hub(world, tmp_path, edit)
-    [f] = drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])
+    [f] = drop(paths, _reseal(world, paths, october, lambda t: t, "early", made))
     arrived = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.UTC).timestamp()
     os.utime(f, (arrived, arrived))
     [p] = ingest(paths, today=dt.date(2026, 11, 2)).outcomes
@@ -315,7 +318,7 @@ def test_a_package_that_arrived_before_its_month_was_over_is_refused(world, tmp_
     # The same package delivered on 1 November is accepted.
     (tmp_path / "later").mkdir()
     later = fresh_hub(world, tmp_path / "later", edit)
-    [f] = drop(later, world["packages"][("SC101", "vacancies", "2026-10")])
+    [f] = drop(later, _reseal(world, later, october, lambda t: t, "early", made))
     arrived = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC).timestamp()
     os.utime(f, (arrived, arrived))
     [p] = ingest(later, today=dt.date(2026, 11, 2)).outcomes
