@@ -91,12 +91,13 @@ def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None):
     if lost:
         raise OwfError(lost)
     check_not_open_elsewhere(paths)
-    from pipelines.defs.instance import QUIET
+    from pipelines.defs.instance import QUIET, claim_instance, owner_tags
 
     if instance is None:
         from pipelines.defs.instance import local_instance
 
         instance = local_instance()
+    claim_instance(instance)
     job = defs.resolve_job_def("ingest_job")
     return job.execute_in_process(
         instance=instance,
@@ -107,6 +108,7 @@ def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None):
             "loggers": {"console": {"config": {"log_level": QUIET}}},
         },
         tags={
+            **owner_tags(),
             "dagster/asset_partition_range_start": wanted[0],
             "dagster/asset_partition_range_end": wanted[-1],
         },

@@ -68,6 +68,83 @@ if __name__ == "__main__":  # `make dev`: $DAGSTER_HOME's settings before `dagst
 QUIET = "CRITICAL"
 
 
+# Who runs a job started from the command line: its process (id and start time, so that a
+# process id used again by another program is not taken for it) on this machine. A run
+# whose process is gone while Dagster still has it STARTED was cut short (kill -9, a power
+# cut): nothing else ever ends it, and, counted against the warehouse pool's one slot, it
+# kept every later run of the daemon queued (found in review).
+OWNER_PID_TAG = "owf/pid"
+OWNER_HOST_TAG = "owf/host"
+OWNER_START_TAG = "owf/process_start"
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, Linux /proc), or None if there is
+    no such process (or no /proc to tell)."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_tags() -> dict[str, str]:
+    import socket
+
+    return {
+        OWNER_PID_TAG: str(os.getpid()),
+        OWNER_HOST_TAG: socket.gethostname(),
+        OWNER_START_TAG: _process_start(os.getpid()) or "",
+    }
+
+
+def fail_abandoned_runs(instance) -> list[str]:
+    """Mark failed every run this machine's command line started whose process has ended
+    without finishing it; returns their run ids. Runs of other machines, of the daemon or of
+    `make dev`, and runs whose process is alive are left alone."""
+    import socket
+
+    import dagster as dg
+
+    if not Path("/proc/self/stat").exists():
+        return []  # no way to tell a live process from a dead one here
+    host = socket.gethostname()
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+            tags={OWNER_HOST_TAG: host},
+        )
+    )
+    failed = []
+    for run in runs:
+        pid, started = run.tags.get(OWNER_PID_TAG), run.tags.get(OWNER_START_TAG)
+        if not pid or not pid.isdigit() or _process_start(int(pid)) == started:
+            continue
+        instance.report_run_failed(
+            run,
+            message=(
+                f"the owf process that ran it (pid {pid} on {host}) ended without finishing it"
+                " (killed, or the machine stopped); marked failed by the next owf command so"
+                " that it no longer holds the warehouse pool. What it had committed stands;"
+                " the next ingest or publish completes the rest."
+            ),
+        )
+        failed.append(run.run_id)
+    return failed
+
+
+def claim_instance(instance) -> None:
+    """Before a command-line run: end the runs an earlier, killed command left STARTED, and
+    say so."""
+    ended = fail_abandoned_runs(instance)
+    if ended:
+        print(
+            f"Dagster: marked {len(ended)} run(s) failed whose owf process had ended without"
+            f" finishing them (killed?): {', '.join(r[:8] for r in ended)}",
+            file=sys.stderr,
+        )
+
+
 def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = QUIET, tags=None):
     """Run one of the hub's Dagster jobs in this process against the hub at `paths`, on the
     local instance (so `make dev` shows the run). dbt's own log lines stay in the run's logs;
@@ -79,6 +156,7 @@ def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = QUIET, 
 
     if instance is None:
         instance = local_instance()
+    claim_instance(instance)
     quiet = (
         contextlib.redirect_stdout(io.StringIO())
         if log_level in ("WARNING", QUIET)
@@ -95,7 +173,7 @@ def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = QUIET, 
                 },
                 "loggers": {"console": {"config": {"log_level": log_level}}},
             },
-            tags=tags,
+            tags={**owner_tags(), **(tags or {})},
             raise_on_error=False,
         )
 
