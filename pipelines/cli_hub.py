@@ -278,7 +278,7 @@ def quarantine_list(hub: HubOpt = None) -> None:
         typer.echo("no quarantined or refused submissions")
         return
     for q in items:
-        if not q.package.exists():
+        if not os.path.exists(q.package):
             # Neither release nor a plain discard can work without the file: say so here.
             kind = (
                 f"package file missing from {q.package.parent}/: put it back to release or"

@@ -278,8 +278,11 @@ def ingest(
         claimed = _ids_on_record(wh, [p.manifest.get("package_id") for p in pending])
         seen: dict[str, Pending] = {}  # package SHA-256 -> its first copy in this run
         for p in pending:
-            if p.status == "refused":
+            if p.status == "refused" and not p.sha256:  # unreadable: no content to compare
                 continue
+            # A file refused as it was read (not a package, truncated, empty) is a copy of
+            # another all the same: found in review, two identical ones shared one record,
+            # and the second file moved to refused/ stayed there with none.
             releasing = p.sha256 in release and known.get(p.sha256, ("", ""))[1] == "quarantined"
             if (p.sha256 in known and not releasing) or p.sha256 in seen:
                 if p.sha256 in known:
@@ -1239,9 +1242,16 @@ def _held_name(paths: HubPaths, p: Pending) -> str:
     name = p.path.name
     if not _moves_to_held(paths, p):
         return name
-    if not (_held_dir(paths, p) / name).exists():
+    if not os.path.exists(_held_dir(paths, p) / name):
         return name
-    return f"{p.path.stem}-{p.sha256[:12]}{p.path.suffix}"
+    # Within the file system's 255 bytes a name: found in review, a 248-character name given
+    # its 13 more could not be written, and every later run stopped on it.
+    tail = f"-{p.sha256[:12]}{p.path.suffix}"
+    room = MAX_NAME_BYTES - len(tail.encode())
+    return p.path.stem.encode()[:room].decode("utf-8", "ignore") + tail
+
+
+MAX_NAME_BYTES = 255
 
 
 def _safe_org(org: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
             f"submission {q.submission_id} failed the standard's rules, not only plausibility checks;"
             " it cannot be released. The organisation must correct the extract and submit again."
         )
-    if not q.package.exists():
+    if not os.path.exists(q.package):
         raise _missing_package(paths, q, "release")
     import hashlib
 
@@ -181,7 +182,7 @@ def discard(
     if not note.strip():
         raise OwfError("say why the submission is discarded (--reason): it goes in the audit log")
     q = _find(paths, submission_id)
-    missing = not q.package.exists()
+    missing = not os.path.exists(q.package)
     if missing and not file_gone:
         raise _missing_package(paths, q)
     std = load_standard()
@@ -221,7 +222,7 @@ def _missing_package(paths: HubPaths, q: Quarantined, action: str = "discard") -
     elsewhere = [
         f
         for f in (paths.quarantine / org / q.package.name, paths.refused / org / q.package.name)
-        if f != q.package and f.exists()
+        if f != q.package and os.path.exists(f)
     ]
     where = (
         f" A file of that name is at {elsewhere[0]} (a decision cut short before its file"

@@ -1707,6 +1707,66 @@ def test_owf_hub_ingest_names_what_in_the_inbox_is_not_a_package(world, tmp_path
     assert ".partly-written" not in r.stdout
 
 
+def test_identical_files_that_are_no_package_are_one_record_and_one_held_file(world, tmp_path):
+    """Found in review: two identical files refused as they were read (an interrupted
+    transfer sent twice, two empty files) shared one record and receipt; both moved to
+    refused/, and the one the record did not name could never be discarded or purged. The
+    second is now a duplicate of the first, in one run or a later one, and leaves the inbox."""
+    from pipelines.hub.ingest import ingest
+    from pipelines.hub.quarantine import discard, list_quarantined
+
+    paths = fresh_hub(world, tmp_path)
+    part = world["packages"][("RW1", "staff_in_post", "2026-10")].read_bytes()[:2000]
+    (paths.inbox / "RW1_partial.owfpkg").write_bytes(part)
+    (paths.inbox / "RW1_partial_retry.owfpkg").write_bytes(part)
+    ingest(paths)
+    (paths.inbox / "RW1_partial_again.owfpkg").write_bytes(part)
+    ingest(paths)
+    [held] = list_quarantined(paths)
+    assert held.status == "refused" and held.package.exists()
+    assert sorted(f.name for f in (paths.refused / "_unknown").iterdir()) == [held.package.name]
+    assert not list(paths.inbox.iterdir())
+    with connect(paths, write=False) as wh:
+        events = wh.execute(
+            "SELECT event, count(*) FROM audit.events WHERE event IN ('refused', 'duplicate')"
+            " GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    assert events == [("duplicate", 2), ("refused", 1)]
+    discard(paths, held.submission_id, "transfer failed; sent again", "tester")
+    assert not list((paths.refused / "_unknown").iterdir())
+
+
+def test_a_long_file_name_held_twice_is_shortened_and_nothing_stops(world, tmp_path):
+    """Found in review: a 248-character name already held got 13 characters more, past the
+    file system's 255 bytes: every later run stopped on it ("File name too long"), a good
+    package waited behind it, and `owf quarantine list` crashed."""
+    from pipelines.hub.ingest import ingest
+    from pipelines.hub.quarantine import discard, list_quarantined
+
+    paths = fresh_hub(world, tmp_path)
+    name = "L" * 248 + ".owfpkg"
+    (paths.inbox / name).write_bytes(b"not a package, first")
+    ingest(paths)
+    (paths.inbox / name).write_bytes(b"not a package, second")
+    good = drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])
+    ingest(paths)
+    held = sorted(f.name for f in (paths.refused / "_unknown").iterdir())
+    assert len(held) == 2 and name in held
+    assert all(len(n.encode()) <= 255 and n.endswith(".owfpkg") for n in held)
+    assert not list(paths.inbox.iterdir()) and not good[0].exists()
+    assert ("SC101", "vacancies", "2026-10", "accepted") in [r[:4] for r in submissions(paths)]
+    records = list_quarantined(paths)
+    assert sorted(q.package.name for q in records) == held
+    for q in records:
+        discard(paths, q.submission_id, "not packages", "tester")
+    assert not list((paths.refused / "_unknown").iterdir())
+    owf = str(Path(sys.executable).parent / "owf")
+    r = subprocess.run(
+        [owf, "quarantine", "list", "--hub", str(paths.root)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+
+
 def _newest_seq(paths: HubPaths) -> int:
     with connect(paths, write=False) as wh:
         return wh.execute("SELECT max(seq) FROM audit.events").fetchone()[0]
