@@ -57,7 +57,7 @@ def hub_init(
     typer.echo(f"give organisations {paths.keys / 'hub-encryption.pub'}; keep {paths.keys} private")
 
 
-def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None):
+def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None, on_wait=None):
     """Run the real Dagster ingest job in this process over the inbox's periods; returns the
     Dagster result (None when there is nothing to do). A step that fails raises its error
     here: one the user can fix is printed as its message alone (pipelines.cli.main), since
@@ -90,7 +90,9 @@ def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None):
     lost = missing_warehouse(paths)
     if lost:
         raise OwfError(lost)
-    check_not_open_elsewhere(paths)
+    # Waits for the hub's other users first, saying for whom (the job would wait in silence:
+    # its log is quiet on the terminal).
+    check_not_open_elsewhere(paths, on_wait)
     from pipelines.defs.instance import QUIET, claim_instance, owner_tags
 
     if instance is None:
@@ -127,7 +129,7 @@ def hub_ingest(
 ) -> None:
     """Ingest the inbox now, through the Dagster ingest job (one run for all periods waiting)."""
     paths = _paths(hub)
-    result = run_ingest_job(paths, period)
+    result = run_ingest_job(paths, period, on_wait=_waiting)
     if result is None:
         typer.echo(f"nothing to ingest in {paths.inbox}")
         _say_what_is_not_a_package(paths)
@@ -183,18 +185,38 @@ def _say_what_is_not_a_package(paths) -> None:
 
     taken = {p.name for p in inbox_packages(paths)}
     others = sorted(
-        p.name + ("/" if p.is_dir() else "")
-        for p in paths.inbox.iterdir()
-        if not p.name.startswith(".") and p.name not in taken
+        p for p in paths.inbox.iterdir() if not p.name.startswith(".") and p.name not in taken
     )
+    if not others:
+        return
+    # Named *.owfpkg and still not taken: say why (found in review: a folder, a broken link
+    # and a named pipe were told "only files named *.owfpkg are taken").
+    named = [p for p in others if p.name.endswith(SUFFIX)]
+    others = [p for p in others if not p.name.endswith(SUFFIX)]
+    if named:
+        shown = ", ".join(f"{p.name}{_not_a_file(p)}" for p in named[:10]) + (
+            f" and {len(named) - 10} more" if len(named) > 10 else ""
+        )
+        typer.echo(
+            f"  not ingested: {len(named)} item(s) in {paths.inbox} named *{SUFFIX} are not"
+            f" files a package can be read from: {shown}. Put the package file itself there."
+        )
     if others:
-        shown = ", ".join(others[:10]) + (
+        shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in others[:10]) + (
             f" and {len(others) - 10} more" if len(others) > 10 else ""
         )
         typer.echo(
             f"  not ingested: {len(others)} item(s) in {paths.inbox} are not packages: {shown}."
             f" Only files named *{SUFFIX} (lower case) are taken; move anything else out."
         )
+
+
+def _not_a_file(path) -> str:
+    if path.is_symlink() and not path.exists():
+        return " (a link to a file that is not there)"
+    if path.is_dir():
+        return "/ (a folder)"
+    return " (not a regular file: a pipe, a socket or a device)"
 
 
 def _waiting(holder: str) -> None:
@@ -264,7 +286,7 @@ def hub_rotate_key(
     from pipelines.cli_publish import render_outcome, run_publish
 
     typer.echo("rebuilding the models and publishing (publish_job) ...")
-    for line in render_outcome(run_publish(paths)):
+    for line in render_outcome(run_publish(paths, on_wait=_waiting)):
         typer.echo(line)
 
 

@@ -58,7 +58,7 @@ def _check_dict(evaluation) -> dict:
     }
 
 
-def run_publish(paths, *, instance=None) -> PublishOutcome:
+def run_publish(paths, *, instance=None, on_wait=None) -> PublishOutcome:
     """The monthly cycle through the real Dagster publish_job: registry, dbt build and tests,
     the mart quality gate and - only if every blocking check passed - the publication. A
     blocked run is recorded in the audit log with the checks that held it back."""
@@ -74,7 +74,7 @@ def run_publish(paths, *, instance=None) -> PublishOutcome:
         )
     # dbt would fail on a warehouse another program holds open with a message buried in its
     # log, and the blocked run could not even be recorded: say so before starting.
-    check_not_open_elsewhere(paths)
+    check_not_open_elsewhere(paths, on_wait)  # and waits for the hub's users, saying so
     # Before the build, not after its minutes: where the publication would go.
     check_publications_writable(paths)
     started = time.monotonic()
@@ -138,8 +138,10 @@ def render_outcome(outcome: PublishOutcome) -> list[str]:
 
 def publish_command(hub: HubOpt = None) -> None:
     """Build the models, run every check and, if all blocking checks pass, publish."""
+    from pipelines.cli_hub import _waiting
+
     paths = _paths(hub)
-    outcome = run_publish(paths)
+    outcome = run_publish(paths, on_wait=_waiting)
     for line in render_outcome(outcome):
         typer.echo(line)
     if outcome.folder:

@@ -173,11 +173,12 @@ def write_failed(exc: BaseException, what: str) -> OwfError | None:
     return None
 
 
-def check_not_open_elsewhere(paths: HubPaths) -> None:
+def check_not_open_elsewhere(paths: HubPaths, on_wait: Callable[[str], None] | None = None) -> None:
     """Fail now, with the OwfError of open_duckdb, if a program outside the hub has the
-    warehouse open; waits (as every writer does) for the hub's own writers."""
+    warehouse open; waits (as every writer does) for the hub's own users, telling `on_wait`
+    who it waits for (found in review: a command waited behind `owf publish` in silence)."""
     if paths.warehouse.exists():
-        with connect(paths):
+        with connect(paths, on_wait=on_wait):
             pass
 
 

@@ -174,6 +174,12 @@ def seal_parts(
 
 def read_package(data: bytes, display: str = "the package") -> RawPackage:
     """Parse the container. Nothing here is trusted until `verify_package` has run."""
+    if not data:
+        raise PackageError(
+            "truncated",
+            f"{display} is empty (0 bytes): the transfer failed or the file was never written."
+            " Send the package again (the organisation's outbox keeps it).",
+        )
     if not data.startswith(MAGIC[:6]):
         raise PackageError(
             "not_a_package",

@@ -1293,6 +1293,19 @@ def test_readers_wait_for_a_writer_and_a_writer_for_readers(world, tmp_path):
     assert status.returncode == 0, status.stderr
     assert "waiting for the hub's process" in status.stderr and "SC101" in status.stdout
 
+    # `owf hub ingest` and `owf publish` behind a writer say so too (found in review: 25-34 s
+    # of silence behind an `owf publish`).
+    drop(paths, world["packages"][("SC101", "vacancies", "2026-10")])
+    owf = str(Path(sys.executable).parent / "owf")
+    for command in (["hub", "ingest"], ["publish"]):
+        writer = _hold(paths, "write", 8)  # longer than the command takes to start
+        done = subprocess.run(
+            [owf, *command, "--hub", str(paths.root)], capture_output=True, text=True, timeout=600
+        )
+        writer.wait(timeout=60)
+        assert f"waiting for the hub's process {writer.pid}" in done.stderr, (command, done.stderr)
+    assert ("SC101", "vacancies", "2026-10", "accepted") in [r[:4] for r in submissions(paths)]
+
 
 def _events(paths: HubPaths, event: str) -> int:
     with connect(paths, write=False) as wh:
@@ -1689,21 +1702,29 @@ def test_owf_hub_ingest_says_what_this_run_did_before_the_hub_s_totals(world, tm
 
 def test_owf_hub_ingest_names_what_in_the_inbox_is_not_a_package(world, tmp_path):
     """A CSV dropped in the inbox, a package renamed to upper case and a folder were waited
-    on in silence ("nothing to ingest"); a dotfile is a package still being written."""
+    on in silence ("nothing to ingest"); a dotfile is a package still being written. What
+    is named *.owfpkg but is no file (a folder, a broken link, a pipe) says so."""
     paths = fresh_hub(world, tmp_path)
     src = world["packages"][("SC101", "vacancies", "2026-10")]
     shutil.copyfile(src, paths.inbox / "SC101.OWFPKG")
     (paths.inbox / "staff.csv").write_text("org_code\n")
     (paths.inbox / "old.owfpkg").mkdir()
     (paths.inbox / ".partly-written.owfpkg").write_bytes(b"")
+    # Named as packages but nothing a package can be read from (found in review: told
+    # "only files named *.owfpkg are taken", which they are).
+    (paths.inbox / "dangling.owfpkg").symlink_to(tmp_path / "gone.owfpkg")
+    os.mkfifo(paths.inbox / "fifo.owfpkg")
     owf = str(Path(sys.executable).parent / "owf")
     r = subprocess.run(
         [owf, "hub", "ingest", "--hub", str(paths.root)], capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr
     assert "nothing to ingest" in r.stdout
-    assert "not ingested: 3 item(s)" in r.stdout
-    assert "SC101.OWFPKG, old.owfpkg/, staff.csv." in r.stdout
+    assert "not ingested: 2 item(s)" in r.stdout and "SC101.OWFPKG, staff.csv." in r.stdout
+    assert "3 item(s) in" in r.stdout and "named *.owfpkg are not files" in r.stdout
+    assert "dangling.owfpkg (a link to a file that is not there)" in r.stdout
+    assert "fifo.owfpkg (not a regular file" in r.stdout
+    assert "old.owfpkg/ (a folder)" in r.stdout
     assert ".partly-written" not in r.stdout
 
 

@@ -403,6 +403,15 @@ def test_not_a_package(world, tmp_path):
     assert exc.value.reason == "not_a_package"
 
 
+def test_an_empty_file_is_named_a_failed_transfer(world, tmp_path):
+    """Found in review: 0 bytes were "not a One Workforce package ... make packages with
+    `owf submit prepare`", which the organisation had done."""
+    with pytest.raises(PackageError) as exc:
+        hub_open(world, b"")
+    assert exc.value.reason == "truncated"
+    assert "empty (0 bytes)" in str(exc.value) and "Send the package again" in str(exc.value)
+
+
 # The identifier scan ---------------------------------------------------------------------
 
 
