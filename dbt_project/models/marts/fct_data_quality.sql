@@ -48,7 +48,7 @@ people as (
 system_people as (
 
     select period, period_start_date, person_id,
-           count(*) as organisations, sum(fte_total) as fte_total
+           count(*) as organisations, {{ exact_sum('fte_total') }} as fte_total
     from people
     group by period, period_start_date, person_id
 

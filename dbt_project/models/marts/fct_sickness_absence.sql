@@ -35,9 +35,9 @@ final as (
         cast(staff_group as varchar) as staff_group,
         cast(count(distinct person_key) as bigint) as people,
         cast(count(distinct case when fte_days_lost > 0 then person_key end) as bigint) as people_absent,
-        cast(sum(fte_days_lost) as {{ type_double() }}) as fte_days_lost,
-        cast(sum(fte_days_available) as {{ type_double() }}) as fte_days_available,
-        cast({{ safe_divide('sum(fte_days_lost)', 'sum(fte_days_available)') }} as {{ type_double() }}) as sickness_rate
+        {{ exact_sum('fte_days_lost') }} as fte_days_lost,
+        {{ exact_sum('fte_days_available') }} as fte_days_available,
+        cast({{ safe_divide(exact_sum('fte_days_lost'), exact_sum('fte_days_available')) }} as {{ type_double() }}) as sickness_rate
     from levels
     group by period, period_start_date, level, org_code, staff_group
 

@@ -23,7 +23,7 @@ levels as (
 by_reason as (
 
     select level, org_code, period, period_start_date, coalesce(sickness_reason, 'S99') as sickness_reason,
-           count(distinct person_id) as people, sum(fte_days_lost) as fte_days_lost
+           count(distinct person_id) as people, {{ exact_sum('fte_days_lost') }} as fte_days_lost
     from levels
     group by level, org_code, period, period_start_date, coalesce(sickness_reason, 'S99')
 
@@ -40,9 +40,7 @@ final as (
         cast(coalesce(reasons.label, by_reason.sickness_reason) as varchar) as reason_label,
         cast(by_reason.people as bigint) as people,
         cast(by_reason.fte_days_lost as {{ type_double() }}) as fte_days_lost,
-        cast(by_reason.fte_days_lost / sum(by_reason.fte_days_lost) over (
-            partition by by_reason.period_start_date, by_reason.level, by_reason.org_code
-        ) as {{ type_double() }}) as share_of_days_lost
+        cast(by_reason.fte_days_lost / {{ exact_sum('by_reason.fte_days_lost', over='partition by by_reason.period_start_date, by_reason.level, by_reason.org_code') }} as {{ type_double() }}) as share_of_days_lost
     from by_reason
     left join reasons on reasons.code = by_reason.sickness_reason
 

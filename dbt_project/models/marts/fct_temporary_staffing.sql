@@ -32,7 +32,7 @@ substantive as (
 
     select
         assignments.period, assignments.period_start_date, assignments.org_code,
-        assignments.staff_group, sum(assignments.fte) as substantive_fte
+        assignments.staff_group, {{ exact_sum('assignments.fte') }} as substantive_fte
     from {{ ref('int_assignments_harmonised') }} as assignments
     inner join submitted
         on submitted.org_code = assignments.org_code
@@ -55,16 +55,16 @@ by_group as (
 
     select
         period, period_start_date, org_code, staff_group,
-        sum(case when supply_type = 'BANK' then fte else 0 end) as bank_fte,
-        sum(case when supply_type = 'BANK' then hours_worked else 0 end) as bank_hours,
-        sum(case when supply_type = 'BANK' then shifts_filled else 0 end) as bank_shifts,
-        sum(case when supply_type = 'BANK' then spend_gbp else 0 end) as bank_spend_gbp,
-        sum(case when supply_type = 'AGENCY' then fte else 0 end) as agency_fte,
-        sum(case when supply_type = 'AGENCY' then hours_worked else 0 end) as agency_hours,
-        sum(case when supply_type = 'AGENCY' then shifts_filled else 0 end) as agency_shifts,
-        sum(case when supply_type = 'AGENCY' then spend_gbp else 0 end) as agency_spend_gbp,
-        sum(case when supply_type = 'AGENCY' and is_price_cap_override then shifts_filled else 0 end) as agency_shifts_above_price_cap,
-        sum(case when supply_type = 'AGENCY' and is_price_cap_override then spend_gbp else 0 end) as agency_spend_above_price_cap_gbp
+        {{ exact_sum("case when supply_type = 'BANK' then fte else 0 end") }} as bank_fte,
+        {{ exact_sum("case when supply_type = 'BANK' then hours_worked else 0 end") }} as bank_hours,
+        {{ exact_sum("case when supply_type = 'BANK' then shifts_filled else 0 end") }} as bank_shifts,
+        {{ exact_sum("case when supply_type = 'BANK' then spend_gbp else 0 end") }} as bank_spend_gbp,
+        {{ exact_sum("case when supply_type = 'AGENCY' then fte else 0 end") }} as agency_fte,
+        {{ exact_sum("case when supply_type = 'AGENCY' then hours_worked else 0 end") }} as agency_hours,
+        {{ exact_sum("case when supply_type = 'AGENCY' then shifts_filled else 0 end") }} as agency_shifts,
+        {{ exact_sum("case when supply_type = 'AGENCY' then spend_gbp else 0 end") }} as agency_spend_gbp,
+        {{ exact_sum("case when supply_type = 'AGENCY' and is_price_cap_override then shifts_filled else 0 end") }} as agency_shifts_above_price_cap,
+        {{ exact_sum("case when supply_type = 'AGENCY' and is_price_cap_override then spend_gbp else 0 end") }} as agency_spend_above_price_cap_gbp
     from temporary
     group by period, period_start_date, org_code, staff_group
 
@@ -101,15 +101,15 @@ combined as (
     select level, period, period_start_date, org_code, staff_group, {{ measures | join(', ') }} from organisation_level
     union all
     select 'organisation', period, period_start_date, org_code, 'ALL',
-        {% for m in measures %}sum({{ m }}){% if not loop.last %}, {% endif %}{% endfor %}
+        {% for m in measures %}{{ exact_sum(m) }}{% if not loop.last %}, {% endif %}{% endfor %}
     from organisation_level group by period, period_start_date, org_code
     union all
     select 'system', period, period_start_date, 'SYSTEM', staff_group,
-        {% for m in measures %}sum({{ m }}){% if not loop.last %}, {% endif %}{% endfor %}
+        {% for m in measures %}{{ exact_sum(m) }}{% if not loop.last %}, {% endif %}{% endfor %}
     from organisation_level group by period, period_start_date, staff_group
     union all
     select 'system', period, period_start_date, 'SYSTEM', 'ALL',
-        {% for m in measures %}sum({{ m }}){% if not loop.last %}, {% endif %}{% endfor %}
+        {% for m in measures %}{{ exact_sum(m) }}{% if not loop.last %}, {% endif %}{% endfor %}
     from organisation_level group by period, period_start_date
 
 ),

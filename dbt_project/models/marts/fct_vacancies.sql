@@ -19,8 +19,8 @@ with submitted as (
 vacancies as (
 
     select v.period, v.period_start_date, v.org_code, v.staff_group,
-           sum(v.funded_establishment_fte) as funded_establishment_fte,
-           sum(v.vacant_fte) as vacant_fte
+           {{ exact_sum('v.funded_establishment_fte') }} as funded_establishment_fte,
+           {{ exact_sum('v.vacant_fte') }} as vacant_fte
     from {{ ref('stg_vacancies') }} as v
     inner join submitted
         on submitted.org_code = v.org_code
@@ -31,7 +31,7 @@ vacancies as (
 
 substantive as (
 
-    select period_start_date, org_code, staff_group, sum(fte) as substantive_fte
+    select period_start_date, org_code, staff_group, {{ exact_sum('fte') }} as substantive_fte
     from {{ ref('int_assignments_harmonised') }}
     where is_in_post and is_substantive
     group by period_start_date, org_code, staff_group
@@ -62,15 +62,15 @@ with_totals as (
     select * from organisation_level
     union all
     select 'organisation', period, period_start_date, org_code, 'ALL',
-           sum(funded_establishment_fte), sum(vacant_fte), sum(substantive_fte)
+           {{ exact_sum('funded_establishment_fte') }}, {{ exact_sum('vacant_fte') }}, {{ exact_sum('substantive_fte') }}
     from organisation_level group by period, period_start_date, org_code
     union all
     select 'system', period, period_start_date, 'SYSTEM', staff_group,
-           sum(funded_establishment_fte), sum(vacant_fte), sum(substantive_fte)
+           {{ exact_sum('funded_establishment_fte') }}, {{ exact_sum('vacant_fte') }}, {{ exact_sum('substantive_fte') }}
     from organisation_level group by period, period_start_date, staff_group
     union all
     select 'system', period, period_start_date, 'SYSTEM', 'ALL',
-           sum(funded_establishment_fte), sum(vacant_fte), sum(substantive_fte)
+           {{ exact_sum('funded_establishment_fte') }}, {{ exact_sum('vacant_fte') }}, {{ exact_sum('substantive_fte') }}
     from organisation_level group by period, period_start_date
 
 ),

@@ -48,7 +48,7 @@ breakdowns as (
             'ALL'
         ) as dimension_value,
         count(distinct person_key) as headcount,
-        sum(fte) as fte,
+        {{ exact_sum('fte') }} as fte,
         count(*) as role_count
     from assignments
     group by grouping sets (
