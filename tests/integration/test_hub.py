@@ -2369,6 +2369,32 @@ def test_republication_follows_every_ingest_run_that_accepted_not_only_the_lates
     assert not [r for r in republish_on_accepted_submission(again) if isinstance(r, dg.RunRequest)]
 
 
+def test_a_new_sensor_does_not_publish_again_what_is_published(world, tmp_path):
+    """Found in review: `make dev` after `make demo` published again within seconds - the
+    sensor, with no cursor yet, read the demo's ingestion run as new, though the demo had
+    published it. A run recorded before the latest publication is in it; one after is not."""
+    from pipelines.defs.instance import run_hub_job
+
+    paths = fresh_hub(world, tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    drop(paths, world["packages"][("RW1", "vacancies", "2026-09")])
+    run(paths, ["2026-09"], instance=instance)
+    assert run_hub_job("publish_job", paths, instance=instance).success
+
+    def requested():
+        context = dg.build_sensor_context(instance=instance)  # a new daemon: no cursor
+        return [
+            r.run_key
+            for r in republish_on_accepted_submission(context)
+            if isinstance(r, dg.RunRequest)
+        ]
+
+    assert requested() == []
+    drop(paths, world["packages"][("SC101", "vacancies", "2026-09")])
+    later = run(paths, ["2026-09"], instance=instance)
+    assert requested() == [f"republish-after-{later.run_id}"]
+
+
 def test_the_model_and_publish_jobs_refresh_the_registry_tables_first(world, tmp_path):
     """publish_job's first step copies the hub's registry into the warehouse (publication.md):
     an agreement or organisation changed since the last ingestion reaches the models (data

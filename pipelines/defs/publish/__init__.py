@@ -161,6 +161,15 @@ def republish_on_accepted_submission(context: dg.SensorEvaluationContext):
     dg.asset_sensor looks at): ingestion runs queue for the warehouse and finish one after
     another, and a run that accepted nothing must not hide an earlier one that did."""
     after = int(context.cursor) if context.cursor else None
+    # What the latest publication was built from is published already: without a cursor (a
+    # new daemon, `make dev` after `make demo`) the sensor used to read every ingestion run
+    # ever made and publish again what the demo had just published (found in review). An
+    # ingestion run lands holding the warehouse, and a publication holds it from its build
+    # to its publication, so a run recorded before the latest publication is in it.
+    latest = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=PUBLICATION_KEY), limit=1, ascending=False
+    ).records
+    published_up_to = latest[0].storage_id if latest else None
     accepted_in: list[str] = []
     while True:
         records = context.instance.fetch_materializations(
@@ -174,6 +183,8 @@ def republish_on_accepted_submission(context: dg.SensorEvaluationContext):
             after = record.storage_id
             materialization = record.asset_materialization
             accepted = materialization.metadata.get("accepted") if materialization else None
+            if published_up_to is not None and record.storage_id < published_up_to:
+                continue
             if accepted is not None and accepted.value and record.run_id not in accepted_in:
                 accepted_in.append(record.run_id)
     if after is not None:
