@@ -19,7 +19,7 @@ from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.ingest import _safe_org, held_dir, ingest
-from pipelines.hub.warehouse import connect, ensure_schema
+from pipelines.hub.warehouse import connect, ensure_schema, missing_warehouse
 from pipelines.standard import load_standard
 
 HELD = ("quarantined", "refused")
@@ -55,6 +55,11 @@ def list_quarantined(
 ) -> list[Quarantined]:
     """Held submissions (quarantined and refused by default), oldest decision first."""
     if not paths.warehouse.exists():
+        # A lost warehouse is not "nothing held" (found in review: the list said so while
+        # refused/ held a package, and discard said there was no such submission).
+        lost = missing_warehouse(paths)
+        if lost:
+            raise OwfError(lost)
         return []
     with connect(paths, write=False, on_wait=on_wait) as wh:
         rows = wh.execute(
@@ -121,6 +126,9 @@ def _find(paths: HubPaths, submission_id: str) -> Quarantined:
 def _decided(paths: HubPaths, prefix: str) -> tuple | None:
     """(id, status, decided at) of the one submission whose id starts with `prefix`, if any."""
     if not paths.warehouse.exists():
+        lost = missing_warehouse(paths)
+        if lost:
+            raise OwfError(lost)
         return None
     with connect(paths, write=False) as wh:
         rows = wh.execute(

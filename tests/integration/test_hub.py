@@ -1619,12 +1619,22 @@ def test_audit_verify_fails_when_the_recorded_head_is_gone(audited, damage):
 def test_a_lost_warehouse_is_not_silently_replaced_by_an_empty_one(world, audited):
     """Deleting (or moving) the warehouse of a hub that has landed submissions: ingestion
     refuses to start a new, empty one (which the next publication would have made latest),
-    and status and verify say the file is missing, not that nothing was ingested."""
+    and status, verify and the quarantine commands say the file is missing, not that
+    nothing was ingested or held."""
     head = audited.audit_head.read_text()
     audited.warehouse.rename(audited.warehouse.with_name("moved.duckdb"))
     drop(audited, *[p for k, p in world["packages"].items() if k[0] == "HS101"][:1])
     owf = str(Path(sys.executable).parent / "owf")
-    for command in (["hub", "ingest"], ["hub", "status"], ["audit", "verify"], ["publish"]):
+    # quarantine list and discard too (found in review: "no quarantined or refused
+    # submissions" while refused/ held a package).
+    for command in (
+        ["hub", "ingest"],
+        ["hub", "status"],
+        ["audit", "verify"],
+        ["publish"],
+        ["quarantine", "list"],
+        ["quarantine", "discard", "deadbeef", "--reason", "lost"],
+    ):
         r = subprocess.run(
             [owf, *command, "--hub", str(audited.root)], capture_output=True, text=True
         )
