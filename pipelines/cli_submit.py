@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -341,9 +342,17 @@ def keys_register(
             (trial / path.name).write_text(text, encoding="utf-8")
             findings, summary = run_check(trial)
         if summary["errors"]:
+            # Named as the user's file, not the trial copy (found in review: a bad --key-id
+            # was reported against /tmp/owf-register-.../organisations.yaml, row 35); its
+            # rows are the file's as it would be with the key registered.
             for f in findings:
                 if f.severity == "error":
-                    typer.echo(f.render(), err=True)
+                    f = dataclasses.replace(
+                        f,
+                        file=f.file and f.file.replace(str(trial), str(folder)),
+                        message=f.message.replace(str(trial), str(folder)),
+                    )
+                    typer.echo(f"{f.render()} (with the key added)", err=True)
             raise OwfError(
                 f"registering this key would leave {path} with errors (above); nothing was"
                 " written. Correct the key's options (--key-id, --valid-from, --valid-days),"

@@ -962,7 +962,10 @@ def test_keys_register_writes_nothing_unless_the_registry_stays_valid(world, tmp
         r = register(*args)
         assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr and registry.read_bytes() == before, args
-    assert "'bad id' does not match" in register("--org", "RW1", "--key-id", "bad id").stderr
+    bad = register("--org", "RW1", "--key-id", "bad id").stderr
+    assert "'bad id' does not match" in bad
+    # Named as the registry the user has, not the command's private trial copy.
+    assert str(registry) in bad and "owf-register-" not in bad, bad
     r = register("--org", "RW1", "--key-id", "RW1-new")
     assert r.returncode == 0, r.stderr
     after = registry.read_bytes()
