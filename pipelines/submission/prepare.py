@@ -238,7 +238,9 @@ def run_submission(
             header_names=header_names(prof, ext),
         )
         findings += src.findings
-        if src.scan_sql is None:
+        # Absent when the rows were never read (a file without its headings is refused
+        # first): "rows read 0" said the file was empty (found in review).
+        if src.scan_sql is None and (src.ok or src.rows):
             receipt["rows_read"] = src.rows
         if not src.ok:
             return _finish(receipt, findings, None, prog, out_dir if package else None)

@@ -737,6 +737,7 @@ def test_a_file_without_its_header_row_is_refused_without_echoing_a_cell(world, 
         ("no_header", 1, None)
     ]
     assert "column headings" in outcome.findings[0].message and _no_package(tmp_path / "out")
+    assert "rows_read" not in outcome.receipt  # not read, not 0 (submission.md)
     shown = outcome.receipt_path.read_text() + render_receipt(outcome)
     assert cells and not [c for c in cells if c in shown]
 
