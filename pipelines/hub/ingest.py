@@ -443,13 +443,14 @@ def _authenticate_and_govern(
         )
         return
     arrived = p.arrived_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    if created.replace(tzinfo=None) > arrived + CLOCK_TOLERANCE:
+    created = created.astimezone(dt.UTC).replace(tzinfo=None)  # arrival is naive UTC
+    if created > arrived + CLOCK_TOLERANCE:
         # Found in review: a package dated a year ahead (a wrong clock, or a manifest
         # written by hand and signed) stayed current over every correction sent after it,
         # each landing as superseded, "made earlier".
         p.refuse(
             "created_after_arrival",
-            f"the package says it was made at {created.isoformat(timespec='seconds')}, after it"
+            f"the package says it was made at {created.isoformat(timespec='seconds')} UTC, after it"
             f" reached the hub ({arrived.isoformat(timespec='seconds')} UTC): the clock of the"
             " machine that prepared it is wrong, and the hub would take a later package for an"
             " earlier one. Set that machine's date and time right, prepare the package again"

@@ -1109,12 +1109,19 @@ def test_a_package_dated_after_its_arrival_or_not_dated_is_refused(world, tmp_pa
     words = _reseal(world, paths, first, lambda t: t, "words", "yesterday")
     naive = _reseal(world, paths, first, lambda t: t, "naive", "2026-11-01T09:00:00")
     skewed = _reseal(world, paths, first, lambda t: t, "skewed", _at(now, minutes=20))
-    drop(paths, ahead, words, naive)
+    # Made half an hour ago on a machine at UTC+05:00: its local time is after the arrival,
+    # the moment is not.
+    east = dt.timezone(dt.timedelta(hours=5))
+    offset = _reseal(
+        world, paths, first, lambda t: t, "offset", _at(now.astimezone(east), minutes=-30)
+    )
+    drop(paths, ahead, words, naive, offset)
     run(paths)
     assert _by_file(paths) == {
         "ahead.owfpkg": ("refused", "created_after_arrival"),
         "words.owfpkg": ("refused", "bad_manifest"),
         "naive.owfpkg": ("refused", "bad_manifest"),
+        "offset.owfpkg": ("accepted", None),
     }
     [finding] = [
         f
@@ -1132,6 +1139,7 @@ def test_a_package_dated_after_its_arrival_or_not_dated_is_refused(world, tmp_pa
     run(paths)
     rows = _by_file(paths)
     assert rows["skewed.owfpkg"] == ("superseded", None) and rows["fixed.owfpkg"][0] == "accepted"
+    assert rows["offset.owfpkg"] == ("superseded", None)
 
 
 def test_packages_for_one_month_in_one_run_leave_the_latest_made_current(world, tmp_path):
