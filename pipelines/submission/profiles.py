@@ -281,7 +281,9 @@ def apply_profile(
             changes = []
             if spec.get("transform"):
                 x = TRANSFORMS[spec["transform"]].format(x=x)
-                changes.append(TRANSFORM_WORDS[spec["transform"]])
+                changes.append(
+                    TRANSFORM_WORDS.get(spec["transform"], f"changed by {spec['transform']}")
+                )
             if spec.get("date_format"):
                 changes.append(f"a date written {spec['date_format']} read as YYYY-MM-DD")
             if spec.get("map"):

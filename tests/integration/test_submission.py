@@ -1165,6 +1165,12 @@ def test_a_finding_on_a_mapped_field_names_the_column_and_what_the_profile_chang
     assert bad.row == 3 and "In this file" not in bad.message
 
 
+def test_every_profile_transform_is_described_in_findings():
+    from pipelines.submission.profiles import TRANSFORM_WORDS, TRANSFORMS
+
+    assert set(TRANSFORM_WORDS) == set(TRANSFORMS)
+
+
 def test_headings_with_a_non_breaking_double_or_invisible_space_are_matched(world, tmp_path):
     """Found in review: 'Pay  Band', 'Pay\\u00a0Band' (Excel and web pages put non-breaking
     spaces in headings) and a zero-width space gave "column 'Pay Band' ... is missing"."""
