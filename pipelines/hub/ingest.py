@@ -443,7 +443,7 @@ def _authenticate_and_govern(
         )
         return
     arrived = p.arrived_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    created = created.astimezone(dt.UTC).replace(tzinfo=None)  # arrival is naive UTC
+    created = created.replace(tzinfo=None)  # UTC (created_time), as the naive arrival is
     if created > arrived + CLOCK_TOLERANCE:
         # Found in review: a package dated a year ahead (a wrong clock, or a manifest
         # written by hand and signed) stayed current over every correction sent after it,
@@ -511,9 +511,13 @@ def created_time(value) -> dt.datetime | None:
         return None
     try:
         when = dt.datetime.fromisoformat(value)
-    except ValueError:
+        if when.tzinfo is None:
+            return None
+        # In UTC, so that comparing never fails: found in re-review, 9999-12-31T23:00-05:00
+        # overflowed there and stopped every run for every organisation.
+        return when.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
-    return when if when.tzinfo is not None else None
 
 
 def _made_at(value) -> dt.datetime:
@@ -1247,9 +1251,15 @@ def _held_name(paths: HubPaths, p: Pending) -> str:
         return name
     # Within the file system's 255 bytes a name: found in review, a 248-character name given
     # its 13 more could not be written, and every later run stopped on it.
-    tail = f"-{p.sha256[:12]}{p.path.suffix}"
-    room = MAX_NAME_BYTES - len(tail.encode())
-    return p.path.stem.encode()[:room].decode("utf-8", "ignore") + tail
+    # Nor the name of another held file (found in re-review: a file delivered as
+    # x-<that hash>.owfpkg earlier was overwritten): a number is added until it is free.
+    for n in itertools.count():
+        tail = f"-{p.sha256[:12]}{f'-{n}' if n else ''}{p.path.suffix}"
+        room = MAX_NAME_BYTES - len(tail.encode())
+        held = p.path.stem.encode()[:room].decode("utf-8", "ignore") + tail
+        if not os.path.exists(_held_dir(paths, p) / held):
+            return held
+    raise AssertionError("unreachable")
 
 
 MAX_NAME_BYTES = 255

@@ -1108,6 +1108,9 @@ def test_a_package_dated_after_its_arrival_or_not_dated_is_refused(world, tmp_pa
     ahead = _reseal(world, paths, first, lambda t: t, "ahead", _at(now, days=300))
     words = _reseal(world, paths, first, lambda t: t, "words", "yesterday")
     naive = _reseal(world, paths, first, lambda t: t, "naive", "2026-11-01T09:00:00")
+    # Found in re-review: a time at the calendar's edge overflowed when put in UTC and
+    # stopped every run for every organisation.
+    edge = _reseal(world, paths, first, lambda t: t, "edge", "9999-12-31T23:00:00-05:00")
     skewed = _reseal(world, paths, first, lambda t: t, "skewed", _at(now, minutes=20))
     # Made half an hour ago on a machine at UTC+05:00: its local time is after the arrival,
     # the moment is not.
@@ -1115,12 +1118,13 @@ def test_a_package_dated_after_its_arrival_or_not_dated_is_refused(world, tmp_pa
     offset = _reseal(
         world, paths, first, lambda t: t, "offset", _at(now.astimezone(east), minutes=-30)
     )
-    drop(paths, ahead, words, naive, offset)
+    drop(paths, ahead, words, naive, offset, edge)
     run(paths)
     assert _by_file(paths) == {
         "ahead.owfpkg": ("refused", "created_after_arrival"),
         "words.owfpkg": ("refused", "bad_manifest"),
         "naive.owfpkg": ("refused", "bad_manifest"),
+        "edge.owfpkg": ("refused", "bad_manifest"),
         "offset.owfpkg": ("accepted", None),
     }
     [finding] = [
@@ -1775,6 +1779,32 @@ def test_identical_files_that_are_no_package_are_one_record_and_one_held_file(wo
     assert not list((paths.refused / "_unknown").iterdir())
 
 
+def test_a_held_file_is_never_written_over(world, tmp_path):
+    """Found in re-review: the name a second x.owfpkg is held under (x-<12 hex of its
+    SHA-256>.owfpkg) could be the name of a file held before, which it replaced; two records
+    then named one file."""
+    import hashlib
+
+    from pipelines.hub.ingest import ingest
+
+    paths = fresh_hub(world, tmp_path)
+    third = b"not a package, third"
+    taken = f"x-{hashlib.sha256(third).hexdigest()[:12]}.owfpkg"
+    (paths.inbox / taken).write_bytes(b"not a package, first")
+    (paths.inbox / "x.owfpkg").write_bytes(b"not a package, second")
+    ingest(paths)
+    (paths.inbox / "x.owfpkg").write_bytes(third)
+    ingest(paths)
+    held = {f.name: f.read_bytes() for f in (paths.refused / "_unknown").iterdir()}
+    assert sorted(held.values()) == sorted(
+        [b"not a package, first", b"not a package, second", third]
+    )
+    assert held[taken] == b"not a package, first"
+    with connect(paths, write=False) as wh:
+        files = [r[0] for r in wh.execute("SELECT package_file FROM raw.submissions").fetchall()]
+    assert sorted(files) == sorted(held)
+
+
 def test_a_long_file_name_held_twice_is_shortened_and_nothing_stops(world, tmp_path):
     """Found in review: a 248-character name already held got 13 characters more, past the
     file system's 255 bytes: every later run stopped on it ("File name too long"), a good
@@ -2411,6 +2441,39 @@ def test_a_new_sensor_does_not_publish_again_what_is_published(world, tmp_path):
     drop(paths, world["packages"][("SC101", "vacancies", "2026-09")])
     later = run(paths, ["2026-09"], instance=instance)
     assert requested() == [f"republish-after-{later.run_id}"]
+
+    # Found in re-review: an ingestion run that lands while a publish run builds is recorded
+    # before that run's publication but is not in it. A publish run started, then the
+    # ingestion, then its publication recorded: the ingestion is still to publish.
+    from dagster._core.events import DagsterEvent, StepMaterializationData
+
+    from pipelines.defs.publish import PUBLICATION_KEY
+
+    @dg.op
+    def build_and_publish():
+        pass
+
+    @dg.job
+    def publish_stand_in():
+        build_and_publish()
+
+    publish = instance.create_run_for_job(publish_stand_in)
+    instance.handle_run_event(
+        publish.run_id,
+        DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name="p"),
+    )
+    time.sleep(0.05)
+    drop(paths, world["packages"][("HS101", "vacancies", "2026-09")])
+    during = run(paths, ["2026-09"], instance=instance)
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name="p",
+            event_specific_data=StepMaterializationData(dg.AssetMaterialization(PUBLICATION_KEY)),
+        ),
+        publish.run_id,
+    )
+    assert requested() == [f"republish-after-{during.run_id}"]
 
 
 def test_the_model_and_publish_jobs_refresh_the_registry_tables_first(world, tmp_path):

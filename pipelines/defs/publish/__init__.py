@@ -164,12 +164,11 @@ def republish_on_accepted_submission(context: dg.SensorEvaluationContext):
     # What the latest publication was built from is published already: without a cursor (a
     # new daemon, `make dev` after `make demo`) the sensor used to read every ingestion run
     # ever made and publish again what the demo had just published (found in review). An
-    # ingestion run lands holding the warehouse, and a publication holds it from its build
-    # to its publication, so a run recorded before the latest publication is in it.
-    latest = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=PUBLICATION_KEY), limit=1, ascending=False
-    ).records
-    published_up_to = latest[0].storage_id if latest else None
+    # ingestion run recorded before the publish run that made the latest publication
+    # started had landed before that run's build: it is in it. (Not "before the
+    # publication": a run landing during another publish run's build was recorded before
+    # that publication and is not in it - found in re-review.)
+    published_from = _latest_publication_started(context.instance)
     accepted_in: list[str] = []
     while True:
         records = context.instance.fetch_materializations(
@@ -183,7 +182,7 @@ def republish_on_accepted_submission(context: dg.SensorEvaluationContext):
             after = record.storage_id
             materialization = record.asset_materialization
             accepted = materialization.metadata.get("accepted") if materialization else None
-            if published_up_to is not None and record.storage_id < published_up_to:
+            if published_from is not None and record.timestamp < published_from:
                 continue
             if accepted is not None and accepted.value and record.run_id not in accepted_in:
                 accepted_in.append(record.run_id)
@@ -199,6 +198,17 @@ def republish_on_accepted_submission(context: dg.SensorEvaluationContext):
         run_key=f"republish-after-{accepted_in[-1]}",
         tags={"owf/after-ingest-runs": ",".join(r[:8] for r in accepted_in)[:200]},
     )
+
+
+def _latest_publication_started(instance: dg.DagsterInstance) -> float | None:
+    """When the run that made the latest publication started (epoch seconds), if known."""
+    latest = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=PUBLICATION_KEY), limit=1, ascending=False
+    ).records
+    if not latest:
+        return None
+    run = instance.get_run_record_by_id(latest[0].run_id)
+    return run.start_time if run is not None else None
 
 
 @dg.run_status_sensor(
