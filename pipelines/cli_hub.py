@@ -85,7 +85,7 @@ def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None, on
         return None
     # Refusals the job would only reach inside a step (and print under Dagster's stack trace):
     # a lost warehouse, a damaged one, or one another program holds open.
-    from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse
+    from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse, telling_waits
 
     lost = missing_warehouse(paths)
     if lost:
@@ -93,7 +93,7 @@ def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None, on
     # Waits for the hub's other users first, saying for whom (the job would wait in silence:
     # its log is quiet on the terminal).
     check_not_open_elsewhere(paths, on_wait)
-    from pipelines.defs.instance import QUIET, claim_instance, owner_tags
+    from pipelines.defs.instance import claim_instance
 
     if instance is None:
         from pipelines.defs.instance import local_instance
@@ -101,6 +101,15 @@ def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None, on
         instance = local_instance()
     claim_instance(instance)
     job = defs.resolve_job_def("ingest_job")
+    # A writer that takes the lock after the check above is waited for inside the job: said
+    # here too, not only in the run's log.
+    with telling_waits(on_wait):
+        return _execute_ingest(job, instance, paths, wanted)
+
+
+def _execute_ingest(job, instance, paths, wanted: list[str]):
+    from pipelines.defs.instance import QUIET, owner_tags
+
     return job.execute_in_process(
         instance=instance,
         run_config={

@@ -64,7 +64,11 @@ def run_publish(paths, *, instance=None, on_wait=None) -> PublishOutcome:
     blocked run is recorded in the audit log with the checks that held it back."""
 
     from pipelines.defs.instance import run_hub_job, step_failures
-    from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse
+    from pipelines.hub.warehouse import (
+        check_not_open_elsewhere,
+        missing_warehouse,
+        telling_waits,
+    )
     from pipelines.publish.publication import check_publications_writable, record_blocked
 
     if not paths.warehouse.exists():
@@ -78,12 +82,13 @@ def run_publish(paths, *, instance=None, on_wait=None) -> PublishOutcome:
     # Before the build, not after its minutes: where the publication would go.
     check_publications_writable(paths)
     started = time.monotonic()
-    result = run_hub_job(
-        "publish_job",
-        paths,
-        instance=instance,
-        tags={RECORDED_TAG: "cli"},
-    )
+    with telling_waits(on_wait):  # a writer that came after the check: waited for in the job
+        result = run_hub_job(
+            "publish_job",
+            paths,
+            instance=instance,
+            tags={RECORDED_TAG: "cli"},
+        )
     outcome = PublishOutcome(result.run_id, result.success, 0.0)
     evaluations = result.get_asset_check_evaluations()
     outcome.checks_total = len(evaluations)

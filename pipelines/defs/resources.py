@@ -1,5 +1,6 @@
 """Resources shared by every stage."""
 
+import contextlib
 from pathlib import Path
 
 import dagster as dg
@@ -37,4 +38,14 @@ def run_hub(run: dg.DagsterRun, default: HubResource) -> HubResource:
         return default
     return HubResource(
         root=given.get("root", default.root), governance=given.get("governance", default.governance)
+    )
+
+
+def waits_logged(context) -> contextlib.AbstractContextManager:
+    """Inside a step: while it runs, a wait for the warehouse lock (another writer took it)
+    is a warning in the run's log, naming the writer, rather than a step that sits silent."""
+    from pipelines.hub.warehouse import telling_waits
+
+    return telling_waits(
+        lambda holder: context.log.warning(f"waiting for the hub's {holder} to finish ...")
     )

@@ -47,6 +47,36 @@ SUBMISSION_STATUSES = (
 )
 
 
+# Who else is told when the lock must be waited for, besides a caller's `on_wait`: a lock
+# taken inside a Dagster step has no caller to pass one, so the command line that runs the
+# job and the step itself (its run log) listen here while the job runs. Process-wide, since
+# the job's steps run in this process but not necessarily on the caller's thread (found in
+# review: a wait inside the job, for a writer that came after the command's own check, was
+# silent on the terminal and in the run's log).
+_WAIT_LISTENERS: list[Callable[[str], None]] = []
+
+
+@contextlib.contextmanager
+def telling_waits(listener: Callable[[str], None] | None) -> Iterator[None]:
+    """While inside, every wait for the warehouse lock in this process tells `listener` whom
+    it waits for (once per wait). None listens to nothing."""
+    if listener is None:
+        yield
+        return
+    _WAIT_LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _WAIT_LISTENERS.remove(listener)
+
+
+def _tell_wait(on_wait: Callable[[str], None] | None, holder: str) -> None:
+    # One listener registered twice (a caller's on_wait while it also listens) hears it once.
+    for listener in dict.fromkeys([on_wait, *_WAIT_LISTENERS]):
+        if listener is not None:
+            listener(holder)
+
+
 @contextlib.contextmanager
 def warehouse_lock(
     paths: HubPaths,
@@ -59,8 +89,8 @@ def warehouse_lock(
     exclusive for a writer, `shared` for a reader (readers may read together, never while
     one writes: DuckDB refuses a read-only open while another process has the file open to
     write, and a writer's open while a reader has it). A writer notes who it is in the lock
-    file; `on_wait` is told that (once) if the lock is not free at once. Not re-entrant: a
-    process holding it must not take it again."""
+    file; `on_wait`, and whoever listens (telling_waits), is told that (once) if the lock is
+    not free at once. Not re-entrant: a process holding it must not take it again."""
     paths.root.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -71,8 +101,8 @@ def warehouse_lock(
                 fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if not told and on_wait is not None:
-                    on_wait(_lock_holder(paths))
+                if not told:
+                    _tell_wait(on_wait, _lock_holder(paths))
                     told = True
                 if time.monotonic() > deadline:
                     raise TimeoutError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
@@ -1317,6 +1318,40 @@ def test_readers_wait_for_a_writer_and_a_writer_for_readers(world, tmp_path):
         writer.wait(timeout=60)
         assert f"waiting for the hub's process {writer.pid}" in done.stderr, (command, done.stderr)
     assert ("SC101", "vacancies", "2026-10", "accepted") in [r[:4] for r in submissions(paths)]
+
+
+def test_a_wait_inside_a_job_is_told_to_the_caller_and_in_the_run_log(world, tmp_path):
+    """Found in review: `owf hub ingest` and `owf publish` say whom they wait for only when
+    the warehouse is taken before they start; a writer that takes it after the command's own
+    check (between its check and the job's step) was waited for in silence, on the terminal
+    and in the run's log. Now the step logs a warning naming the writer, and whoever runs
+    the job and listens (the command line, through telling_waits) is told too, once."""
+    from pipelines.hub.warehouse import telling_waits
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+    run(paths, periods=["2026-10"])
+    drop(paths, world["packages"][("SC101", "staff_in_post", "2026-10")])
+    instance = dg.DagsterInstance.ephemeral()
+    told: list[str] = []
+    writer = _hold(paths, "write", 2)
+    with telling_waits(told.append), telling_waits(told.append):
+        result = run(paths, periods=["2026-10"], instance=instance)
+    assert writer.wait(timeout=60) == 0, writer.stderr.read()
+    assert len(told) == 1 and f"process {writer.pid} (" in told[0], told
+    warnings = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.level == logging.WARNING and "waiting for the hub's" in e.user_message
+    ]
+    assert len(warnings) == 1 and f"process {writer.pid} (" in warnings[0], warnings
+    assert sorted(r[0] for r in submissions(paths)) == ["RW1", "SC101"]
+    # Nobody listens once the job is over.
+    writer = _hold(paths, "write", 1)
+    with connect(paths, write=False):
+        pass
+    writer.wait(timeout=60)
+    assert len(told) == 1
 
 
 def _events(paths: HubPaths, event: str) -> int:

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipelines.defs.ingest import AUDIT_KEY
-from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, waits_logged
 from pipelines.hub import audit
 from pipelines.hub.retention import purge_expired
 from pipelines.hub.warehouse import connect, refresh_governance_tables
@@ -40,7 +40,7 @@ REGISTRY_KEYS = [
     pool=WAREHOUSE_POOL,
     name="registry_tables",
 )
-def registry_tables(hub: HubResource):
+def registry_tables(context: dg.AssetExecutionContext, hub: HubResource):
     """Copy governance/ (organisations, agreements) into the warehouse for the models."""
     from pipelines.governance import load_governance
     from pipelines.hub.warehouse import ensure_schema
@@ -48,7 +48,7 @@ def registry_tables(hub: HubResource):
 
     paths = hub.paths()
     gov = load_governance(paths.governance)
-    with connect(paths) as wh:
+    with waits_logged(context), connect(paths) as wh:
         ensure_schema(wh, load_standard())
         refresh_governance_tables(wh, gov)
     yield dg.MaterializeResult(
@@ -64,7 +64,8 @@ def registry_tables(hub: HubResource):
     description="Purge submissions past their agreement's retention period (logged).",
 )
 def purge_expired_submissions(context: dg.OpExecutionContext, hub: HubResource) -> int:
-    purged = purge_expired(hub.paths(), actor=f"dagster:{context.run.run_id[:8]}")
+    with waits_logged(context):
+        purged = purge_expired(hub.paths(), actor=f"dagster:{context.run.run_id[:8]}")
     for p in purged:
         context.log.info(
             f"purged {p.submission_id} ({p.org_code} {p.extract} {p.period}): {p.rows} rows"

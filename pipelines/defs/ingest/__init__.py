@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.defs.partitions import PERIODS
-from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, waits_logged
 from pipelines.hub.ingest import inbox_packages, ingest
 from pipelines.standard import load_standard
 from pipelines.submission.package import MAGIC
@@ -89,9 +89,10 @@ def ingest_submissions(context: dg.AssetExecutionContext, config: IngestConfig, 
     context.log.info(
         f"ingesting {len(packages)} package(s) for {len(periods)} period(s) into {paths.warehouse}"
     )
-    result = ingest(
-        paths, packages, progress=context.log.info, actor=f"dagster:{context.run.run_id[:8]}"
-    )
+    with waits_logged(context):
+        result = ingest(
+            paths, packages, progress=context.log.info, actor=f"dagster:{context.run.run_id[:8]}"
+        )
     if result.gone:
         context.log.info(
             f"{len(result.gone)} package(s) had left the inbox: another run took them (see its"

@@ -16,7 +16,7 @@ import dagster as dg
 
 from pipelines.defs.governance import retention_job
 from pipelines.defs.ingest import SUBMISSIONS_KEY
-from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, run_hub
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, run_hub, waits_logged
 from pipelines.defs.transform import workforce_models
 from pipelines.hub.warehouse import warehouse_lock
 from pipelines.quality.mart_checks import MART_SUITES, run_mart_suites
@@ -42,11 +42,11 @@ MART_CHECK_SPECS = [
 
 
 @dg.multi_asset_check(specs=MART_CHECK_SPECS, name="mart_quality_gate")
-def mart_quality_gate(hub: HubResource):
+def mart_quality_gate(context: dg.AssetCheckExecutionContext, hub: HubResource):
     """Run every mart suite; each suite's result is its check's result (a suite that produced
     no result fails)."""
     paths = hub.paths()
-    with warehouse_lock(paths):
+    with waits_logged(context), warehouse_lock(paths):
         results = {c.suite: c for c in run_mart_suites(paths)}
     for suite, mart in MART_SUITES.items():
         check = results.get(suite)
@@ -116,7 +116,8 @@ def publication(context: dg.AssetExecutionContext, hub: HubResource) -> dg.Mater
     failed = [c for c in checks if not c["passed"] and c["severity"] == "ERROR"]
     if failed:  # Dagster holds this asset back on a failed blocking check; this is belt and braces
         raise dg.Failure(description=f"blocking checks failed: {failed}")
-    folder = publish(hub.paths(), checks=checks, actor=f"dagster:{context.run.run_id[:8]}")
+    with waits_logged(context):
+        folder = publish(hub.paths(), checks=checks, actor=f"dagster:{context.run.run_id[:8]}")
     return dg.MaterializeResult(
         metadata={
             "version": folder.name,

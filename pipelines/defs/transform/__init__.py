@@ -22,7 +22,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from pipelines.defs.resources import WAREHOUSE_POOL, HubResource
+from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, waits_logged
 from pipelines.hub.warehouse import compact_if_owed, warehouse_lock
 from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
 
@@ -98,7 +98,7 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
     previous = os.environ.get("OWF_WAREHOUSE")
     os.environ["OWF_WAREHOUSE"] = str(paths.warehouse)
     try:
-        with warehouse_lock(paths):
+        with waits_logged(context), warehouse_lock(paths):
             # One target folder per hub: dbt's partial-parse state records the warehouse path
             # (the profile), so it is reusable only by later builds of the same hub; there it
             # saves a full parse of the project (about 3 s) on every build after the first.
