@@ -264,6 +264,9 @@ def keys_generate(
         typer.echo(
             f"wrote {out / 'system-pseudonymisation.key'} (0600, epoch {epoch}); distribute it to organisations by a secure route, never by e-mail"
         )
+        typer.echo(
+            f"register its check value at the hub, so that a package made under any other key is refused: owf keys register-system --key {out / 'system-pseudonymisation.key'}"
+        )
 
 
 @keys_app.command("export-public")
@@ -371,3 +374,31 @@ def keys_register(
     typer.echo(
         f"registered {org}'s key {key_fingerprint(pub)} in {path}, valid {start}..{start + dt.timedelta(days=valid_days)}"
     )
+
+
+@keys_app.command("register-system")
+def keys_register_system(
+    key: Annotated[
+        Path,
+        typer.Option("--key", help="The system pseudonymisation key file it distributed."),
+    ],
+    governance: Governance = None,
+) -> None:
+    """Hub side: register the system pseudonymisation key's check value (not the key) in
+    organisations.yaml, so that the hub and `owf submit prepare` refuse a package made
+    under another key (its people could never be linked with other organisations')."""
+    from pipelines.crypto import keys as kf
+    from pipelines.crypto.pseudonymise import system_key_check
+    from pipelines.paths import governance_dir
+    from pipelines.submission.prepare import register_system_key
+
+    system = kf.load_symmetric_key(key, kf.SYSTEM_KEY)
+    check = system_key_check(system.key)
+    folder = Path(governance or governance_dir())
+    path = folder / "organisations.yaml"
+    if register_system_key(folder, system.epoch, check):
+        typer.echo(f"registered the system key of epoch {system.epoch} (check {check}) in {path}")
+    else:
+        typer.echo(
+            f"{path} already registers this system key (epoch {system.epoch}, check {check})"
+        )

@@ -48,6 +48,22 @@ _TOKEN_PATTERN = "^[0-9a-f]{64}$"
 _ALREADY_NORMALISED = "^[A-Z0-9]*$"
 
 
+# A system key's check value: HMAC-SHA256 under the key of this fixed text, its first 16 hex
+# digits. Written in every package's manifest and registered (organisations.yaml, system:
+# system_keys), so that a package pseudonymised under another key than the system's - a key
+# an organisation generated itself, an old copy - is refused instead of landing people who
+# can never be linked with anyone else's. A keyed hash of a constant says nothing about the
+# key (HMAC is a pseudorandom function); 64 bits tell two keys apart without doubt.
+SYSTEM_KEY_CHECK_INFO = b"one-workforce/system-key-check/v1"
+SYSTEM_KEY_CHECK_CHARS = 16
+
+
+def system_key_check(system_key: bytes) -> str:
+    """The check value of a system pseudonymisation key (see SYSTEM_KEY_CHECK_INFO)."""
+    _check_key(system_key)
+    return _hmac_sha256(system_key, SYSTEM_KEY_CHECK_INFO).hex()[:SYSTEM_KEY_CHECK_CHARS]
+
+
 def _check_key(key: bytes) -> None:
     if not isinstance(key, bytes | bytearray):
         raise TypeError("a pseudonymisation key must be bytes")

@@ -118,6 +118,9 @@ class Governance:
     agreements: dict[str, Agreement]
     disclosure_default: DisclosurePolicy
     retention_default_months: int
+    # Epoch -> check value of the system pseudonymisation key (pipelines.crypto.pseudonymise
+    # .system_key_check); empty: none registered, so no package's key can be checked.
+    system_key_checks: dict[int, str] = field(default_factory=dict)
 
     def organisation(self, ods_code: str) -> Organisation:
         try:
@@ -128,6 +131,47 @@ class Governance:
                 f"organisation {ods_code!r} is not in the registry"
                 f" ({self.directory / 'organisations.yaml'}); ask the hub to register it.",
             ) from None
+
+    def check_system_key(self, epoch: int, check: str | None, *, at_source: bool = False) -> None:
+        """Refusal("wrong_system_key") unless the system pseudonymisation key with this epoch
+        and check value (pipelines.crypto.pseudonymise.system_key_check) is the registered
+        one. A registry that lists no key checks nothing (a hub set up before the check).
+        `at_source`: said to `owf submit prepare` about its key, before anything is made."""
+        if not self.system_key_checks:
+            return
+        where = self.directory / "organisations.yaml"
+        subject = "the system key given" if at_source else "the package's system key"
+        what = (
+            " Use the system-pseudonymisation.key the hub operator distributed (--keys or"
+            " --system-key). Nothing was packaged."
+            if at_source
+            else " Prepare the package again with the system-pseudonymisation.key the hub"
+            " operator distributed. Nothing from this package was used."
+        )
+        registered = self.system_key_checks.get(epoch)
+        if registered is None:
+            epochs = ", ".join(str(e) for e in sorted(self.system_key_checks))
+            raise Refusal(
+                "wrong_system_key",
+                f"{subject} is of epoch {epoch}, which {where} does not register (it registers"
+                f" epoch {epochs}): people pseudonymised under it could not be linked with"
+                " other organisations'." + what,
+            )
+        if check is None:
+            raise Refusal(
+                "wrong_system_key",
+                "the package does not say which system key pseudonymised it (an older"
+                " `owf submit prepare` made it), so the hub cannot tell that its people can be"
+                " linked with other organisations'. Update the submission tool." + what,
+            )
+        if check != registered:
+            raise Refusal(
+                "wrong_system_key",
+                f"{subject} (epoch {epoch}, check {check}) is not the system's key of epoch"
+                f" {epoch} (check {registered}, registered in {where}): people pseudonymised"
+                " under it could never be linked with other organisations', nor with its own"
+                " earlier months." + what,
+            )
 
     def providers(self) -> list[Organisation]:
         """Organisations that submit data (everyone but the hub operator)."""
@@ -309,6 +353,7 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
     result.findings += f
     organisations: dict[str, Organisation] = {}
     system_name, hub = "", ""
+    system_key_checks: dict[int, str] = {}
     if doc is not None:
         sf = schema_findings(doc, load_schema(schemas / "organisations.schema.json"), rel(org_path))
         result.findings += sf
@@ -316,6 +361,21 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
             result.docs["organisations"] = doc
             system_name = doc.data["system"]["name"]
             hub = doc.data["system"]["hub_operator"]
+            for i, k in enumerate(doc.data["system"].get("system_keys") or []):
+                if k["epoch"] in system_key_checks:
+                    result.findings.append(
+                        Finding(
+                            "error",
+                            "duplicate_system_key_epoch",
+                            f"system key epoch {k['epoch']} is registered twice under system:"
+                            " system_keys; keep the one `owf keys register --system-key`"
+                            " wrote for the key the organisations hold.",
+                            rel(org_path),
+                            doc.line(["system", "system_keys", i]),
+                            "system.system_keys",
+                        )
+                    )
+                system_key_checks.setdefault(k["epoch"], k["check"])
             for o in doc.data["organisations"]:
                 keys = tuple(
                     SigningKey(
@@ -423,6 +483,7 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
         agreements=agreements,
         disclosure_default=disclosure_default,
         retention_default_months=retention_default,
+        system_key_checks=system_key_checks,
     )
     return result
 

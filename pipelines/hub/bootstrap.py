@@ -60,7 +60,8 @@ def bootstrap(
     root: Path, orgs: list[str], governance_src: Path | None = None, today: dt.date | None = None
 ) -> Layout:
     """A hub plus, for each organisation, a signing key registered with the hub."""
-    from pipelines.submission.prepare import register_signing_key
+    from pipelines.crypto.pseudonymise import system_key_check
+    from pipelines.submission.prepare import register_signing_key, register_system_key
 
     today = today or dt.date.today()
     root = Path(root)
@@ -71,6 +72,8 @@ def bootstrap(
     )  # held by the hub operator, given to each organisation
     if not system_key.exists():
         kf.write_symmetric_key(system_key, kf.generate_symmetric_key(kf.SYSTEM_KEY, 1))
+    system = kf.load_symmetric_key(system_key, kf.SYSTEM_KEY)
+    register_system_key(paths.governance, system.epoch, system_key_check(system.key))
     for org in orgs:
         keys = layout.org_keys(org)
         if (keys / f"{org}-signing.key").exists():

@@ -458,6 +458,14 @@ def _authenticate_and_govern(
             field="created_at",
         )
         return
+    try:
+        # Pseudonyms under any key but the system's can never be linked with another
+        # organisation's people (nor with its own earlier months): they would land as people
+        # nobody else has, and every count at system level would be wrong.
+        gov.check_system_key(m["key_epoch"], m.get("system_key_check"))
+    except Refusal as exc:
+        p.refuse(exc.reason, str(exc), field="system_key_check")
+        return
     if m["extract"] not in std.extracts:
         p.refuse(
             "unknown_extract", f"extract {m['extract']!r} is not in the standard v{std.version}."

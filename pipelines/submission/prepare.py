@@ -40,6 +40,7 @@ from pipelines.crypto.pseudonymise import (
     person_pseudonym_column,
     pseudonymise_column,
     require_ods_code,
+    system_key_check,
 )
 from pipelines.crypto.signing import key_fingerprint
 from pipelines.errors import Finding, OwfError, counted
@@ -215,6 +216,14 @@ def run_submission(
                         " register this one (`owf keys register`).",
                     )
                 return refuse(exc.reason, f"{exc} Nothing was packaged.", file=None)
+            # The same for the system key: one the registry does not know would make
+            # people the hub can never link with other organisations'.
+            try:
+                gov.check_system_key(
+                    keys.system_key.epoch, system_key_check(keys.system_key.key), at_source=True
+                )
+            except Refusal as exc:
+                return refuse(exc.reason, str(exc), file=None)
         out_dir = Path(out_dir or Path.cwd())
         _check_writable(out_dir)
     prog.done("governance", f"agreement {agreement.id if agreement else '(none)'}")
@@ -400,6 +409,7 @@ def run_submission(
             "period": period,
             "standard_version": std.version,
             "key_epoch": keys.system_key.epoch,
+            "system_key_check": system_key_check(keys.system_key.key),
             "tool_version": __version__,
             "created_at": receipt["created_at"],
             "profile": prof.name,
@@ -584,6 +594,41 @@ def render_receipt(outcome: Outcome, max_rows: int = 10) -> str:
         lines.append(f"  receipt {outcome.receipt_path}")
     lines.append(f"  took {r['seconds']:.2f}s")
     return "\n".join(lines)
+
+
+def register_system_key(
+    governance_dir: Path,
+    epoch: int,
+    check: str,
+    verify: Callable[[Path, str], None] | None = None,
+) -> bool:
+    """Add the system pseudonymisation key's check value for `epoch` to organisations.yaml
+    (system: system_keys), atomically; False if exactly that is registered already. Refused
+    (OwfError) if the epoch is registered with another key's check: the organisations hold
+    one key per epoch, and replacing its check would refuse every package made with it."""
+    import yaml
+
+    path = Path(governance_dir) / "organisations.yaml"
+    text = path.read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    data = yaml.safe_load(text)
+    registered = data["system"].setdefault("system_keys", [])
+    for k in registered:
+        if k.get("epoch") == epoch:
+            if k.get("check") == check:
+                return False
+            raise OwfError(
+                f"{path} already registers another system key for epoch {epoch} (check"
+                f" {k.get('check')}, this key's is {check}): nothing was written. The"
+                " organisations hold the registered one; give a new key its own epoch"
+                " (`owf keys generate system --epoch N`)."
+            )
+    registered.append({"epoch": epoch, "check": check})
+    text = header + yaml.safe_dump(data, sort_keys=False, width=100)
+    if verify is not None:
+        verify(path, text)
+    _write_atomic(path, text.encode("utf-8"))
+    return True
 
 
 def register_signing_key(

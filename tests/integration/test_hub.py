@@ -665,6 +665,7 @@ def _reseal(
     created_at: str | None = None,
     package_id: str | None = None,
     manifest_changes: dict | None = None,
+    without: tuple[str, ...] = (),
 ) -> Path:
     """A package re-made by its organisation with a changed payload (as a buggy or hand-edited
     extract would be), made now or at `created_at`, with a new package id or `package_id`
@@ -680,6 +681,8 @@ def _reseal(
         created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **(manifest_changes or {}),
     )
+    for field in without:  # as an older tool wrote it
+        manifest.pop(field)
     data, _ = seal_package(
         table, manifest, signing, kf.load_encryption_public_key(paths.keys / "hub-encryption.pub")
     )
@@ -1145,6 +1148,91 @@ def test_a_package_dated_after_its_arrival_or_not_dated_is_refused(world, tmp_pa
     rows = _by_file(paths)
     assert rows["skewed.owfpkg"] == ("superseded", None) and rows["fixed.owfpkg"][0] == "accepted"
     assert rows["offset.owfpkg"] == ("superseded", None)
+
+
+def test_a_package_made_under_another_system_key_is_refused(world, tmp_path):
+    """An organisation that pseudonymised under a key of its own (it ran `owf keys generate
+    system` itself, or kept an old copy) sent people the hub can never link with anyone
+    else's, nor with its own earlier months: every system-level count would hold them twice
+    and its turnover would show everyone leaving. Such packages were accepted. The registry
+    now holds the system key's check value: the tool refuses to package under another key,
+    and the hub refuses a package made so (by a tool given an old registry) or made by an
+    older tool that does not say which key it used."""
+    from pipelines.crypto.pseudonymise import system_key_check
+    from pipelines.hub.ingest import ingest
+    from pipelines.submission.prepare import key_paths, run_submission
+
+    paths = fresh_hub(world, tmp_path)
+    registered = yaml.safe_load((paths.governance / "organisations.yaml").read_text())
+    system = kf.load_symmetric_key(
+        world["base"] / "system" / "system-pseudonymisation.key", kf.SYSTEM_KEY
+    )
+    assert registered["system"]["system_keys"] == [
+        {"epoch": 1, "check": system_key_check(system.key)}
+    ]
+    own = tmp_path / "own" / "system-pseudonymisation.key"
+    kf.write_symmetric_key(own, kf.generate_symmetric_key(kf.SYSTEM_KEY, 1))
+    old_registry = tmp_path / "old-registry"
+    shutil.copytree(paths.governance, old_registry)
+    edit_yaml(old_registry / "organisations.yaml", lambda d: d["system"].pop("system_keys"))
+
+    def prepare(governance: Path, out: Path):
+        return run_submission(
+            world["synth"].extracts_dir / "SC101" / "vacancies_SC101_2026-10.csv",
+            org="SC101",
+            extract="vacancies",
+            period="2026-10",
+            governance=governance,
+            out_dir=out,
+            key_paths_=key_paths(world["layout"].org_keys("SC101"), "SC101", None, own, None),
+        )
+
+    at_source = prepare(paths.governance, tmp_path / "refused-out")
+    assert not at_source.ok and at_source.package_path is None
+    [finding] = [f for f in at_source.findings if f.severity == "error"]
+    assert finding.rule == "wrong_system_key", finding
+    assert "is not the system's key of epoch 1" in finding.message
+    assert "Nothing was packaged" in finding.message
+    assert not list((tmp_path / "refused-out").glob("*.owfpkg"))
+
+    made = prepare(old_registry, tmp_path / "out")
+    assert made.ok, made.findings
+    older_tool = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "vacancies", "2026-10")],
+        lambda t: t,
+        "older-tool",
+        without=("system_key_check",),
+    )
+    good = world["packages"][("RW1", "staff_in_post", "2026-10")]
+    drop(paths, made.package_path, older_tool, good)
+    result = ingest(paths)
+    by_file = {p.path.name: p for p in result.outcomes}
+    assert (by_file[made.package_path.name].status, by_file[made.package_path.name].reason) == (
+        "refused",
+        "wrong_system_key",
+    )
+    [why] = by_file[made.package_path.name].reasons
+    assert why.field == "system_key_check" and "never be linked" in why.message
+    assert "Prepare the package again" in why.message
+    assert by_file["older-tool.owfpkg"].reason == "wrong_system_key"
+    assert (
+        "an older `owf submit prepare` made it" in by_file["older-tool.owfpkg"].reasons[0].message
+    )
+    assert by_file[good.name].status == "accepted"
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.vacancies").fetchone()[0] == 0
+
+    # A hub whose registry lists no system key (set up before the check) takes them as before.
+    (tmp_path / "before").mkdir()
+    before = fresh_hub(
+        world,
+        tmp_path / "before",
+        lambda gov: edit_yaml(gov / "organisations.yaml", lambda d: d["system"].pop("system_keys")),
+    )
+    drop(before, made.package_path, older_tool)
+    assert {p.status for p in ingest(before).outcomes} == {"accepted"}
 
 
 def test_packages_for_one_month_in_one_run_leave_the_latest_made_current(world, tmp_path):

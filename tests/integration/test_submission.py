@@ -976,6 +976,56 @@ def test_keys_register_writes_nothing_unless_the_registry_stays_valid(world, tmp
         assert registry.read_bytes() == after
 
 
+def test_keys_register_system_records_the_check_value_once_per_epoch(world, tmp_path):
+    """`owf keys generate system` says how to register the key's check value; `owf keys
+    register-system` writes it into organisations.yaml (never the key), says so once, and
+    refuses another key for a registered epoch with nothing written."""
+    from pipelines.crypto import keys as kf
+    from pipelines.crypto.pseudonymise import system_key_check
+    from pipelines.governance import load_governance
+
+    gov = tmp_path / "governance"
+    shutil.copytree(world["gov_dir"], gov)
+    registry = gov / "organisations.yaml"
+    r = subprocess.run(
+        [OWF, "keys", "generate", "system", "--out", str(tmp_path / "k1")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "owf keys register-system --key" in r.stdout, r.stdout
+
+    def register(folder: str):
+        return subprocess.run(
+            [
+                OWF,
+                "keys",
+                "register-system",
+                "--key",
+                str(tmp_path / folder / "system-pseudonymisation.key"),
+                "--governance",
+                str(gov),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    key = kf.load_symmetric_key(tmp_path / "k1" / "system-pseudonymisation.key", kf.SYSTEM_KEY)
+    check = system_key_check(key.key)
+    r = register("k1")
+    assert r.returncode == 0 and f"epoch 1 (check {check})" in r.stdout, r.stderr
+    assert load_governance(gov).system_key_checks == {1: check}
+    text = registry.read_text()
+    assert key.key.hex() not in text and text.startswith("#")  # the header comment stays
+    r = register("k1")
+    assert r.returncode == 0 and "already registers this system key" in r.stdout
+    assert registry.read_text() == text
+    subprocess.run([OWF, "keys", "generate", "system", "--out", str(tmp_path / "k2")], check=True)
+    r = register("k2")
+    assert r.returncode == 2 and "already registers another system key for epoch 1" in r.stderr
+    assert "nothing was written" in r.stderr and "Traceback" not in r.stderr
+    assert registry.read_text() == text
+
+
 def test_cli_keys_check_and_prepare(world, tmp_path):
     keys = tmp_path / "keys"
     r = subprocess.run(

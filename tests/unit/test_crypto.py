@@ -132,6 +132,17 @@ def test_hmac_hex_array_is_each_value_s_hmac_in_order_whole_or_chunked(monkeypat
     assert _hmac_sha256_hex_array(key, []).to_pylist() == []
 
 
+def test_system_key_check_is_a_keyed_hash_of_a_fixed_text():
+    """Known answers (from Python's own hmac module): the first 16 hex digits of
+    HMAC-SHA256(key, "one-workforce/system-key-check/v1"); different keys, different checks."""
+    from pipelines.crypto.pseudonymise import system_key_check
+
+    assert system_key_check(bytes(range(32))) == "231e7fc42d5453db"
+    assert system_key_check(b"\xff" * 32) == "953361d1a223cf11"
+    with pytest.raises(ValueError, match="at least 32"):
+        system_key_check(b"short")
+
+
 def test_hmac_sha256_rfc4231_case_4_key_is_bytes_1_to_25():
     assert RFC4231[4][0].hex() == "0102030405060708090a0b0c0d0e0f10111213141516171819"
 

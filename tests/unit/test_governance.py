@@ -173,6 +173,50 @@ def test_duplicate_organisation_and_sector_mismatch(governance_copy):
     assert f.field == "organisations[2].sector"
 
 
+def test_system_key_checks_are_read_and_checked(governance_copy):
+    """organisations.yaml may register the system key's check value per epoch: read into
+    Governance.system_key_checks; a malformed check or an epoch registered twice is an
+    error naming the file and line; check_system_key refuses another key, an unregistered
+    epoch and a package that does not say its key, and checks nothing when none is listed."""
+    path = governance_copy / "organisations.yaml"
+    gov = load_governance(governance_copy)
+    assert gov.system_key_checks == {}
+    gov.check_system_key(1, None)  # nothing registered: nothing to check against
+
+    _edit(
+        path, lambda d: d["system"].update(system_keys=[{"epoch": 1, "check": "0123456789abcdef"}])
+    )
+    gov = load_governance(governance_copy)
+    assert gov.system_key_checks == {1: "0123456789abcdef"}
+    gov.check_system_key(1, "0123456789abcdef")
+    for epoch, check, says in [
+        (1, "fedcba9876543210", "is not the system's key of epoch 1 (check 0123456789abcdef"),
+        (2, "0123456789abcdef", "epoch 2, which"),
+        (1, None, "does not say which system key"),
+    ]:
+        with pytest.raises(Refusal) as caught:
+            gov.check_system_key(epoch, check)
+        assert caught.value.reason == "wrong_system_key" and says in str(caught.value)
+    with pytest.raises(Refusal) as caught:
+        gov.check_system_key(1, "fedcba9876543210", at_source=True)
+    assert "Nothing was packaged" in str(caught.value) and "--system-key" in str(caught.value)
+
+    _edit(path, lambda d: d["system"].update(system_keys=[{"epoch": 1, "check": "ABC"}]))
+    [bad] = [f for f in run_check(governance_copy, today=TODAY)[0] if f.severity == "error"]
+    assert bad.file.endswith("organisations.yaml") and bad.row and "does not match" in bad.message
+    _edit(
+        path,
+        lambda d: d["system"].update(
+            system_keys=[
+                {"epoch": 1, "check": "0123456789abcdef"},
+                {"epoch": 1, "check": "fedcba9876543210"},
+            ]
+        ),
+    )
+    [dup] = _errors(governance_copy, "duplicate_system_key_epoch")
+    assert dup.row and "registered twice" in dup.message
+
+
 def _public_b64() -> str:
     raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return base64.b64encode(raw).decode()
