@@ -202,6 +202,18 @@ class Governance:
         received_on = received_on or dt.date.today()
         arrived_on = min(arrived_on or received_on, received_on)
         self.organisation(ods_code)
+        if ods_code == self.hub_operator:
+            # A party to every agreement as the one receiving the data, never as a provider
+            # (providers(), and the overlap check, leave it out). Found in review: its own
+            # package was accepted under whichever agreement came first, with that one's
+            # disclosure control and retention.
+            raise Refusal(
+                "no_agreement",
+                f"{ods_code} is the hub operator (organisations.yaml, system: hub_operator): it"
+                " is party to the agreements as the organisation that receives the system's"
+                " submissions, and no agreement lets it provide any. Nothing was accepted;"
+                " contact the hub's information governance lead.",
+            )
         begins = _first_day(period)
         if begins is not None and begins > received_on:
             # No agreement can cover data about a month that has not begun: a mistyped
@@ -238,6 +250,16 @@ class Governance:
                 " Nothing was accepted; contact the hub's information governance lead.",
             )
         in_range = [a for a in candidates if a.period_in_range(period)]
+        # A renewal takes over its predecessor's last month. A month can be shared only once
+        # it is over, so the month whose census date is an agreement's end date arrives after
+        # that agreement has ended, and a back-to-back renewal did not cover it either (its
+        # census date is before the renewal's start): found in review, every agreement
+        # ending on a month's last day lost its final month for good.
+        in_range += [
+            a
+            for a in candidates
+            if a not in in_range and _takes_over(a, candidates, period)
+        ]
         if not in_range:
             spans = ", ".join(f"{a.id} {a.start_date}..{a.end_date}" for a in candidates)
             raise Refusal(
@@ -275,6 +297,26 @@ class Governance:
             f"agreement {a.id} ended on {a.end_date} (status {a.status}); submissions received"
             f" on {received_on} are not accepted under it.",
         )
+
+
+def _takes_over(renewal: Agreement, candidates: list[Agreement], period: str) -> bool:
+    """Whether `renewal` covers `period` as its predecessor's last month: it starts after the
+    period's census date and no later than the end of the next month, and another agreement
+    for the same organisation and extract (active or ended: not a draft or a suspended one)
+    covered the period and ended before the renewal started."""
+    if _first_day(period) is None:
+        return False
+    _, census = period_bounds(period)
+    next_month_end = period_bounds(f"{census + dt.timedelta(days=1):%Y-%m}")[1]
+    if not census < renewal.start_date <= next_month_end:
+        return False
+    return any(
+        b is not renewal
+        and b.status in ("active", "ended")
+        and b.period_in_range(period)
+        and b.end_date < renewal.start_date
+        for b in candidates
+    )
 
 
 def display_path(path: Path) -> str:

@@ -9,6 +9,7 @@ change the hub work on a copy of it, so each starts from the same first publicat
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -1351,7 +1352,17 @@ def test_publications_commands_say_what_to_do_when_there_is_nothing_to_read(worl
     assert none.returncode == 2 and "owf publish" in none.stderr, none.stderr
 
 
-def test_data_no_agreement_in_force_covers_any_more_is_used_nowhere(world, tmp_path):
+@pytest.mark.parametrize(
+    "no_longer",
+    [
+        lambda d: d.update(status="suspended"),
+        # Past its end date but still marked active (found in review: the organisations_present
+        # check still expected HS101, and stopped every publication).
+        lambda d: d.update(end_date=(dt.date.today() - dt.timedelta(days=1)).isoformat()),
+    ],
+    ids=["suspended", "past_its_end_date"],
+)
+def test_data_no_agreement_in_force_covers_any_more_is_used_nowhere(world, tmp_path, no_longer):
     """Found in review: the agreements were checked only when a package arrived. Once HS101's
     agreement was suspended (or ended, or past its end date) its months already landed were
     still in every system total, and a field the trusts' agreement no longer listed
@@ -1359,7 +1370,7 @@ def test_data_no_agreement_in_force_covers_any_more_is_used_nowhere(world, tmp_p
     an agreement in force on the build day covers, and changes nothing stored."""
     paths = copy_hub(world, tmp_path / "hub")
     for name, edit in (
-        ("ISA-WV-004", lambda d: d.update(status="suspended")),
+        ("ISA-WV-004", no_longer),
         (
             "ISA-WV-001",
             lambda d: d["extracts"]["staff_in_post"].update(

@@ -217,6 +217,18 @@ def test_system_key_checks_are_read_and_checked(governance_copy):
     assert dup.row and "registered twice" in dup.message
 
 
+def test_the_hub_operator_provides_nothing_under_the_agreements():
+    """Found in review: a package from the hub operator (QWV, party to every agreement as
+    the receiving controller) was accepted under whichever agreement came first, though the
+    registry treats it as no provider (providers(), the overlap check)."""
+    gov = load_governance()
+    assert gov.hub_operator == "QWV" and gov.agreements_for("QWV", "vacancies")
+    with pytest.raises(Refusal) as caught:
+        gov.resolve_agreement("QWV", "vacancies", "2026-10", TODAY)
+    assert caught.value.reason == "no_agreement" and "is the hub operator" in str(caught.value)
+    assert gov.resolve_agreement("RW1", "vacancies", "2026-10", TODAY).id  # providers still can
+
+
 def _public_b64() -> str:
     raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return base64.b64encode(raw).decode()
@@ -254,6 +266,52 @@ def _copy_agreement_as(directory, new_name, mutate=None):
     if mutate:
         mutate(data)
     (directory / "agreements" / new_name).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_renewal_takes_over_its_predecessor_s_last_month(governance_copy):
+    """Found in review: HS101's agreement ends on 2026-10-31 and its renewal, on the same
+    terms, starts on 2026-11-01. October can be shared only once it is over, after the old
+    agreement ended, and its census date (31 October) is before the renewal's start: no
+    agreement took it, and every agreement ending on a month's last day lost its final month.
+    The renewal now takes it over; an agreement with no predecessor for the month, or one
+    starting more than a month later, does not."""
+    old = governance_copy / "agreements/ISA-WV-004.yaml"
+    _edit(old, lambda d: d.update(end_date="2026-10-31"))
+    received = dt.date(2026, 11, 5)
+    with pytest.raises(Refusal) as caught:
+        load_governance(governance_copy).resolve_agreement(
+            "HS101", "vacancies", "2026-10", received
+        )
+    assert caught.value.reason == "agreement_expired"
+
+    def renewal(start: str):
+        return lambda d: d.update(id="ISA-WV-005", start_date=start, end_date="2028-10-31")
+
+    _copy_agreement_as(governance_copy, "ISA-WV-005.yaml", renewal("2026-11-01"))
+    gov = load_governance(governance_copy)
+    assert gov.resolve_agreement("HS101", "vacancies", "2026-10", received).id == "ISA-WV-005"
+    with pytest.raises(Refusal) as caught:  # September was the old agreement's to receive
+        gov.resolve_agreement("HS101", "vacancies", "2026-09", received)
+    assert caught.value.reason == "agreement_expired"
+    assert (
+        gov.resolve_agreement("HS101", "vacancies", "2026-11", dt.date(2026, 12, 2)).id
+        == "ISA-WV-005"
+    )
+
+    # A renewal starting two months later: October stays uncovered.
+    _copy_agreement_as(governance_copy, "ISA-WV-005.yaml", renewal("2027-01-01"))
+    with pytest.raises(Refusal):
+        load_governance(governance_copy).resolve_agreement(
+            "HS101", "vacancies", "2026-10", dt.date(2027, 1, 5)
+        )
+    # No predecessor covered October (only the new agreement): nothing to take over.
+    _copy_agreement_as(governance_copy, "ISA-WV-005.yaml", renewal("2026-11-01"))
+    old.unlink()
+    with pytest.raises(Refusal) as caught:
+        load_governance(governance_copy).resolve_agreement(
+            "HS101", "vacancies", "2026-10", received
+        )
+    assert caught.value.reason == "period_outside_agreement"
 
 
 def _shared_key(d):
