@@ -256,9 +256,7 @@ class Governance:
         # census date is before the renewal's start): found in review, every agreement
         # ending on a month's last day lost its final month for good.
         in_range += [
-            a
-            for a in candidates
-            if a not in in_range and _takes_over(a, candidates, period)
+            a for a in candidates if a not in in_range and _takes_over(a, candidates, period)
         ]
         if not in_range:
             spans = ", ".join(f"{a.id} {a.start_date}..{a.end_date}" for a in candidates)
