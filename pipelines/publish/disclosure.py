@@ -131,6 +131,10 @@ class TableSpec:
     # Cells of one row tied by an identity (turnover: end = start - leavers + joiners): as
     # with a total, no row may have exactly one of them hidden, or the others give it back.
     row_identities: tuple[tuple[str, ...], ...] = ()
+    # rate column -> measures of its row it would give back: hidden wherever one of them is
+    # (primary, followed or secondary), without a small-count rule of its own (the vacancy
+    # rate times the establishment is the vacant FTE; the establishment is not a count).
+    hidden_with: dict = field(default_factory=dict)
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -166,6 +170,7 @@ class TableSpec:
             copies_of=tuple(meta.get("copies", {}).get("of", [])),
             copy_measures=tuple(meta.get("copies", {}).get("measures", [])),
             row_identities=tuple(tuple(i) for i in meta.get("row_identities", [])),
+            hidden_with={k: tuple(v) for k, v in meta.get("hidden_with", {}).items()},
             rate_parts={
                 rate: tuple(
                     RateFormula.from_meta(f) for f in (fs if isinstance(fs, list) else [fs])
@@ -181,6 +186,7 @@ class TableSpec:
             rate
             for rate in self.rates
             if measure in self.rates[rate]
+            or measure in self.hidden_with.get(rate, ())
             or any(measure in f.numerator + f.denominator for f in self.rate_parts.get(rate, ()))
         ]
 
@@ -294,6 +300,12 @@ def protect(
         return np.where(exempt, 1.0, base)
 
     def rounded(v: np.ndarray, col: str) -> np.ndarray:
+        if 0 < float(spec.magnitude_rounding.get(col, 1)) < 1:
+            # A base below 1 (0.1) is decimals: a magnitude about posts, not people (the
+            # establishment), is controlled by suppression, not rounding. System rows stay
+            # exact, as every measure's do.
+            decimals = round(-math.log10(float(spec.magnitude_rounding[col])))
+            return np.where(exempt | np.isnan(v), v, round_decimals(v, decimals))
         col_base = rounding_base(col)
         r = np.floor(v / col_base + 0.5) * col_base
         return np.where(exempt | np.isnan(v) | (v == 0), v, r)

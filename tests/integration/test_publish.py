@@ -405,6 +405,46 @@ def test_no_fte_workforce_in_post_hides_comes_back_from_a_rate(world, table, rat
     assert recovered == [], f"{len(recovered)} of {len(rows)}: {recovered[:3]}"
 
 
+def test_no_fte_workforce_in_post_hides_comes_back_as_establishment_less_vacancies(world):
+    """Found in re-review: the funded establishment less the vacant FTE is the substantive
+    FTE in post, both were published to one decimal, and 652 of the demo's 714 staff-group
+    FTE cells that workforce_in_post suppresses came back within 0.05 FTE (one person's 0.8
+    FTE among them). Wherever workforce_in_post hides the FTE, the establishment is hidden,
+    and no hidden establishment is its total less the others (one decimal, exact)."""
+    folder = world["outcome"].folder
+    with duckdb.connect(str(folder / "published.duckdb"), read_only=True) as con:
+        con.execute(f"ATTACH '{world['paths'].warehouse}' AS wh (READ_ONLY)")
+        rows = con.execute(
+            "SELECT v.org_code, v.staff_group, v.funded_establishment_fte, v.vacant_fte, f.fte"
+            " FROM vacancies v JOIN workforce_in_post w ON w.period = v.period"
+            " AND w.level = v.level AND w.org_code = v.org_code AND w.dimension = 'staff_group'"
+            " AND w.dimension_value = v.staff_group"
+            " JOIN wh.marts.fct_workforce_in_post f ON f.period = w.period AND f.level = w.level"
+            " AND f.org_code = w.org_code AND f.dimension = w.dimension"
+            " AND f.dimension_value = w.dimension_value"
+            " WHERE v.level = 'organisation' AND list_contains(string_split(w.suppressed, ','), 'fte')"
+        ).fetchall()
+        assert len(rows) > 100, "the demo hides many staff groups' FTE"
+        shown = [r for r in rows if r[2] is not None]
+        assert shown == [], f"{len(shown)} of {len(rows)}: {shown[:3]}"
+        # Within an organisation the staff groups' establishments add up to its ALL row: a
+        # hidden one is never the only one hidden there.
+        lone = con.execute(
+            "SELECT period, org_code FROM vacancies WHERE level = 'organisation'"
+            " AND staff_group <> 'ALL' GROUP BY ALL"
+            " HAVING count(*) FILTER (WHERE funded_establishment_fte IS NULL) = 1"
+            " AND bool_and(staff_group <> 'ALL')"
+        ).fetchall()
+        all_hidden = {
+            (p, o)
+            for p, o in con.execute(
+                "SELECT period, org_code FROM vacancies WHERE staff_group = 'ALL'"
+                " AND funded_establishment_fte IS NULL"
+            ).fetchall()
+        }
+        assert [k for k in lone if k not in all_hidden] == []
+
+
 # Counts of distinct people: someone in two organisations (or staff groups) counts once in
 # the total, so the cells add up to at least it.
 DISTINCT_PEOPLE = frozenset({"headcount", "people", "people_absent", "substantive_headcount"})
