@@ -445,6 +445,26 @@ def test_no_fte_workforce_in_post_hides_comes_back_as_establishment_less_vacanci
         assert [k for k in lone if k not in all_hidden] == []
 
 
+def test_stayers_are_hidden_wherever_turnover_hides_the_12_month_leavers(world):
+    """Found in re-review: stability published organisations' stayers (rounded) beside the
+    12-month leavers turnover hid. With the exact all-organisations start less another
+    organisation's rounded start, RW1's start was at most 29 and its stayers at least 28:
+    its hidden leavers were 0 or 1 (4 cells so, 21 narrowed to 0..2). Stayers (and stayers
+    in the system) are now hidden wherever turnover hides those leavers or joiners."""
+    folder = world["outcome"].folder
+    with duckdb.connect(str(folder / "published.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT s.org_code, s.staff_group, s.period, s.stayers, s.stayers_in_system"
+            " FROM stability s JOIN turnover t USING (period, level, org_code, staff_group)"
+            " WHERE t.window_months = 12 AND s.level = 'organisation'"
+            " AND (list_contains(string_split(t.suppressed, ','), 'leavers')"
+            " OR list_contains(string_split(t.suppressed, ','), 'joiners'))"
+        ).fetchall()
+    assert len(rows) > 10, "the demo hides 12-month leavers"
+    shown = [r for r in rows if r[3] is not None or r[4] is not None]
+    assert shown == [], f"{len(shown)} of {len(rows)}: {shown[:3]}"
+
+
 # Counts of distinct people: someone in two organisations (or staff groups) counts once in
 # the total, so the cells add up to at least it.
 DISTINCT_PEOPLE = frozenset({"headcount", "people", "people_absent", "substantive_headcount"})
