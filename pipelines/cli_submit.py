@@ -317,12 +317,8 @@ def keys_register(
 
     The registry with the key added is checked first (owf governance check, in a private
     copy of the folder): if it has errors, they are printed and nothing is written."""
-    import shutil
-    import tempfile
-
     from pipelines.crypto import keys as kf
     from pipelines.crypto.signing import key_fingerprint, public_key_b64
-    from pipelines.governance.check import run_check
     from pipelines.paths import governance_dir
     from pipelines.submission.prepare import register_signing_key
 
@@ -338,29 +334,12 @@ def keys_register(
     pub = kf.load_signing_public_key(public_key)
     folder = Path(governance or governance_dir())
 
-    def without_errors(path: Path, text: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="owf-register-") as tmp:
-            trial = Path(tmp) / folder.name
-            shutil.copytree(folder, trial)
-            (trial / path.name).write_text(text, encoding="utf-8")
-            findings, summary = run_check(trial)
-        if summary["errors"]:
-            # Named as the user's file, not the trial copy (found in review: a bad --key-id
-            # was reported against /tmp/owf-register-.../organisations.yaml, row 35); its
-            # rows are the file's as it would be with the key registered.
-            for f in findings:
-                if f.severity == "error":
-                    f = dataclasses.replace(
-                        f,
-                        file=f.file and f.file.replace(str(trial), str(folder)),
-                        message=f.message.replace(str(trial), str(folder)),
-                    )
-                    typer.echo(f"{f.render()} (with the key added)", err=True)
-            raise OwfError(
-                f"registering this key would leave {path} with errors (above); nothing was"
-                " written. Correct the key's options (--key-id, --valid-from, --valid-days),"
-                " or the registry (owf governance check)"
-            )
+    without_errors = _registry_stays_valid(
+        folder,
+        "registering this key",
+        "Correct the key's options (--key-id, --valid-from, --valid-days), or the registry"
+        " (owf governance check)",
+    )
 
     path = register_signing_key(
         folder,
@@ -396,9 +375,55 @@ def keys_register_system(
     check = system_key_check(system.key)
     folder = Path(governance or governance_dir())
     path = folder / "organisations.yaml"
-    if register_system_key(folder, system.epoch, check):
+    # A registry whose schemas came with an older hub (`owf hub init` copies them) does not
+    # know system_keys: say so and how to bring the schema up to date, rather than write
+    # what every later command would refuse (found in re-review).
+    without_errors = _registry_stays_valid(
+        folder,
+        "registering the system key",
+        f"If the error is that 'system_keys' was unexpected, {folder / 'schemas'} predates"
+        " system key checks: copy organisations.schema.json from the project's"
+        " governance/schemas/ over it, check the registry (owf governance check), and run"
+        " this again.",
+    )
+    if register_system_key(folder, system.epoch, check, verify=without_errors):
         typer.echo(f"registered the system key of epoch {system.epoch} (check {check}) in {path}")
     else:
         typer.echo(
             f"{path} already registers this system key (epoch {system.epoch}, check {check})"
         )
+
+
+def _registry_stays_valid(folder: Path, doing: str, what_to_do: str):
+    """A `verify(path, new_text)` for the register commands: the registry with the change is
+    checked first (owf governance check, on a private copy of the folder); if it has errors
+    they are printed, named as the user's files, and OwfError says nothing was written."""
+
+    def without_errors(path: Path, text: str) -> None:
+        import shutil
+        import tempfile
+
+        from pipelines.governance.check import run_check
+
+        with tempfile.TemporaryDirectory(prefix="owf-register-") as tmp:
+            trial = Path(tmp) / folder.name
+            shutil.copytree(folder, trial)
+            (trial / path.name).write_text(text, encoding="utf-8")
+            findings, summary = run_check(trial)
+        if summary["errors"]:
+            # Named as the user's file, not the trial copy (found in review: a bad --key-id
+            # was reported against /tmp/owf-register-.../organisations.yaml, row 35); its
+            # rows are the file's as it would be with the change made.
+            for f in findings:
+                if f.severity == "error":
+                    f = dataclasses.replace(
+                        f,
+                        file=f.file and f.file.replace(str(trial), str(folder)),
+                        message=f.message.replace(str(trial), str(folder)),
+                    )
+                    typer.echo(f"{f.render()} (with the change made)", err=True)
+            raise OwfError(
+                f"{doing} would leave {path} with errors (above); nothing was written. {what_to_do}"
+            )
+
+    return without_errors

@@ -408,8 +408,8 @@ def inspect_governance(directory: Path | str | None = None) -> _Loaded:
                             "error",
                             "duplicate_system_key_epoch",
                             f"system key epoch {k['epoch']} is registered twice under system:"
-                            " system_keys; keep the one `owf keys register --system-key`"
-                            " wrote for the key the organisations hold.",
+                            " system_keys; keep the one `owf keys register-system` wrote for"
+                            " the key the organisations hold.",
                             rel(org_path),
                             doc.line(["system", "system_keys", i]),
                             "system.system_keys",

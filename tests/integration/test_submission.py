@@ -1025,6 +1025,35 @@ def test_keys_register_system_records_the_check_value_once_per_epoch(world, tmp_
     assert "nothing was written" in r.stderr and "Traceback" not in r.stderr
     assert registry.read_text() == text
 
+    # A hub set up before the check keeps a copy of the older schema, which does not allow
+    # system_keys: found in re-review, the command wrote the entry, said it had, and every
+    # later command refused the registry. Now nothing is written and it says what to do.
+    old_hub = tmp_path / "old-hub-governance"
+    shutil.copytree(world["gov_dir"], old_hub)
+    schema_path = old_hub / "schemas" / "organisations.schema.json"
+    schema = json.loads(schema_path.read_text())
+    del schema["properties"]["system"]["properties"]["system_keys"]
+    schema_path.write_text(json.dumps(schema))
+    before = (old_hub / "organisations.yaml").read_bytes()
+    r = subprocess.run(
+        [
+            OWF,
+            "keys",
+            "register-system",
+            "--key",
+            str(tmp_path / "k1" / "system-pseudonymisation.key"),
+            "--governance",
+            str(old_hub),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2, r.stdout
+    assert "'system_keys' was unexpected" in r.stderr and "nothing was written" in r.stderr
+    assert "copy organisations.schema.json from the project's governance/schemas/" in r.stderr
+    assert (old_hub / "organisations.yaml").read_bytes() == before
+    assert load_governance(old_hub).system_key_checks == {}
+
 
 def test_cli_keys_check_and_prepare(world, tmp_path):
     keys = tmp_path / "keys"
