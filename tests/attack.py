@@ -93,10 +93,12 @@ def recovered_cells(
     *,
     limit: int | None = None,
     at_least: frozenset[str] = frozenset(),
+    within: float = 0.0,
 ) -> list[tuple[int, str, float, float]]:
     """Suppressed cells the attacker pins down: (row, measure, least, greatest).
 
-    Measures in `at_least` add up only approximately - distinct people: someone in two
+    A magnitude counts as recovered when its interval is narrower than `within` either side
+    of a point (0: a single value). Measures in `at_least` add up only approximately - distinct people: someone in two
     organisations or groups counts once in the total - so for them the attacker knows only
     that the cells add up to at least the total.
     """
@@ -163,8 +165,8 @@ def recovered_cells(
                 lo, hi = low.fun, -high.fun
                 if measure in spec.counts:
                     pinned = math.floor(hi + 1e-6) == math.ceil(lo - 1e-6)
-                else:
-                    pinned = hi - lo < 1e-6
+                else:  # a magnitude: pinned to a point, or to `within` either side of one
+                    pinned = hi - lo < 1e-6 + 2 * within
                 if pinned and hi > 0.5:  # learning that a cell is 0 is not a disclosure: 0 stays 0
                     found.append((c, measure, lo, hi))
     return found
