@@ -67,13 +67,21 @@ periods as (
 
 ),
 
+{#- The months and extracts an agreement covers (census date within its dates; active or
+    ended, not a draft or a suspended one), for each organisation and extract with an
+    agreement in force on the build day - whose data the models use (stg_submissions). So a
+    renewed agreement's organisation keeps the months its predecessor covered, and the month
+    the renewal took over (found in re-review: a renewal's organisation lost every data-quality
+    row while its figures stayed in every mart). -#}
 expected as (
 
-    select periods.period, periods.period_start_date, agreements.org_code, agreements.extract
-    from {{ source('governance', 'agreement_extracts') }} as agreements
+    select distinct periods.period, periods.period_start_date, covering.org_code, covering.extract
+    from {{ source('governance', 'agreement_extracts') }} as covering
     inner join periods
-        on {{ census_date('periods.period_start_date') }} between agreements.start_date and agreements.end_date
-    where {{ in_force('agreements') }}
+        on {{ census_date('periods.period_start_date') }} between covering.start_date and covering.end_date
+    inner join {{ source('governance', 'agreement_extracts') }} as agreements
+        on agreements.org_code = covering.org_code and agreements.extract = covering.extract
+    where covering.status in ('active', 'ended') and {{ in_force('agreements') }}
 
 ),
 
@@ -96,13 +104,13 @@ missing as (
 {#- The staff-in-post fields each organisation's agreement in force lets it send. -#}
 permitted_fields as (
 
-    select distinct agreements.org_code, periods.period_start_date, fields.field
-    from {{ source('governance', 'agreement_extracts') }} as agreements
+    select distinct expected.org_code, expected.period_start_date, fields.field
+    from expected
+    inner join {{ source('governance', 'agreement_extracts') }} as agreements
+        on agreements.org_code = expected.org_code and agreements.extract = expected.extract
     inner join {{ source('governance', 'agreement_fields') }} as fields
         on fields.agreement_id = agreements.agreement_id and fields.extract = agreements.extract
-    inner join periods
-        on {{ census_date('periods.period_start_date') }} between agreements.start_date and agreements.end_date
-    where {{ in_force('agreements') }} and agreements.extract = 'staff_in_post'
+    where {{ in_force('agreements') }} and expected.extract = 'staff_in_post'
 
 ),
 
