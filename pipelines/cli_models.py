@@ -83,6 +83,7 @@ def models_unit_test(hub: HubOpt = None) -> None:
 
     They pin the SQL logic, not the month's data, so the monthly build leaves them out;
     `make test` runs them, and so should anyone who changes a model."""
+    import json
     import re
 
     from pipelines.transform.project import run_dbt
@@ -93,11 +94,20 @@ def models_unit_test(hub: HubOpt = None) -> None:
             f"no warehouse at {paths.warehouse}: the unit tests need the models built once"
             " (owf models build, or make demo)"
         )
+    (paths.dbt_target / "run_results.json").unlink(missing_ok=True)
     result = run_dbt(paths, ["test", "--select", "test_type:unit"], check=False)
-    done = re.search(r"Done\. PASS=(\d+) WARN=(\d+) ERROR=(\d+)", result.stdout)
     failures = re.findall(r"Failure in unit_test (\S+)", result.stdout)
-    if done:
-        typer.echo(f"dbt unit tests: {done.group(1)} passed, {done.group(3)} failed")
+    # Counted from dbt's results, not its summary line, which counts the project's
+    # on-run-start hooks as passes too.
+    results_file = paths.dbt_target / "run_results.json"
+    if results_file.exists():
+        units = [
+            r
+            for r in json.loads(results_file.read_text())["results"]
+            if r["unique_id"].startswith("unit_test.")
+        ]
+        passed = sum(r["status"] == "pass" for r in units)
+        typer.echo(f"dbt unit tests: {passed} passed, {len(units) - passed} failed")
     for name in failures:
         typer.echo(f"  failed: {name}")
     if failures:

@@ -415,5 +415,8 @@ def test_unit_tests_run_outside_the_monthly_build(pipeline, tmp_path):
     after = shared.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     run = json.loads((paths.dbt_target / "run_results.json").read_text())
-    assert len(run["results"]) == expected
+    # Every unit test, and nothing else but the project's on-run-start hooks (no-ops here).
+    units = [r for r in run["results"] if r["unique_id"].startswith("unit_test.")]
+    assert len(units) == expected
+    assert {r["unique_id"].split(".")[0] for r in run["results"]} <= {"unit_test", "operation"}
     assert (paths.dbt_target / "dbt.log").exists()

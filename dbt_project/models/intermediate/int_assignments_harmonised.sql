@@ -10,10 +10,24 @@
   Staff in post (is_in_post) are assignments with FTE above 0 in a role that counts: GP
   registrars are excluded from practice counts (DOMAIN.md), as the sector_role code list's
   counted_in_post column says; they stay in this table, flagged is_excluded_role.
+
+  Built incrementally by submission in the monthly build (macros/incremental.sql): the rows of
+  submissions no longer used are deleted, those of submissions not yet held are added.
 -#}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_stale_keys('staff_in_post') }}"],
+) }}
+
 with assignments as (
 
-    select * from {{ ref('stg_staff_in_post') }}
+    select * from {{ ref('stg_staff_in_post') }} as arriving
+    {%- if is_incremental() %}
+    where not {{ is_held_key('arriving', this) }}
+    {%- endif %}
 
 ),
 

@@ -5,27 +5,67 @@
   of their in-post assignments is in that group, so a person with assignments in two groups
   belongs to both and headcount by staff group does not sum to the total; changing staff
   group moves a person out of one population and into another.
+
+  Built incrementally in the monthly build, as int_person_months is (macros/incremental.sql):
+  organisation rows carry their submission's key, system rows are derived again for everyone
+  in a key that went or came.
 -#}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=[
+        "{{ delete_moved_people('staff_in_post', ref('int_assignments_harmonised')) }}",
+        "{{ delete_stale_keys('staff_in_post', \"stale.level = 'organisation'\") }}",
+    ],
+) }}
+
 with assignments as (
 
-    select * from {{ ref('int_assignments_harmonised') }}
+    select * from {{ ref('int_assignments_harmonised') }} as in_post
     where is_in_post
+
+),
+
+for_organisation as (
+
+    select * from assignments
+    {%- if is_incremental() %}
+    where not {{ is_held_key('assignments', this, "held.level = 'organisation'") }}
+    {%- endif %}
+
+),
+
+for_system as (
+
+    select * from assignments
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as held
+        where held.level = 'system' and held.staff_group = 'ALL'
+            and held.period_start_date = assignments.period_start_date
+            and held.person_id = assignments.person_id
+    )
+    {%- endif %}
 
 ),
 
 populations as (
 
-    select distinct period_start_date, 'organisation' as level, org_code, 'ALL' as staff_group, person_id
-    from assignments
+    -- One accepted submission per organisation, extract and period (stg_submissions' test):
+    -- the key is the same for every row of an organisation's month.
+    select distinct period_start_date, 'organisation' as level, org_code, 'ALL' as staff_group, person_id, submission_id, hub_key_epoch
+    from for_organisation
     union all
-    select distinct period_start_date, 'organisation' as level, org_code, staff_group, person_id
-    from assignments
+    select distinct period_start_date, 'organisation' as level, org_code, staff_group, person_id, submission_id, hub_key_epoch
+    from for_organisation
     union all
-    select distinct period_start_date, 'system' as level, 'SYSTEM' as org_code, 'ALL' as staff_group, person_id
-    from assignments
+    select distinct period_start_date, 'system' as level, 'SYSTEM' as org_code, 'ALL' as staff_group, person_id, cast(null as varchar) as submission_id, cast(null as integer) as hub_key_epoch
+    from for_system
     union all
-    select distinct period_start_date, 'system' as level, 'SYSTEM' as org_code, staff_group, person_id
-    from assignments
+    select distinct period_start_date, 'system' as level, 'SYSTEM' as org_code, staff_group, person_id, cast(null as varchar) as submission_id, cast(null as integer) as hub_key_epoch
+    from for_system
 
 )
 

@@ -4,20 +4,41 @@
   organisation in the sickness extract), per month. people_absent (those with days lost) is
   what the days lost are about: the disclosure control's base for them and for the rate. People are counted by person_id, the
   person's 64-bit key from staging (macros/person_key.sql).
+
+  Built by organisation and month in the monthly build (macros/incremental.sql): only the
+  organisations and months whose sickness submissions changed are derived again.
 -#}
+{%- set extracts = ['sickness_absence'] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed(['sickness_absence']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['sickness_absence']) }}"],
+) }}
+
 with sickness as (
 
     select *, person_id as person_key
-    from {{ ref('stg_sickness_absence') }}
-    where contract_type <> 'BANK'
+    from {{ ref('stg_sickness_absence') }} as sickness
+    where contract_type <> 'BANK' and {{ in_changed('sickness', extracts, 'system') }}
+
+),
+
+organisation_rows as (
+
+    select * from sickness
+    where {{ in_changed('sickness', extracts, 'organisation') }}
 
 ),
 
 levels as (
 
-    select 'organisation' as level, org_code, period, period_start_date, staff_group, person_key, fte_days_lost, fte_days_available from sickness
+    select 'organisation' as level, org_code, period, period_start_date, staff_group, person_key, fte_days_lost, fte_days_available from organisation_rows
     union all
-    select 'organisation', org_code, period, period_start_date, 'ALL', person_key, fte_days_lost, fte_days_available from sickness
+    select 'organisation', org_code, period, period_start_date, 'ALL', person_key, fte_days_lost, fte_days_available from organisation_rows
     union all
     select 'system', 'SYSTEM', period, period_start_date, staff_group, person_key, fte_days_lost, fte_days_available from sickness
     union all

@@ -1,8 +1,29 @@
-{#- FTE days lost by reason (bank excluded), with each reason's share of days lost. -#}
+{#- FTE days lost by reason (bank excluded), with each reason's share of days lost. Built by
+    organisation and month in the monthly build, as fct_sickness_absence is
+    (macros/incremental.sql). -#}
+{%- set extracts = ['sickness_absence'] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed(['sickness_absence']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['sickness_absence']) }}"],
+) }}
+
 with sickness as (
 
-    select * from {{ ref('stg_sickness_absence') }}
+    select * from {{ ref('stg_sickness_absence') }} as sickness
     where contract_type <> 'BANK' and fte_days_lost > 0
+        and {{ in_changed('sickness', extracts, 'system') }}
+
+),
+
+organisation_rows as (
+
+    select * from sickness
+    where {{ in_changed('sickness', extracts, 'organisation') }}
 
 ),
 
@@ -14,7 +35,7 @@ reasons as (
 
 levels as (
 
-    select 'organisation' as level, org_code, period, period_start_date, sickness_reason, person_id, fte_days_lost from sickness
+    select 'organisation' as level, org_code, period, period_start_date, sickness_reason, person_id, fte_days_lost from organisation_rows
     union all
     select 'system', 'SYSTEM', period, period_start_date, sickness_reason, person_id, fte_days_lost from sickness
 

@@ -10,7 +10,22 @@
     GROUP BYs over a union of both levels computed the same figures in about half as long
     again.) grouping(x) = 0 means x is one of this row's grouping columns. People are counted
     by person_id, the person's 64-bit key from staging (macros/person_key.sql): three times
-    faster to de-duplicate than the pseudonym, and guarded against collisions by a data test. -#}
+    faster to de-duplicate than the pseudonym, and guarded against collisions by a data test.
+    Built by organisation and month in the monthly build (macros/incremental.sql): only the
+    organisations and months whose staff in post changed are derived again, the
+    organisation level from that organisation's month and the system level from the whole
+    month, in two passes (one pass would derive every organisation of a changed month). -#}
+{%- set extracts = ['staff_in_post'] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed(['staff_in_post']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['staff_in_post']) }}"],
+) }}
+{%- set passes = [(['org_code'], []), ] if not is_incremental() else [(['org_code'],), ([],)] %}
 
 with assignments as (
 
@@ -23,18 +38,28 @@ with assignments as (
         {%- for d in dimensions %}
         coalesce({{ d }}, 'NOT_RECORDED') as {{ d }}_value{{ ',' if not loop.last }}
         {%- endfor %}
-    from {{ ref('int_assignments_harmonised') }}
-    where is_in_post
+    from {{ ref('int_assignments_harmonised') }} as assignments
+    where is_in_post and {{ in_changed('assignments', extracts, 'system') }}
 
 ),
 
-breakdowns as (
+{%- for levels in passes %}
+
+breakdowns_{{ loop.index }} as (
 
     select
         period,
         period_start_date,
+        {%- if levels | length == 2 %}
         case when grouping(org_code) = 0 then 'organisation' else 'system' end as level,
         case when grouping(org_code) = 0 then org_code else 'SYSTEM' end as org_code,
+        {%- elif levels[0] %}
+        'organisation' as level,
+        org_code,
+        {%- else %}
+        'system' as level,
+        'SYSTEM' as org_code,
+        {%- endif %}
         case
             {%- for d in dimensions %}
             when grouping({{ d }}_value) = 0 then '{{ d }}'
@@ -51,14 +76,28 @@ breakdowns as (
         {{ exact_sum('fte') }} as fte,
         count(*) as role_count
     from assignments
+    {%- if levels | length == 1 and levels[0] %}
+    where {{ in_changed('assignments', extracts, 'organisation') }}
+    {%- endif %}
     group by grouping sets (
-        {%- for level in [['org_code'], []] %}
+        {%- for level in levels %}
+        {%- set outer_last = loop.last %}
         ({{ (['period', 'period_start_date'] + level) | join(', ') }}),
         {%- for d in dimensions %}
-        ({{ (['period', 'period_start_date'] + level + [d ~ '_value']) | join(', ') }}){{ ',' if not (loop.last and level == []) }}
+        ({{ (['period', 'period_start_date'] + level + [d ~ '_value']) | join(', ') }}){{ ',' if not (loop.last and outer_last) }}
         {%- endfor %}
         {%- endfor %}
     )
+
+),
+{%- endfor %}
+
+breakdowns as (
+
+    {%- for levels in passes %}
+    select * from breakdowns_{{ loop.index }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 
 ),
 

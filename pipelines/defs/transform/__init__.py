@@ -6,6 +6,7 @@ Dagster reads the resource annotations at definition time.)
 """
 
 import importlib.metadata
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from dagster_dbt import (
 
 from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, waits_logged
 from pipelines.hub.warehouse import compact_if_owed, warehouse_lock
+from pipelines.transform.incremental import plan_build, record_fingerprint
 from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
 
 OWNERS = ["team:system-data-engineering"]
@@ -106,7 +108,28 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             # build's results go first, so that a build which dies before dbt writes its own
             # can never be read as having them.
             (paths.dbt_target / "run_results.json").unlink(missing_ok=True)
-            yield from dbt.cli(BUILD_ARGS, context=context, target_path=paths.dbt_target).stream()
+            # Incremental unless anything but the submissions changed since the last
+            # successful build (pipelines/transform/incremental.py).
+            wh = duckdb.connect(str(paths.warehouse))
+            try:
+                fingerprint, full = plan_build(wh)
+            finally:
+                wh.close()
+            context.log.info(
+                "Full build: the project, code lists, registry, build day or tools changed"
+                " since the last successful build (or there was none)."
+                if full
+                else "Incremental build: only submissions changed since the last build."
+            )
+            args = [*BUILD_ARGS, "--vars", json.dumps({"incremental_builds": True})]
+            if full:
+                args.append("--full-refresh")
+            yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
+            wh = duckdb.connect(str(paths.warehouse))
+            try:
+                record_fingerprint(wh, fingerprint)
+            finally:
+                wh.close()
             # The models' replaced tables leave purged or re-keyed values in freed blocks.
             wh = duckdb.connect(str(paths.warehouse))
             compact_if_owed(paths, wh, f"dagster:{context.run.run_id[:8]}", models_rebuilt=True)

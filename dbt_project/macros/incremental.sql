@@ -1,0 +1,197 @@
+{#-
+  Incremental builds by submission (docs/models.md, "Incremental builds").
+
+  The record-level models that a month's data passes through (int_assignments_harmonised,
+  int_person_months, int_memberships) are built incrementally when the monthly build allows it
+  and in full otherwise. Every row that depends on one organisation's month carries the key of
+  the submission it came from: (submission_id, hub_key_epoch). A key is current while
+  stg_submissions has it accepted (accepted, an agreement in force, not superseded, withheld
+  or purged) with that hub key epoch (a rotation re-keys rows in place and moves the epoch). An
+  incremental build deletes the rows of keys that are no longer current and inserts the rows
+  of current keys the table does not hold; rows that depend on a person across organisations
+  (level 'system') are deleted and derived again for every person in a key that came or went.
+  Everything else - the project's code and code lists, the governance registry, the build day
+  and the tool versions - is fingerprinted by the build step (pipelines/transform/incremental.py),
+  which asks for a full build whenever that fingerprint differs from the last successful
+  build's; the warehouse is then exactly what a full build makes.
+
+  Incremental builds happen only when the var `incremental_builds` is true, which only the
+  Dagster build step passes. Any other dbt invocation (the tests, `owf models`, a person at
+  the command line) builds these models in full.
+-#}
+
+{#- incremental_full_refresh(): the models' `full_refresh` config: always (true) unless the
+    build allows incremental builds, then dbt's --full-refresh flag decides (none). -#}
+{% macro incremental_full_refresh() -%}
+    {{- return(none if var('incremental_builds', false) else true) -}}
+{%- endmacro %}
+
+{#- current_submission_keys(extract): the keys (submission_id, hub_key_epoch) of the
+    submissions of `extract` that the models use. -#}
+{% macro current_submission_keys(extract) -%}
+    select submission_id, hub_key_epoch
+    from {{ ref('stg_submissions') }}
+    where submission_status = 'accepted' and extract_type = '{{ extract }}'
+{%- endmacro %}
+
+{#- is_current_key(alias, extract): rows of `alias` whose key is current. -#}
+{% macro is_current_key(alias, extract) -%}
+    exists (
+        select 1 from ({{ current_submission_keys(extract) }}) as current_keys
+        where current_keys.submission_id = {{ alias }}.submission_id
+            and current_keys.hub_key_epoch = {{ alias }}.hub_key_epoch
+    )
+{%- endmacro %}
+
+{#- is_held_key(alias, relation, where): rows of `alias` whose key `relation` already holds
+    (among its rows that match `where`). -#}
+{% macro is_held_key(alias, relation, where='true') -%}
+    exists (
+        select 1
+        from (
+            select distinct held.submission_id, held.hub_key_epoch
+            from {{ relation }} as held
+            where {{ where }}
+        ) as held_keys
+        where held_keys.submission_id = {{ alias }}.submission_id
+            and held_keys.hub_key_epoch = {{ alias }}.hub_key_epoch
+    )
+{%- endmacro %}
+
+{#- delete_stale_keys(extract, where): pre-hook deleting the rows (those of them matching
+    `where`, on alias `stale`) whose key is not current. -#}
+{% macro delete_stale_keys(extract, where='true') -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stale
+    where {{ where }} and not {{ is_current_key('stale', extract) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hooks of a model with organisation rows (which carry a key) and system rows (level
+    'system', which do not), keyed by period_start_date and person_id:
+    - delete_moved_people(extract, upstream), first: the system rows of every person in a key
+      that went (an organisation row of this table whose key is not current) or came (an
+      in-post row of `upstream` whose key this table does not hold);
+    - delete_stale_keys(extract, "stale.level = 'organisation'"), then: the organisation rows
+      of keys that went.
+    The model then inserts the organisation rows of keys it does not hold and the system rows
+    of people in post who have none. -#}
+{% macro delete_moved_people(extract, upstream) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stale
+    where stale.level = 'system'
+        and exists (
+            select 1
+            from (
+                select went.period_start_date, went.person_id
+                from {{ this }} as went
+                where went.level = 'organisation' and not {{ is_current_key('went', extract) }}
+                union all
+                select came.period_start_date, came.person_id
+                from {{ upstream }} as came
+                where came.is_in_post
+                    and not {{ is_held_key('came', this, "held.level = 'organisation'") }}
+            ) as moved
+            where moved.period_start_date = stale.period_start_date
+                and moved.person_id = stale.person_id
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  Marts by organisation and month. A mart's organisation rows (level 'organisation') depend on
+  one organisation's month, its other rows (system, all organisations) on one month of every
+  organisation. meta.model_inputs records, for each such mart, the keys of the submissions
+  it was last built from (a post-hook, in the model's own transaction, so a model that fails
+  keeps its old record along with its old rows). An incremental build re-derives the
+  organisation rows of every organisation and month whose keys differ from the record, and
+  the other rows of every month with such a change; the rest stay as they are.
+-#}
+
+{#- The table of record: created once per dbt run that builds models (on-run-start), not by
+    the models, so that two models' threads never create it at once. -#}
+{% macro create_meta_schema() -%}
+    {%- if flags.WHICH in ('build', 'run') -%}
+    create schema if not exists meta
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro create_model_inputs() -%}
+    {%- if flags.WHICH in ('build', 'run') -%}
+    create table if not exists meta.model_inputs (
+        model varchar not null,
+        extract varchar not null,
+        org_code varchar not null,
+        period_start_date date not null,
+        submission_id varchar not null,
+        hub_key_epoch integer not null
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro _extract_list(extracts) -%}
+    {%- for e in extracts %}'{{ e }}'{{ ', ' if not loop.last }}{% endfor -%}
+{%- endmacro %}
+
+{#- changed_org_months(extracts): (org_code, period_start_date) whose current keys of
+    `extracts` differ from those this model was last built from. -#}
+{% macro changed_org_months(extracts) -%}
+    select distinct
+        coalesce(now_keys.org_code, then_keys.org_code) as org_code,
+        coalesce(now_keys.period_start_date, then_keys.period_start_date) as period_start_date
+    from (
+        select extract_type as extract, org_code, period_start_date, submission_id, hub_key_epoch
+        from {{ ref('stg_submissions') }}
+        where submission_status = 'accepted' and extract_type in ({{ _extract_list(extracts) }})
+    ) as now_keys
+    full outer join (
+        select extract, org_code, period_start_date, submission_id, hub_key_epoch
+        from meta.model_inputs
+        where model = '{{ this.identifier }}'
+    ) as then_keys
+        on then_keys.extract = now_keys.extract
+        and then_keys.submission_id = now_keys.submission_id
+        and then_keys.hub_key_epoch = now_keys.hub_key_epoch
+    where now_keys.submission_id is null or then_keys.submission_id is null
+{%- endmacro %}
+
+{#- in_changed(alias, extracts, level): a filter on the rows of `alias` that an incremental
+    build re-derives: at level 'organisation', those of a changed organisation's month; at any
+    other level, those of a month with a change. Always true in a full build. -#}
+{% macro in_changed(alias, extracts, level) -%}
+    {%- if is_incremental() -%}
+        {%- if level == 'organisation' -%}
+        ({{ alias }}.org_code, {{ alias }}.period_start_date) in (
+            select org_code, period_start_date from ({{ changed_org_months(extracts) }}) as changed
+        )
+        {%- else -%}
+        {{ alias }}.period_start_date in (
+            select period_start_date from ({{ changed_org_months(extracts) }}) as changed
+        )
+        {%- endif -%}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- delete_changed(extracts): pre-hook deleting what in_changed() re-derives. -#}
+{% macro delete_changed(extracts) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stale
+    where (stale.level = 'organisation' and {{ in_changed('stale', extracts, 'organisation') }})
+        or (stale.level <> 'organisation' and {{ in_changed('stale', extracts, 'system') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- forget_inputs(), then record_inputs(extracts): post-hooks recording the keys this build
+    used. -#}
+{% macro forget_inputs() -%}
+    delete from meta.model_inputs where model = '{{ this.identifier }}'
+{%- endmacro %}
+
+{% macro record_inputs(extracts) -%}
+    insert into meta.model_inputs (model, extract, org_code, period_start_date, submission_id, hub_key_epoch)
+    select '{{ this.identifier }}', extract_type, org_code, period_start_date, submission_id, hub_key_epoch
+    from {{ ref('stg_submissions') }}
+    where submission_status = 'accepted' and extract_type in ({{ _extract_list(extracts) }})
+{%- endmacro %}

@@ -1,0 +1,121 @@
+"""Incremental builds: whether the monthly dbt build may build the record-level models
+incrementally, or must build everything.
+
+The record-level models (int_assignments_harmonised, int_person_months, int_memberships) are
+incremental by submission (dbt_project/macros/incremental.sql): an incremental build
+re-derives only the rows of submissions that came or went since the models were built. That
+is exact only while everything else the models read is unchanged: the project's code (models,
+macros, vars, profile), the standard's code lists (the seeds), the governance registry in the
+warehouse (agreements in force, permitted fields), the build day (an agreement comes into or
+goes out of force with the calendar) and the tools (dbt, its adapter, DuckDB). This module
+fingerprints all of them. The build step compares the fingerprint with the one recorded by
+the last successful build in the warehouse itself (meta.model_builds, so that a restored or
+copied warehouse carries its own) and asks dbt for a full build when they differ, forgetting
+the recorded one first: a full build that fails part-way leaves no fingerprint, so the next
+build is a full one too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+
+import duckdb
+
+from pipelines.paths import PROJECT_ROOT
+from pipelines.transform.project import DBT_DIR
+
+# Raise to make every hub's next build a full one (a change the file hashes cannot see).
+FINGERPRINT_VERSION = "1"
+CODELISTS = PROJECT_ROOT / "governance" / "standard" / "codelists"
+# What dbt writes inside the project: not inputs.
+_NOT_INPUTS = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
+_TOOLS = ("dbt-core", "dbt-duckdb", "duckdb")
+
+
+def _project_files():
+    for path in sorted(DBT_DIR.rglob("*")):
+        relative = path.relative_to(DBT_DIR)
+        if path.is_file() and not _NOT_INPUTS.intersection(relative.parts):
+            yield f"dbt_project/{relative.as_posix()}", path
+    for path in sorted(CODELISTS.rglob("*")):
+        if path.is_file():
+            yield f"codelists/{path.relative_to(CODELISTS).as_posix()}", path
+
+
+def _build_day(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The day dbt's as_of_date() uses when no var sets it: the database's current_date."""
+    return con.execute("SELECT current_date").fetchall()[0][0]
+
+
+def build_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """The fingerprint of everything but the submissions that the models read, taken from the
+    warehouse `con` (its governance tables and its current date, which dbt's as_of_date()
+    uses) and the project on disk."""
+    h = hashlib.sha256()
+
+    def add(label: str, value: bytes) -> None:
+        h.update(f"{label}\0{len(value)}\0".encode())
+        h.update(value)
+
+    add("version", FINGERPRINT_VERSION.encode())
+    for tool in _TOOLS:
+        add(f"tool:{tool}", importlib.metadata.version(tool).encode())
+    for label, path in _project_files():
+        add(f"file:{label}", path.read_bytes())
+    add("build_day", _build_day(con).isoformat().encode())
+    tables = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'governance'"
+        " ORDER BY table_name"
+    ).fetchall()
+    for (table,) in tables:
+        rows = sorted(repr(row) for row in con.table(f"governance.{table}").fetchall())
+        add(f"governance:{table}", "\n".join(rows).encode())
+    return h.hexdigest()
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS meta.model_builds"
+        " (fingerprint VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)"
+    )
+
+
+def recorded_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the last successful build, if any is recorded."""
+    present = con.execute(
+        "SELECT count(*) FROM duckdb_tables()"
+        " WHERE schema_name = 'meta' AND table_name = 'model_builds'"
+    ).fetchall()[0][0]
+    if not present:
+        return None
+    rows = con.execute("SELECT fingerprint FROM meta.model_builds").fetchall()
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def forget_fingerprint(con: duckdb.DuckDBPyConnection) -> None:
+    _ensure_table(con)
+    con.execute("DELETE FROM meta.model_builds")
+
+
+def record_fingerprint(con: duckdb.DuckDBPyConnection, fingerprint: str) -> None:
+    _ensure_table(con)
+    con.execute("BEGIN")
+    con.execute("DELETE FROM meta.model_builds")
+    con.execute(
+        "INSERT INTO meta.model_builds VALUES ($f, $at)",
+        {"f": fingerprint, "at": dt.datetime.now(dt.UTC).replace(tzinfo=None)},
+    )
+    con.execute("COMMIT")
+
+
+def plan_build(con: duckdb.DuckDBPyConnection) -> tuple[str, bool]:
+    """(fingerprint, full): full when it differs from the last successful build's, in which
+    case the recorded one is forgotten before the build starts."""
+    fingerprint = build_fingerprint(con)
+    full = recorded_fingerprint(con) != fingerprint
+    if full:
+        forget_fingerprint(con)
+    return fingerprint, full
