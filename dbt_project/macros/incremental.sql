@@ -129,6 +129,25 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Any build that is not the monthly build's (no var incremental_builds: every model in
+    full, perhaps with other vars, such as another as_of_date) forgets the fingerprint of the
+    last monthly build (pipelines/transform/incremental.py), so that the next monthly build
+    is a full one rather than one that trusts tables it did not make. -#}
+{% macro create_model_builds() -%}
+    {%- if flags.WHICH in ('build', 'run') -%}
+    create table if not exists meta.model_builds (
+        fingerprint varchar not null,
+        built_at timestamp not null
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro forget_monthly_build() -%}
+    {%- if flags.WHICH in ('build', 'run') and not var('incremental_builds', false) -%}
+    delete from meta.model_builds
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro _extract_list(extracts) -%}
     {%- for e in extracts %}'{{ e }}'{{ ', ' if not loop.last }}{% endfor -%}
 {%- endmacro %}

@@ -116,9 +116,9 @@ def test_dbt_build_passes_on_postgres_with_every_seed_model_and_test(postgres):
     # Everything in the project ran: seeds, models, data tests and unit tests (the monthly
     # build leaves unit tests out; this one does not).
     ran = Counter(r["unique_id"].split(".")[0] for r in results)
-    # And the project's two on-run-start hooks (macros/incremental.sql), which create the
-    # marts' record of what they were built from.
-    assert ran.pop("operation") == 2
+    # And the project's four on-run-start hooks (macros/incremental.sql): the marts' record of
+    # what they were built from, and the monthly build's fingerprint, forgotten here.
+    assert ran.pop("operation") == 4
     in_project = Counter(n["resource_type"] for n in manifest["nodes"].values()) + Counter(
         {"unit_test": len(manifest["unit_tests"])}
     )

@@ -704,6 +704,14 @@ def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes
     assert set(built) == set(rebuilt) and len(built) > 15
     differ = {t: len(set(built[t]) ^ set(rebuilt[t])) for t in built if built[t] != rebuilt[t]}
     assert differ == {}, differ
+    # A build that is not the monthly build's (here dbt at the command line, every model in
+    # full, perhaps with other vars) leaves the next monthly build a full one.
+    from pipelines.transform.incremental import plan_build
+    from pipelines.transform.project import run_dbt
+
+    run_dbt(paths, ["run", "--select", "stg_submissions"])
+    with duckdb.connect(str(paths.warehouse)) as con:
+        assert plan_build(con)[1]
     # And the system level did change: RW1's dropped people left it.
     assert (
         built["intermediate.int_person_months"]
