@@ -2,8 +2,8 @@
   Incremental builds by submission (docs/models.md, "Incremental builds").
 
   The record-level models that a month's data passes through (int_assignments_harmonised,
-  int_person_months, int_memberships) are built incrementally when the monthly build allows it
-  and in full otherwise. Every row that depends on one organisation's month carries the key of
+  int_person_months, int_memberships), and three marts (below), are built incrementally when
+  the monthly build allows it and in full otherwise. Every row that depends on one organisation's month carries the key of
   the submission it came from: (submission_id, hub_key_epoch). A key is current while
   stg_submissions has it accepted (accepted, an agreement in force, not superseded, withheld
   or purged) with that hub key epoch (a rotation re-keys rows in place and moves the epoch). An
@@ -16,8 +16,9 @@
   build's; the warehouse is then exactly what a full build makes.
 
   Incremental builds happen only when the var `incremental_builds` is true, which only the
-  Dagster build step passes. Any other dbt invocation (the tests, `owf models`, a person at
-  the command line) builds these models in full.
+  Dagster build step passes (with the fingerprinted build day as as_of_date). Any other dbt
+  build (the tests, a person at the command line) builds these models in full and forgets
+  the fingerprint (forget_monthly_build, below).
 -#}
 
 {#- incremental_full_refresh(): the models' `full_refresh` config: always (true) unless the

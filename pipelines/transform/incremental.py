@@ -45,14 +45,20 @@ def _project_files():
 
 
 def _build_day(con: duckdb.DuckDBPyConnection) -> dt.date:
-    """The day dbt's as_of_date() uses when no var sets it: the database's current_date."""
+    """The build day: the database's current_date, what dbt's as_of_date() uses when no var
+    sets it. The build step passes it to dbt as the var as_of_date, so that a build running
+    past midnight uses one day throughout, the day it was fingerprinted with."""
     return con.execute("SELECT current_date").fetchall()[0][0]
 
 
-def build_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+def build_day(con: duckdb.DuckDBPyConnection) -> dt.date:
+    return _build_day(con)
+
+
+def build_fingerprint(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> str:
     """The fingerprint of everything but the submissions that the models read, taken from the
-    warehouse `con` (its governance tables and its current date, which dbt's as_of_date()
-    uses) and the project on disk."""
+    warehouse `con` (its governance tables and, unless `day` is given, its current date) and
+    the project on disk."""
     h = hashlib.sha256()
 
     def add(label: str, value: bytes) -> None:
@@ -64,7 +70,7 @@ def build_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
         add(f"tool:{tool}", importlib.metadata.version(tool).encode())
     for label, path in _project_files():
         add(f"file:{label}", path.read_bytes())
-    add("build_day", _build_day(con).isoformat().encode())
+    add("build_day", (day or _build_day(con)).isoformat().encode())
     tables = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'governance'"
         " ORDER BY table_name"
@@ -111,10 +117,10 @@ def record_fingerprint(con: duckdb.DuckDBPyConnection, fingerprint: str) -> None
     con.execute("COMMIT")
 
 
-def plan_build(con: duckdb.DuckDBPyConnection) -> tuple[str, bool]:
+def plan_build(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> tuple[str, bool]:
     """(fingerprint, full): full when it differs from the last successful build's, in which
-    case the recorded one is forgotten before the build starts."""
-    fingerprint = build_fingerprint(con)
+    case the recorded one is forgotten before the build starts. `day`: the build day."""
+    fingerprint = build_fingerprint(con, day)
     full = recorded_fingerprint(con) != fingerprint
     if full:
         forget_fingerprint(con)

@@ -686,6 +686,12 @@ def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes
         executed = _executed(paths, model)
         assert "insert into" in executed and "create  table" not in executed, model
     built = _model_tables(paths)
+    # One build day throughout the build, the one it was fingerprinted with (a build running
+    # past midnight would otherwise switch agreements' in-force state half-way).
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        [(today,)] = con.execute("SELECT current_date").fetchall()
+    view = paths.dbt_target / "run" / "one_workforce" / "models" / "staging" / "stg_submissions.sql"
+    assert f"cast('{today.isoformat()}' as date)" in view.read_text()
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         [(gone,)] = con.execute(
             "SELECT count(*) FROM intermediate.int_assignments_harmonised AS a"

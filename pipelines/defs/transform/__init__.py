@@ -25,7 +25,7 @@ from dagster_dbt import (
 
 from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, waits_logged
 from pipelines.hub.warehouse import compact_if_owed, warehouse_lock
-from pipelines.transform.incremental import plan_build, record_fingerprint
+from pipelines.transform.incremental import build_day, plan_build, record_fingerprint
 from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
 
 OWNERS = ["team:system-data-engineering"]
@@ -112,7 +112,8 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             # successful build (pipelines/transform/incremental.py).
             wh = duckdb.connect(str(paths.warehouse))
             try:
-                fingerprint, full = plan_build(wh)
+                day = build_day(wh)
+                fingerprint, full = plan_build(wh, day)
             finally:
                 wh.close()
             context.log.info(
@@ -121,7 +122,9 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
                 if full
                 else "Incremental build: only submissions changed since the last build."
             )
-            args = [*BUILD_ARGS, "--vars", json.dumps({"incremental_builds": True})]
+            # One build day throughout, the fingerprinted one, even past midnight.
+            build_vars = {"incremental_builds": True, "as_of_date": day.isoformat()}
+            args = [*BUILD_ARGS, "--vars", json.dumps(build_vars)]
             if full:
                 args.append("--full-refresh")
             yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
