@@ -92,6 +92,9 @@ TRANSLATOR = WorkforceTranslator(settings=DagsterDbtTranslatorSettings(enable_as
 def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub: HubResource):
     """dbt build: seeds, models and data tests, against the hub's warehouse.
 
+    Incremental when only submissions changed since the last successful build, in full
+    otherwise (pipelines/transform/incremental.py, docs/models.md "Incremental builds").
+
     Unit tests are left out (`--exclude-resource-type unit_test`): their inputs are fixed, so
     they say nothing about this month's data, and dbt recommends running them in development
     and CI only. They run in `make test` (tests/integration/test_models.py) and with
