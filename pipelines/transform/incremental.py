@@ -44,15 +44,11 @@ def _project_files():
             yield f"codelists/{path.relative_to(CODELISTS).as_posix()}", path
 
 
-def _build_day(con: duckdb.DuckDBPyConnection) -> dt.date:
+def build_day(con: duckdb.DuckDBPyConnection) -> dt.date:
     """The build day: the database's current_date, what dbt's as_of_date() uses when no var
     sets it. The build step passes it to dbt as the var as_of_date, so that a build running
     past midnight uses one day throughout, the day it was fingerprinted with."""
     return con.execute("SELECT current_date").fetchall()[0][0]
-
-
-def build_day(con: duckdb.DuckDBPyConnection) -> dt.date:
-    return _build_day(con)
 
 
 def build_fingerprint(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> str:
@@ -70,7 +66,7 @@ def build_fingerprint(con: duckdb.DuckDBPyConnection, day: dt.date | None = None
         add(f"tool:{tool}", importlib.metadata.version(tool).encode())
     for label, path in _project_files():
         add(f"file:{label}", path.read_bytes())
-    add("build_day", (day or _build_day(con)).isoformat().encode())
+    add("build_day", (day or build_day(con)).isoformat().encode())
     tables = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'governance'"
         " ORDER BY table_name"

@@ -62,8 +62,8 @@ def test_a_code_list_change_asks_for_a_full_build(warehouse):
 
 def test_another_build_day_or_fingerprint_version_asks_for_a_full_build(warehouse, monkeypatch):
     built(warehouse)
-    today = incremental._build_day(warehouse)
-    monkeypatch.setattr(incremental, "_build_day", lambda con: today + dt.timedelta(days=1))
+    today = incremental.build_day(warehouse)
+    monkeypatch.setattr(incremental, "build_day", lambda con: today + dt.timedelta(days=1))
     assert incremental.plan_build(warehouse)[1]
     monkeypatch.undo()
     built(warehouse)

@@ -134,10 +134,11 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             wh = duckdb.connect(str(paths.warehouse))
             try:
                 record_fingerprint(wh, fingerprint)
-            finally:
+            except BaseException:
                 wh.close()
-            # The models' replaced tables leave purged or re-keyed values in freed blocks.
-            wh = duckdb.connect(str(paths.warehouse))
+                raise
+            # The models' replaced rows leave purged or re-keyed values in freed blocks
+            # (compact_if_owed closes the connection).
             compact_if_owed(paths, wh, f"dagster:{context.run.run_id[:8]}", models_rebuilt=True)
     finally:
         if previous is None:
