@@ -215,3 +215,74 @@
     from {{ ref('stg_submissions') }}
     where submission_status = 'accepted' and extract_type in ({{ _extract_list(extracts) }})
 {%- endmacro %}
+
+{#-
+  Data tests of a month's submissions in an incremental build. The data tests on the
+  staff-in-post and sickness rows (stg_staff_in_post, stg_sickness_absence) check each
+  submission's rows on their own: a uniqueness key includes the organisation and the period,
+  so two submissions never share a key, and a row's checks read only that row. A submission
+  that a mart was built from (its key recorded in meta.model_inputs, above) passed them in
+  that build or an earlier one - dbt build runs a model's tests before anything built from it,
+  and a failing test leaves the mart, and its record, as they were - and its rows have not
+  changed since: a submission's rows never change but by a rotation, which moves its key, and
+  whatever else the tests read (the project, the code lists, the registry, the build day)
+  forces a full build when it changes. In an incremental build these tests therefore check
+  only the rows of submissions not yet recorded; in any other build, every row.
+
+  A test opts in with the `where` config `not_yet_built_by:<mart>`, naming the mart whose
+  record stands for "built" (get_where_subquery, below); the person-key guard has its own
+  argument, `built_by` (macros/tests/generic_tests.sql).
+-#}
+
+{#- checks_new_submissions_only(): this build is the monthly build's, incremental. -#}
+{% macro checks_new_submissions_only() -%}
+    {{- return(var('incremental_builds', false) and not flags.FULL_REFRESH) -}}
+{%- endmacro %}
+
+{#- not_yet_built(alias, built_by, submissions): rows of `alias` (with a submission_id) of
+    accepted submissions (`submissions`: the relation stg_submissions) whose key the mart
+    `built_by` was not built from. A filter on a short list of submissions, which DuckDB
+    applies as it scans (an anti-join of every row against the record took ten times as
+    long). -#}
+{% macro not_yet_built(alias, built_by, submissions) -%}
+    {{ alias }}.submission_id in (
+        select submissions.submission_id
+        from {{ submissions }} as submissions
+        where submissions.submission_status = 'accepted'
+            and not exists (
+                select 1 from meta.model_inputs as built
+                where built.model = '{{ built_by }}'
+                    and built.submission_id = submissions.submission_id
+                    and built.hub_key_epoch = submissions.hub_key_epoch
+            )
+    )
+{%- endmacro %}
+
+{#- dbt's get_where_subquery (the relation a generic test reads, filtered by its `where`
+    config), with one addition: `where: "not_yet_built_by:<mart>"` reads, in an incremental
+    build, only the rows of submissions that <mart> was not built from, and otherwise every
+    row. Any other `where` is dbt's. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and where.startswith('not_yet_built_by:') -%}
+        {%- if checks_new_submissions_only() -%}
+            {#- stg_submissions beside the tested staging view, in the same schema: dbt does
+                not see a ref() made here when it parses the test, and the view is upstream
+                of every model that opts in. -#}
+            {%- if not relation.identifier.startswith('stg_') -%}
+                {{ exceptions.raise_compiler_error("where: not_yet_built_by is for the tests of staging models, not of " ~ relation) }}
+            {%- endif -%}
+            {%- set submissions = relation.incorporate(path={'identifier': 'stg_submissions'}) -%}
+            {%- set filtered -%}
+            (select * from {{ relation }} as tested where {{ not_yet_built('tested', where.split(':', 1)[1], submissions) }}) dbt_subquery
+            {%- endset -%}
+            {%- do return(filtered) -%}
+        {%- else -%}
+            {%- do return(relation) -%}
+        {%- endif -%}
+    {%- elif where -%}
+        {%- do return(adapter.dispatch('get_where_subquery', 'dbt')(relation)) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}

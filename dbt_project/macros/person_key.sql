@@ -15,8 +15,9 @@
   (docs/hub.md) and the next build has new keys. Other databases: the pseudonym itself
   (exact).
 
-  Keys are recomputed from the raw pseudonyms by every build (all tables holding them are
-  rebuilt in full), so they never need to be stable between DuckDB versions.
+  Incremental monthly builds keep the keys of earlier builds (macros/incremental.sql); the
+  DuckDB version is part of the build's fingerprint, so a new version (whose hash might
+  differ) forces a full build, and keys never need to be stable between DuckDB versions.
 -#}
 {% macro person_key(column) -%}
     {{ return(adapter.dispatch('person_key', 'one_workforce')(column)) }}
