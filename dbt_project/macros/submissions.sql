@@ -23,20 +23,28 @@
   (the temporary share of FTE, the vacancy rate).
 -#}
 {% macro substantive_people(within, on) -%}
+    with substantive as (
+        select assignments.period_start_date, assignments.org_code, assignments.staff_group, assignments.person_id
+        from {{ ref('int_assignments_harmonised') }} as assignments
+        inner join {{ within }}
+            on {% for c in on %}{{ within }}.{{ c }} = assignments.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
+        where assignments.is_in_post and assignments.is_substantive
+    ),
+    -- Distinct people as people_count() (macros/people.sql).
+    counted as (
+        {{ with_more_rows_flag('substantive', 'person_id', ['period_start_date']) }}
+    )
     select
-        assignments.period_start_date,
-        case when grouping(assignments.org_code) = 0 then 'organisation' else 'system' end as level,
-        case when grouping(assignments.org_code) = 0 then assignments.org_code else 'SYSTEM' end as org_code,
-        case when grouping(assignments.staff_group) = 0 then assignments.staff_group else 'ALL' end as staff_group,
-        count(distinct assignments.person_id) as substantive_headcount
-    from {{ ref('int_assignments_harmonised') }} as assignments
-    inner join {{ within }}
-        on {% for c in on %}{{ within }}.{{ c }} = assignments.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
-    where assignments.is_in_post and assignments.is_substantive
+        counted.period_start_date,
+        case when grouping(counted.org_code) = 0 then 'organisation' else 'system' end as level,
+        case when grouping(counted.org_code) = 0 then counted.org_code else 'SYSTEM' end as org_code,
+        case when grouping(counted.staff_group) = 0 then counted.staff_group else 'ALL' end as staff_group,
+        {{ people_count('counted.person_id') }} as substantive_headcount
+    from counted
     group by grouping sets (
-        (assignments.period_start_date, assignments.org_code, assignments.staff_group),
-        (assignments.period_start_date, assignments.org_code),
-        (assignments.period_start_date, assignments.staff_group),
-        (assignments.period_start_date)
+        (counted.period_start_date, counted.org_code, counted.staff_group),
+        (counted.period_start_date, counted.org_code),
+        (counted.period_start_date, counted.staff_group),
+        (counted.period_start_date)
     )
 {%- endmacro %}

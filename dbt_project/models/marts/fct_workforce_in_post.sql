@@ -27,7 +27,7 @@
 ) }}
 {%- set passes = [(['org_code'], []), ] if not is_incremental() else [(['org_code'],), ([],)] %}
 
-with assignments as (
+with in_post as (
 
     select
         org_code,
@@ -40,6 +40,14 @@ with assignments as (
         {%- endfor %}
     from {{ ref('int_assignments_harmonised') }} as assignments
     where is_in_post and {{ in_changed('assignments', extracts, 'system') }}
+
+),
+
+-- Headcount as people_count() (macros/people.sql): the people with more than one
+-- assignment in the month, at any organisation, marked.
+counted as (
+
+    {{ with_more_rows_flag('in_post', 'person_key', ['period_start_date']) }}
 
 ),
 
@@ -72,10 +80,10 @@ breakdowns_{{ loop.index }} as (
             {%- endfor %}
             'ALL'
         ) as dimension_value,
-        count(distinct person_key) as headcount,
+        {{ people_count('person_key') }} as headcount,
         {{ exact_sum('fte') }} as fte,
         count(*) as role_count
-    from assignments
+    from counted as assignments
     {%- if levels | length == 1 and levels[0] %}
     where {{ in_changed('assignments', extracts, 'organisation') }}
     {%- endif %}
