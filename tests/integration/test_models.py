@@ -479,7 +479,7 @@ def test_unit_tests_run_outside_the_monthly_build(pipeline, tmp_path):
     from pipelines.defs.transform import BUILD_ARGS
     from pipelines.transform.project import DBT_DIR
 
-    assert BUILD_ARGS == ["build", "--exclude-resource-type", "unit_test"]
+    assert BUILD_ARGS[:3] == ["build", "--exclude-resource-type", "unit_test"]
     manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
     expected = len(manifest["unit_tests"])
     assert expected >= 16

@@ -30,7 +30,12 @@ from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
 
 OWNERS = ["team:system-data-engineering"]
 LAYERS = ("staging", "intermediate", "marts", "published")
-BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+# dbt's file log (dbt.log in the hub's target folder) at info, not dbt's default debug: debug
+# writes every statement of every node (about 10 MB a build), and that logging was a sixth of
+# the dbt threads' time in a resubmission's build (0.4-0.5 s of its 9.5 s, docs/benchmarks.md).
+# Errors, and each node's start and end, are still there; the SQL each node ran is in
+# target/run/.
+BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test", "--log-level-file", "info"]
 
 
 class WorkforceTranslator(DagsterDbtTranslator):
@@ -130,6 +135,12 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             args = [*BUILD_ARGS, "--vars", json.dumps(build_vars)]
             if full:
                 args.append("--full-refresh")
+            else:
+                # The code lists (seeds) are part of the fingerprint: an incremental build
+                # has them as the last build loaded them, and loading them again (19 tables,
+                # about 0.4 s at the head of the build) would change nothing. Their assets
+                # are then planned in the run but not materialized.
+                args += ["--exclude-resource-type", "seed"]
             yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
             wh = duckdb.connect(str(paths.warehouse))
             try:
