@@ -395,17 +395,23 @@ def test_an_incremental_build_checks_the_submissions_it_has_not_yet_built(pipeli
 
     paths = _copy_of_hub(pipeline, tmp_path)
     incremental = "{incremental_builds: true}"
-    uniqueness = ["test", "--select", "stg_staff_in_post,test_name:unique_combination_of_columns"]
+    uniqueness = ["test", "--select", "stg_staff_in_post"]
     with duckdb.connect(str(paths.warehouse)) as wh:
         [(submission, org)] = wh.execute(
             "SELECT submission_id, org_code FROM meta.model_inputs"
             " WHERE model = 'fct_workforce_in_post' ORDER BY submission_id LIMIT 1"
         ).fetchall()
-        # The same assignment twice in one built submission.
+        # The same assignment twice in one built submission, and an FTE out of range.
         wh.execute(
             "INSERT INTO raw.staff_in_post SELECT * FROM raw.staff_in_post"
             " WHERE submission_id = ? LIMIT 1",
             [submission],
+        )
+        wh.execute(
+            "UPDATE raw.staff_in_post SET fte = '5' WHERE submission_id = ?"
+            " AND payload_row = (SELECT max(payload_row) FROM raw.staff_in_post"
+            " WHERE submission_id = ?)",
+            [submission, submission],
         )
     assert run_dbt(paths, uniqueness, check=False).returncode == 1
     checked = run_dbt(paths, [*uniqueness, "--vars", incremental], check=False)
@@ -417,6 +423,7 @@ def test_an_incremental_build_checks_the_submissions_it_has_not_yet_built(pipeli
     caught = run_dbt(paths, [*uniqueness, "--vars", incremental], check=False)
     assert caught.returncode == 1
     assert "Failure in test unique_combination_of_columns_stg_staff_in_post_" in caught.stdout
+    assert "Failure in test accepted_range_stg_staff_in_post_fte_" in caught.stdout
 
     # The guard, on another copy: a modulus under which some pseudonyms share a key but none
     # of them is a leaver's (leavers are few, and always all checked), so that an incremental
