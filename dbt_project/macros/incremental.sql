@@ -59,6 +59,23 @@
     )
 {%- endmacro %}
 
+{#- in_submissions_not_held(alias, extract, relation): rows of `alias` (of a staging view of
+    `extract`) in a current submission whose key `relation` does not hold. The same rows as
+    `not is_held_key(alias, relation)`, since a submission's rows carry its key (ingestion
+    lands them with it, and a rotation moves both in one transaction), but as a filter on a
+    short list of submission ids, which DuckDB applies as it reads the raw table: the view
+    then derives only the new rows (int_assignments_harmonised's incremental select: 0.24 ->
+    0.03 s on the national month). -#}
+{% macro in_submissions_not_held(alias, extract, relation) -%}
+    {{ alias }}.submission_id in (
+        select submission_id from (
+            {{ current_submission_keys(extract) }}
+            except
+            select distinct held.submission_id, held.hub_key_epoch from {{ relation }} as held
+        ) as not_held
+    )
+{%- endmacro %}
+
 {#- delete_stale_keys(extract, where): pre-hook deleting the rows (those of them matching
     `where`, on alias `stale`) whose key is not current. -#}
 {% macro delete_stale_keys(extract, where='true') -%}

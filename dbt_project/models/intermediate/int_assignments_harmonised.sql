@@ -26,7 +26,7 @@ with assignments as (
 
     select * from {{ ref('stg_staff_in_post') }} as arriving
     {%- if is_incremental() %}
-    where not {{ is_held_key('arriving', this) }}
+    where {{ in_submissions_not_held('arriving', 'staff_in_post', this) }}
     {%- endif %}
 
 ),
