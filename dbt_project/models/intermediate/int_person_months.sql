@@ -49,10 +49,20 @@ assignments as (
 
 ),
 
+{#- Most people have one assignment in post in the month, anywhere: their rows at both levels
+    are that assignment, with nothing to rank or add up. Only the others (about 2% of people
+    nationally) go through the windows and the grouping, which over every assignment took most
+    of this model's time (docs/benchmarks.md). -#}
+flagged as (
+
+    {{ with_more_rows_flag('assignments', 'person_id', ['period_start_date']) }}
+
+),
+
 ranked as (
 
     select
-        assignments.*,
+        flagged.*,
         row_number() over (
             partition by period_start_date, org_code, person_id
             order by fte desc, assignment_id
@@ -61,71 +71,79 @@ ranked as (
             partition by period_start_date, person_id
             order by fte desc, org_code, assignment_id
         ) as system_rank
-    from assignments
+    from flagged
+    where has_more_rows
     {%- if is_incremental() %}
-    where for_organisation or for_system
+        and (for_organisation or for_system)
     {%- endif %}
 
 ),
 
-organisation_level as (
+{%- set attributes = [
+    ('staff_group', 'main_staff_group'), ('harmonised_role', 'main_harmonised_role'),
+    ('pay_band', 'main_pay_band'), ('contract_type', 'main_contract_type'),
+    ('sector', 'main_sector'), ('age_band', 'age_band'), ('gender', 'gender'),
+    ('ethnic_category', 'ethnic_category'), ('disability', 'disability'),
+    ('org_code', 'main_org_code'),
+] %}
+{%- for level, rank, by in [('organisation', 'org_rank', 'org_code, '), ('system', 'system_rank', '')] %}
+
+{{ level }}_level as (
 
     select
-        'organisation' as level,
-        org_code,
+        '{{ level }}' as level,
+        {{ 'org_code' if level == 'organisation' else "'SYSTEM' as org_code" }},
+        period,
+        period_start_date,
+        person_id,
+        cast(cast(fte as decimal(38, 9)) as {{ type_double() }}) as fte_total,
+        1 as assignment_count,
+        {%- for column, name in attributes %}
+        {{ column }} as {{ name }},
+        {%- endfor %}
+        {%- if level == 'organisation' %}
+        submission_id,
+        hub_key_epoch
+        {%- else %}
+        cast(null as varchar) as submission_id,
+        cast(null as integer) as hub_key_epoch
+        {%- endif %}
+    from flagged
+    where not has_more_rows and for_{{ level }}
+    union all
+    select
+        '{{ level }}' as level,
+        {{ 'org_code' if level == 'organisation' else "'SYSTEM' as org_code" }},
         period,
         period_start_date,
         person_id,
         {{ exact_sum('fte') }} as fte_total,
         count(*) as assignment_count,
-        max(case when org_rank = 1 then staff_group end) as main_staff_group,
-        max(case when org_rank = 1 then harmonised_role end) as main_harmonised_role,
-        max(case when org_rank = 1 then pay_band end) as main_pay_band,
-        max(case when org_rank = 1 then contract_type end) as main_contract_type,
-        max(case when org_rank = 1 then sector end) as main_sector,
-        max(case when org_rank = 1 then age_band end) as age_band,
-        max(case when org_rank = 1 then gender end) as gender,
-        max(case when org_rank = 1 then ethnic_category end) as ethnic_category,
-        max(case when org_rank = 1 then disability end) as disability,
-        max(case when org_rank = 1 then org_code end) as main_org_code,
+        {%- for column, name in attributes %}
+        max(case when {{ rank }} = 1 then {{ column }} end) as {{ name }},
+        {%- endfor %}
+        {%- if level == 'organisation' %}
         -- The key of the organisation's one submission for the month (one accepted
         -- submission per organisation, extract and period: stg_submissions' test).
         max(submission_id) as submission_id,
         max(hub_key_epoch) as hub_key_epoch
-    from ranked
-    where for_organisation
-    group by org_code, period, period_start_date, person_id
-
-),
-
-system_level as (
-
-    select
-        'system' as level,
-        'SYSTEM' as org_code,
-        period,
-        period_start_date,
-        person_id,
-        {{ exact_sum('fte') }} as fte_total,
-        count(*) as assignment_count,
-        max(case when system_rank = 1 then staff_group end) as main_staff_group,
-        max(case when system_rank = 1 then harmonised_role end) as main_harmonised_role,
-        max(case when system_rank = 1 then pay_band end) as main_pay_band,
-        max(case when system_rank = 1 then contract_type end) as main_contract_type,
-        max(case when system_rank = 1 then sector end) as main_sector,
-        max(case when system_rank = 1 then age_band end) as age_band,
-        max(case when system_rank = 1 then gender end) as gender,
-        max(case when system_rank = 1 then ethnic_category end) as ethnic_category,
-        max(case when system_rank = 1 then disability end) as disability,
-        max(case when system_rank = 1 then org_code end) as main_org_code,
+        {%- else %}
         cast(null as varchar) as submission_id,
         cast(null as integer) as hub_key_epoch
+        {%- endif %}
     from ranked
-    where for_system
-    group by period, period_start_date, person_id
+    where for_{{ level }}
+    group by {{ by }}period, period_start_date, person_id
+
+),
+{%- endfor %}
+
+final as (
+
+    select * from organisation_level
+    union all
+    select * from system_level
 
 )
 
-select * from organisation_level
-union all
-select * from system_level
+select * from final
