@@ -29,9 +29,11 @@
         on {% for c in within + [key] %}more.{{ c }} = {{ rows }}.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
 {%- endmacro %}
 
-{#- people_count(key): the number of distinct people `key` among a group's rows, read from
-    rows that carry has_more_rows (with_more_rows_flag). -#}
-{% macro people_count(key) -%}
-    (count(*) filter (where not has_more_rows)
-        + count(distinct case when has_more_rows then {{ key }} end))
+{#- people_count(key, where): the number of distinct people `key` among a group's rows (those
+    of them for which the SQL condition `where` holds), read from rows that carry
+    has_more_rows (with_more_rows_flag). -#}
+{% macro people_count(key, where=none) -%}
+    {%- set also = ' and (' ~ where ~ ')' if where else '' -%}
+    (count(*) filter (where not has_more_rows{{ also }})
+        + count(distinct case when has_more_rows{{ also }} then {{ key }} end))
 {%- endmacro %}

@@ -27,22 +27,30 @@ with sickness as (
 
 ),
 
+-- People counted as people_count() (macros/people.sql): those with sickness rows at more
+-- than one organisation in the month marked.
+counted as (
+
+    {{ with_more_rows_flag('sickness', 'person_key', ['period_start_date']) }}
+
+),
+
 organisation_rows as (
 
-    select * from sickness
+    select * from counted as sickness
     where {{ in_changed('sickness', extracts, 'organisation') }}
 
 ),
 
 levels as (
 
-    select 'organisation' as level, org_code, period, period_start_date, staff_group, person_key, fte_days_lost, fte_days_available from organisation_rows
+    select 'organisation' as level, org_code, period, period_start_date, staff_group, person_key, has_more_rows, fte_days_lost, fte_days_available from organisation_rows
     union all
-    select 'organisation', org_code, period, period_start_date, 'ALL', person_key, fte_days_lost, fte_days_available from organisation_rows
+    select 'organisation', org_code, period, period_start_date, 'ALL', person_key, has_more_rows, fte_days_lost, fte_days_available from organisation_rows
     union all
-    select 'system', 'SYSTEM', period, period_start_date, staff_group, person_key, fte_days_lost, fte_days_available from sickness
+    select 'system', 'SYSTEM', period, period_start_date, staff_group, person_key, has_more_rows, fte_days_lost, fte_days_available from counted
     union all
-    select 'system', 'SYSTEM', period, period_start_date, 'ALL', person_key, fte_days_lost, fte_days_available from sickness
+    select 'system', 'SYSTEM', period, period_start_date, 'ALL', person_key, has_more_rows, fte_days_lost, fte_days_available from counted
 
 ),
 
@@ -54,8 +62,8 @@ final as (
         cast(level as varchar) as level,
         cast(org_code as varchar) as org_code,
         cast(staff_group as varchar) as staff_group,
-        cast(count(distinct person_key) as bigint) as people,
-        cast(count(distinct case when fte_days_lost > 0 then person_key end) as bigint) as people_absent,
+        cast({{ people_count('person_key') }} as bigint) as people,
+        cast({{ people_count('person_key', 'fte_days_lost > 0') }} as bigint) as people_absent,
         {{ exact_sum('fte_days_lost') }} as fte_days_lost,
         {{ exact_sum('fte_days_available') }} as fte_days_available,
         cast({{ safe_divide(exact_sum('fte_days_lost'), exact_sum('fte_days_available')) }} as {{ type_double() }}) as sickness_rate
