@@ -21,10 +21,20 @@
     ],
 ) }}
 
-with assignments as (
+with in_post as (
 
     select * from {{ ref('int_assignments_harmonised') }} as in_post
     where is_in_post
+
+),
+
+-- The people with more than one assignment in post in the month, anywhere, marked: a
+-- population's rows of everyone else are their one assignment's, with nothing to
+-- de-duplicate (as in int_person_months; a DISTINCT over every assignment was most of this
+-- model's time).
+assignments as (
+
+    {{ with_more_rows_flag('in_post', 'person_id', ['period_start_date']) }}
 
 ),
 
@@ -55,17 +65,23 @@ populations as (
 
     -- One accepted submission per organisation, extract and period (stg_submissions' test):
     -- the key is the same for every row of an organisation's month.
-    select distinct period_start_date, 'organisation' as level, org_code, 'ALL' as staff_group, person_id, submission_id, hub_key_epoch
-    from for_organisation
+    {%- set levels = [
+        ('for_organisation', 'organisation', 'org_code', 'submission_id, hub_key_epoch'),
+        ('for_system', 'system', "'SYSTEM'", 'cast(null as varchar) as submission_id, cast(null as integer) as hub_key_epoch'),
+    ] %}
+    {%- for rows, level, org, key in levels %}
+    {%- set outer_last = loop.last %}
+    {%- for group in ["'ALL'", 'staff_group'] %}
+    {%- set group_last = loop.last %}
+    {%- for more in [false, true] %}
+    select {{ 'distinct ' if more }}period_start_date, '{{ level }}' as level, {{ org }} as org_code, {{ group }} as staff_group, person_id, {{ key }}
+    from {{ rows }} where {{ '' if more else 'not ' }}has_more_rows
+    {%- if not (outer_last and group_last and loop.last) %}
     union all
-    select distinct period_start_date, 'organisation' as level, org_code, staff_group, person_id, submission_id, hub_key_epoch
-    from for_organisation
-    union all
-    select distinct period_start_date, 'system' as level, 'SYSTEM' as org_code, 'ALL' as staff_group, person_id, cast(null as varchar) as submission_id, cast(null as integer) as hub_key_epoch
-    from for_system
-    union all
-    select distinct period_start_date, 'system' as level, 'SYSTEM' as org_code, staff_group, person_id, cast(null as varchar) as submission_id, cast(null as integer) as hub_key_epoch
-    from for_system
+    {%- endif %}
+    {%- endfor %}
+    {%- endfor %}
+    {%- endfor %}
 
 )
 
