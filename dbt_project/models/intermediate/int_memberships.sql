@@ -28,36 +28,60 @@ with in_post as (
 
 ),
 
--- The people with more than one assignment in post in the month, anywhere, marked: a
--- population's rows of everyone else are their one assignment's, with nothing to
--- de-duplicate (as in int_person_months; a DISTINCT over every assignment was most of this
--- model's time).
+-- Which populations each assignment is derived for: every one in a full build; in an
+-- incremental build, the organisation's when its submission's key is not held, the
+-- system's when the person has no system row for the month.
 assignments as (
 
-    {{ with_more_rows_flag('in_post', 'person_id', ['period_start_date']) }}
+    select
+        in_post.*,
+        {%- if is_incremental() %}
+        not {{ is_held_key('in_post', this, "held.level = 'organisation'") }} as for_organisation,
+        not exists (
+            select 1 from {{ this }} as held
+            where held.level = 'system' and held.staff_group = 'ALL'
+                and held.period_start_date = in_post.period_start_date
+                and held.person_id = in_post.person_id
+        ) as for_system
+        {%- else %}
+        true as for_organisation,
+        true as for_system
+        {%- endif %}
+    from in_post
+
+),
+
+derived as (
+
+    select * from assignments
+    {%- if is_incremental() %}
+    where for_organisation or for_system
+    {%- endif %}
+
+),
+
+-- The people with more than one of those assignments in the month marked: a population's
+-- rows of everyone else are their one assignment's, with nothing to de-duplicate (as in
+-- int_person_months; a DISTINCT over every assignment was most of this model's time).
+-- Marked among the assignments derived, not all of them: a system population gets all of a
+-- person's assignments or none, an organisation's all of the person's there or none, so one
+-- unmarked row is the person's only row in any population it is in; and an incremental
+-- build does not group the whole month.
+flagged as (
+
+    {{ with_more_rows_flag('derived', 'person_id', ['period_start_date']) }}
 
 ),
 
 for_organisation as (
 
-    select * from assignments
-    {%- if is_incremental() %}
-    where not {{ is_held_key('assignments', this, "held.level = 'organisation'") }}
-    {%- endif %}
+    select * from flagged where for_organisation
 
 ),
 
 for_system as (
 
-    select * from assignments
-    {%- if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as held
-        where held.level = 'system' and held.staff_group = 'ALL'
-            and held.period_start_date = assignments.period_start_date
-            and held.person_id = assignments.person_id
-    )
-    {%- endif %}
+    select * from flagged where for_system
 
 ),
 

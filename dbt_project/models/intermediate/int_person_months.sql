@@ -52,10 +52,23 @@ assignments as (
 {#- Most people have one assignment in post in the month, anywhere: their rows at both levels
     are that assignment, with nothing to rank or add up. Only the others (about 2% of people
     nationally) go through the windows and the grouping, which over every assignment took most
-    of this model's time (docs/benchmarks.md). -#}
+    of this model's time (docs/benchmarks.md). They are marked among the assignments derived,
+    not all of them: a system row is derived from all of a person's assignments or none, an
+    organisation row from all of the person's there or none, so an unmarked row is the
+    person's only one wherever it counts; and an incremental build does not group the whole
+    month. -#}
+derived as (
+
+    select * from assignments
+    {%- if is_incremental() %}
+    where for_organisation or for_system
+    {%- endif %}
+
+),
+
 flagged as (
 
-    {{ with_more_rows_flag('assignments', 'person_id', ['period_start_date']) }}
+    {{ with_more_rows_flag('derived', 'person_id', ['period_start_date']) }}
 
 ),
 
@@ -73,9 +86,6 @@ ranked as (
         ) as system_rank
     from flagged
     where has_more_rows
-    {%- if is_incremental() %}
-        and (for_organisation or for_system)
-    {%- endif %}
 
 ),
 
