@@ -208,6 +208,18 @@ def check_publications_writable(paths: HubPaths) -> Path:
             " space, fix its permissions) and publish again. Nothing was published; the latest"
             " publication, if any, is unchanged."
         ) from None
+    # `latest` is a link to the newest publication's folder, replaced in one step. A copy of
+    # the hub made without keeping links (`cp -r`) turns it into a folder, which the swap
+    # cannot replace: it failed only at the end, after the build, with "Is a directory".
+    latest = root / "latest"
+    if latest.exists() and not latest.is_symlink():
+        raise OwfError(
+            f"{latest} is a {'folder' if latest.is_dir() else 'file'}, not the link to the"
+            " newest publication that the hub keeps there (was the hub copied without keeping"
+            " links, e.g. with `cp -r` instead of `cp -a`?). Move it aside (e.g. `mv"
+            f" {latest} {root / 'latest.copy'}`) and publish again: the new publication will"
+            " put the link back. Nothing was published; every publication folder is unchanged."
+        )
     return root
 
 

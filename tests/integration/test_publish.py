@@ -1432,6 +1432,47 @@ def test_publication_versions_order_as_they_were_made(earlier, later):
     assert version_order(earlier) < version_order(later)
 
 
+def test_publish_where_latest_is_a_folder_says_so_before_building(world, tmp_path):
+    """A hub copied without keeping links (`cp -r`) has publications/latest as a folder: the
+    publish run built for its minutes, then failed at the swap with a bare "Is a directory"
+    (found replaying the bench on a copy). Now it says what to do before any work, and
+    changes nothing."""
+    paths = copy_hub(world, tmp_path / "hub")
+    publications = paths.root / "publications"
+    latest = publications / "latest"
+    target = latest.resolve()
+    latest.unlink()
+    shutil.copytree(target, latest)
+    before = sorted(p.name for p in publications.iterdir())
+    with connect(paths, write=False) as wh:
+        events = wh.execute("SELECT count(*) FROM audit.events").fetchone()[0]
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "owf"), "publish", "--hub", str(paths.root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{latest} is a folder, not the link" in r.stderr, r.stderr
+    assert "cp -a" in r.stderr and "mv" in r.stderr and "Nothing was published" in r.stderr
+    assert "Traceback" not in r.stderr and "dbt" not in r.stdout
+    assert sorted(p.name for p in publications.iterdir()) == before
+    assert not latest.is_symlink() and (latest / "manifest.json").exists()
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM audit.events").fetchone()[0] == events
+
+    # Moved aside as the message says, the next publish puts the link back.
+    shutil.move(latest, publications / "latest.copy")
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "owf"), "publish", "--hub", str(paths.root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert latest.is_symlink() and (latest / "manifest.json").exists()
+
+
 def test_publish_into_a_folder_it_cannot_write_says_so_before_building(world, tmp_path):
     """publications/ a file: the build ran its minutes, then the step failed with an
     "unexpected error" stack trace, recorded a blocked publication and advised fixing "the
