@@ -303,3 +303,33 @@
         {%- do return(relation) -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- assignments_to_derive(rows, system_where): the in-post assignments `rows` that a model of
+    people by level (int_person_months, int_memberships) derives rows from, with
+    for_organisation and for_system saying for which level. In a full build, all of them
+    for both. In an incremental build, for the organisation level those whose submission's
+    key the model does not hold, for the system level those of people with no system row
+    for the month (`system_where` narrows which of the model's system rows count, e.g. one
+    per person); assignments for neither are left out. -#}
+{% macro assignments_to_derive(rows, system_where='true') -%}
+    select * from (
+        select
+            {{ rows }}.*,
+            {%- if is_incremental() %}
+            not {{ is_held_key(rows, this, "held.level = 'organisation'") }} as for_organisation,
+            not exists (
+                select 1 from {{ this }} as held
+                where held.level = 'system' and ({{ system_where }})
+                    and held.period_start_date = {{ rows }}.period_start_date
+                    and held.person_id = {{ rows }}.person_id
+            ) as for_system
+            {%- else %}
+            true as for_organisation,
+            true as for_system
+            {%- endif %}
+        from {{ rows }}
+    ) as assignments
+    {%- if is_incremental() %}
+    where for_organisation or for_system
+    {%- endif %}
+{%- endmacro %}

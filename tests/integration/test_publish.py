@@ -1432,6 +1432,16 @@ def test_publication_versions_order_as_they_were_made(earlier, later):
     assert version_order(earlier) < version_order(later)
 
 
+def _owf_publish(paths: HubPaths) -> subprocess.CompletedProcess:
+    """`owf publish --hub` on `paths`, as a person at the command line runs it."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "owf"), "publish", "--hub", str(paths.root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def test_publish_where_latest_is_a_folder_says_so_before_building(world, tmp_path):
     """A hub copied without keeping links (`cp -r`) has publications/latest as a folder: the
     publish run built for its minutes, then failed at the swap with a bare "Is a directory"
@@ -1446,12 +1456,7 @@ def test_publish_where_latest_is_a_folder_says_so_before_building(world, tmp_pat
     before = sorted(p.name for p in publications.iterdir())
     with connect(paths, write=False) as wh:
         events = wh.execute("SELECT count(*) FROM audit.events").fetchone()[0]
-    r = subprocess.run(
-        [str(Path(sys.executable).parent / "owf"), "publish", "--hub", str(paths.root)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = _owf_publish(paths)
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{latest} is a folder, not the link" in r.stderr, r.stderr
     assert "cp -a" in r.stderr and "mv" in r.stderr and "Nothing was published" in r.stderr
@@ -1463,12 +1468,7 @@ def test_publish_where_latest_is_a_folder_says_so_before_building(world, tmp_pat
 
     # Moved aside as the message says, the next publish puts the link back.
     shutil.move(latest, publications / "latest.copy")
-    r = subprocess.run(
-        [str(Path(sys.executable).parent / "owf"), "publish", "--hub", str(paths.root)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    r = _owf_publish(paths)
     assert r.returncode == 0, r.stdout + r.stderr
     assert latest.is_symlink() and (latest / "manifest.json").exists()
 
@@ -1483,12 +1483,7 @@ def test_publish_into_a_folder_it_cannot_write_says_so_before_building(world, tm
     publications.write_text("not a folder")
     with connect(paths, write=False) as wh:
         events = wh.execute("SELECT count(*) FROM audit.events").fetchone()[0]
-    r = subprocess.run(
-        [str(Path(sys.executable).parent / "owf"), "publish", "--hub", str(paths.root)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = _owf_publish(paths)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "publications folder" in r.stderr and "cannot be written" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "dbt" not in r.stdout

@@ -28,35 +28,11 @@ with in_post as (
 
 ),
 
--- Which populations each assignment is derived for: every one in a full build; in an
--- incremental build, the organisation's when its submission's key is not held, the
--- system's when the person has no system row for the month.
-assignments as (
-
-    select
-        in_post.*,
-        {%- if is_incremental() %}
-        not {{ is_held_key('in_post', this, "held.level = 'organisation'") }} as for_organisation,
-        not exists (
-            select 1 from {{ this }} as held
-            where held.level = 'system' and held.staff_group = 'ALL'
-                and held.period_start_date = in_post.period_start_date
-                and held.person_id = in_post.person_id
-        ) as for_system
-        {%- else %}
-        true as for_organisation,
-        true as for_system
-        {%- endif %}
-    from in_post
-
-),
-
+-- The assignments to derive populations from, and for which level (every one for both in a
+-- full build; macros/incremental.sql).
 derived as (
 
-    select * from assignments
-    {%- if is_incremental() %}
-    where for_organisation or for_system
-    {%- endif %}
+    {{ assignments_to_derive('in_post', "held.staff_group = 'ALL'") }}
 
 ),
 

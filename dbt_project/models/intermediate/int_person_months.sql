@@ -29,40 +29,18 @@ with in_post as (
 
 ),
 
-assignments as (
-
-    select
-        in_post.*,
-        {%- if is_incremental() %}
-        not {{ is_held_key('in_post', this, "held.level = 'organisation'") }} as for_organisation,
-        not exists (
-            select 1 from {{ this }} as held
-            where held.level = 'system'
-                and held.period_start_date = in_post.period_start_date
-                and held.person_id = in_post.person_id
-        ) as for_system
-        {%- else %}
-        true as for_organisation,
-        true as for_system
-        {%- endif %}
-    from in_post
-
-),
-
 {#- Most people have one assignment in post in the month, anywhere: their rows at both levels
     are that assignment, with nothing to rank or add up. Only the others (about 2% of people
     nationally) go through the windows and the grouping, which over every assignment took most
-    of this model's time (docs/benchmarks.md). They are marked among the assignments derived,
+    of this model's time (docs/benchmarks.md). They are marked among the assignments derived
+    (for which level: assignments_to_derive, macros/incremental.sql),
     not all of them: a system row is derived from all of a person's assignments or none, an
     organisation row from all of the person's there or none, so an unmarked row is the
     person's only one wherever it counts; and an incremental build does not group the whole
     month. -#}
 derived as (
 
-    select * from assignments
-    {%- if is_incremental() %}
-    where for_organisation or for_system
-    {%- endif %}
+    {{ assignments_to_derive('in_post') }}
 
 ),
 
