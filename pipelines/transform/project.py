@@ -20,8 +20,14 @@ MANIFEST = DBT_DIR / "target" / "manifest.json"
 
 
 def dbt_executable() -> str:
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """This environment's `owf-dbt` (dbt's command line without the half second of interpreter
+    shutdown after every command: pipelines/transform/dbt_main.py), else its `dbt`, else
+    whichever `dbt` is on the PATH."""
+    for name in ("owf-dbt", "dbt"):
+        candidate = Path(sys.executable).parent / name
+        if candidate.exists():
+            return str(candidate)
+    return "dbt"
 
 
 def dbt_env(warehouse: Path | None = None) -> dict[str, str]:

@@ -110,3 +110,71 @@ def test_a_parse_never_shows_a_half_written_manifest_to_another_process():
         time.sleep(0.005)
     assert [w.returncode for w in writers] == [0, 0]
     assert reads > 10 and torn == 0, f"{torn} of {reads} reads saw no whole manifest"
+
+
+def test_owf_dbt_is_dbt_without_the_wait_at_exit(tmp_path):
+    """Builds run dbt through owf-dbt (pipelines/transform/dbt_main.py), which skips Python's
+    interpreter shutdown after the command. It must still be dbt in everything a caller or a
+    later reader sees: the exit status (a usage error, a failed command, a success), every
+    line of output, and the warehouse closed as dbt leaves it - checkpointed, no WAL left
+    behind (dbt-duckdb closes it in an exit handler, which a bare os._exit would skip)."""
+    import csv
+    import subprocess
+    from pathlib import Path
+
+    import duckdb
+
+    from pipelines.paths import PROJECT_ROOT
+    from pipelines.transform.project import DBT_DIR, dbt_env, dbt_executable
+
+    owf_dbt = dbt_executable()
+    assert Path(owf_dbt).name == "owf-dbt", "the project's own script is what builds run"
+    plain_dbt = str(Path(owf_dbt).with_name("dbt"))
+
+    def run(exe, *args):
+        return subprocess.run(
+            [exe, *args],
+            cwd=DBT_DIR,
+            env=dbt_env(tmp_path / "warehouse.duckdb"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    usage = [run(exe, "no-such-command") for exe in (plain_dbt, owf_dbt)]
+    assert [r.returncode for r in usage] == [2, 2]
+    assert usage[1].stderr == usage[0].stderr and "No such command" in usage[1].stderr
+
+    where = [
+        "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+        "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "target"),
+    ]  # fmt: skip
+    seeded = run(owf_dbt, "seed", "--select", "gender", *where)
+    assert seeded.returncode == 0, seeded.stdout[-3000:]
+    # The summary is dbt's last line: it reached the pipe.
+    last = seeded.stdout.rstrip().splitlines()[-1]
+    assert "Done. PASS=" in last and " ERROR=0 " in last, last
+    assert not (tmp_path / "warehouse.duckdb.wal").exists(), "the warehouse was not closed"
+    with (PROJECT_ROOT / "governance/standard/codelists/gender.csv").open() as fh:
+        codes = sorted(row["code"] for row in csv.DictReader(fh))
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        table = con.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'gender'"
+        ).fetchone()[0]
+        stored = con.execute(f'SELECT code FROM "{table}".gender ORDER BY code').fetchall()
+    assert [c for (c,) in stored] == codes
+
+    failed = [
+        run(exe, "show", "--inline", "select * from no_such_table", *where)
+        for exe in (plain_dbt, owf_dbt)
+    ]
+    assert failed[1].returncode == failed[0].returncode != 0
+    assert "no_such_table" in failed[1].stdout
+
+
+def test_owf_dbt_exits_with_the_status_sys_exit_would_give(capsys):
+    from pipelines.transform.dbt_main import _status
+
+    assert [_status(None), _status(0), _status(1), _status(2)] == [0, 0, 1, 2]
+    assert _status("dbt could not start") == 1
+    assert capsys.readouterr().err == "dbt could not start\n"
