@@ -19,7 +19,9 @@ time until the new publication is in place (ingest job, then publish job).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -164,8 +166,6 @@ def run_w2(workdir: Path) -> dict:
     """W2, then W3 in the same process (W3 needs W2's warehouse and publication)."""
     import tempfile
 
-    import dagster as dg
-
     from pipelines.hub.home import HubPaths
 
     base = base_dir(workdir)
@@ -173,8 +173,7 @@ def run_w2(workdir: Path) -> dict:
     shutil.rmtree(run_root, ignore_errors=True)
     shutil.copytree(base / "template" / "hub", run_root / "hub")
     paths = HubPaths.at(run_root / "hub", run_root / "hub" / "governance")
-    with tempfile.TemporaryDirectory() as dagster_home:
-        instance = dg.DagsterInstance.local_temp(dagster_home)
+    with tempfile.TemporaryDirectory() as dagster_home, _hub_instance(dagster_home) as instance:
         seconds, stages, outcome = _cycle(paths, instance, "W2")
         w2 = {"seconds": seconds, "rows": _landed_rows(paths), "stages": stages}
 
@@ -187,6 +186,28 @@ def run_w2(workdir: Path) -> dict:
         w2["followups"] = {"W3": {"seconds": seconds, "stages": stages}}
     shutil.rmtree(run_root, ignore_errors=True)
     return w2
+
+
+@contextlib.contextmanager
+def _hub_instance(home: str):
+    """A Dagster instance in the folder `home` with the project's dagster.yaml, as the `owf`
+    commands get theirs (pipelines.defs.instance.local_instance): its storage and settings
+    are the ones measured."""
+    import dagster as dg
+
+    from pipelines.defs.instance import install_settings
+
+    install_settings(Path(home))
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = home  # dagster.yaml's storage names its folder by it
+    try:
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
 
 
 def _cycle(paths, instance, label: str):

@@ -1,0 +1,104 @@
+"""The hub's Dagster storage (pipelines/defs/storage.py, named by dagster.yaml): Dagster's own
+SQLite files and tables, with one SQLAlchemy engine kept per database. Real jobs on a real
+$DAGSTER_HOME; Dagster's default storage reads what it wrote and writes what it reads."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from pipelines.defs import storage as hub_storage
+from pipelines.defs.instance import install_settings, local_instance
+
+
+@dg.asset
+def headcount():
+    return 3
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="fte")])
+def fte(headcount):
+    yield dg.Output(headcount * 0.8)
+    yield dg.AssetCheckResult(passed=True, check_name="positive")
+
+
+ASSETS = [headcount, fte]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    folder = tmp_path / "dagster_home"
+    install_settings(folder)
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    return folder
+
+
+def _default_storage_instance(home):
+    """Dagster's default storage on the same folder (no dagster.yaml read)."""
+    return dg.DagsterInstance.from_ref(
+        InstanceRef.from_dir(str(home), config_filename="no-such-settings.yaml")
+    )
+
+
+def _event_types(instance, run_id):
+    return [
+        e.dagster_event.event_type_value for e in instance.all_logs(run_id) if e.is_dagster_event
+    ]
+
+
+def test_runs_stored_by_the_hub_s_storage_and_dagster_s_own_are_the_same(home):
+    with local_instance() as ours:
+        assert isinstance(ours.run_storage, hub_storage.HubSqliteRunStorage)
+        assert isinstance(ours.event_log_storage, hub_storage.HubSqliteEventLogStorage)
+        first = dg.materialize(ASSETS, instance=ours)
+        assert first.success
+        ours_events = _event_types(ours, first.run_id)
+    kinds = dg.DagsterEventType
+    wanted = {kinds.ASSET_MATERIALIZATION, kinds.ASSET_CHECK_EVALUATION, kinds.RUN_SUCCESS}
+    assert {k.value for k in wanted} <= set(ours_events)
+    # Dagster's default files and folders, nothing else.
+    assert (home / "history" / "runs.db").exists()
+    assert (home / "history" / "runs" / f"{first.run_id}.db").exists()
+    assert (home / "history" / "runs" / "index.db").exists()
+
+    with _default_storage_instance(home) as theirs:
+        assert type(theirs.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert theirs.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.SUCCESS
+        assert _event_types(theirs, first.run_id) == ours_events
+        second = dg.materialize(ASSETS, instance=theirs)
+        assert second.success
+
+    with local_instance() as ours:
+        runs = {r.run_id: r.status for r in ours.get_runs()}
+        assert runs == {
+            first.run_id: dg.DagsterRunStatus.SUCCESS,
+            second.run_id: dg.DagsterRunStatus.SUCCESS,
+        }
+        latest = ours.get_latest_materialization_event(dg.AssetKey("fte"))
+        assert latest.run_id == second.run_id
+        check = ours.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("fte"), "positive")]
+        )
+        assert list(check.values())[0].run_id == second.run_id
+
+
+def test_each_database_keeps_one_engine_and_only_the_last_ones_used(home, monkeypatch):
+    monkeypatch.setattr(hub_storage, "ENGINES_KEPT", 3)
+    with local_instance() as ours:
+        events = ours.event_log_storage
+        # One engine for the index database, however often it is used (Dagster's own storage
+        # makes one per statement).
+        with events.index_connection() as a:
+            index_engine = a.engine
+        with events.index_connection() as b:
+            assert b.engine is index_engine
+        with ours.run_storage.connect() as a, ours.run_storage.connect() as b:
+            assert a.engine is b.engine
+        run_ids = [dg.materialize(ASSETS, instance=ours).run_id for _ in range(4)]
+        kept = events._engines._engines
+        assert len(kept) == 3  # the index and the last two runs' databases
+        assert events.conn_string_for_shard(run_ids[-1]) in kept
+        assert events.conn_string_for_shard(run_ids[0]) not in kept
+        # A run whose engine was let go reads back all the same.
+        assert dg.DagsterEventType.RUN_SUCCESS.value in _event_types(ours, run_ids[0])
