@@ -5,7 +5,7 @@ an index database, a runs database) makes a new SQLAlchemy engine for every stat
 runs, and disposes of it after. An engine's compiled-statement cache goes with it, so every
 statement is compiled afresh, and a publish run stores about 480 events, several statements
 each: in a resubmission's cycle that was 1.5-2.5 s of the Dagster process's CPU, on the two
-cores dbt is building on (docs/benchmarks.md, "Dagster's storage keeps its engines").
+cores dbt is building on (docs/benchmarks.md, "dbt's exit and Dagster's storage").
 
 `HubSqliteStorage` is that storage with the same files, folders, tables and locking, except
 that each database file keeps its engine (the last ENGINES_KEPT used, for a long-lived

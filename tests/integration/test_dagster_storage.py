@@ -57,7 +57,7 @@ def test_runs_stored_by_the_hub_s_storage_and_dagster_s_own_are_the_same(home):
     kinds = dg.DagsterEventType
     wanted = {kinds.ASSET_MATERIALIZATION, kinds.ASSET_CHECK_EVALUATION, kinds.RUN_SUCCESS}
     assert {k.value for k in wanted} <= set(ours_events)
-    # Dagster's default files and folders, nothing else.
+    # Dagster's default files and folders.
     assert (home / "history" / "runs.db").exists()
     assert (home / "history" / "runs" / f"{first.run_id}.db").exists()
     assert (home / "history" / "runs" / "index.db").exists()
