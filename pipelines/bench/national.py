@@ -190,18 +190,15 @@ def run_w2(workdir: Path) -> dict:
 
 @contextlib.contextmanager
 def _hub_instance(home: str):
-    """A Dagster instance in the folder `home` with the project's dagster.yaml, as the `owf`
-    commands get theirs (pipelines.defs.instance.local_instance): its storage and settings
-    are the ones measured."""
-    import dagster as dg
+    """The Dagster instance the `owf` commands get (pipelines.defs.instance.local_instance:
+    the project's dagster.yaml) in the folder `home`: its storage and settings are the ones
+    measured."""
+    from pipelines.defs.instance import local_instance
 
-    from pipelines.defs.instance import install_settings
-
-    install_settings(Path(home))
     previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = home  # dagster.yaml's storage names its folder by it
+    os.environ["DAGSTER_HOME"] = home
     try:
-        with dg.DagsterInstance.get() as instance:
+        with local_instance() as instance:
             yield instance
     finally:
         if previous is None:

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from dagster import _check as check
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -89,8 +90,7 @@ class HubSqliteEventLogStorage(SqliteEventLogStorage):
         # As SqliteEventLogStorage._connect, with the shard's engine kept, not made and
         # disposed of each time.
         with self._db_lock:
-            if not isinstance(shard, str):
-                raise TypeError(f"an event log shard is named by a string, not {shard!r}")
+            check.str_param(shard, "shard")
             engine = self._engines.get(self.conn_string_for_shard(shard))
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
@@ -107,8 +107,8 @@ class HubSqliteRunStorage(SqliteRunStorage):
     """Dagster's SQLite run storage; its database keeps its engine."""
 
     def __init__(self, conn_string: str, inst_data=None):
+        self._engines = _Engines()  # before Dagster's __init__, in case it connects
         super().__init__(conn_string, inst_data)
-        self._engines = _Engines()
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
