@@ -1,18 +1,27 @@
-"""Dagster's SQLite storage, keeping one SQLAlchemy engine per database file.
+"""Dagster's SQLite storage, keeping one SQLAlchemy engine, and its connections, per database.
 
 Dagster's default storage (SQLite under $DAGSTER_HOME: one database per run for its events,
 an index database, a runs database) makes a new SQLAlchemy engine for every statement it
-runs, and disposes of it after. An engine's compiled-statement cache goes with it, so every
-statement is compiled afresh, and a publish run stores about 480 events, several statements
-each: in a resubmission's cycle that was 1.5-2.5 s of the Dagster process's CPU, on the two
-cores dbt is building on (docs/benchmarks.md, "dbt's exit and Dagster's storage").
+runs, with no pool (NullPool), and disposes of it after. So every statement is compiled
+afresh, and every use opens the database file and closes it again - and the close of a
+database's last connection checkpoints its write-ahead log into it and deletes the log. A
+publish run stores about 480 events, several statements each: in a resubmission's cycle that
+was 3-4 s of the Dagster process's CPU, on the two cores dbt is building on
+(docs/benchmarks.md, "dbt's exit and Dagster's storage" and "Dagster's connections").
 
 `HubSqliteStorage` is that storage with the same files, folders, tables and locking, except
 that each database file keeps its engine (the last ENGINES_KEPT used, for a long-lived
-webserver or daemon that reads many runs). Connections are still opened for each use and
-closed after it (SQLAlchemy's NullPool, as Dagster has it), so what other processes see, and
-when, is unchanged; the webserver, the daemon and the command line can share a
-$DAGSTER_HOME whichever storage class each uses. dagster.yaml names it (storage: custom).
+webserver or daemon that reads many runs), and each engine keeps its connections in a pool
+(SQLAlchemy's QueuePool, its default for SQLite files). A connection is checked out for each
+use and goes back to the pool committed or rolled back, so between uses it holds no
+transaction and no lock: what other processes see, and when, is unchanged, and the
+webserver, the daemon and the command line can share a $DAGSTER_HOME whichever storage class
+each uses. What differs is the write-ahead log: it is checkpointed by SQLite's automatic
+checkpoint (every 1,000 pages) and when the process lets its connections go, not after every
+statement. A child made by fork() never uses the connections it inherited: it drops its
+engines' pools without closing them (SQLAlchemy's advice for pools and os.fork) and opens its
+own. dagster.yaml names this
+storage (storage: custom).
 
 It replaces two methods of Dagster's classes that are not public API (`_connect` and
 `connect`) and builds the default storage's parts itself; tests/integration/
@@ -22,7 +31,9 @@ so a Dagster upgrade that changes those internals fails there, not in a hub's ru
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,24 +55,29 @@ from dagster._core.storage.sqlite_storage import (
 )
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 ENGINES_KEPT = 32
 
 
 class _Engines:
-    """SQLAlchemy engines (NullPool) by connection string, the last ENGINES_KEPT used."""
+    """SQLAlchemy engines by connection string, each with its pool of connections, the last
+    ENGINES_KEPT used."""
 
     def __init__(self, **engine_args: Any):
         self._args = engine_args
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.Lock()
+        _ALL_ENGINES.add(self)
 
     def get(self, conn_string: str) -> Engine:
         with self._lock:
             engine = self._engines.pop(conn_string, None)
             if engine is None:
-                engine = create_engine(conn_string, poolclass=NullPool, **self._args)
+                # Up to 5 idle connections kept; no limit on those open at once (as NullPool).
+                engine = create_engine(
+                    conn_string, poolclass=QueuePool, pool_size=5, max_overflow=-1, **self._args
+                )
             self._engines[conn_string] = engine
             while len(self._engines) > ENGINES_KEPT:
                 self._engines.popitem(last=False)[1].dispose()
@@ -72,6 +88,25 @@ class _Engines:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+    def _forget_after_fork(self) -> None:
+        # In a child of fork(): the pools' connections are the parent's, in use there. Each
+        # engine gets a new pool (the old one is let go, not closed: Engine.dispose(close=False))
+        # and opens its own connections.
+        self._lock = threading.Lock()
+        for engine in self._engines.values():
+            engine.dispose(close=False)
+
+
+_ALL_ENGINES: weakref.WeakSet[_Engines] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engines in list(_ALL_ENGINES):
+        engines._forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class HubSqliteEventLogStorage(SqliteEventLogStorage):

@@ -1,8 +1,11 @@
 """The hub's Dagster storage (pipelines/defs/storage.py, named by dagster.yaml): Dagster's own
-SQLite files and tables, with one SQLAlchemy engine kept per database. Real jobs on a real
-$DAGSTER_HOME; Dagster's default storage reads what it wrote and writes what it reads."""
+SQLite files and tables, with one SQLAlchemy engine, and a pool of its connections, kept per
+database. Real jobs on a real $DAGSTER_HOME; Dagster's default storage reads what it wrote and
+writes what it reads, while the hub's storage holds its pooled connections."""
 
 from __future__ import annotations
+
+import os
 
 import dagster as dg
 import pytest
@@ -54,22 +57,23 @@ def test_runs_stored_by_the_hub_s_storage_and_dagster_s_own_are_the_same(home):
         first = dg.materialize(ASSETS, instance=ours)
         assert first.success
         ours_events = _event_types(ours, first.run_id)
-    kinds = dg.DagsterEventType
-    wanted = {kinds.ASSET_MATERIALIZATION, kinds.ASSET_CHECK_EVALUATION, kinds.RUN_SUCCESS}
-    assert {k.value for k in wanted} <= set(ours_events)
-    # Dagster's default files and folders.
-    assert (home / "history" / "runs.db").exists()
-    assert (home / "history" / "runs" / f"{first.run_id}.db").exists()
-    assert (home / "history" / "runs" / "index.db").exists()
+        kinds = dg.DagsterEventType
+        wanted = {kinds.ASSET_MATERIALIZATION, kinds.ASSET_CHECK_EVALUATION, kinds.RUN_SUCCESS}
+        assert {k.value for k in wanted} <= set(ours_events)
+        # Dagster's default files and folders.
+        assert (home / "history" / "runs.db").exists()
+        assert (home / "history" / "runs" / f"{first.run_id}.db").exists()
+        assert (home / "history" / "runs" / "index.db").exists()
 
-    with _default_storage_instance(home) as theirs:
-        assert type(theirs.event_log_storage).__name__ == "SqliteEventLogStorage"
-        assert theirs.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.SUCCESS
-        assert _event_types(theirs, first.run_id) == ours_events
-        second = dg.materialize(ASSETS, instance=theirs)
-        assert second.success
+        # Dagster's own storage, while ours keeps its connections open in their pools.
+        with _default_storage_instance(home) as theirs:
+            assert type(theirs.event_log_storage).__name__ == "SqliteEventLogStorage"
+            assert theirs.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.SUCCESS
+            assert _event_types(theirs, first.run_id) == ours_events
+            second = dg.materialize(ASSETS, instance=theirs)
+            assert second.success
 
-    with local_instance() as ours:
+        # Ours sees the run Dagster's storage wrote, through the connections it kept.
         runs = {r.run_id: r.status for r in ours.get_runs()}
         assert runs == {
             first.run_id: dg.DagsterRunStatus.SUCCESS,
@@ -81,6 +85,9 @@ def test_runs_stored_by_the_hub_s_storage_and_dagster_s_own_are_the_same(home):
             [dg.AssetCheckKey(dg.AssetKey("fte"), "positive")]
         )
         assert list(check.values())[0].run_id == second.run_id
+
+    with local_instance() as again:
+        assert {r.run_id for r in again.get_runs()} == {first.run_id, second.run_id}
 
 
 def test_each_database_keeps_one_engine_and_only_the_last_ones_used(home, monkeypatch):
@@ -95,6 +102,13 @@ def test_each_database_keeps_one_engine_and_only_the_last_ones_used(home, monkey
             assert b.engine is index_engine
         with ours.run_storage.connect() as a, ours.run_storage.connect() as b:
             assert a.engine is b.engine
+            # Two uses at once: two connections.
+            assert a.connection.dbapi_connection is not b.connection.dbapi_connection
+            opened = {id(a.connection.dbapi_connection), id(b.connection.dbapi_connection)}
+        # Later uses reuse those connections; none is opened again.
+        for _ in range(3):
+            with ours.run_storage.connect() as c:
+                assert id(c.connection.dbapi_connection) in opened
         run_ids = [dg.materialize(ASSETS, instance=ours).run_id for _ in range(4)]
         kept = events._engines._engines
         assert len(kept) == 3  # the index and the last two runs' databases
@@ -102,3 +116,32 @@ def test_each_database_keeps_one_engine_and_only_the_last_ones_used(home, monkey
         assert events.conn_string_for_shard(run_ids[0]) not in kept
         # A run whose engine was let go reads back all the same.
         assert dg.DagsterEventType.RUN_SUCCESS.value in _event_types(ours, run_ids[0])
+
+
+def test_a_forked_child_opens_its_own_connections_and_the_parent_keeps_its(home):
+    with local_instance() as ours:
+        events = ours.event_log_storage
+        first = dg.materialize(ASSETS, instance=ours)
+        with events.index_connection() as conn:
+            parents = conn.connection.dbapi_connection
+        with ours.run_storage.connect() as conn:
+            parents_runs = conn.connection.dbapi_connection
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit status only
+            status = 1
+            try:
+                with events.index_connection() as conn:
+                    fresh = conn.connection.dbapi_connection is not parents
+                with ours.run_storage.connect() as conn:
+                    fresh = fresh and conn.connection.dbapi_connection is not parents_runs
+                status = 0 if fresh and dg.materialize(ASSETS, instance=ours).success else 2
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child used its parent's connections"
+        # The parent's pooled connections still work, and see the child's run.
+        with events.index_connection() as conn:
+            assert conn.connection.dbapi_connection is parents
+        assert len(ours.get_runs()) == 2
+        assert ours.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.SUCCESS
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in ours.get_runs())
