@@ -58,6 +58,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 ENGINES_KEPT = 32
+IDLE_CONNECTIONS = 2
 
 
 class _Engines:
@@ -74,9 +75,15 @@ class _Engines:
         with self._lock:
             engine = self._engines.pop(conn_string, None)
             if engine is None:
-                # Up to 5 idle connections kept; no limit on those open at once (as NullPool).
+                # Up to IDLE_CONNECTIONS kept between uses; no limit on those open at once (as
+                # with NullPool): a long-lived webserver keeps at most ENGINES_KEPT x
+                # IDLE_CONNECTIONS databases open (each with its -wal and -shm files).
                 engine = create_engine(
-                    conn_string, poolclass=QueuePool, pool_size=5, max_overflow=-1, **self._args
+                    conn_string,
+                    poolclass=QueuePool,
+                    pool_size=IDLE_CONNECTIONS,
+                    max_overflow=-1,
+                    **self._args,
                 )
             self._engines[conn_string] = engine
             while len(self._engines) > ENGINES_KEPT:
