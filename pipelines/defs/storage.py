@@ -20,8 +20,7 @@ each uses. What differs is the write-ahead log: it is checkpointed by SQLite's a
 checkpoint (every 1,000 pages) and when the process lets its connections go, not after every
 statement. A child made by fork() never uses the connections it inherited: it drops its
 engines' pools without closing them (SQLAlchemy's advice for pools and os.fork) and opens its
-own. dagster.yaml names this
-storage (storage: custom).
+own. dagster.yaml names this storage (storage: custom).
 
 It replaces two methods of Dagster's classes that are not public API (`_connect` and
 `connect`) and builds the default storage's parts itself; tests/integration/
