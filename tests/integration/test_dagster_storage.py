@@ -145,3 +145,60 @@ def test_a_forked_child_opens_its_own_connections_and_the_parent_keeps_its(home)
         assert len(ours.get_runs()) == 2
         assert ours.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.SUCCESS
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in ours.get_runs())
+
+
+_WRITER = """
+import sys
+import dagster as dg
+from pipelines.defs.instance import local_instance
+
+@dg.asset
+def headcount():
+    return 3
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="fte")])
+def fte(headcount):
+    yield dg.Output(headcount * 0.8)
+    yield dg.AssetCheckResult(passed=True, check_name="positive")
+
+with local_instance() as instance:
+    for _ in range(int(sys.argv[1])):
+        assert dg.materialize([headcount, fte], instance=instance).success
+"""
+
+
+def test_processes_writing_at_once_each_with_its_pool_lose_nothing(home):
+    # Two other processes and this one store runs on the same $DAGSTER_HOME at the same
+    # time, each keeping its connections between uses: SQLite's locking (and its busy
+    # timeout) still orders the writes, and every run and event is there afterwards.
+    import subprocess
+    import sys
+
+    runs_each = 4
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(runs_each)],
+            env={**os.environ, "DAGSTER_HOME": str(home)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    with local_instance() as ours:
+        # This process writes for as long as the others do.
+        mine = 0
+        while mine < 2 or any(w.poll() is None for w in writers):
+            assert dg.materialize(ASSETS, instance=ours).success
+            mine += 1
+        for writer in writers:
+            _, err = writer.communicate(timeout=300)
+            assert writer.returncode == 0, err[-2000:]
+        expected = 2 * runs_each + mine
+        runs = ours.get_runs()
+        assert len(runs) == expected
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        checks = dg.DagsterEventType.ASSET_CHECK_EVALUATION.value
+        for run in runs:
+            assert _event_types(ours, run.run_id).count(checks) == 1
+        materializations = ours.fetch_materializations(dg.AssetKey("fte"), limit=1000).records
+        assert len(materializations) == expected
