@@ -30,9 +30,9 @@
             on {% for c in on %}{{ within }}.{{ c }} = assignments.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
         where assignments.is_in_post and assignments.is_substantive
     ),
-    -- Distinct people as people_count() (macros/people.sql).
+    -- Distinct people as people_count() (macros/people.sql), marked from int_person_months.
     counted as (
-        {{ with_more_rows_flag('substantive', 'person_id', ['period_start_date']) }}
+        {{ with_more_assignments_flag('substantive', 'person_id') }}
     )
     select
         counted.period_start_date,

@@ -44,10 +44,10 @@ with in_post as (
 ),
 
 -- Headcount as people_count() (macros/people.sql): the people with more than one
--- assignment in the month, at any organisation, marked.
+-- assignment in the month, at any organisation, marked (from int_person_months).
 counted as (
 
-    {{ with_more_rows_flag('in_post', 'person_key', ['period_start_date']) }}
+    {{ with_more_assignments_flag('in_post', 'person_key') }}
 
 ),
 
