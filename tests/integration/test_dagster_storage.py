@@ -6,6 +6,7 @@ writes what it reads, while the hub's storage holds its pooled connections."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -151,19 +152,11 @@ _WRITER = """
 import sys
 import dagster as dg
 from pipelines.defs.instance import local_instance
-
-@dg.asset
-def headcount():
-    return 3
-
-@dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="fte")])
-def fte(headcount):
-    yield dg.Output(headcount * 0.8)
-    yield dg.AssetCheckResult(passed=True, check_name="positive")
+from tests.integration.test_dagster_storage import ASSETS
 
 with local_instance() as instance:
     for _ in range(int(sys.argv[1])):
-        assert dg.materialize([headcount, fte], instance=instance).success
+        assert dg.materialize(ASSETS, instance=instance).success
 """
 
 
@@ -179,6 +172,7 @@ def test_processes_writing_at_once_each_with_its_pool_lose_nothing(home):
         subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(runs_each)],
             env={**os.environ, "DAGSTER_HOME": str(home)},
+            cwd=Path(__file__).resolve().parents[2],  # the project: `tests` importable
             stderr=subprocess.PIPE,
             text=True,
         )
