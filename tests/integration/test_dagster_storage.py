@@ -152,12 +152,16 @@ _WRITER = """
 import sys
 import dagster as dg
 from pipelines.defs.instance import local_instance
-from tests.integration.test_dagster_storage import ASSETS
+from tests.integration.test_dagster_storage import ASSETS, IN_MEMORY
 
 with local_instance() as instance:
     for _ in range(int(sys.argv[1])):
-        assert dg.materialize(ASSETS, instance=instance).success
+        assert dg.materialize(ASSETS, instance=instance, resources=IN_MEMORY).success
 """
+# The processes write the same assets at once: their values go through memory, not the
+# default IO manager's one file per asset under $DAGSTER_HOME, which one process could read
+# while another rewrites it (a race of that test set-up, not of the storage under test).
+IN_MEMORY = {"io_manager": dg.mem_io_manager}
 
 
 def test_processes_writing_at_once_each_with_its_pool_lose_nothing(home):
@@ -182,7 +186,7 @@ def test_processes_writing_at_once_each_with_its_pool_lose_nothing(home):
         # This process writes for as long as the others do.
         mine = 0
         while mine < 2 or any(w.poll() is None for w in writers):
-            assert dg.materialize(ASSETS, instance=ours).success
+            assert dg.materialize(ASSETS, instance=ours, resources=IN_MEMORY).success
             mine += 1
         for writer in writers:
             _, err = writer.communicate(timeout=300)
