@@ -192,7 +192,8 @@ def run_w2(workdir: Path) -> dict:
 def _hub_instance(home: str):
     """The Dagster instance the `owf` commands get (pipelines.defs.instance.local_instance:
     the project's dagster.yaml) in the folder `home`: its storage and settings are the ones
-    measured."""
+    measured. DAGSTER_HOME is set while it is open, as dagster.yaml's storage names its folder
+    by it."""
     from pipelines.defs.instance import local_instance
 
     previous = os.environ.get("DAGSTER_HOME")
