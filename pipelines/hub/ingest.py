@@ -799,10 +799,23 @@ def _validate_gx(
             p.status, p.release_note = "received", release[p.sha256]
 
 
+# Rows one landing transaction takes (whole packages, so a package never splits). An extract
+# type of a national month (1.5 million staff in post) lands in one transaction. DuckDB writes
+# a large INSERT's full row groups straight into the file, but each commit leaves a part-filled
+# one behind that the checkpoint rewrites: the national staff in post and sickness committed
+# 250,000 rows at a time took 3.6-3.9 s to insert and 3.7-3.9 s to checkpoint, against
+# 2.3-2.4 s and 0.4 s as one INSERT in one transaction (docs/benchmarks.md, "Landing an
+# extract type in one transaction"). The bound keeps a transaction finite for larger systems.
+LANDING_ROWS = 4_000_000
+
+
 def _landing_chunks(items: list[Pending]) -> Iterator[list[Pending]]:
-    """One landing transaction each: consecutive packages, counting the rows they land."""
+    """One landing transaction each: consecutive packages, counting the rows they land, up to
+    LANDING_ROWS (more than any one extract type of a national month)."""
     return _chunks(
-        items, lambda p: p.table.num_rows if p.table is not None and p.status == "accepted" else 0
+        items,
+        lambda p: p.table.num_rows if p.table is not None and p.status == "accepted" else 0,
+        LANDING_ROWS,
     )
 
 
@@ -821,8 +834,8 @@ def _land(
     Every decision of the chunk commits together or not at all: a failure rolls the chunk
     back and leaves its packages in the inbox for the rerun, and a crash loses nothing that
     a rerun does not redo (the files move only after the commit). One transaction per chunk
-    of about BATCH_ROWS rows rather than per package: the national month's 1,100 commits
-    cost about 4 s. The accepted packages' rows go in together too (`_insert_rows`). The audit
+    (see LANDING_ROWS) rather than per package: the national month's 1,100 commits cost
+    about 4 s. The accepted packages' rows go in together too (`_insert_rows`). The audit
     events go in with the decisions, chained on from `audit_head` (the head this connection
     committed last; None reads it), and the new head is written to audit-head.json as soon as
     they are committed. Returns the new head."""

@@ -1542,6 +1542,34 @@ def test_a_failure_while_landing_rolls_back_the_whole_chunk(world, tmp_path, mon
     assert len(submissions(paths)) == len(files)
 
 
+def test_landing_chunks_are_whole_packages_up_to_the_landing_bound(monkeypatch):
+    """A national month's extract type lands in one transaction (committing it in pieces made
+    DuckDB rewrite it at the checkpoint); a larger one splits between packages, never inside
+    one, and packages landing no rows count for none."""
+    from types import SimpleNamespace
+
+    from pipelines.hub import ingest as ingest_module
+
+    def package(rows: int, status: str = "accepted"):
+        return SimpleNamespace(table=pa.table({"x": pa.nulls(rows)}), status=status)
+
+    national = [package(6_850) for _ in range(220)]  # 1,507,000 staff in post
+    assert [len(c) for c in ingest_module._landing_chunks(national)] == [220]
+
+    monkeypatch.setattr(ingest_module, "LANDING_ROWS", 10)
+    a, b, c, big, refused, d = (
+        package(4),
+        package(4),
+        package(4),
+        package(15),
+        package(50, "quarantined"),
+        package(6),
+    )
+    gone = SimpleNamespace(table=None, status="accepted")  # released: lands nothing
+    chunks = list(ingest_module._landing_chunks([a, b, c, big, refused, gone, d]))
+    assert chunks == [[a, b], [c], [big], [refused, gone, d]]
+
+
 def test_a_chunk_s_rows_land_in_order_with_each_package_s_own_columns(tmp_path):
     """Rows are inserted a run of like packages at a time (one INSERT, not one per package):
     every row lands once, in package order, and a package without a column (its agreement
