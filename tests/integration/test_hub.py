@@ -1614,6 +1614,51 @@ def test_a_chunk_s_rows_land_in_order_with_each_package_s_own_columns(tmp_path):
     assert leavers == [("e", "e0")]
 
 
+def test_many_small_packages_land_in_whole_row_groups_in_their_order(tmp_path):
+    """30 packages of 5,000 rows (a month's small organisations) fill DuckDB's row groups
+    whole, not with whole packages (23 of them, 115,000 rows, and then a next small append
+    made a checkpoint rewrite the lot), and every row keeps its place."""
+    from pipelines.hub.ingest import ROW_GROUP_ROWS, _insert_rows
+    from pipelines.hub.warehouse import ensure_schema
+    from pipelines.standard import load_standard
+
+    n = 5_000
+    landing = [
+        (
+            "staff_in_post",
+            pa.table(
+                {
+                    "submission_id": pa.repeat(pa.scalar(f"s{k:02d}"), n),
+                    "payload_row": pa.array(range(1, n + 1), pa.int64()),
+                    "key_epoch": pa.repeat(pa.scalar(1, pa.int32()), n),
+                    "hub_key_epoch": pa.repeat(pa.scalar(1, pa.int32()), n),
+                }
+            ),
+        )
+        for k in range(30)
+    ]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        ensure_schema(con, load_standard())
+        con.execute("BEGIN TRANSACTION")
+        _insert_rows(con, landing)
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        groups = con.execute(
+            "SELECT row_group_id, max(count) FROM pragma_storage_info('raw.staff_in_post')"
+            " GROUP BY row_group_id ORDER BY row_group_id"
+        ).fetchall()
+        out_of_place = con.execute(
+            "SELECT count(*) FROM (SELECT submission_id, payload_row,"
+            " row_number() OVER (ORDER BY rowid) AS i FROM raw.staff_in_post)"
+            " WHERE (i - 1) // $n <> CAST(substr(submission_id, 2) AS INTEGER)"
+            " OR (i - 1) % $n + 1 <> payload_row",
+            {"n": n},
+        ).fetchall()
+    assert ROW_GROUP_ROWS == 122_880
+    assert [count for _, count in groups] == [ROW_GROUP_ROWS, 30 * n - ROW_GROUP_ROWS]
+    assert out_of_place == [(0,)]
+
+
 # Nothing of stage 1 at rest --------------------------------------------------------------
 
 
