@@ -32,6 +32,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -319,10 +320,25 @@ def ingest(
             work = [p for p in group if p.status == "received"]
             if work:
                 say(f"{extract}: validating {len(work)} submission(s)")
-            _validate_standard(work, std)
-            stage("validate")
-            _rekey(work, std, keys)
-            stage("rekey")
+            # The standard's rules are DuckDB, which releases Python's lock; re-keying is
+            # Python's HMAC loop, which holds it. So the re-keying runs on a second thread
+            # while the rules run (about 2 s less for a national month), and its tables take
+            # the packages' places once both are done: the rules read the tables as received.
+            with ThreadPoolExecutor(1, thread_name_prefix="owf-rekey") as pool:
+                rekeying = pool.submit(_rekeyed, work, std, keys)
+                _validate_standard(work, std)
+                rekeyed = rekeying.result()
+            for p, table in rekeyed:
+                if isinstance(table, OwfError):
+                    # Identifiers that are no stage-1 pseudonyms (a raw NI number, say): the
+                    # rules quarantine the package for them (rule `pseudonym`, the same
+                    # pattern), naming row and field, and it is never landed. Found in review:
+                    # the error used to stop the whole run, every other package with it.
+                    if p.status != "quarantined":
+                        raise OwfError(f"{p.path.name}: {table}")
+                    continue
+                p.table = table
+            stage("validate and rekey")
             if any(p.status == "received" for p in work) and runner is None:
                 from pipelines.quality.gx_suites import GxRunner
 
@@ -673,18 +689,27 @@ def _validate_standard(work: list[Pending], std: Standard) -> None:
         con.close()
 
 
-def _rekey(work: list[Pending], std: Standard, keys: HubKeys) -> None:
-    """Stage 2: every identifier column re-keyed under the hub key; stage-1 tokens dropped."""
+def _rekeyed(
+    work: list[Pending], std: Standard, keys: HubKeys
+) -> list[tuple[Pending, pa.Table | OwfError]]:
+    """Stage 2: each package's table with every identifier column re-keyed under the hub key,
+    its stage-1 tokens dropped. Returned, not put in place: the standard's rules read the
+    packages' tables meanwhile, and may yet quarantine any of them. A package whose
+    identifiers are not all stage-1 pseudonyms comes back with the error instead."""
+    out: list[tuple[Pending, pa.Table | OwfError]] = []
     for p in work:
-        if p.status != "received" and p.status != "quarantined":
-            continue
         ext = std.extract(p.manifest["extract"])
         t = p.table
-        for f in ext.fields:
-            if f.type == "identifier" and f.name in t.column_names:
-                i = t.column_names.index(f.name)
-                t = t.set_column(i, f.name, keys.rekey(t.column(i)))
-        p.table = t
+        try:
+            for f in ext.fields:
+                if f.type == "identifier" and f.name in t.column_names:
+                    i = t.column_names.index(f.name)
+                    t = t.set_column(i, f.name, keys.rekey(t.column(i)))
+        except OwfError as exc:
+            out.append((p, exc))
+            continue
+        out.append((p, t))
+    return out
 
 
 def _validate_gx(

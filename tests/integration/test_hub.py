@@ -790,6 +790,36 @@ def test_failed_validation_is_quarantined_with_row_field_and_rule(world, tmp_pat
     assert (paths.quarantine / "RW1" / pkg.name).exists()
 
 
+def test_a_raw_identifier_quarantines_its_package_and_the_run_goes_on(world, tmp_path):
+    """A package holding an identifier that is no stage-1 pseudonym (a raw NI number) is
+    quarantined with row, field and rule, without the value; the run lands the others. Found
+    in review: re-keying it raised and failed the whole run."""
+    paths = fresh_hub(world, tmp_path)
+    raw_ni = "QQ123456C"
+    pkg = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(t, "person_id", 4, raw_ni),
+        "rawni",
+    )
+    drop(paths, pkg, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    assert [(s[2], s[3], s[4]) for s in submissions(paths)] == [
+        ("2026-09", "accepted", None),
+        ("2026-10", "quarantined", "pseudonym"),
+    ]
+    r = receipt(paths, "RW1", "quarantined")
+    assert [(f["row"], f["field"], f["rule"]) for f in r["findings"]] == [
+        (6, "person_id", "pseudonym")
+    ]
+    assert raw_ni not in json.dumps(r)
+    with connect(paths, write=False) as wh:
+        assert wh.execute(
+            "SELECT count(*) FROM raw.staff_in_post WHERE person_id = ?", [raw_ni]
+        ).fetchall() == [(0,)]
+
+
 def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path):
     from pipelines.hub.quarantine import discard, list_quarantined, release
 
