@@ -63,6 +63,7 @@ from pipelines.submission.package import (
     PackageError,
     RawPackage,
     decrypt_package,
+    payload_arrow_type,
     read_package,
     verify_package,
 )
@@ -517,9 +518,25 @@ def _authenticate_and_govern(
         )
         return
     try:
-        p.table = decrypt_package(p.raw, keys.encryption, p.path.name)
+        table = decrypt_package(p.raw, keys.encryption, p.path.name)
     except PackageError as exc:
         p.refuse(exc.reason, str(exc))
+        return
+    # Found in review: a column of another type (an identifier as a number, made by some other
+    # tool) stopped the whole run where the extract's packages are batched together.
+    ext = std.extract(m["extract"])
+    for name, type_ in zip(table.column_names, table.schema.types, strict=True):
+        wanted = payload_arrow_type(ext.field(name).type)
+        if type_ != wanted:
+            p.refuse(
+                "payload_type_mismatch",
+                f"the payload's column {name} is of type {type_}, where the standard's"
+                f" submitted form has {wanted}: the package was not made by `owf submit"
+                " prepare`. Prepare it again with the submission tool.",
+                field=name,
+            )
+            return
+    p.table = table
 
 
 # How far ahead of its arrival a package's created_at may be: two machines' clocks differ by

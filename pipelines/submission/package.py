@@ -64,6 +64,29 @@ MANIFEST_FIELDS = (
     "agreement_id",
 )
 
+# The payload's column types by the standard's field type, any other travelling as text:
+# DuckDB's, which `owf submit prepare` casts every outgoing column to, and so Arrow's, which
+# the hub requires of every package (a column of another type is refused: it would stop the
+# hub's batches of many packages, which must agree on types).
+PAYLOAD_TYPES = {"integer": "BIGINT", "decimal": "DOUBLE", "date": "DATE"}
+_ARROW_TYPES = {
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "DATE": pa.date32(),
+    "VARCHAR": pa.string(),
+}
+
+
+def payload_sql_type(field_type: str) -> str:
+    """The DuckDB type a field of the standard's `field_type` travels as."""
+    return PAYLOAD_TYPES.get(field_type, "VARCHAR")
+
+
+def payload_arrow_type(field_type: str) -> pa.DataType:
+    """The Arrow type a field of the standard's `field_type` has in a payload."""
+    return _ARROW_TYPES[payload_sql_type(field_type)]
+
+
 # Written by every tool since the system key check (see pipelines.crypto.pseudonymise
 # .system_key_check); a package without it was made by an older tool, which the hub takes
 # only where the registry lists no check for the key's epoch.

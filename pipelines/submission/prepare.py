@@ -55,11 +55,9 @@ from pipelines.standard.validator import (
     qi,
     validate_relation,
 )
-from pipelines.submission.package import SUFFIX, payload_bytes, seal_package
+from pipelines.submission.package import SUFFIX, payload_bytes, payload_sql_type, seal_package
 from pipelines.submission.pii import scan_for_identifiers
 from pipelines.submission.profiles import MAPPED_TABLE, apply_profile, header_names, load_profile
-
-PAYLOAD_TYPES = {"integer": "BIGINT", "decimal": "DOUBLE", "date": "DATE"}
 
 
 @dataclass
@@ -347,7 +345,7 @@ def run_submission(
         # Identifier columns never leave DuckDB as raw values here: their pseudonyms (made
         # above) are put in their places.
         select = "".join(
-            f", CAST({derived.get(f.name, qi(f.name))} AS {PAYLOAD_TYPES.get(f.type, 'VARCHAR')})"
+            f", CAST({derived.get(f.name, qi(f.name))} AS {payload_sql_type(f.type)})"
             f" AS {qi(f.name)}"
             for f in outgoing
             if f.name not in pseudonyms

@@ -820,6 +820,31 @@ def test_a_raw_identifier_quarantines_its_package_and_the_run_goes_on(world, tmp
         ).fetchall() == [(0,)]
 
 
+def test_a_payload_column_of_another_type_refuses_its_package_and_the_run_goes_on(world, tmp_path):
+    """A package whose identifier column holds numbers (some tool other than `owf submit
+    prepare`) is refused, naming the column and the type wanted; the run lands the others.
+    Found in review: the extract's batch of packages could not be put together, and the whole
+    run failed with Arrow's error."""
+
+    def numbers(t: pa.Table) -> pa.Table:
+        i = t.column_names.index("person_id")
+        return t.set_column(i, "person_id", pa.array(range(t.num_rows), pa.int64()))
+
+    paths = fresh_hub(world, tmp_path)
+    pkg = _reseal(
+        world, paths, world["packages"][("RW1", "staff_in_post", "2026-10")], numbers, "ints"
+    )
+    drop(paths, pkg, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    assert [(s[2], s[3], s[4]) for s in submissions(paths)] == [
+        ("2026-09", "accepted", None),
+        ("2026-10", "refused", "payload_type_mismatch"),
+    ]
+    [finding] = receipt(paths, "RW1", "refused")["findings"]
+    assert finding["field"] == "person_id" and "int64" in finding["message"]
+    assert "string" in finding["message"] and "owf submit prepare" in finding["message"]
+
+
 def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path):
     from pipelines.hub.quarantine import discard, list_quarantined, release
 
