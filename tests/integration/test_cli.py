@@ -86,6 +86,9 @@ def test_demo_runs_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "validated 1,320 files" in result.stdout and ": 0 failed" in result.stdout
+    # Keys are registered by the demo itself: said once, not warned per organisation.
+    assert "no_current_signing_key" not in result.stdout
+    assert "11 organisations have no signing key registered yet" in result.stdout
     assert "RW1" in result.stdout and "HS101" in result.stdout
     assert (tmp_path / "demo" / "synth" / "manifest.json").exists()
     assert "System headline" in result.stdout and "leaving the system" in result.stdout
