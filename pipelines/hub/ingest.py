@@ -611,8 +611,14 @@ def _chunks(
 
 
 def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
-    """`value` n times, built by Arrow (a Python list of 1.5 million references took 0.6 s)."""
-    return pa.repeat(pa.scalar(value, type_), n)
+    """`value` n times, as one run of a run-end encoded array: nothing is repeated in memory.
+
+    DuckDB reads it as a column of `type_`. Repeated in full (`pa.repeat`), the submission,
+    organisation and period of every row of a national month were 0.5 GB written three times
+    over, 0.7 s of the ingest holding Python's lock (docs/benchmarks.md)."""
+    return pa.RunEndEncodedArray.from_arrays(
+        pa.array([n] if n else [], pa.int32()), pa.array([value] if n else [], type_)
+    )
 
 
 def _batch_table(items: list[Pending], std: Standard, extract: str) -> pa.Table:
@@ -754,11 +760,22 @@ def _validate_gx(
         for extract, items in _batches(live, std):
             suite = load_suite(extract)
             batch = _batch_table(items, std, extract)
+            # GX knows each row's submission by its place in `items`, a number: as the
+            # 36-character id, its 1.5 million Python strings were a third of the staff in
+            # post's GX time (docs/benchmarks.md, "Constants and numbers for the checks").
+            batch = batch.append_column(
+                "__number",
+                pa.chunked_array(
+                    [_constant(i, p.table.num_rows, pa.int32()) for i, p in enumerate(items)],
+                    pa.run_end_encoded(pa.int32(), pa.int32()),
+                ),
+            )
             # A view over the Arrow batch: only the suite's columns are read, never copied.
             con.register("owf_incoming", batch)
             con.execute(
-                "CREATE OR REPLACE TEMP VIEW owf_gx AS SELECT __submission AS submission_id,"
-                " __row AS payload_row, * EXCLUDE (__submission, __row, __org, __period) FROM owf_incoming"
+                "CREATE OR REPLACE TEMP VIEW owf_gx AS SELECT __number AS submission_id,"
+                " __row AS payload_row,"
+                " * EXCLUDE (__number, __submission, __row, __org, __period) FROM owf_incoming"
             )
             available = {r[0] for r in con.execute("DESCRIBE owf_gx").fetchall()}
             pseudonyms = {f.name for f in std.extract(extract).fields if f.is_pseudonymised}
@@ -768,9 +785,8 @@ def _validate_gx(
             del batch
             result = runner.validate(suite, frame)
             for failure in result.failures:
-                targets = (
-                    [by_sid[failure.submission_id]] if failure.submission_id in by_sid else items
-                )
+                # A failure of no row (the suite could not run) is every submission's.
+                targets = items if failure.submission_id is None else [items[failure.submission_id]]
                 for p in targets:
                     p.quarantine(
                         Finding(

@@ -820,6 +820,41 @@ def test_a_raw_identifier_quarantines_its_package_and_the_run_goes_on(world, tmp
         ).fetchall() == [(0,)]
 
 
+def test_a_row_level_expectation_failure_quarantines_only_its_own_package(world, tmp_path):
+    """Three staff-in-post packages validated as one GX batch, the middle one with an
+    implausible row: GX names it by its place in the batch, and that one package, and no
+    other, is quarantined, at that row."""
+    paths = fresh_hub(world, tmp_path)
+    odd = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(t, "contracted_hours", 3, 70.0),
+        "longweek",
+    )
+    dropped = drop(
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-09")],
+        odd,
+        world["packages"][("SC101", "staff_in_post", "2026-10")],
+    )
+    now = dt.datetime.now(dt.UTC).timestamp()
+    for i, path in enumerate(dropped):  # the inbox's order, and so the batch's
+        os.utime(path, (now + i, now + i))
+    run(paths)
+    assert sorted((s[0], s[2], s[3]) for s in submissions(paths)) == [
+        ("RW1", "2026-09", "accepted"),
+        ("RW1", "2026-10", "quarantined"),
+        ("SC101", "2026-10", "accepted"),
+    ]
+    r = receipt(paths, "RW1", "quarantined")
+    assert r["package_file"] == "longweek.owfpkg"
+    assert {(f["rule"], f["row"]) for f in r["findings"]} >= {
+        ("staff_in_post.plausible_weekly_hours", 5)
+    }
+    assert {f["row"] for f in r["findings"]} == {5}
+
+
 def test_a_payload_column_of_another_type_refuses_its_package_and_the_run_goes_on(world, tmp_path):
     """A package whose identifier column holds numbers (some tool other than `owf submit
     prepare`) is refused, naming the column and the type wanted; the run lands the others.

@@ -1198,3 +1198,14 @@ def test_a_repeated_header_with_odd_spaces_in_its_headings_is_still_a_repeated_h
     report = validate_file(path, "staff_in_post")
     assert [(f.rule, f.row) for f in report.errors] == [("repeated_header", 4)]
     assert report.rows == 4
+
+
+def test_row_numbers_are_right_whatever_was_asked_before():
+    """Row numbers are slices of one array kept for the process, grown when a longer run is
+    asked for: each call still gets 2 to n + 1, before and after the array grows."""
+    from pipelines.standard.reader import row_numbers
+
+    for n in (3, 0, 70_000, 5, 200_001, 1, 70_000):
+        rows = row_numbers(n)
+        assert len(rows) == n
+        assert rows.to_pylist() == list(range(2, n + 2))
