@@ -14,7 +14,9 @@ W2: a copy of the template hub goes through the real Dagster definitions: the in
 tests, the mart quality gate, the publication). Timed from the first job's start to the
 publication being in place.
 W3 (measured in the same process, right after W2): the resubmission is dropped in the inbox;
-time until the new publication is in place (ingest job, then publish job).
+time until the new publication is in place (ingest job, then publish job). Its build runs as
+on the day after W2's build, as a resubmission mostly arrives a day or more after the month
+was published: the build step's build day is moved on by one (`_next_build_day`).
 """
 
 from __future__ import annotations
@@ -177,15 +179,34 @@ def run_w2(workdir: Path) -> dict:
         seconds, stages, outcome = _cycle(paths, instance, "W2")
         w2 = {"seconds": seconds, "rows": _landed_rows(paths), "stages": stages}
 
-        # W3: one trust's resubmission, to the new publication in place.
+        # W3: one trust's resubmission, to the new publication in place, built the next day.
         [package] = list((base / "resubmission").glob("*.owfpkg"))
         shutil.copyfile(package, paths.inbox / package.name)
-        seconds, stages, again = _cycle(paths, instance, "W3")
+        with _next_build_day():
+            seconds, stages, again = _cycle(paths, instance, "W3")
         if again.folder == outcome.folder:
             raise SystemExit("W3: the publication was not replaced")
         w2["followups"] = {"W3": {"seconds": seconds, "stages": stages}}
     shutil.rmtree(run_root, ignore_errors=True)
     return w2
+
+
+@contextlib.contextmanager
+def _next_build_day():
+    """The dbt build step's build day moved on by one day, as if its build ran tomorrow (the
+    jobs run in this process). Until 2026-12-05 a build on a later day than the last was a
+    full build, and the same-day W3 measured did not show it (docs/benchmarks.md, "A
+    resubmission on a later day")."""
+    import datetime as dt
+
+    import pipelines.defs.transform as transform
+
+    today = transform.build_day
+    transform.build_day = lambda con: today(con) + dt.timedelta(days=1)
+    try:
+        yield
+    finally:
+        transform.build_day = today
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 DESCRIPTIONS = {
     "W1": "floor: DuckDB loads the national month's extract files and computes headcount and FTE by organisation and staff group",
     "W2": "national month (~220 trusts, all extracts): Dagster ingest job, then publish job (dbt build, checks, publication)",
-    "W3": "one trust resubmits one month after W2: until the new publication is in place",
+    "W3": "one trust resubmits one month after W2, built the next day: until the new publication is in place",
     "W4": "owf submit prepare, 100,000-row ESR-style staff-in-post extract, end to end",
     "W5": "owf submit prepare, the same extract saved as an XLSX workbook, end to end (no target)",
 }

@@ -6,9 +6,9 @@ incremental by submission (dbt_project/macros/incremental.sql): an incremental b
 re-derives only the rows of submissions that came or went since the models were built. That
 is exact only while everything else the models read is unchanged: the project's code (models,
 macros, vars, profile), the standard's code lists (the seeds), the governance registry in the
-warehouse (agreements in force, permitted fields), the build day (an agreement comes into or
-goes out of force with the calendar) and the tools (dbt, its adapter, DuckDB). This module
-fingerprints all of them. The build step compares the fingerprint with the one recorded by
+warehouse (agreements, permitted fields), what the build day decides (which agreements are in
+force: one comes into or goes out of force with the calendar) and the tools (dbt, its adapter,
+DuckDB). This module fingerprints all of them. The build step compares the fingerprint with the one recorded by
 the last successful build in the warehouse itself (meta.model_builds, so that a restored or
 copied warehouse carries its own) and asks dbt for a full build when they differ, forgetting
 the recorded one first: a full build that fails part-way leaves no fingerprint, so the next
@@ -66,14 +66,32 @@ def build_fingerprint(con: duckdb.DuckDBPyConnection, day: dt.date | None = None
         add(f"tool:{tool}", importlib.metadata.version(tool).encode())
     for label, path in _project_files():
         add(f"file:{label}", path.read_bytes())
-    add("build_day", (day or build_day(con)).isoformat().encode())
-    tables = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'governance'"
-        " ORDER BY table_name"
-    ).fetchall()
-    for (table,) in tables:
+    tables = [
+        table
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'governance'"
+            " ORDER BY table_name"
+        ).fetchall()
+    ]
+    for table in tables:
         rows = sorted(repr(row) for row in con.table(f"governance.{table}").fetchall())
         add(f"governance:{table}", "\n".join(rows).encode())
+    # The build day reaches the models only through in_force() (dbt_project/macros/
+    # agreements.sql): which agreement rows are in force on it. Those rows are fingerprinted,
+    # by the macro's own condition, not the day: a later day on which no agreement came into
+    # or went out of force builds incrementally (a resubmission the day after the month's
+    # build was a full build, docs/benchmarks.md "A resubmission on a later day").
+    in_force = (
+        con.execute(
+            "SELECT agreement_id, org_code, extract FROM governance.agreement_extracts"
+            " WHERE status = 'active' AND start_date <= $day AND end_date >= $day"
+            " ORDER BY ALL",
+            {"day": day or build_day(con)},
+        ).fetchall()
+        if "agreement_extracts" in tables
+        else []
+    )
+    add("in_force", "\n".join(repr(row) for row in in_force).encode())
     return h.hexdigest()
 
 

@@ -670,14 +670,25 @@ INCREMENTAL_MODELS = (
 )
 
 
-def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes(world, tmp_path):
+@pytest.mark.parametrize("days_later", [0, 1], ids=["same day", "next day"])
+def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes(
+    world, tmp_path, monkeypatch, days_later
+):
     """The record-level models are built incrementally by submission in the monthly build, and
     three marts by organisation and month (macros/incremental.sql): RW1's resubmission drops
     3% of its people, some of whom also work elsewhere, so their system rows must be derived
     again, and those who worked only at RW1 must leave the system; the sickness marts, whose
     submissions did not change, keep their rows. Every intermediate and mart table must be
-    what a full build of the same warehouse makes."""
+    what a full build of the same warehouse makes. On the day of the last build, and on the
+    next (no agreement comes into or goes out of force in between: the build day reaches the
+    models only through that, so the build stays incremental)."""
+    import pipelines.defs.transform as transform_defs
+
     paths = copy_hub(world, tmp_path / "hub")
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        [(today,)] = con.execute("SELECT current_date").fetchall()
+    day = today + dt.timedelta(days=days_later)
+    monkeypatch.setattr(transform_defs, "build_day", lambda con: day)
     deliver(_planted_resubmission(world, tmp_path, keep=0.97), paths.inbox)
     assert run_ingest_job(paths).success
     incremental = run_publish(paths)
@@ -688,10 +699,8 @@ def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes
     built = _model_tables(paths)
     # One build day throughout the build, the one it was fingerprinted with (a build running
     # past midnight would otherwise switch agreements' in-force state half-way).
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
-        [(today,)] = con.execute("SELECT current_date").fetchall()
     view = paths.dbt_target / "run" / "one_workforce" / "models" / "staging" / "stg_submissions.sql"
-    assert f"cast('{today.isoformat()}' as date)" in view.read_text()
+    assert f"cast('{day.isoformat()}' as date)" in view.read_text()
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         [(gone,)] = con.execute(
             "SELECT count(*) FROM intermediate.int_assignments_harmonised AS a"

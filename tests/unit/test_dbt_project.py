@@ -178,3 +178,47 @@ def test_owf_dbt_exits_with_the_status_sys_exit_would_give(capsys):
     assert [_status(None), _status(0), _status(1), _status(2)] == [0, 0, 1, 2]
     assert _status("dbt could not start") == 1
     assert capsys.readouterr().err == "dbt could not start\n"
+
+
+def test_a_new_build_day_keeps_dbt_s_partial_parse(tmp_path):
+    """The build step gives dbt its build day as OWF_AS_OF_DATE, which as_of_date() reads only
+    when dbt runs the SQL: a later day re-parses nothing. As the var it was, every new day's
+    first build parsed the whole project again (2.4 s); read while parsing, it re-parsed the
+    six models that call the macro (0.8 s). The day the SQL gets is checked by the build
+    tests (tests/integration/test_publish.py, the incremental build on the next day)."""
+    import subprocess
+
+    from pipelines.transform.project import DBT_DIR, dbt_env, dbt_executable
+
+    def parse(day: str) -> str:
+        log = tmp_path / f"log-{day}"
+        result = subprocess.run(
+            [
+                dbt_executable(),
+                "parse",
+                "--vars",
+                json.dumps({"incremental_builds": True}),
+                "--project-dir",
+                str(DBT_DIR),
+                "--profiles-dir",
+                str(DBT_DIR),
+                "--target-path",
+                str(tmp_path / "target"),
+                "--log-path",
+                str(log),
+                "--log-level-file",
+                "debug",
+            ],  # fmt: skip
+            cwd=DBT_DIR,
+            env=dbt_env(tmp_path / "warehouse.duckdb") | {"OWF_AS_OF_DATE": day},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        return (log / "dbt.log").read_text()
+
+    assert "Starting full parse" in parse("2026-12-05")
+    later = parse("2026-12-06")
+    assert "Partial parsing enabled, no changes found, skipping parsing" in later
+    assert "Partial parsing: updated file" not in later

@@ -24,6 +24,12 @@ def warehouse(tmp_path, monkeypatch):
         "CREATE TABLE governance.agreement_fields AS"
         " SELECT 'DSA-1' AS agreement_id, 'staff_in_post' AS extract, 'pay_band' AS field"
     )
+    # In force until ten days from today.
+    con.execute(
+        "CREATE TABLE governance.agreement_extracts AS SELECT 'DSA-1' AS agreement_id,"
+        " 'RW1' AS org_code, 'staff_in_post' AS extract, DATE '2020-01-01' AS start_date,"
+        " current_date + 10 AS end_date, 'active' AS status"
+    )
     yield con
     con.close()
 
@@ -60,12 +66,33 @@ def test_a_code_list_change_asks_for_a_full_build(warehouse):
     assert incremental.plan_build(warehouse)[1]
 
 
-def test_another_build_day_or_fingerprint_version_asks_for_a_full_build(warehouse, monkeypatch):
-    built(warehouse)
+def test_a_later_build_day_is_incremental_until_an_agreement_comes_or_goes(warehouse, monkeypatch):
+    """The build day reaches the models only through the agreements in force on it: a later
+    day with the same agreements in force keeps the build incremental (a resubmission the day
+    after the month's build), a day on which one comes into force or ends does not."""
     today = incremental.build_day(warehouse)
-    monkeypatch.setattr(incremental, "build_day", lambda con: today + dt.timedelta(days=1))
-    assert incremental.plan_build(warehouse)[1]
-    monkeypatch.undo()
+    # DSA-1 (fixture) ends in ten days; DSA-2 comes into force in five.
+    warehouse.execute(
+        "INSERT INTO governance.agreement_extracts VALUES"
+        " ('DSA-2', 'SC101', 'staff_in_post', current_date + 5, current_date + 100, 'active')"
+    )
+
+    def build_on(days: int) -> None:
+        monkeypatch.setattr(incremental, "build_day", lambda con: today + dt.timedelta(days=days))
+        built(warehouse)
+
+    def full_on(days: int) -> bool:
+        return incremental.plan_build(warehouse, today + dt.timedelta(days=days))[1]
+
+    build_on(0)
+    assert [full_on(d) for d in (1, 4)] == [False, False]
+    assert full_on(5)  # DSA-2 comes into force
+    build_on(5)
+    assert [full_on(d) for d in (6, 10)] == [False, False]
+    assert full_on(11)  # DSA-1 has ended
+
+
+def test_another_fingerprint_version_asks_for_a_full_build(warehouse, monkeypatch):
     built(warehouse)
     monkeypatch.setattr(incremental, "FINGERPRINT_VERSION", "next")
     assert incremental.plan_build(warehouse)[1]
