@@ -313,22 +313,25 @@ def ingest(
         head = audit.head(wh)  # this connection holds the hub lock: only it appends
         for extract in [e for e in std.extracts if e in groups] + [""] * ("" in groups):
             group = [pending[i] for i in groups[extract]]
-            for p in group:
-                if p.status == "received":
-                    _authenticate_and_govern(p, gov, std, keys, today)
-                _claim_id(p, claimed)
-            stage("verify")
-            work = [p for p in group if p.status == "received"]
-            if work:
-                say(f"{extract}: validating {len(work)} submission(s)")
-            # The standard's rules are DuckDB, which releases Python's lock; re-keying is
-            # Python's HMAC loop, which holds it. So the re-keying runs on a second thread
-            # while the rules run (about 2 s less for a national month), and its tables take
-            # the packages' places once both are done: the rules read the tables as received.
+            # Decrypting (Parquet decoding) and the standard's rules are Arrow and DuckDB,
+            # which release Python's lock; re-keying is Python's HMAC loop, which holds it.
+            # So each package is re-keyed on a second thread as soon as it is decrypted,
+            # while the others are decrypted and then while the rules run, and its re-keyed
+            # table takes its place once both are done: the rules read the tables as received.
             with ThreadPoolExecutor(1, thread_name_prefix="owf-rekey") as pool:
-                rekeying = pool.submit(_rekeyed, work, std, keys)
+                rekeying = []
+                for p in group:
+                    if p.status == "received":
+                        _authenticate_and_govern(p, gov, std, keys, today)
+                    _claim_id(p, claimed)
+                    if p.status == "received":
+                        rekeying.append(pool.submit(_rekeyed, [p], std, keys))
+                stage("verify")
+                work = [p for p in group if p.status == "received"]
+                if work:
+                    say(f"{extract}: validating {len(work)} submission(s)")
                 _validate_standard(work, std)
-                rekeyed = rekeying.result()
+                rekeyed = [item for future in rekeying for item in future.result()]
             for p, table in rekeyed:
                 if isinstance(table, OwfError):
                     # Identifiers that are no stage-1 pseudonyms (a raw NI number, say): the
