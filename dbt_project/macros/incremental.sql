@@ -10,13 +10,14 @@
   incremental build deletes the rows of keys that are no longer current and inserts the rows
   of current keys the table does not hold; rows that depend on a person across organisations
   (level 'system') are deleted and derived again for every person in a key that came or went.
-  Everything else - the project's code and code lists, the governance registry, the build day
-  and the tool versions - is fingerprinted by the build step (pipelines/transform/incremental.py),
+  Everything else - the project's code and code lists, the governance registry, the agreements
+  in force on the build day and the tool versions - is fingerprinted by the build step
+  (pipelines/transform/incremental.py),
   which asks for a full build whenever that fingerprint differs from the last successful
   build's; the warehouse is then exactly what a full build makes.
 
   Incremental builds happen only when the var `incremental_builds` is true, which only the
-  Dagster build step passes (with the fingerprinted build day as as_of_date). Any other dbt
+  Dagster build step passes (with the fingerprinted build day as OWF_AS_OF_DATE). Any other dbt
   build (the tests, a person at the command line) builds these models in full and forgets
   the fingerprint (forget_monthly_build, below).
 -#}

@@ -135,7 +135,9 @@ class Suite:
 
 @dataclass
 class Failure:
-    submission_id: str | None
+    # The frame's submission_id: the id, or whatever stands for it (the ingest gives GX each
+    # row's submission as its place in the batch, an integer).
+    submission_id: str | int | None
     payload_row: int | None
     column: str | None
     rule: str

@@ -45,9 +45,10 @@ def _project_files():
 
 
 def build_day(con: duckdb.DuckDBPyConnection) -> dt.date:
-    """The build day: the database's current_date, what dbt's as_of_date() uses when no var
-    sets it. The build step passes it to dbt as the var as_of_date, so that a build running
-    past midnight uses one day throughout, the day it was fingerprinted with."""
+    """The build day: the database's current_date, what dbt's as_of_date() uses when nothing
+    sets it. The build step gives it to dbt as the environment variable OWF_AS_OF_DATE, so
+    that a build running past midnight uses one day throughout, the day it was fingerprinted
+    with."""
     return con.execute("SELECT current_date").fetchall()[0][0]
 
 

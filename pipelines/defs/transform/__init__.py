@@ -125,16 +125,16 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             finally:
                 wh.close()
             context.log.info(
-                "Full build: the project, code lists, registry, build day or tools changed"
-                " since the last successful build (or there was none)."
+                "Full build: the project, code lists, registry, agreements in force or tools"
+                " changed since the last successful build (or there was none)."
                 if full
                 else "Incremental build: only submissions changed since the last build."
             )
             # One build day throughout, the fingerprinted one, even past midnight. Given to
             # dbt as an environment variable, not a var: dbt parses the whole project again
             # (2.4 s) whenever its vars change, so a var of the day made every new day's
-            # first build do that; a changed environment variable re-parses only the models
-            # that read it (macros/agreements.sql, as_of_date()).
+            # first build do that; as_of_date() (macros/agreements.sql) reads the variable
+            # only when dbt runs the SQL, so a new day re-parses nothing.
             os.environ["OWF_AS_OF_DATE"] = day.isoformat()
             args = [*BUILD_ARGS, "--vars", json.dumps({"incremental_builds": True})]
             if full:
