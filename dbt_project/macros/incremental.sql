@@ -156,7 +156,8 @@
     {%- if flags.WHICH in ('build', 'run') -%}
     create table if not exists meta.model_builds (
         fingerprint varchar not null,
-        built_at timestamp not null
+        built_at timestamp not null,
+        build_day date
     )
     {%- endif -%}
 {%- endmacro %}

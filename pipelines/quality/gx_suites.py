@@ -71,11 +71,14 @@ COMPUTED: dict[str, dict[str, str]] = {
 
 # Frames that are not a single table (cross-table checks), as SQL over the warehouse.
 FRAMES: dict[str, str] = {
-    # Expected: organisations with an agreement in force today for staff in post (as the
-    # models use one: the dbt macro in_force) and an agreement (active or ended) covering the
-    # latest month - a renewal's predecessor for the month the renewal took over. Found in
-    # review: an agreement past its end date but still marked active was expected, though the
-    # build rightly used none of its data, and the check stopped every publication.
+    # Expected: organisations with an agreement in force on the build day ($day: the day the
+    # last build's models used, see run_mart_suites) for staff in post (as the models use
+    # one: the dbt macro in_force) and an agreement (active or ended) covering the latest
+    # month - a renewal's predecessor for the month the renewal took over. Found in review:
+    # an agreement past its end date but still marked active was expected, though the build
+    # rightly used none of its data, and the check stopped every publication. Found in
+    # review again: the day was the gate's current_date, not the build's, which differ for a
+    # build that ran past midnight.
     "organisations_present": """
         WITH latest AS (SELECT max(period) AS p FROM marts.fct_workforce_in_post),
         expected AS (
@@ -84,7 +87,7 @@ FRAMES: dict[str, str] = {
             JOIN governance.agreement_extracts c ON c.org_code = a.org_code AND c.extract = a.extract,
             latest
             WHERE a.extract = 'staff_in_post' AND a.status = 'active'
-              AND a.start_date <= current_date AND a.end_date >= current_date
+              AND a.start_date <= $day AND a.end_date >= $day
               AND c.status IN ('active', 'ended')
               AND last_day(CAST(latest.p || '-01' AS DATE)) BETWEEN c.start_date AND c.end_date
         ),

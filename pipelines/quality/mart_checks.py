@@ -13,6 +13,7 @@ import duckdb
 
 from pipelines.hub.home import HubPaths
 from pipelines.quality.gx_suites import FRAMES, GxRunner, SuiteResult, batch_sql, load_suite
+from pipelines.transform.incremental import build_day, recorded_build_day
 
 # Suite name -> the mart asset it gates.
 MART_SUITES: dict[str, str] = {
@@ -74,11 +75,14 @@ def run_mart_suites(paths: HubPaths, suites: list[str] | None = None) -> list[Ma
     out: list[MartCheck] = []
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
+        # The day the last build's models used (in_force()), else today's: a build that ran
+        # past midnight has its frames judged by its own day.
+        day = recorded_build_day(con) or build_day(con)
         for name in suites or list(MART_SUITES):
             suite = load_suite(name)
             keys = suite.meta.get("keys", [])
             if name in FRAMES:
-                frame = con.sql(FRAMES[name]).df()
+                frame = con.execute(FRAMES[name], {"day": day}).df()
             else:
                 table = f"marts.{MART_SUITES[name]}"
                 available = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}

@@ -100,8 +100,10 @@ def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     con.execute(
         "CREATE TABLE IF NOT EXISTS meta.model_builds"
-        " (fingerprint VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)"
+        " (fingerprint VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL, build_day DATE)"
     )
+    # Made before the build day was recorded (by this code or dbt's on-run-start hook).
+    con.execute("ALTER TABLE meta.model_builds ADD COLUMN IF NOT EXISTS build_day DATE")
 
 
 def recorded_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -121,15 +123,32 @@ def forget_fingerprint(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM meta.model_builds")
 
 
-def record_fingerprint(con: duckdb.DuckDBPyConnection, fingerprint: str) -> None:
+def record_fingerprint(
+    con: duckdb.DuckDBPyConnection, fingerprint: str, day: dt.date | None = None
+) -> None:
+    """Record a successful build: its fingerprint and its build day `day` (what the models'
+    in_force() used; the publication gate reads it, recorded_build_day)."""
     _ensure_table(con)
     con.execute("BEGIN")
     con.execute("DELETE FROM meta.model_builds")
     con.execute(
-        "INSERT INTO meta.model_builds VALUES ($f, $at)",
-        {"f": fingerprint, "at": dt.datetime.now(dt.UTC).replace(tzinfo=None)},
+        "INSERT INTO meta.model_builds (fingerprint, built_at, build_day) VALUES ($f, $at, $day)",
+        {"f": fingerprint, "at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "day": day},
     )
     con.execute("COMMIT")
+
+
+def recorded_build_day(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The build day of the last successful monthly build, if one is recorded (none after a
+    build by other means, which forgets the record, or one recorded before days were)."""
+    present = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'meta'"
+        " AND table_name = 'model_builds' AND column_name = 'build_day'"
+    ).fetchall()[0][0]
+    if not present:
+        return None
+    rows = con.execute("SELECT build_day FROM meta.model_builds").fetchall()
+    return rows[0][0] if len(rows) == 1 else None
 
 
 def plan_build(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> tuple[str, bool]:

@@ -62,3 +62,43 @@ def test_pseudonyms_reach_gx_as_hashes_and_uniqueness_still_catches_a_duplicate(
     dupes = [f for f in result.failures if f.rule == "one_row_per_person_and_assignment"]
     assert sorted((f.submission_id, f.payload_row) for f in dupes) == [("s1", 2), ("s1", 4)]
     assert {f.rule for f in result.failures} == {"one_row_per_person_and_assignment"}
+
+
+def test_organisations_present_expects_by_the_build_s_day_not_the_gate_s(tmp_path):
+    """The gate expects every organisation with a staff-in-post agreement in force on the day
+    the models were built with (as in_force() does), not on the gate's own day: they differ
+    for a build that ran past midnight. Here the only agreement is in force on the recorded
+    build day alone, and its organisation has no rows."""
+    import datetime as dt
+
+    import duckdb
+
+    from pipelines.hub.home import HubPaths
+    from pipelines.quality.mart_checks import run_mart_suites
+    from pipelines.transform.incremental import record_fingerprint
+
+    paths = HubPaths.at(tmp_path / "hub", tmp_path / "hub" / "governance")
+    paths.root.mkdir(parents=True)
+    day = dt.date(2030, 1, 1)
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute("CREATE SCHEMA governance")
+    con.execute(
+        "CREATE TABLE governance.agreement_extracts AS SELECT 'DSA-9' AS agreement_id,"
+        " 'X01' AS org_code, 'staff_in_post' AS extract, DATE '2029-01-01' AS start_date,"
+        " DATE '2030-01-01' AS end_date, 'active' AS status"
+    )
+    con.execute("CREATE SCHEMA marts")
+    con.execute(
+        "CREATE TABLE marts.fct_workforce_in_post AS"
+        " SELECT 'Y02' AS org_code, '2029-12' AS period, 'organisation' AS level"
+    )
+    con.close()
+
+    def present() -> list:
+        [check] = run_mart_suites(paths, ["organisations_present"])
+        return [(f.keys.get("org_code"), f.rule) for f in check.result.failures]
+
+    assert present() == []  # no build recorded: today's agreements, and X01's is not in force
+    with duckdb.connect(str(paths.warehouse)) as con:
+        record_fingerprint(con, "f", day)
+    assert [org for org, _ in present()] == ["X01"]

@@ -107,3 +107,21 @@ def test_the_project_s_own_files_are_fingerprinted_but_not_what_dbt_writes():
     assert not [
         label for label in labels if label.startswith(("dbt_project/target/", "dbt_project/logs/"))
     ]
+
+
+def test_a_build_records_its_day_even_in_a_table_made_before_days_were(warehouse):
+    """The build day goes with the fingerprint (the publication gate judges by it); a
+    meta.model_builds made before it was recorded (by older code, or dbt's hook) gains the
+    column, and reads as no day until a build records one."""
+    warehouse.execute("CREATE SCHEMA meta")
+    warehouse.execute(
+        "CREATE TABLE meta.model_builds (fingerprint VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)"
+    )
+    assert incremental.recorded_build_day(warehouse) is None
+    day = dt.date(2030, 1, 1)
+    fingerprint, _ = incremental.plan_build(warehouse, day)
+    incremental.record_fingerprint(warehouse, fingerprint, day)
+    assert incremental.recorded_build_day(warehouse) == day
+    assert incremental.recorded_fingerprint(warehouse) == fingerprint
+    incremental.forget_fingerprint(warehouse)  # a build by other means
+    assert incremental.recorded_build_day(warehouse) is None

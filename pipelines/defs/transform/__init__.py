@@ -148,7 +148,7 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
             wh = duckdb.connect(str(paths.warehouse))
             try:
-                record_fingerprint(wh, fingerprint)
+                record_fingerprint(wh, fingerprint, day)
             except BaseException:
                 wh.close()
                 raise
