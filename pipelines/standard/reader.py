@@ -903,12 +903,13 @@ def row_numbers(n: int) -> pa.Array:
     return rows.slice(0, n)
 
 
-_ROW_NUMBERS: pa.Array = pa.array([], pa.int64())
-
-
 def int64_array(values: array.array) -> pa.Array:
     """An array.array of type "q" as an Arrow int64 array, sharing its buffer."""
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+# row_numbers' array (empty until asked for; not `pa.array([])`, which imports pandas).
+_ROW_NUMBERS: pa.Array = int64_array(array.array("q"))
 
 
 def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:

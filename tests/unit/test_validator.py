@@ -1209,3 +1209,21 @@ def test_row_numbers_are_right_whatever_was_asked_before():
         rows = row_numbers(n)
         assert len(rows) == n
         assert rows.to_pylist() == list(range(2, n + 2))
+
+
+def test_numbering_rows_does_not_make_the_submission_tool_import_pandas():
+    """pandas costs a cold `owf submit prepare` about 0.2 s to import, and pyarrow imports it
+    for any `pa.array` of a Python list, even an empty one: found in review, the row numbers'
+    first, empty array did exactly that when the module was imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pipelines.submission import prepare;"
+        " from pipelines.standard.reader import row_numbers; row_numbers(5); row_numbers(70);"
+        " print('pandas' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "False"
