@@ -802,30 +802,37 @@ def _validate_gx(
                         ),
                         plausibility=failure.rule != "no_result",
                     )
-        # Volumes against each organisation's previous accepted period.
+        # Volumes against each organisation's previous accepted period: the accepted records
+        # of these organisations and extracts read with one query (one per package took
+        # 1.2 s of a national month's 1,100), each package's previous period found here.
+        checked = [p for p in live if not std.extract(p.manifest["extract"]).may_be_empty]
+        history: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        if checked:
+            for org, extract, period, count in wh.execute(
+                "SELECT org_code, extract, period, row_count FROM raw.submissions"
+                " WHERE status = 'accepted' AND list_contains($orgs, org_code)"
+                " AND list_contains($extracts, extract) ORDER BY period",
+                {
+                    "orgs": sorted({p.manifest["org_code"] for p in checked}),
+                    "extracts": sorted({p.manifest["extract"] for p in checked}),
+                },
+            ).fetchall():
+                history.setdefault((org, extract), []).append((period, count))
         rows = []
         compared: dict[str, tuple[int, int, str]] = {}  # submission: rows, previous, its period
-        for p in live:
-            ext = std.extract(p.manifest["extract"])
-            if ext.may_be_empty:
-                continue
-            prev = wh.execute(
-                "SELECT row_count, period FROM raw.submissions WHERE org_code = $o AND extract = $e"
-                " AND period < $p AND status = 'accepted' ORDER BY period DESC LIMIT 1",
-                {
-                    "o": p.manifest["org_code"],
-                    "e": p.manifest["extract"],
-                    "p": p.manifest["period"],
-                },
-            ).fetchall()
-            previous = prev[0][0] if prev else None
+        for p in checked:
+            m = p.manifest
+            earlier = [
+                h for h in history.get((m["org_code"], m["extract"]), []) if h[0] < m["period"]
+            ]
+            previous_period, previous = earlier[-1] if earlier else (None, None)
             ratio = (
                 p.table.num_rows / previous
                 if previous and previous >= VOLUME_MIN_PREVIOUS_ROWS
                 else None
             )
             if ratio is not None:
-                compared[p.submission_id] = (p.table.num_rows, previous, prev[0][1])
+                compared[p.submission_id] = (p.table.num_rows, previous, previous_period)
             rows.append({"submission_id": p.submission_id, "volume_ratio": ratio})
         if rows:
             import pandas as pd

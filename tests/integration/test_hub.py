@@ -880,6 +880,43 @@ def test_a_payload_column_of_another_type_refuses_its_package_and_the_run_goes_o
     assert "string" in finding["message"] and "owf submit prepare" in finding["message"]
 
 
+def test_the_volume_is_compared_with_the_latest_earlier_accepted_month(world, tmp_path):
+    """A month's rows are compared with the organisation's latest accepted month before it,
+    not an older one: September was a third of October's size, and November, October's size,
+    is plausible."""
+    paths = fresh_hub(world, tmp_path)
+    third = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-09")],
+        lambda t: t.slice(0, t.num_rows // 3),
+        "third09",
+    )
+    # Both in one run: each is compared with what was accepted before the run (nothing).
+    drop(paths, third, world["packages"][("RW1", "staff_in_post", "2026-10")])
+    run(paths)
+
+    def november(t: pa.Table) -> pa.Table:
+        i = t.column_names.index("period")
+        return t.set_column(i, "period", pa.array(["2026-11"] * t.num_rows, pa.string()))
+
+    nov = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        november,
+        "nov",
+        manifest_changes={"period": "2026-11"},
+    )
+    drop(paths, nov)
+    run(paths, periods=[*PERIODS, "2026-11"])
+    assert {r[2]: r[3] for r in submissions(paths)} == {
+        "2026-09": "accepted",
+        "2026-10": "accepted",
+        "2026-11": "accepted",
+    }
+
+
 def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path):
     from pipelines.hub.quarantine import discard, list_quarantined, release
 
