@@ -106,16 +106,29 @@ def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE meta.model_builds ADD COLUMN IF NOT EXISTS build_day DATE")
 
 
-def recorded_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The fingerprint of the last successful build, if any is recorded."""
+_RECORDED = {
+    "fingerprint": "SELECT fingerprint FROM meta.model_builds",
+    "build_day": "SELECT build_day FROM meta.model_builds",
+}
+
+
+def _recorded(con: duckdb.DuckDBPyConnection, column: str):
+    """`column` of the last successful build's record: None if there is no record (or no
+    such column, in a table made before it was recorded)."""
     present = con.execute(
-        "SELECT count(*) FROM duckdb_tables()"
-        " WHERE schema_name = 'meta' AND table_name = 'model_builds'"
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'meta'"
+        " AND table_name = 'model_builds' AND column_name = $column",
+        {"column": column},
     ).fetchall()[0][0]
     if not present:
         return None
-    rows = con.execute("SELECT fingerprint FROM meta.model_builds").fetchall()
+    rows = con.execute(_RECORDED[column]).fetchall()
     return rows[0][0] if len(rows) == 1 else None
+
+
+def recorded_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the last successful build, if any is recorded."""
+    return _recorded(con, "fingerprint")
 
 
 def forget_fingerprint(con: duckdb.DuckDBPyConnection) -> None:
@@ -141,14 +154,7 @@ def record_fingerprint(
 def recorded_build_day(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """The build day of the last successful monthly build, if one is recorded (none after a
     build by other means, which forgets the record, or one recorded before days were)."""
-    present = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'meta'"
-        " AND table_name = 'model_builds' AND column_name = 'build_day'"
-    ).fetchall()[0][0]
-    if not present:
-        return None
-    rows = con.execute("SELECT build_day FROM meta.model_builds").fetchall()
-    return rows[0][0] if len(rows) == 1 else None
+    return _recorded(con, "build_day")
 
 
 def plan_build(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> tuple[str, bool]:
