@@ -325,13 +325,13 @@ def ingest(
                         _authenticate_and_govern(p, gov, std, keys, today)
                     _claim_id(p, claimed)
                     if p.status == "received":
-                        rekeying.append(pool.submit(_rekeyed, [p], std, keys))
+                        rekeying.append((p, pool.submit(_rekeyed, p, std, keys)))
                 stage("verify")
                 work = [p for p in group if p.status == "received"]
                 if work:
                     say(f"{extract}: validating {len(work)} submission(s)")
                 _validate_standard(work, std)
-                rekeyed = [item for future in rekeying for item in future.result()]
+                rekeyed = [(p, future.result()) for p, future in rekeying]
             for p, table in rekeyed:
                 if isinstance(table, OwfError):
                     # Identifiers that are no stage-1 pseudonyms (a raw NI number, say): the
@@ -720,27 +720,20 @@ def _validate_standard(work: list[Pending], std: Standard) -> None:
         con.close()
 
 
-def _rekeyed(
-    work: list[Pending], std: Standard, keys: HubKeys
-) -> list[tuple[Pending, pa.Table | OwfError]]:
-    """Stage 2: each package's table with every identifier column re-keyed under the hub key,
+def _rekeyed(p: Pending, std: Standard, keys: HubKeys) -> pa.Table | OwfError:
+    """Stage 2: the package's table with every identifier column re-keyed under the hub key,
     its stage-1 tokens dropped. Returned, not put in place: the standard's rules read the
-    packages' tables meanwhile, and may yet quarantine any of them. A package whose
-    identifiers are not all stage-1 pseudonyms comes back with the error instead."""
-    out: list[tuple[Pending, pa.Table | OwfError]] = []
-    for p in work:
-        ext = std.extract(p.manifest["extract"])
-        t = p.table
-        try:
-            for f in ext.fields:
-                if f.type == "identifier" and f.name in t.column_names:
-                    i = t.column_names.index(f.name)
-                    t = t.set_column(i, f.name, keys.rekey(t.column(i)))
-        except OwfError as exc:
-            out.append((p, exc))
-            continue
-        out.append((p, t))
-    return out
+    package's table meanwhile, and may yet quarantine it. A package whose identifiers are not
+    all stage-1 pseudonyms gets the error instead."""
+    t = p.table
+    try:
+        for f in std.extract(p.manifest["extract"]).fields:
+            if f.type == "identifier" and f.name in t.column_names:
+                i = t.column_names.index(f.name)
+                t = t.set_column(i, f.name, keys.rekey(t.column(i)))
+    except OwfError as exc:
+        return exc
+    return t
 
 
 def _validate_gx(
