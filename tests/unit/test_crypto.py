@@ -369,6 +369,52 @@ def test_rekey_column_refuses_raw_identifiers_and_counts_them():
     assert "AB123456C" not in str(err.value)
 
 
+def test_people_s_tokens_are_rekeyed_once_a_run_and_as_the_key_chain_would(monkeypatch):
+    # The hub's ingestion re-keys each person once a run (pipelines.hub.ingest.PersonTokens):
+    # a token seen for the organisation earlier in the run is taken from memory. What comes
+    # out must be exactly what the key chain gives, nulls and order included.
+    from pipelines.crypto import keys as kf
+    from pipelines.hub.ingest import HubKeys, PersonTokens
+
+    # The module itself: the package's `pseudonymise` is the function of that name.
+    ps = sys.modules["pipelines.crypto.pseudonymise"]
+
+    old, current = (kf.generate_symmetric_key(kf.HUB_KEY, e) for e in (1, 2))
+    keys = HubKeys(encryption=None, pseudonymisation=current, chain=(old, current))
+    a, b, c, d, e = (
+        person_pseudonym(K_SYSTEM, n)
+        for n in ("AB123456C", "CE654321A", "JG103759A", "HT654321D", "NP123456B")
+    )
+    hashed = []
+    real = ps._hmac_sha256_hex_array
+    monkeypatch.setattr(
+        ps, "_hmac_sha256_hex_array", lambda k, v: hashed.append(len(v)) or real(k, v)
+    )
+    people = PersonTokens(keys)
+    columns = [
+        ("RW1", pa.chunked_array([[a, b, None], [a, c]])),  # staff in post
+        ("RW1", pa.array([b, d, None, a, e, d])),  # sickness absence: d and e are new
+        ("RW2", pa.array([a])),  # the same person at another organisation: hashed for it
+        ("RW1", pa.array([], pa.string())),
+    ]
+    hashed_per_call = []
+    for org, tokens in columns:
+        hashed.clear()
+        rekeyed = people.rekey(org, tokens).to_pylist()
+        hashed_per_call.append(sum(hashed))
+        assert rekeyed == keys.rekey(tokens).to_pylist()
+    # Each new token once under each of the chain's two keys; known tokens not at all.
+    assert hashed_per_call == [2 * 3, 2 * 2, 2 * 1, 0]
+
+    # A malformed token is refused as keys.rekey refuses it, and nothing is remembered.
+    with pytest.raises(OwfError, match="not stage-1 pseudonyms"):
+        people.rekey("RW1", pa.array([a, "AB123456C"]))
+    assert (
+        people.rekey("RW1", pa.array([d, a])).to_pylist()
+        == keys.rekey(pa.array([d, a])).to_pylist()
+    )
+
+
 def test_two_stages_link_a_person_across_organisations_only_through_the_hub():
     # RW1 and RW2 submit the same person; the hub's stage-2 pseudonyms match each other but
     # not what anyone holding only K_system can compute.
