@@ -222,6 +222,34 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#-
+  Windows between two censuses (int_membership_windows): a window's rows depend on every
+  organisation's month at its end census and at its start census, and on nothing else. An
+  incremental build derives again every window with a changed month (changed_org_months) at
+  either end, and deletes the rest of those windows first; a window whose census has gone
+  altogether is deleted and not derived again. The record is meta.model_inputs, as for the
+  marts.
+-#}
+
+{#- in_changed_window(end_date, start_date, extracts): a window of these two censuses has a
+    changed month at either end. -#}
+{% macro in_changed_window(end_date, start_date, extracts) -%}
+    ({{ end_date }} in (select period_start_date from ({{ changed_org_months(extracts) }}) as changed)
+        or {{ start_date }} in (select period_start_date from ({{ changed_org_months(extracts) }}) as changed))
+{%- endmacro %}
+
+{#- delete_changed_windows(extracts): pre-hook deleting what in_changed_window() re-derives
+    (the table holds end_date and window_months; the start census is window_months before). -#}
+{% macro delete_changed_windows(extracts) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stale
+    where {{ in_changed_window(
+        'stale.end_date',
+        'cast(' ~ dbt.dateadd('month', '-stale.window_months', 'stale.end_date') ~ ' as date)',
+        extracts) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- forget_inputs(), then record_inputs(extracts): post-hooks recording the keys this build
     used. -#}
 {% macro forget_inputs() -%}

@@ -562,9 +562,10 @@ def test_no_pseudonym_and_no_record_level_row_in_any_published_file(world):
 # The gate ---------------------------------------------------------------------------------
 
 
-def _planted_resubmission(world, tmp_path, keep: float) -> list:
-    """RW1 resubmits its latest staff in post with only `keep` of its rows."""
-    latest_period = world["cfg"].periods[-1]
+def _planted_resubmission(world, tmp_path, keep: float, months_back: int = 0) -> list:
+    """RW1 resubmits its latest staff in post (or the one `months_back` before it) with only
+    `keep` of its rows."""
+    latest_period = world["cfg"].periods[-1 - months_back]
     src = world["synth"].extracts_dir / "RW1" / f"esr_staff_in_post_RW1_{latest_period}.csv"
     planted = tmp_path / "planted" / "RW1"
     planted.mkdir(parents=True)
@@ -664,24 +665,31 @@ INCREMENTAL_MODELS = (
     "int_assignments_harmonised",
     "int_person_months",
     "int_memberships",
+    "int_membership_windows",
     "fct_workforce_in_post",
     "fct_sickness_absence",
     "fct_sickness_reasons",
 )
 
 
-@pytest.mark.parametrize("days_later", [0, 1], ids=["same day", "next day"])
+@pytest.mark.parametrize(
+    ("days_later", "months_back"),
+    [(0, 0), (1, 0), (0, 1)],
+    ids=["same day", "next day", "the month before the latest"],
+)
 def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes(
-    world, tmp_path, monkeypatch, days_later
+    world, tmp_path, monkeypatch, days_later, months_back
 ):
-    """The record-level models are built incrementally by submission in the monthly build, and
-    three marts by organisation and month (macros/incremental.sql): RW1's resubmission drops
-    3% of its people, some of whom also work elsewhere, so their system rows must be derived
-    again, and those who worked only at RW1 must leave the system; the sickness marts, whose
-    submissions did not change, keep their rows. Every intermediate and mart table must be
-    what a full build of the same warehouse makes. On the day of the last build, and on the
-    next (no agreement comes into or goes out of force in between: the build day reaches the
-    models only through that, so the build stays incremental)."""
+    """The record-level models are built incrementally by submission in the monthly build,
+    the membership windows by window, and three marts by organisation and month
+    (macros/incremental.sql): RW1's resubmission drops 3% of its people, some of whom also
+    work elsewhere, so their system rows must be derived again, and those who worked only at
+    RW1 must leave the system; the sickness marts, whose submissions did not change, keep
+    their rows. Every intermediate and mart table must be what a full build of the same
+    warehouse makes. On the day of the last build, and on the next (no agreement comes into
+    or goes out of force in between: the build day reaches the models only through that, so
+    the build stays incremental); and for the month before the latest, which is the start of
+    a window as well as the end of others."""
     import pipelines.defs.transform as transform_defs
 
     paths = copy_hub(world, tmp_path / "hub")
@@ -689,7 +697,7 @@ def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes
         [(today,)] = con.execute("SELECT current_date").fetchall()
     day = today + dt.timedelta(days=days_later)
     monkeypatch.setattr(transform_defs, "build_day", lambda con: day)
-    deliver(_planted_resubmission(world, tmp_path, keep=0.97), paths.inbox)
+    deliver(_planted_resubmission(world, tmp_path, keep=0.97, months_back=months_back), paths.inbox)
     assert run_ingest_job(paths).success
     incremental = run_publish(paths)
     assert incremental.success and incremental.folder is not None

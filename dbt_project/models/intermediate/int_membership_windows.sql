@@ -14,8 +14,23 @@
   data) would otherwise show all its staff as leavers or joiners, of the organisation and of
   the system. So the system of a window is the organisations that submitted at both its
   censuses: its populations, and in_system_at_end, are built from theirs.
+
+  Built by window in the monthly build (macros/incremental.sql): a window depends on every
+  organisation's staff in post at its two censuses and on nothing else, so only the windows
+  with a changed census at either end are derived again; the others are kept. Rebuilt in
+  full, the table grew with every month the warehouse holds (two windows a month), and a
+  second national month's build spent 8 s on it (docs/benchmarks.md, "The next month").
 -#}
 {%- set windows = [1, var('turnover_window_months')] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed_windows(['staff_in_post']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['staff_in_post']) }}"],
+) }}
 
 with memberships as (
 
@@ -37,16 +52,21 @@ present as (
 
 windows as (
 
-    {% for months in windows %}
-    select
-        ends.period_start_date as end_date,
-        starts.period_start_date as start_date,
-        {{ months }} as window_months
-    from censuses as ends
-    inner join censuses as starts
-        on starts.period_start_date = {{ dbt.dateadd('month', -months, 'ends.period_start_date') }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from (
+        {% for months in windows %}
+        select
+            ends.period_start_date as end_date,
+            starts.period_start_date as start_date,
+            {{ months }} as window_months
+        from censuses as ends
+        inner join censuses as starts
+            on starts.period_start_date = {{ dbt.dateadd('month', -months, 'ends.period_start_date') }}
+        {% if not loop.last %}union all{% endif %}
+        {% endfor %}
+    ) as every_window
+    {%- if is_incremental() %}
+    where {{ in_changed_window('every_window.end_date', 'every_window.start_date', ['staff_in_post']) }}
+    {%- endif %}
 
 ),
 
@@ -67,58 +87,100 @@ organisations_at_{{ side }} as (
     where m.level = 'organisation'
 
 ),
+{%- endfor %}
 
-at_{{ side }} as (
+{#- The system's populations at each end, from the organisations taking part. -#}
+{%- for side in ['start', 'end'] %}
 
-    select end_date, window_months, 'organisation' as level, org_code, staff_group, person_id
-    from organisations_at_{{ side }}
-    union all
-    select distinct end_date, window_months, 'system' as level, 'SYSTEM' as org_code, staff_group, person_id
+system_at_{{ side }} as (
+
+    select distinct end_date, window_months, staff_group, person_id
     from organisations_at_{{ side }}
 
 ),
 {%- endfor %}
 
+{#- Each level paired on its own keys, the organisations' and the system's, rather than one
+    join of both on (level, org_code, ...): 2.4 s against 3.7 s for a national month's
+    window (docs/benchmarks.md, "The next month"). -#}
 paired as (
 
     select
         coalesce(at_start.end_date, at_end.end_date) as end_date,
         coalesce(at_start.window_months, at_end.window_months) as window_months,
-        coalesce(at_start.level, at_end.level) as level,
+        'organisation' as level,
         coalesce(at_start.org_code, at_end.org_code) as org_code,
         coalesce(at_start.staff_group, at_end.staff_group) as staff_group,
         coalesce(at_start.person_id, at_end.person_id) as person_id,
         at_start.person_id is not null as in_start,
         at_end.person_id is not null as in_end
-    from at_start
-    full outer join at_end
+    from organisations_at_start as at_start
+    full outer join organisations_at_end as at_end
         on at_start.end_date = at_end.end_date
         and at_start.window_months = at_end.window_months
-        and at_start.level = at_end.level
         and at_start.org_code = at_end.org_code
+        and at_start.staff_group = at_end.staff_group
+        and at_start.person_id = at_end.person_id
+
+    union all
+
+    select
+        coalesce(at_start.end_date, at_end.end_date) as end_date,
+        coalesce(at_start.window_months, at_end.window_months) as window_months,
+        'system' as level,
+        'SYSTEM' as org_code,
+        coalesce(at_start.staff_group, at_end.staff_group) as staff_group,
+        coalesce(at_start.person_id, at_end.person_id) as person_id,
+        at_start.person_id is not null as in_start,
+        at_end.person_id is not null as in_end
+    from system_at_start as at_start
+    full outer join system_at_end as at_end
+        on at_start.end_date = at_end.end_date
+        and at_start.window_months = at_end.window_months
         and at_start.staff_group = at_end.staff_group
         and at_start.person_id = at_end.person_id
 
 ),
 
+{#- in_system_at_end: the person is in the system's whole population at the end (staff group
+    'ALL' of system_at_end). On DuckDB a join with that population, which is a third faster
+    than a window function over the pairs; on PostgreSQL the window function, since it
+    misjudges the size of the pairs and loops over a join back to them. -#}
+{%- if target.type == 'duckdb' %}
+
+in_system as (
+
+    select end_date, window_months, person_id
+    from system_at_end
+    where staff_group = 'ALL'
+
+),
+{%- endif %}
+
 final as (
 
-    -- in_system_at_end: the person is in the system's whole population at the end, i.e. the
-    -- window's system ALL row for them has in_end. A window function over the pairs rather
-    -- than a join back to them: PostgreSQL misjudges the size of the pairs and loops.
     select
-        end_date,
-        {{ period_label('end_date') }} as period,
-        window_months,
-        level,
-        org_code,
-        staff_group,
-        person_id,
-        in_start,
-        in_end,
-        max(case when level = 'system' and staff_group = 'ALL' and in_end then 1 else 0 end)
-            over (partition by end_date, window_months, person_id) = 1 as in_system_at_end
+        paired.end_date,
+        {{ period_label('paired.end_date') }} as period,
+        paired.window_months,
+        paired.level,
+        paired.org_code,
+        paired.staff_group,
+        paired.person_id,
+        paired.in_start,
+        paired.in_end,
+        {%- if target.type == 'duckdb' %}
+        in_system.person_id is not null as in_system_at_end
     from paired
+    left join in_system
+        on in_system.end_date = paired.end_date
+        and in_system.window_months = paired.window_months
+        and in_system.person_id = paired.person_id
+        {%- else %}
+        max(case when paired.level = 'system' and paired.staff_group = 'ALL' and paired.in_end then 1 else 0 end)
+            over (partition by paired.end_date, paired.window_months, paired.person_id) = 1 as in_system_at_end
+    from paired
+        {%- endif %}
 
 )
 
