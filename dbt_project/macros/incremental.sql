@@ -250,6 +250,24 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#-
+  Marts by month (fct_vacancies, fct_temporary_staffing): every row of a month, the
+  organisations' and the system's, depends on that month's submissions and on nothing else
+  that a build can change without a full build. An incremental build derives again every
+  month with a changed organisation's month (changed_org_months), all of it, and keeps the
+  others; the record is meta.model_inputs, as for the marts above. Rebuilt in full, they read
+  every month the warehouse holds, each month.
+-#}
+
+{#- delete_changed_months(extracts): pre-hook deleting the rows of every changed month
+    (in_changed at a level other than 'organisation'). -#}
+{% macro delete_changed_months(extracts) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stale
+    where {{ in_changed('stale', extracts, 'month') }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- forget_inputs(), then record_inputs(extracts): post-hooks recording the keys this build
     used. -#}
 {% macro forget_inputs() -%}

@@ -669,6 +669,8 @@ INCREMENTAL_MODELS = (
     "fct_workforce_in_post",
     "fct_sickness_absence",
     "fct_sickness_reasons",
+    "fct_vacancies",
+    "fct_temporary_staffing",
 )
 
 

@@ -11,10 +11,24 @@
   its temporary use, or the substantive FTE it would be set beside, is unknown. Every staff
   group with substantive staff in post is a row, with or without temporary use, so the
   organisation's ALL row and the system rows carry all of its substantive FTE.
+
+  Built by month in the monthly build (macros/incremental.sql): only the months with a
+  changed submission are derived again.
 -#}
+{%- set extracts = ['temporary_staffing', 'staff_in_post'] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed_months(['temporary_staffing', 'staff_in_post']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['temporary_staffing', 'staff_in_post']) }}"],
+) }}
 with submitted as (
 
-    {{ organisations_submitting(['temporary_staffing', 'staff_in_post']) }}
+    select * from ({{ organisations_submitting(extracts) }}) as submitting
+    where {{ in_changed('submitting', extracts, 'month') }}
 
 ),
 

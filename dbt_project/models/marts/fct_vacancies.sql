@@ -9,10 +9,24 @@
   submissions for it: without its census, its substantive FTE is unknown, not zero (which
   would make every vacancy rate 100% and inflate the system's), so it is left out of the
   month until the census arrives (fct_data_quality reports the missing submission).
+
+  Built by month in the monthly build (macros/incremental.sql): only the months with a
+  changed submission are derived again.
 -#}
+{%- set extracts = ['vacancies', 'staff_in_post'] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed_months(['vacancies', 'staff_in_post']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['vacancies', 'staff_in_post']) }}"],
+) }}
 with submitted as (
 
-    {{ organisations_submitting(['vacancies', 'staff_in_post']) }}
+    select * from ({{ organisations_submitting(extracts) }}) as submitting
+    where {{ in_changed('submitting', extracts, 'month') }}
 
 ),
 
@@ -32,8 +46,8 @@ vacancies as (
 substantive as (
 
     select period_start_date, org_code, staff_group, {{ exact_sum('fte') }} as substantive_fte
-    from {{ ref('int_assignments_harmonised') }}
-    where is_in_post and is_substantive
+    from {{ ref('int_assignments_harmonised') }} as assignments
+    where is_in_post and is_substantive and {{ in_changed('assignments', extracts, 'month') }}
     group by period_start_date, org_code, staff_group
 
 ),
