@@ -103,6 +103,9 @@ def markdown(results: list[dict], meta: dict) -> str:
     if "W1" in by_name and "W2" in by_name:
         ratio = by_name["W2"]["median_seconds"] / by_name["W1"]["median_seconds"]
         lines += ["", f"W2 / W1 = {ratio:.1f} (medians of this run; target <= 4)"]
+    if "W2" in by_name and "W6" in by_name:
+        ratio = by_name["W6"]["median_seconds"] / by_name["W2"]["median_seconds"]
+        lines += ["", f"W6 / W2 = {ratio:.2f} (the next month against the first; no target)"]
     for r in results:
         stage_runs = [d["stages"] for d in r["detail"] if d.get("stages")]
         if stage_runs:

@@ -17,6 +17,13 @@ W3 (measured in the same process, right after W2): the resubmission is dropped i
 time until the new publication is in place (ingest job, then publish job). Its build runs as
 on the day after W2's build, as a resubmission mostly arrives a day or more after the month
 was published: the build step's build day is moved on by one (`_next_build_day`).
+
+W6, the next month (no target): W2 measures a hub that holds nothing; a hub in service holds
+the months before, and some of its monthly work grows with them. Its inputs, under
+<workdir>/nextmonth/ (made once by `prepare_next_month`): the generator's national scale
+over two months (NEXT_PERIODS), a template hub that has ingested and published the first,
+and the second month's packages in next/. A copy of the template takes the second month
+through both jobs, timed as W2 is.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 import yaml
 
 PERIOD = "2026-09"
+NEXT_PERIODS = ("2026-08", "2026-09")  # W6: the month the hub holds, and the one timed
 EXTRACTS = ["staff_in_post", "leavers", "vacancies", "sickness_absence", "temporary_staffing"]
 RESUBMITTING_ORG = "N0001"
 
@@ -39,16 +47,23 @@ def base_dir(workdir: Path) -> Path:
     return workdir / "national"
 
 
+def _emptied_unless_ready(base: Path) -> bool:
+    """False if `base` holds inputs already made (its ready.json); otherwise True, with
+    `base` emptied of anything a run stopped half-way left."""
+    if (base / "ready.json").exists():
+        return False
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    return True
+
+
 def prepare(workdir: Path, progress=print) -> None:
     from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
     from pipelines.synth import generate, national_month
 
     base = base_dir(workdir)
-    marker = base / "ready.json"
-    if marker.exists():
+    if not _emptied_unless_ready(base):
         return
-    shutil.rmtree(base, ignore_errors=True)
-    base.mkdir(parents=True)
     t = time.monotonic()
     cfg = national_month(period=PERIOD)
     synth = generate(cfg, base / "synth")
@@ -64,7 +79,69 @@ def prepare(workdir: Path, progress=print) -> None:
     deliver(prepared, layout.hub.inbox)
     progress(f"  {len(prepared):,} packages prepared ({time.monotonic() - t:.0f}s)")
     _prepare_resubmission(layout, synth.extracts_dir, base / "resubmission")
-    marker.write_text(json.dumps({"organisations": len(orgs), "packages": len(prepared)}) + "\n")
+    (base / "ready.json").write_text(
+        json.dumps({"organisations": len(orgs), "packages": len(prepared)}) + "\n"
+    )
+
+
+def prepare_next_month(workdir: Path, progress=print) -> None:
+    """W6's inputs: two national months, a hub that has ingested and published the first (not
+    timed), and the second's packages. The generator's CSV files are removed once packaged."""
+    import dataclasses
+    import tempfile
+
+    from pipelines.hub.bootstrap import bootstrap, deliver, prepare_packages
+    from pipelines.hub.home import HubPaths
+    from pipelines.synth import generate, national_month
+
+    base = workdir / "nextmonth"
+    if not _emptied_unless_ready(base):
+        return
+    t = time.monotonic()
+    cfg = dataclasses.replace(national_month(period=NEXT_PERIODS[0]), months=len(NEXT_PERIODS))
+    synth = generate(cfg, base / "synth")
+    orgs = [o.ods_code for o in cfg.organisations]
+    progress(f"  W6: two national months generated ({time.monotonic() - t:.0f}s)")
+    governance = national_governance(cfg, base / "governance")
+    layout = bootstrap(base / "template", orgs, governance_src=governance)
+    (base / "next").mkdir()
+    for period in NEXT_PERIODS:
+        t = time.monotonic()
+        prepared = prepare_packages(layout, synth.extracts_dir, orgs, [period], EXTRACTS, workers=2)
+        refused = [p for p in prepared if p.status != "packaged"]
+        if refused:
+            raise SystemExit(f"W6 packages refused at source: {refused[:3]}")
+        deliver(prepared, layout.hub.inbox if period == NEXT_PERIODS[0] else base / "next")
+        progress(f"  W6: {len(prepared):,} packages for {period} ({time.monotonic() - t:.0f}s)")
+    shutil.rmtree(base / "synth")
+    paths = HubPaths.at(base / "template" / "hub", base / "template" / "hub" / "governance")
+    t = time.monotonic()
+    with tempfile.TemporaryDirectory() as dagster_home, _hub_instance(dagster_home) as instance:
+        _cycle(paths, instance, f"W6 preparation ({NEXT_PERIODS[0]})")
+    progress(f"  W6: the template hub holds {NEXT_PERIODS[0]} ({time.monotonic() - t:.0f}s)")
+    (base / "ready.json").write_text(
+        json.dumps({"organisations": len(orgs), "periods": NEXT_PERIODS}) + "\n"
+    )
+
+
+def run_w6(workdir: Path) -> dict:
+    """W6: a copy of the hub holding the first month takes the next through both jobs."""
+    import tempfile
+
+    from pipelines.hub.home import HubPaths
+
+    base = workdir / "nextmonth"
+    run_root = base / "run"
+    shutil.rmtree(run_root, ignore_errors=True)
+    # Links kept: publications/latest is one.
+    shutil.copytree(base / "template" / "hub", run_root / "hub", symlinks=True)
+    paths = HubPaths.at(run_root / "hub", run_root / "hub" / "governance")
+    for package in sorted((base / "next").glob("*.owfpkg")):  # delivered before the clock
+        shutil.copyfile(package, paths.inbox / package.name)
+    with tempfile.TemporaryDirectory() as dagster_home, _hub_instance(dagster_home) as instance:
+        seconds, stages, _ = _cycle(paths, instance, "W6")
+    shutil.rmtree(run_root, ignore_errors=True)
+    return {"seconds": seconds, "stages": stages}
 
 
 def national_governance(cfg, target: Path) -> Path:

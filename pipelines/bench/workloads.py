@@ -13,9 +13,10 @@ DESCRIPTIONS = {
     "W3": "one trust resubmits one month after W2, built the next day: until the new publication is in place",
     "W4": "owf submit prepare, 100,000-row ESR-style staff-in-post extract, end to end",
     "W5": "owf submit prepare, the same extract saved as an XLSX workbook, end to end (no target)",
+    "W6": "the next month: a hub holding one national month ingests and publishes the next, as W2 (no target)",
 }
 # Repetitions per workload (W3 is measured inside each W2 run).
-RUNS = {"W1": 5, "W2": 3, "W4": 5, "W5": 3}
+RUNS = {"W1": 5, "W2": 3, "W4": 5, "W5": 3, "W6": 3}
 
 W4_PERIOD = "2026-10"
 W4_HEADCOUNT = 96_000  # with second assignments, about 100,000 rows
@@ -30,6 +31,10 @@ def prepare_inputs(workdir: Path, names: list[str]) -> None:
         _prepare_w4(workdir / "w4")
     if "W5" in names:
         _prepare_w5(workdir / "w4")
+    if "W6" in names:
+        from pipelines.bench import national
+
+        national.prepare_next_month(workdir, progress=lambda m: print(m, flush=True))
 
 
 def _prepare_w4(base: Path) -> None:
@@ -142,4 +147,5 @@ RUNNERS = {
     "W2": _national("W2"),
     "W4": run_w4,
     "W5": lambda workdir: run_w4(workdir, xlsx=True),
+    "W6": _national("W6"),
 }

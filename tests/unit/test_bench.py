@@ -33,6 +33,7 @@ def test_targets_use_the_ratio_of_the_same_run_and_the_memory_cap():
     assert _met(summarise("W4", runs(0.4, rows=100_000)), {})[1] == "yes"
     assert _met(summarise("W4", runs(1.0, rows=100_000)), {})[1] == "no"
     assert _met(summarise("W5", runs(4.0, rows=100_000)), {}) == ("", "")  # measured, no target
+    assert _met(summarise("W6", runs(45.0)), {}) == ("", "")
 
 
 def test_markdown_table_has_every_workload_ratio_and_stages():
@@ -41,6 +42,8 @@ def test_markdown_table_has_every_workload_ratio_and_stages():
     assert "| W1: " in text and "| W2: " in text
     assert "W2 / W1 = 5.5" in text
     assert "W2 stages (median over runs, seconds): load 30.00, rest 30.00" in text
+    nextmonth = results + [summarise("W6", runs(75.0))]
+    assert "W6 / W2 = 1.25" in markdown(nextmonth, {"date": "", "machine": ""})
 
 
 def test_peak_sampler_counts_children_apart_from_the_process_itself():
