@@ -744,6 +744,64 @@ def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes
     )
 
 
+def test_an_incremental_build_after_a_whole_month_is_purged_makes_what_a_full_build_makes(
+    world, tmp_path
+):
+    """A census can go altogether: here retention purges every submission of the first
+    month. The models built by window and by month (macros/incremental.sql) must then delete
+    the windows that started at it and the month's rows, and derive nothing in their place:
+    every intermediate and mart table is what a full build of the same warehouse makes."""
+    from pipelines.defs.governance import retention_job
+
+    paths = copy_hub(world, tmp_path / "hub")
+    first, second = world["cfg"].periods[:2]
+    with duckdb.connect(str(paths.warehouse)) as con:
+        con.execute(
+            "UPDATE raw.submissions SET retention_months = 1 WHERE period = $p", {"p": first}
+        )
+        [(windows_from_first,)] = con.execute(
+            "SELECT count(*) FROM intermediate.int_membership_windows"
+            " WHERE period = $p AND window_months = 1",
+            {"p": second},
+        ).fetchall()
+    assert windows_from_first > 0
+    purge = retention_job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"hub": HubResource(root=str(paths.root))},
+    )
+    assert purge.success
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute(
+            "SELECT DISTINCT status FROM raw.submissions WHERE period = $p", {"p": first}
+        ).fetchall() == [("purged",)]
+    run_publish(paths)
+    for model in ("int_membership_windows", "fct_vacancies", "fct_temporary_staffing"):
+        executed = _executed(paths, model)
+        assert "insert into" in executed and "create  table" not in executed, model
+    built = _model_tables(paths)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        for query in (
+            "SELECT count(*) FROM intermediate.int_membership_windows"
+            " WHERE period = $second AND window_months = 1",
+            "SELECT count(*) FROM marts.fct_vacancies WHERE period = $first",
+            "SELECT count(*) FROM marts.fct_temporary_staffing WHERE period = $first",
+        ):
+            params = {
+                k: v for k, v in {"first": first, "second": second}.items() if f"${k}" in query
+            }
+            assert con.execute(query, params).fetchone() == (0,), query
+
+    full = copy_hub(world | {"paths": paths}, tmp_path / "full")
+    with duckdb.connect(str(full.warehouse)) as con:
+        con.execute("DELETE FROM meta.model_builds")
+    run_publish(full)
+    assert "create  table" in _executed(full, "int_membership_windows")
+    rebuilt = _model_tables(full)
+    assert set(built) == set(rebuilt)
+    differ = {t: len(set(built[t]) ^ set(rebuilt[t])) for t in built if built[t] != rebuilt[t]}
+    assert differ == {}, differ
+
+
 def test_the_manifest_lists_the_submissions_the_build_read_not_those_accepted_since(
     world, tmp_path
 ):
