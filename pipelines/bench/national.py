@@ -124,23 +124,28 @@ def prepare_next_month(workdir: Path, progress=print) -> None:
     )
 
 
+def _run_hub(base: Path):
+    """A fresh copy of `base`'s template hub under `base`/run, for one measured run. Links are
+    kept: a hub that has published has one (publications/latest)."""
+    from pipelines.hub.home import HubPaths
+
+    run_root = base / "run"
+    shutil.rmtree(run_root, ignore_errors=True)
+    shutil.copytree(base / "template" / "hub", run_root / "hub", symlinks=True)
+    return HubPaths.at(run_root / "hub", run_root / "hub" / "governance")
+
+
 def run_w6(workdir: Path) -> dict:
     """W6: a copy of the hub holding the first month takes the next through both jobs."""
     import tempfile
 
-    from pipelines.hub.home import HubPaths
-
     base = workdir / "nextmonth"
-    run_root = base / "run"
-    shutil.rmtree(run_root, ignore_errors=True)
-    # Links kept: publications/latest is one.
-    shutil.copytree(base / "template" / "hub", run_root / "hub", symlinks=True)
-    paths = HubPaths.at(run_root / "hub", run_root / "hub" / "governance")
+    paths = _run_hub(base)
     for package in sorted((base / "next").glob("*.owfpkg")):  # delivered before the clock
         shutil.copyfile(package, paths.inbox / package.name)
     with tempfile.TemporaryDirectory() as dagster_home, _hub_instance(dagster_home) as instance:
         seconds, stages, _ = _cycle(paths, instance, "W6")
-    shutil.rmtree(run_root, ignore_errors=True)
+    shutil.rmtree(base / "run", ignore_errors=True)
     return {"seconds": seconds, "stages": stages}
 
 
@@ -245,13 +250,8 @@ def run_w2(workdir: Path) -> dict:
     """W2, then W3 in the same process (W3 needs W2's warehouse and publication)."""
     import tempfile
 
-    from pipelines.hub.home import HubPaths
-
     base = base_dir(workdir)
-    run_root = base / "run"
-    shutil.rmtree(run_root, ignore_errors=True)
-    shutil.copytree(base / "template" / "hub", run_root / "hub")
-    paths = HubPaths.at(run_root / "hub", run_root / "hub" / "governance")
+    paths = _run_hub(base)
     with tempfile.TemporaryDirectory() as dagster_home, _hub_instance(dagster_home) as instance:
         seconds, stages, outcome = _cycle(paths, instance, "W2")
         w2 = {"seconds": seconds, "rows": _landed_rows(paths), "stages": stages}
@@ -264,7 +264,7 @@ def run_w2(workdir: Path) -> dict:
         if again.folder == outcome.folder:
             raise SystemExit("W3: the publication was not replaced")
         w2["followups"] = {"W3": {"seconds": seconds, "stages": stages}}
-    shutil.rmtree(run_root, ignore_errors=True)
+    shutil.rmtree(base / "run", ignore_errors=True)
     return w2
 
 
