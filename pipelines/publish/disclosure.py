@@ -257,17 +257,7 @@ def protect(
     exempt = exempt_mask(out, spec).to_numpy()
 
     # Each controlled row's policy: the strictest of the organisations it is about.
-    org_keys = list(zip(*(out[c].astype(str) for c in spec.org_columns), strict=True)) if n else []
-    cache: dict[tuple, Policy] = {}
-    k = np.zeros(n, dtype="float64")
-    base = np.ones(n, dtype="float64")
-    for i, key in enumerate(org_keys):
-        if exempt[i]:
-            continue
-        policy = cache.get(key)
-        if policy is None:
-            policy = cache[key] = policy_for(key)
-        k[i], base[i] = policy.suppress_max, policy.round_to
+    k, base = _row_policies(out, spec, exempt, policy_for)
 
     bases = {b for bs in (*spec.rates.values(), *spec.built_on.values()) for b in bs}
     values = {
@@ -335,11 +325,57 @@ def protect(
     for col, decimals in spec.unrestricted.items():
         out[col] = round_decimals(out[col].to_numpy(dtype="float64"), decimals)
     out[SUPPRESSED_COLUMN] = pd.Series(
-        [",".join(c for c in spec.measures if hidden[c][i]) for i in range(n)],
-        index=out.index,
-        dtype="object",
+        suppressed_labels(spec.measures, hidden, n), index=out.index, dtype="object"
     )
     return out
+
+
+def _row_policies(
+    frame: pd.DataFrame, spec: TableSpec, exempt: np.ndarray, policy_for
+) -> tuple[np.ndarray, np.ndarray]:
+    """(suppress_max, round_to) of each row: `policy_for` of the row's org_columns values (as
+    text), asked once per distinct tuple of them; 0 and 1 for exempt rows, and for every row
+    of a spec with no org_columns.
+
+    The tuples are found by factorising each column, not by a loop over the rows (0.3 s of a
+    three-month national publication went on iterating the columns' values in Python)."""
+    n = len(frame)
+    k = np.zeros(n, dtype="float64")
+    base = np.ones(n, dtype="float64")
+    if not n or not spec.org_columns:
+        return k, base
+    combined = np.zeros(n, dtype=np.int64)
+    columns = []
+    for c in spec.org_columns:
+        codes, uniques = pd.factorize(frame[c].astype(str), use_na_sentinel=False)
+        columns.append((codes, np.asarray(uniques, dtype=object)))
+        combined = combined * len(uniques) + codes
+    distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    limits = np.zeros(len(distinct), dtype="float64")
+    bases = np.ones(len(distinct), dtype="float64")
+    asked = np.zeros(len(distinct), dtype=bool)
+    asked[inverse[~exempt]] = True
+    for j in np.flatnonzero(asked):
+        row = first[j]
+        policy = policy_for(tuple(uniques[codes[row]] for codes, uniques in columns))
+        limits[j], bases[j] = policy.suppress_max, policy.round_to
+    k = np.where(exempt, 0.0, limits[inverse])
+    base = np.where(exempt, 1.0, bases[inverse])
+    return k, base
+
+
+def suppressed_labels(measures: tuple[str, ...], hidden: dict, n: int) -> np.ndarray:
+    """Each row's `suppressed` text: its hidden measures, in the spec's order, joined by
+    commas ("" when none). Worked out once per distinct combination of hidden measures."""
+    pattern = np.zeros(n, dtype=np.int64)
+    for i, c in enumerate(measures):
+        pattern |= hidden[c].astype(np.int64) << i
+    distinct, inverse = np.unique(pattern, return_inverse=True)
+    labels = np.array(
+        [",".join(c for i, c in enumerate(measures) if int(p) >> i & 1) for p in distinct] or [""],
+        dtype=object,
+    )
+    return labels[inverse.reshape(-1)] if n else np.array([], dtype=object)
 
 
 def _rate_from_published(

@@ -145,7 +145,7 @@ def not_published(
         present: set[str] = set()
         for col in m.spec.org_columns if frame is not None else ():
             if col in frame.columns:
-                present |= set(frame[col].dropna()) - {"SYSTEM", "ALL_ORGANISATIONS"}
+                present |= set(frame[col].dropna().unique()) - {"SYSTEM", "ALL_ORGANISATIONS"}
         out[m.name] = sorted(present - permitted_orgs(gov, m.output))
     return out
 
@@ -293,9 +293,7 @@ def _publish(
                 "output": m.output,
                 "rows": len(protected),
                 "columns": list(protected.columns),
-                "suppressed_cells": int(
-                    sum(len(s.split(",")) for s in protected[SUPPRESSED_COLUMN] if s)
-                ),
+                "suppressed_cells": suppressed_cells(protected[SUPPRESSED_COLUMN]),
                 "parquet_sha256": _sha256(pq_path),
                 "csv_sha256": _sha256(csv_path),
             }
@@ -555,13 +553,20 @@ def _withheld(frame: pd.DataFrame, model: PublishedModel, allowed: set[str]) -> 
     return withheld
 
 
+def suppressed_cells(suppressed: pd.Series) -> int:
+    """How many cells a `suppressed` column names (counted once per distinct text)."""
+    return int(sum(len(s.split(",")) * n for s, n in suppressed.value_counts().items() if s))
+
+
 def _write_csv(frame: pd.DataFrame, spec: TableSpec, path: Path) -> None:
     csv = frame.copy()
+    # The rows naming each measure, from the distinct `suppressed` texts (a few dozen), not
+    # by splitting every row's.
+    codes, texts = pd.factorize(csv[SUPPRESSED_COLUMN].fillna(""))
+    named = [set(t.split(",")) for t in texts]
     for col in spec.measures:
         if col in csv.columns:
-            marked = (
-                csv[SUPPRESSED_COLUMN].str.split(",").apply(lambda cells, col=col: col in cells)
-            )
+            marked = np.array([col in cells for cells in named], dtype=bool)[codes]
             if col in spec.counts:
                 # A count is a whole number: 10, not 10.0.
                 csv[col] = csv[col].round().astype("Int64")

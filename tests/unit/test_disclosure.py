@@ -440,6 +440,52 @@ def test_a_stricter_agreement_wins_for_a_row_about_two_organisations():
     assert _values(loose["people"]) == [10, 30]
 
 
+def test_each_row_gets_the_policy_of_its_own_pair_of_organisations_asked_once_a_pair():
+    """Rows' policies come from distinct (from, to) pairs worked out once each: (A, B) and
+    (B, A) are different pairs, and the system's rows ask for none."""
+    spec = TableSpec(
+        org_columns=("from_org_code", "to_org_code"),
+        exempt_when={"level": ("system",)},
+        counts=("people",),
+    )
+    frame = pd.DataFrame(
+        {
+            "level": ["organisation"] * 5 + ["system"],
+            "from_org_code": ["A", "B", "A", "B", "C", "SYSTEM"],
+            "to_org_code": ["B", "A", "B", "C", "A", "SYSTEM"],
+            "people": [9, 9, 12, 9, 9, 48],
+        }
+    )
+    asked = []
+    strict = {("B", "A"): Policy(10, 10), ("C", "A"): Policy(3, 1)}
+
+    def policy_for(pair):
+        asked.append(pair)
+        return strict.get(pair, Policy(7, 5))
+
+    out = protect(frame, spec, policy_for)
+    assert sorted(asked) == [("A", "B"), ("B", "A"), ("B", "C"), ("C", "A")]
+    # A->B: 9 > 7, rounded to 10; B->A: 9 <= 10, suppressed; B->C: 9 rounded to 10 (base
+    # 5); C->A: 9 > 3, exact under a base of 1; the system row is exact.
+    assert _values(out["people"]) == [10, None, 10, 10, 9, 48]
+    assert out[SUPPRESSED_COLUMN].tolist() == ["", "people", "", "", "", ""]
+
+
+def test_the_suppressed_column_names_a_row_s_hidden_measures_in_the_spec_s_order():
+    spec = TableSpec(exempt_when={"level": ("system",)}, counts=("a", "b", "c"))
+    frame = pd.DataFrame(
+        {
+            "level": ["organisation"] * 4,
+            "org_code": ["X", "X", "Y", "Y"],
+            "c": [2, 20, 2, 20],
+            "b": [2, 20, 20, 2],
+            "a": [20, 20, 2, 2],
+        }
+    )
+    out = protect(frame, spec, _resolver({}))
+    assert out[SUPPRESSED_COLUMN].tolist() == ["b,c", "", "a,c", "a,b"]
+
+
 def test_a_pair_s_flow_for_all_staff_groups_is_published_and_protects_its_groups():
     """A pair's movers in one staff group are nearly always 1..k: with only staff-group rows
     planners got no flows at all (every demo cell suppressed). The ALL row gives the pair's
