@@ -29,11 +29,13 @@
 {%- endmacro %}
 
 {#- current_submission_keys(extract): the keys (submission_id, hub_key_epoch) of the
-    submissions of `extract` that the models use. -#}
+    submissions of `extract` (of every extract if none: ids are unique across extracts) that
+    the models use. -#}
 {% macro current_submission_keys(extract) -%}
     select submission_id, hub_key_epoch
     from {{ ref('stg_submissions') }}
-    where submission_status = 'accepted' and extract_type = '{{ extract }}'
+    where submission_status = 'accepted'
+    {%- if extract is not none %} and extract_type = '{{ extract }}'{% endif %}
 {%- endmacro %}
 
 {#- is_current_key(alias, extract): rows of `alias` whose key is current. -#}
@@ -296,7 +298,7 @@
 
   A test opts in with the `where` config `not_yet_built_by:<mart>`, naming the mart whose
   record stands for "built" (get_where_subquery, below); the person-key guard has its own
-  argument, `built_by` (macros/tests/generic_tests.sql).
+  argument, `held_by`, and its own table, int_person_checks (macros/tests/generic_tests.sql).
 -#}
 
 {#- checks_new_submissions_only(): this build is the monthly build's, incremental. -#}

@@ -33,3 +33,33 @@
     {%- set modulus = var('person_key_modulus', none) -%}
     hash({{ column }}){% if modulus %} % {{ modulus | int }}{% endif %}
 {%- endmacro %}
+
+{#-
+  person_check(column): a second 64-bit value of a pseudonym, independent of its person_key,
+  kept beside the key in int_person_checks so that an incremental build's guard can compare a
+  new pseudonym with the people already held without reading and hashing every pseudonym
+  the warehouse holds (docs/models.md, "The person-key guard").
+
+  DuckDB: the pseudonym's first 16 hexadecimal digits as an unsigned 64-bit integer. A stage-2
+  pseudonym is an HMAC-SHA256 output, so these bits are uniformly distributed and unrelated to
+  DuckDB's hash of the whole string: two different pseudonyms with the same key have the same
+  check with probability 2^-64. They say nothing more than the key does about the person (the
+  pseudonym is keyed under K_hub). PostgreSQL: the same bits as a signed 64-bit integer
+  (its person_key is the pseudonym itself, so the guard can never fire there). Other
+  databases: the 16 digits as text.
+-#}
+{% macro person_check(column) -%}
+    {{ return(adapter.dispatch('person_check', 'one_workforce')(column)) }}
+{%- endmacro %}
+
+{% macro default__person_check(column) -%}
+    substr({{ column }}, 1, 16)
+{%- endmacro %}
+
+{% macro postgres__person_check(column) -%}
+    cast(cast('x' || substr({{ column }}, 1, 16) as bit(64)) as bigint)
+{%- endmacro %}
+
+{% macro duckdb__person_check(column) -%}
+    cast('0x' || substr({{ column }}, 1, 16) as ubigint)
+{%- endmacro %}

@@ -386,9 +386,9 @@ def test_people_are_keyed_by_person_key_guarded_against_collisions(pipeline, tmp
 
 def test_an_incremental_build_checks_the_submissions_it_has_not_yet_built(pipeline, tmp_path):
     """In the monthly build's incremental builds, the data tests on each submission's own
-    rows (uniqueness of staff in post and of sickness, the person-key guard) check only the
-    submissions the marts were not yet built from (macros/incremental.sql); any other build
-    checks every row. Shown with faults planted in the raw tables: one in a submission
+    rows (uniqueness of staff in post and of sickness) check only the submissions the marts
+    were not yet built from (macros/incremental.sql), and the person-key guard only the people
+    of submissions int_person_checks does not hold yet; any other build checks every row. Shown with faults planted in the raw tables: one in a submission
     already built is not checked again, and the same fault in a submission the record no
     longer holds, as a new one would be, is caught."""
     from pipelines.transform.project import run_dbt
@@ -425,42 +425,68 @@ def test_an_incremental_build_checks_the_submissions_it_has_not_yet_built(pipeli
     assert "Failure in test unique_combination_of_columns_stg_staff_in_post_" in caught.stdout
     assert "Failure in test accepted_range_stg_staff_in_post_fte_" in caught.stdout
 
-    # The guard, on another copy: a modulus under which some pseudonyms share a key but none
-    # of them is a leaver's (leavers are few, and always all checked), so that an incremental
-    # build, with every staff-in-post and sickness submission built, has nothing to find.
-    # Then the submission of one of those pseudonyms is forgotten, and the collision, between
-    # a pseudonym not yet built and one built before, is caught.
+    # The guard, on another copy. In an incremental build it reads only the people of
+    # submissions int_person_checks does not hold yet, and compares them with the (key,
+    # check) pairs it holds. A tiny modulus makes two people share a key; the table is made
+    # as if built under it. With every submission held there is nothing to read, and the
+    # guard passes. Then one person's submission is dropped from the table (as a new one
+    # would be missing), with their pairs elsewhere, and the collision, between a person not
+    # yet held and one held before, is caught.
     (tmp_path / "guard").mkdir()
     paths = _copy_of_hub(pipeline, tmp_path / "guard")
     with duckdb.connect(str(paths.warehouse)) as wh:
         wh.execute(
-            "CREATE TEMP TABLE p AS SELECT person_pseudonym AS value, submission_id,"
-            " false AS leaver FROM staging.stg_staff_in_post UNION SELECT person_pseudonym,"
-            " submission_id, false FROM staging.stg_sickness_absence UNION SELECT"
-            " person_pseudonym, submission_id, true FROM staging.stg_leavers"
+            "CREATE TEMP TABLE p AS SELECT person_pseudonym AS value, submission_id"
+            " FROM staging.stg_staff_in_post UNION SELECT person_pseudonym, submission_id"
+            " FROM staging.stg_sickness_absence UNION SELECT person_pseudonym, submission_id"
+            " FROM staging.stg_leavers"
         )
         for modulus in range(10**7, 10**7 + 5000):
-            leaver, colliding = wh.execute(
+            # A key two people share, and a submission of the second that the first is not in.
+            found = wh.execute(
                 "WITH k AS (SELECT *, hash(value) % $m AS key FROM p),"
-                " s AS (SELECT key FROM k GROUP BY key HAVING count(DISTINCT value) > 1)"
-                " SELECT bool_or(leaver), min(submission_id) FROM k JOIN s USING (key)",
+                " s AS (SELECT key, min(value) AS a, max(value) AS b FROM k GROUP BY key"
+                " HAVING count(DISTINCT value) > 1)"
+                " SELECT s.key, s.b, min(k.submission_id) FROM s JOIN k ON k.key = s.key"
+                " AND k.value = s.b WHERE k.submission_id NOT IN"
+                " (SELECT submission_id FROM p WHERE value = s.a) GROUP BY ALL LIMIT 1",
                 {"m": modulus},
             ).fetchone()
-            if leaver is False:
+            if found:
+                key, second, colliding = found
                 break
         else:
-            pytest.fail("no modulus found with a collision between non-leavers only")
+            pytest.fail("no modulus found with a collision between two submissions")
+        wh.execute("UPDATE intermediate.int_person_checks SET person_id = person_id % $m", {"m": modulus})
+        [(held_pairs,)] = wh.execute(
+            "SELECT count(DISTINCT person_check) FROM intermediate.int_person_checks"
+            " WHERE person_id = $k",
+            {"k": key},
+        ).fetchall()
+        assert held_pairs >= 2  # both people, as a table built under the modulus holds them
     guard = ["test", "--select", "test_name:person_key_is_one_to_one"]
     with_modulus = f"{{person_key_modulus: {modulus}}}"
     assert run_dbt(paths, [*guard, "--vars", with_modulus], check=False).returncode == 1
     built = f"{{person_key_modulus: {modulus}, incremental_builds: true}}"
     checked = run_dbt(paths, [*guard, "--vars", built], check=False)
     assert checked.returncode == 0, checked.stdout[-2000:]
+    compiled = next((paths.dbt_target / "compiled").rglob("person_key_is_one_to_one_*.sql"))
+    assert "int_person_checks" in compiled.read_text()
     with duckdb.connect(str(paths.warehouse)) as wh:
-        wh.execute("DELETE FROM meta.model_inputs WHERE submission_id = ?", [colliding])
+        wh.execute(
+            "DELETE FROM intermediate.int_person_checks WHERE submission_id = $s"
+            " OR (person_id = $k AND person_check = CAST('0x' || substr($v, 1, 16) AS UBIGINT))",
+            {"s": colliding, "k": key, "v": second},
+        )
     caught = run_dbt(paths, [*guard, "--vars", built], check=False)
     assert caught.returncode == 1
     assert "Failure in test person_key_is_one_to_one_stg_staff_in_post_" in caught.stdout
+    # And with nothing held, both people are new: caught among themselves.
+    with duckdb.connect(str(paths.warehouse)) as wh:
+        wh.execute("DELETE FROM intermediate.int_person_checks")
+    among_new = run_dbt(paths, [*guard, "--vars", built], check=False)
+    assert among_new.returncode == 1
+    assert "Failure in test person_key_is_one_to_one_stg_staff_in_post_" in among_new.stdout
 
 
 def _copy_of_hub(pipeline, tmp_path):

@@ -663,6 +663,7 @@ def _executed(paths: HubPaths, model: str) -> str:
 
 INCREMENTAL_MODELS = (
     "int_assignments_harmonised",
+    "int_person_checks",
     "int_person_months",
     "int_memberships",
     "int_membership_windows",

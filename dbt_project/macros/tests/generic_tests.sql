@@ -32,33 +32,74 @@ where {{ column_name }} is not null and (
     model's by key, so that a collision between them is caught too. Returns each key shared
     by two or more pseudonyms (never the pseudonyms themselves).
 
-    `built_by` maps a model (this one or one in `also`) to the mart whose recorded
-    submissions it stands for (macros/incremental.sql): in an incremental build, pseudonyms
-    of those submissions were checked against each other when the mart was built, so a new
-    collision needs a pseudonym of a submission not yet built. Only the keys of those
-    (and of every row of a model not in `built_by`) are then checked, against every
-    pseudonym; in any other build, every key. -#}
-{% test person_key_is_one_to_one(model, column_name, also=[], built_by={}) %}
+    `held_by` names the model that holds each checked submission's people as (key, check)
+    pairs (int_person_checks), built after this test and skipped when it fails. In an
+    incremental build, the people of the submissions it holds were checked against each
+    other when it took them, so a new collision needs a person of a submission it does not
+    hold yet: only those are read, and their (key, check) pairs compared with each other and
+    with the pairs it holds for current submissions (a key with two checks among the new
+    people, or a held check unlike the new one). Two pseudonyms sharing a key are then
+    found by their different checks (missed with probability 2^-64). In any other build,
+    every pseudonym is read and compared exactly. The model is found by name, not ref(): a
+    ref would make this test wait for it. -#}
+{% test person_key_is_one_to_one(model, column_name, also=[], held_by=none) %}
 {%- set models = [(model.identifier, model)] %}
 {%- for other in also %}{% do models.append((other, ref(other))) %}{% endfor %}
-{%- set new_only = checks_new_submissions_only() %}
 {%- set submissions = ref('stg_submissions') %}
+{%- set found = namespace(held=none) %}
+{%- if held_by and checks_new_submissions_only() and execute %}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == held_by %}
+        {%- set found.held = adapter.get_relation(node.database, node.schema, node.alias) %}
+    {%- endfor %}
+{%- endif %}
+{%- if held_by and checks_new_submissions_only() %}
 with
-{%- if new_only %}
-candidates as (
+new_people as (
     {%- for name, relation in models %}
-    select {{ person_key(column_name) }} as person_key from {{ relation }} as checked
-    where {{ not_yet_built('checked', built_by[name], submissions) if name in built_by else 'true' }}
-    {{- '\n    union' if not loop.last }}
+    select {{ person_key(column_name) }} as person_key, {{ person_check(column_name) }} as person_check
+    from {{ relation }} as checked
+    where {{ column_name }} is not null
+        {%- if found.held is not none %}
+        and checked.submission_id in (
+            select not_held.submission_id from (
+                select submission_id, hub_key_epoch from {{ submissions }}
+                where submission_status = 'accepted'
+                except
+                select distinct held.submission_id, held.hub_key_epoch from {{ found.held }} as held
+            ) as not_held
+        )
+        {%- endif %}
+    {{- '\n    union all' if not loop.last }}
     {%- endfor %}
 ),
-{%- endif %}
-pseudonyms as (
+new_keys as (
+    select person_key, min(person_check) as first_check, max(person_check) as last_check
+    from new_people
+    group by person_key
+),
+shared as (
+    select person_key from new_keys where first_check <> last_check
+    {%- if found.held is not none %}
+    union
+    select held.person_id
+    from {{ found.held }} as held
+    inner join new_keys on new_keys.person_key = held.person_id
+    where held.person_check <> new_keys.first_check
+        and exists (
+            select 1 from {{ submissions }} as current_keys
+            where current_keys.submission_status = 'accepted'
+                and current_keys.submission_id = held.submission_id
+                and current_keys.hub_key_epoch = held.hub_key_epoch
+        )
+    {%- endif %}
+)
+-- At least two pseudonyms share each key returned (a full build counts them).
+select person_key, 2 as pseudonyms
+from shared
+{%- else %}
+with pseudonyms as (
     {%- for name, relation in models %}
     select {{ column_name }} as value from {{ relation }}
-    {%- if new_only %}
-    where {{ person_key(column_name) }} in (select person_key from candidates)
-    {%- endif %}
     {{- '\n    union' if not loop.last }}
     {%- endfor %}
 )
@@ -67,4 +108,5 @@ from pseudonyms
 where value is not null
 group by {{ person_key('value') }}
 having count(*) > 1
+{%- endif %}
 {% endtest %}
