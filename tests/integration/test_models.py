@@ -457,7 +457,9 @@ def test_an_incremental_build_checks_the_submissions_it_has_not_yet_built(pipeli
                 break
         else:
             pytest.fail("no modulus found with a collision between two submissions")
-        wh.execute("UPDATE intermediate.int_person_checks SET person_id = person_id % $m", {"m": modulus})
+        wh.execute(
+            "UPDATE intermediate.int_person_checks SET person_id = person_id % $m", {"m": modulus}
+        )
         [(held_pairs,)] = wh.execute(
             "SELECT count(DISTINCT person_check) FROM intermediate.int_person_checks"
             " WHERE person_id = $k",
