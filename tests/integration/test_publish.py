@@ -1747,3 +1747,24 @@ def test_no_count_of_unmapped_titles_is_published_beside_a_suppressed_count(worl
             "SELECT count(details) FROM marts.fct_data_quality"
             " WHERE check_name = 'unmapped_job_titles'"
         ).fetchone()[0]  # kept for the hub's engineers
+
+
+def test_the_bench_builds_its_next_month_hub_again_when_the_code_has_changed(world, tmp_path):
+    """W6's template hub (make bench) is made once. Built by other code, W6's build would be
+    a full one of both months, not the next month's: the bench builds it again first."""
+    from pipelines.bench.national import _built_by_this_code
+    from pipelines.transform.incremental import build_fingerprint, recorded_fingerprint
+
+    paths = copy_hub(world, tmp_path / "template" / "hub")
+    publications = paths.root / "publications"
+    before = sorted(p.name for p in publications.iterdir())
+    said: list[str] = []
+    _built_by_this_code(tmp_path, progress=said.append)
+    assert said == [] and sorted(p.name for p in publications.iterdir()) == before
+    with duckdb.connect(str(paths.warehouse)) as con:
+        con.execute("UPDATE meta.model_builds SET fingerprint = 'built by other code'")
+    _built_by_this_code(tmp_path, progress=said.append)
+    assert len(said) == 1 and "built again with this code" in said[0]
+    assert len(list(publications.iterdir())) == len(before) + 1
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert recorded_fingerprint(con) == build_fingerprint(con)
