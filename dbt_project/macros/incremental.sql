@@ -63,7 +63,7 @@
 {%- endmacro %}
 
 {#- in_submissions_not_held(alias, extract, relation): rows of `alias` (of a staging view of
-    `extract`) in a current submission whose key `relation` does not hold. The same rows as
+    `extract`; of any, if none) in a current submission whose key `relation` does not hold. The same rows as
     `not is_held_key(alias, relation)`, since a submission's rows carry its key (ingestion
     lands them with it, and a rotation moves both in one transaction), but as a filter on a
     short list of submission ids, which DuckDB applies as it reads the raw table: the view

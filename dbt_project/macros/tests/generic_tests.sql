@@ -45,7 +45,9 @@ where {{ column_name }} is not null and (
 {% test person_key_is_one_to_one(model, column_name, also=[], held_by=none) %}
 {%- set models = [(model.identifier, model)] %}
 {%- for other in also %}{% do models.append((other, ref(other))) %}{% endfor %}
-{%- set submissions = ref('stg_submissions') %}
+{#- Which submissions are current (the macros below): a ref here, so that dbt sees it while it
+    parses, when no incremental build is planned. -#}
+{%- do ref('stg_submissions') %}
 {%- set found = namespace(held=none) %}
 {%- if held_by and checks_new_submissions_only() and execute %}
     {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == held_by %}
@@ -60,14 +62,7 @@ new_people as (
     from {{ relation }} as checked
     where {{ column_name }} is not null
         {%- if found.held is not none %}
-        and checked.submission_id in (
-            select not_held.submission_id from (
-                select submission_id, hub_key_epoch from {{ submissions }}
-                where submission_status = 'accepted'
-                except
-                select distinct held.submission_id, held.hub_key_epoch from {{ found.held }} as held
-            ) as not_held
-        )
+        and {{ in_submissions_not_held('checked', none, found.held) }}
         {%- endif %}
     {{- '\n    union all' if not loop.last }}
     {%- endfor %}
@@ -84,13 +79,7 @@ shared as (
     select held.person_id
     from {{ found.held }} as held
     inner join new_keys on new_keys.person_key = held.person_id
-    where held.person_check <> new_keys.first_check
-        and exists (
-            select 1 from {{ submissions }} as current_keys
-            where current_keys.submission_status = 'accepted'
-                and current_keys.submission_id = held.submission_id
-                and current_keys.hub_key_epoch = held.hub_key_epoch
-        )
+    where held.person_check <> new_keys.first_check and {{ is_current_key('held', none) }}
     {%- endif %}
 )
 -- At least two pseudonyms share each key returned (a full build counts them).
