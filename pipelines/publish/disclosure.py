@@ -364,6 +364,15 @@ def _row_policies(
     return k, base
 
 
+def naming(suppressed: pd.Series, measures) -> np.ndarray:
+    """Which rows' `suppressed` text names one of `measures`: each distinct text (a few dozen)
+    is split once, not every row's."""
+    codes, texts = pd.factorize(suppressed.fillna(""))
+    wanted = set(measures)
+    named = np.array([bool(wanted & set(t.split(","))) for t in texts], dtype=bool)
+    return named[codes] if len(texts) else np.zeros(len(suppressed), dtype=bool)
+
+
 def suppressed_labels(measures: tuple[str, ...], hidden: dict, n: int) -> np.ndarray:
     """Each row's `suppressed` text: its hidden measures, in the spec's order, joined by
     commas ("" when none). Worked out once per distinct combination of hidden measures."""
@@ -443,11 +452,9 @@ def followed_hidden(
             values = value if isinstance(value, list | tuple) else [value]
             rows &= leader[column].isin(values).to_numpy()
         leader = leader[rows]
-        hidden_sets = leader[SUPPRESSED_COLUMN].fillna("").str.split(",").map(set)
         keys = list(zip(*(frame[c].astype(str) for c in follow.by), strict=True))
         for rate, measures in follow.rates.items():
-            wanted = set(measures)
-            hit = leader[hidden_sets.map(lambda s, w=wanted: bool(s & w)).to_numpy(dtype=bool)]
+            hit = leader[naming(leader[SUPPRESSED_COLUMN], measures)]
             hidden_keys = set(
                 zip(*(hit[follow.columns.get(c, c)].astype(str) for c in follow.by), strict=True)
             )

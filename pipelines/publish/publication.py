@@ -50,6 +50,7 @@ from pipelines.publish.disclosure import (
     SUPPRESSED_COLUMN,
     Policy,
     TableSpec,
+    naming,
     protect,
     protection_order,
     round_decimals,
@@ -560,13 +561,9 @@ def suppressed_cells(suppressed: pd.Series) -> int:
 
 def _write_csv(frame: pd.DataFrame, spec: TableSpec, path: Path) -> None:
     csv = frame.copy()
-    # The rows naming each measure, from the distinct `suppressed` texts (a few dozen), not
-    # by splitting every row's.
-    codes, texts = pd.factorize(csv[SUPPRESSED_COLUMN].fillna(""))
-    named = [set(t.split(",")) for t in texts]
     for col in spec.measures:
         if col in csv.columns:
-            marked = np.array([col in cells for cells in named], dtype=bool)[codes]
+            marked = naming(csv[SUPPRESSED_COLUMN], [col])
             if col in spec.counts:
                 # A count is a whole number: 10, not 10.0.
                 csv[col] = csv[col].round().astype("Int64")
