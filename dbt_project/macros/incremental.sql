@@ -227,10 +227,19 @@
 {#-
   Windows between two censuses (int_membership_windows): a window's rows depend on every
   organisation's month at its end census and at its start census, and on nothing else. An
-  incremental build derives again every window with a changed month (changed_org_months) at
-  either end, and deletes the rest of those windows first; a window whose census has gone
-  altogether is deleted and not derived again. The record is meta.model_inputs, as for the
-  marts.
+  incremental build re-derives the windows with a changed month (changed_org_months) at
+  either end, but not all of them: a person's rows in a window (at every organisation and at
+  the system level) depend only on where that person is at its two censuses and on which
+  organisations take part, so a changed organisation's month can change only the rows of the
+  people who were in its rows of the window before the build or are in its memberships at
+  either census now. Those are the window's people to derive again (record_window_people,
+  into meta.window_people); their rows are deleted (delete_changed_windows) and derived again
+  from their memberships, and everyone else's rows are kept. A window the table holds no
+  rows of once they are deleted (a new month's window, or one whose every person changed) is
+  derived whole. A window whose census has gone altogether loses every person (each was in
+  the rows of an organisation whose month went) and is not derived again. Re-deriving whole
+  windows instead, a resubmission on a hub holding three national months spent 4.6-7.1 s
+  on this model (docs/benchmarks.md). The record is meta.model_inputs, as for the marts.
 -#}
 
 {#- in_changed_window(end_date, start_date, extracts): a window of these two censuses has a
@@ -240,15 +249,86 @@
         or {{ start_date }} in (select period_start_date from ({{ changed_org_months(extracts) }}) as changed))
 {%- endmacro %}
 
-{#- delete_changed_windows(extracts): pre-hook deleting what in_changed_window() re-derives
-    (the table holds end_date and window_months; the start census is window_months before). -#}
-{% macro delete_changed_windows(extracts) -%}
+{#- drop_window_people(): the first pre-hook and the last post-hook of the model: the list
+    of people is the build's own, and does not outlive it (a purged person's key must not
+    stay in the file). -#}
+{% macro drop_window_people() -%}
+    {%- if is_incremental() -%}
+    drop table if exists meta.window_people
+    {%- endif -%}
+{%- endmacro %}
+
+{#- record_window_people(extracts, memberships): pre-hook writing meta.window_people, the
+    (end_date, window_months, person_id) to derive again in each window the table holds that
+    has a changed month at either census: the people in its rows of an organisation changed
+    at either census, and those in that organisation's memberships (`memberships`, at
+    level 'organisation') at either census. Each census is joined on its own (an `or` in a
+    join condition is a nested loop in DuckDB). -#}
+{% macro record_window_people(extracts, memberships) -%}
+    {%- if is_incremental() -%}
+    create table meta.window_people as
+    with changed as (
+
+        {{ changed_org_months(extracts) }}
+
+    ),
+
+    held_windows as (
+
+        select
+            held.end_date,
+            held.window_months,
+            cast({{ dbt.dateadd('month', '-held.window_months', 'held.end_date') }} as date) as start_date
+        from (select distinct end_date, window_months from {{ this }}) as held
+
+    ),
+
+    changed_orgs as (
+        {%- for census in ['end_date', 'start_date'] %}
+
+        select w.end_date, w.window_months, w.start_date, changed.org_code
+        from held_windows as w
+        inner join changed on changed.period_start_date = w.{{ census }}
+        {%- if not loop.last %}
+        union
+        {%- endif %}
+        {%- endfor %}
+
+    )
+
+    select distinct end_date, window_months, person_id
+    from (
+        select was.end_date, was.window_months, was.person_id
+        from {{ this }} as was
+        inner join changed_orgs
+            on changed_orgs.end_date = was.end_date
+            and changed_orgs.window_months = was.window_months
+            and changed_orgs.org_code = was.org_code
+        where was.level = 'organisation'
+        {%- for census in ['end_date', 'start_date'] %}
+        union all
+        select changed_orgs.end_date, changed_orgs.window_months, members.person_id
+        from {{ memberships }} as members
+        inner join changed_orgs
+            on changed_orgs.{{ census }} = members.period_start_date
+            and changed_orgs.org_code = members.org_code
+        where members.level = 'organisation'
+        {%- endfor %}
+    ) as people
+    {%- endif -%}
+{%- endmacro %}
+
+{#- delete_changed_windows(): pre-hook, after record_window_people, deleting the rows of the
+    people it listed, in their window. -#}
+{% macro delete_changed_windows() -%}
     {%- if is_incremental() -%}
     delete from {{ this }} as stale
-    where {{ in_changed_window(
-        'stale.end_date',
-        'cast(' ~ dbt.dateadd('month', '-stale.window_months', 'stale.end_date') ~ ' as date)',
-        extracts) }}
+    where exists (
+        select 1 from meta.window_people as changed
+        where changed.end_date = stale.end_date
+            and changed.window_months = stale.window_months
+            and changed.person_id = stale.person_id
+    )
     {%- endif -%}
 {%- endmacro %}
 
