@@ -25,6 +25,7 @@ from pipelines.bench import workloads
 TARGETS = {
     "W2": ("s", "<=", "4 x W1"),  # a ratio, measured in the same run
     "W3": ("s", "<=", 15),
+    "W7": ("s", "<=", 15),  # W3's: a resubmission on a hub in service, which holds months
     "W4": ("rows/s", ">=", 200_000),
 }
 PEAK_MB = {"W2": 4096}
@@ -137,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"preparing inputs in {args.workdir} (once; not timed) ...", flush=True)
     workloads.prepare_inputs(args.workdir, names)
-    measured = [n for n in workloads.RUNNERS if n in names or (n == "W2" and "W3" in names)]
+    measured = [
+        n
+        for n in workloads.RUNNERS
+        if n in names or (n == "W2" and "W3" in names) or (n == "W6" and "W7" in names)
+    ]
     collected: dict[str, list[dict]] = {}
     for name in measured:
         n = args.runs or workloads.RUNS[name]

@@ -34,6 +34,22 @@ def test_targets_use_the_ratio_of_the_same_run_and_the_memory_cap():
     assert _met(summarise("W4", runs(1.0, rows=100_000)), {})[1] == "no"
     assert _met(summarise("W5", runs(4.0, rows=100_000)), {}) == ("", "")  # measured, no target
     assert _met(summarise("W6", runs(45.0)), {}) == ("", "")
+    assert _met(summarise("W7", runs(14.0)), {}) == ("<= 15 s", "yes")  # W3's target
+    assert _met(summarise("W7", runs(16.0)), {})[1] == "no"
+
+
+def test_next_month_inputs_without_w7_s_resubmission_are_made_again(tmp_path):
+    from pipelines.bench.national import _forget_unless_resubmission
+
+    base = tmp_path / "nextmonth"
+    (base / "resubmission").mkdir(parents=True)
+    (base / "ready.json").write_text("{}")
+    _forget_unless_resubmission(base)
+    assert not (base / "ready.json").exists()  # made before W7: prepared again
+    (base / "ready.json").write_text("{}")
+    (base / "resubmission" / "N0001_staff_in_post_2026-09_x.owfpkg").write_bytes(b"x")
+    _forget_unless_resubmission(base)
+    assert (base / "ready.json").exists()  # ready: kept
 
 
 def test_markdown_table_has_every_workload_ratio_and_stages():
