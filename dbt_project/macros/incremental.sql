@@ -332,6 +332,62 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- windows_checked_by_the_model(): int_membership_windows checks the uniqueness of what it
+    derives in its own transaction (assert_windows_unique, below) rather than by its data
+    test: in the monthly build's incremental builds, on DuckDB (the hub's warehouse). -#}
+{% macro windows_checked_by_the_model() -%}
+    {{- return(checks_new_submissions_only() and target.type == 'duckdb') -}}
+{%- endmacro %}
+
+{#- assert_windows_unique(extracts): the model's first post-hook: fails the model, so that
+    its transaction (the rows it derived, and its record) is rolled back and the next build
+    derives them again, if two rows of what it derived share a key (end_date,
+    window_months, level, org_code, staff_group, person_id). What it derived: in each
+    changed window, the rows of the people of meta.window_people, or every row of a window
+    with nobody listed (derived whole); in a build that made the table, every row. A repeated
+    key involves a derived row, and so its person; the rows kept were checked by the build
+    that derived them. The model's uniqueness data test read every window (2.0-2.9 s of a
+    resubmission's build on three national months, growing by two windows a month), so in
+    these builds it reads none (get_where_subquery's `checked_by_the_model`, below). -#}
+{% macro assert_windows_unique(extracts) -%}
+    {%- if windows_checked_by_the_model() -%}
+    select error(
+        '{{ this.identifier }}: ' || count(*) || ' keys (end_date, window_months, level, org_code,'
+        || ' staff_group, person_id) occur more than once among the rows this build derived, in'
+        || ' windows ending from ' || min(end_date) || '. The table and its record are left as'
+        || ' they were; report this to the One Workforce developers with the build log.'
+    )
+    from (
+        select derived.end_date
+        from {{ this }} as derived
+        {%- if is_incremental() %}
+        where {{ in_changed_window(
+            'derived.end_date',
+            'cast(' ~ dbt.dateadd('month', '-derived.window_months', 'derived.end_date') ~ ' as date)',
+            extracts) }}
+            and (
+                exists (
+                    select 1 from meta.window_people as changed
+                    where changed.end_date = derived.end_date
+                        and changed.window_months = derived.window_months
+                        and changed.person_id = derived.person_id
+                )
+                or not exists (
+                    select 1 from meta.window_people as changed
+                    where changed.end_date = derived.end_date
+                        and changed.window_months = derived.window_months
+                )
+            )
+        {%- endif %}
+        group by
+            derived.end_date, derived.window_months, derived.level, derived.org_code,
+            derived.staff_group, derived.person_id
+        having count(*) > 1
+    ) as repeated
+    having count(*) > 0
+    {%- endif -%}
+{%- endmacro %}
+
 {#-
   Marts by month (fct_vacancies, fct_temporary_staffing): every row of a month, the
   organisations' and the system's, depends on that month's submissions and on nothing else
@@ -408,7 +464,9 @@
 {#- dbt's get_where_subquery (the relation a generic test reads, filtered by its `where`
     config), with one addition: `where: "not_yet_built_by:<mart>"` reads, in an incremental
     build, only the rows of submissions that <mart> was not built from, and otherwise every
-    row. Any other `where` is dbt's. -#}
+    row; `where: checked_by_the_model` reads no rows in a build whose model checks the same
+    itself (windows_checked_by_the_model), and otherwise every row. Any other `where` is
+    dbt's. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where and where.startswith('not_yet_built_by:') -%}
@@ -424,6 +482,14 @@
             (select * from {{ relation }} as tested where {{ not_yet_built('tested', where.split(':', 1)[1], submissions) }}) dbt_subquery
             {%- endset -%}
             {%- do return(filtered) -%}
+        {%- else -%}
+            {%- do return(relation) -%}
+        {%- endif -%}
+    {%- elif where == 'checked_by_the_model' -%}
+        {#- A test whose model checks the same in its own transaction in this build
+            (windows_checked_by_the_model, above) reads no rows. -#}
+        {%- if windows_checked_by_the_model() -%}
+            {%- do return('(select * from ' ~ relation ~ ' where false) dbt_subquery') -%}
         {%- else -%}
             {%- do return(relation) -%}
         {%- endif -%}

@@ -803,6 +803,9 @@ def _differences_from_a_full_build(world, paths: HubPaths, target: Path) -> dict
         con.execute("DELETE FROM meta.model_builds")
     run_publish(full)
     assert "create  table" in _executed(full, "int_membership_windows")
+    compiled = full.dbt_target / "compiled" / "one_workforce" / "models" / "intermediate"
+    [unique_test] = (compiled / "int_membership_windows.yml").glob("unique_combination_of_*.sql")
+    assert "where false" not in unique_test.read_text()
     rebuilt = _model_tables(full)
     assert set(built) == set(rebuilt)
     return {t: len(set(built[t]) ^ set(rebuilt[t])) for t in built if built[t] != rebuilt[t]}
@@ -850,6 +853,10 @@ def test_an_organisation_that_leaves_a_window_and_joins_it_again_is_built_as_in_
     assert "insert into" in _executed(paths, "int_membership_windows")
     compiled = paths.dbt_target / "compiled" / "one_workforce" / "models" / "intermediate"
     assert "meta.window_people" in (compiled / "int_membership_windows.sql").read_text()
+    # The model checked the rows it derived for repeated keys itself, so its uniqueness test
+    # read none (a full build's reads every window: _differences_from_a_full_build).
+    [unique_test] = (compiled / "int_membership_windows.yml").glob("unique_combination_of_*.sql")
+    assert "where false" in unique_test.read_text()
     for w, (rw1, total) in before.items():
         left = rw1_rows(*w)
         assert left[0] == 0 and 0 < left[1] <= total - rw1, (w, left)
@@ -863,6 +870,49 @@ def test_an_organisation_that_leaves_a_window_and_joins_it_again_is_built_as_in_
     assert "insert into" in _executed(paths, "int_membership_windows")
     assert all(rw1_rows(*w)[0] > 0 for w in windows)
     assert _differences_from_a_full_build(world, paths, tmp_path / "full-joined") == {}
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'window_people'"
+        ).fetchone() == (0,)
+
+
+def test_a_window_row_derived_twice_fails_the_build_and_leaves_the_windows_as_they_were(
+    world, tmp_path
+):
+    """In an incremental build the membership windows check the rows they derive for repeated
+    keys in their own transaction (assert_windows_unique, macros/incremental.sql), since their
+    uniqueness data test then reads nothing. A membership planted twice (RW1's, at the start
+    census of the window its resubmission changes) gives a window row twice: the model fails,
+    and its rows and its record are those of the build before."""
+    paths = copy_hub(world, tmp_path / "hub")
+    previous = world["cfg"].periods[-2]
+    deliver(_planted_resubmission(world, tmp_path, keep=0.97), paths.inbox)
+    assert run_ingest_job(paths).success
+
+    def state() -> tuple:
+        with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+            return (
+                _model_tables(paths)["intermediate.int_membership_windows"],
+                con.execute(
+                    "SELECT * FROM meta.model_inputs WHERE model = 'int_membership_windows'"
+                    " ORDER BY ALL"
+                ).fetchall(),
+            )
+
+    with duckdb.connect(str(paths.warehouse)) as con:
+        con.execute(
+            "INSERT INTO intermediate.int_memberships SELECT * FROM intermediate.int_memberships"
+            " WHERE org_code = 'RW1' AND level = 'organisation' AND staff_group = 'ALL'"
+            " AND period_start_date = CAST($p || '-01' AS DATE) LIMIT 1",
+            {"p": previous},
+        )
+    before = state()
+    outcome = run_publish(paths)
+    assert not outcome.success and outcome.folder is None
+    assert "insert into" in _executed(paths, "int_membership_windows")
+    log = (paths.dbt_target / "dbt.log").read_text()
+    assert "occur more than once among the rows this build derived" in log
+    assert state() == before
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         assert con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'window_people'"

@@ -35,7 +35,12 @@
         "{{ record_window_people(['staff_in_post'], ref('int_memberships')) }}",
         "{{ delete_changed_windows() }}",
     ],
-    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['staff_in_post']) }}", "{{ drop_window_people() }}"],
+    post_hook=[
+        "{{ assert_windows_unique(['staff_in_post']) }}",
+        "{{ forget_inputs() }}",
+        "{{ record_inputs(['staff_in_post']) }}",
+        "{{ drop_window_people() }}",
+    ],
 ) }}
 
 {#- Not materialized on DuckDB: read from the table by each of its four readers, with their
