@@ -2,7 +2,7 @@
   Incremental builds by submission (docs/models.md, "Incremental builds").
 
   The record-level models that a month's data passes through (int_assignments_harmonised,
-  int_person_months, int_memberships), and three marts (below), are built incrementally when
+  int_person_months, int_memberships), the windows and seven marts (below), are built incrementally when
   the monthly build allows it and in full otherwise. Every row that depends on one organisation's month carries the key of
   the submission it came from: (submission_id, hub_key_epoch). A key is current while
   stg_submissions has it accepted (accepted, an agreement in force, not superseded, withheld

@@ -668,6 +668,8 @@ INCREMENTAL_MODELS = (
     "int_memberships",
     "int_membership_windows",
     "fct_workforce_in_post",
+    "fct_workforce_profile",
+    "fct_wres_indicator_1",
     "fct_sickness_absence",
     "fct_sickness_reasons",
     "fct_vacancies",

@@ -5,9 +5,28 @@
   kept separate). A person's attributes are those of their main assignment. Missing values
   are reported as NOT_RECORDED (disability is not shared by every organisation).
 -#}
+{#- Built by organisation and month in the monthly build (macros/incremental.sql), as
+    fct_workforce_in_post is: a row depends on one organisation's month (level
+    'organisation') or on one month of every organisation (level 'system'), through
+    int_person_months, so only the organisations and months whose staff in post changed are
+    derived again. Rebuilt in full, it read every month the hub holds in every build
+    (docs/benchmarks.md, "Profiles and WRES by organisation and month"). -#}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed(['staff_in_post']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['staff_in_post']) }}"],
+) }}
 with people as (
 
-    select * from {{ ref('int_person_months') }}
+    select * from {{ ref('int_person_months') }} as person_months
+    {%- if is_incremental() %}
+    where (person_months.level = 'organisation' and {{ in_changed('person_months', ['staff_in_post'], 'organisation') }})
+        or (person_months.level <> 'organisation' and {{ in_changed('person_months', ['staff_in_post'], 'system') }})
+    {%- endif %}
 
 ),
 
