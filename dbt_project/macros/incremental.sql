@@ -215,12 +215,18 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- in_changed_rows(alias, extracts): the rows of `alias` (with a level) that an incremental
+    build re-derives, at their own level (in_changed). -#}
+{% macro in_changed_rows(alias, extracts) -%}
+    (({{ alias }}.level = 'organisation' and {{ in_changed(alias, extracts, 'organisation') }})
+        or ({{ alias }}.level <> 'organisation' and {{ in_changed(alias, extracts, 'system') }}))
+{%- endmacro %}
+
 {#- delete_changed(extracts): pre-hook deleting what in_changed() re-derives. -#}
 {% macro delete_changed(extracts) -%}
     {%- if is_incremental() -%}
     delete from {{ this }} as stale
-    where (stale.level = 'organisation' and {{ in_changed('stale', extracts, 'organisation') }})
-        or (stale.level <> 'organisation' and {{ in_changed('stale', extracts, 'system') }})
+    where {{ in_changed_rows('stale', extracts) }}
     {%- endif -%}
 {%- endmacro %}
 

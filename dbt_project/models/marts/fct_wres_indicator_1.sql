@@ -4,12 +4,8 @@
   separately), medical and dental, very senior managers, and other or none (local pay,
   primary and social care without a band).
 -#}
-{#- Built by organisation and month in the monthly build (macros/incremental.sql), as
-    fct_workforce_in_post is: a row depends on one organisation's month (level
-    'organisation') or on one month of every organisation (level 'system'), through
-    int_person_months, so only the organisations and months whose staff in post changed are
-    derived again. Rebuilt in full, it read every month the hub holds in every build
-    (docs/benchmarks.md, "Profiles and WRES by organisation and month"). -#}
+{#- Built by organisation and month in the monthly build, as fct_workforce_profile is (the
+    same reasons: macros/incremental.sql, docs/models.md "Incremental builds"). -#}
 -- depends_on: {{ ref('stg_submissions') }}
 {{ config(
     materialized='incremental',
@@ -23,8 +19,7 @@ with people as (
 
     select * from {{ ref('int_person_months') }} as person_months
     {%- if is_incremental() %}
-    where (person_months.level = 'organisation' and {{ in_changed('person_months', ['staff_in_post'], 'organisation') }})
-        or (person_months.level <> 'organisation' and {{ in_changed('person_months', ['staff_in_post'], 'system') }})
+    where {{ in_changed_rows('person_months', ['staff_in_post']) }}
     {%- endif %}
 
 ),
