@@ -255,12 +255,13 @@
         or {{ start_date }} in (select period_start_date from ({{ changed_org_months(extracts) }}) as changed))
 {%- endmacro %}
 
-{#- drop_window_people(): the first pre-hook and the last post-hook of the model: the list
-    of people is the build's own, and does not outlive it (a purged person's key must not
-    stay in the file). -#}
-{% macro drop_window_people() -%}
+{#- drop_build_list(relation): the first pre-hook and the last post-hook of a model that
+    lists what its build derives again in a table of its own (meta.window_people, below;
+    meta.<model>_periods, further down): the list is the build's own and does not outlive
+    it (a purged person's key must not stay in the file). -#}
+{% macro drop_build_list(relation) -%}
     {%- if is_incremental() -%}
-    drop table if exists meta.window_people
+    drop table if exists {{ relation }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -513,17 +514,12 @@
     assignments_to_derive reads no other month, of the assignments or of the model's own
     system rows, where it asked the same two questions of every assignment of every month
     the hub holds (on three national months, with nothing to derive: 0.31-0.57 s for each
-    of the two models, against 0.12-0.17 s reading one month). Recorded by a pre-hook before the deletes (record_changed_periods, into
+    of the two models, against 0.12-0.17 s reading one month). Recorded by a pre-hook
+    before the deletes (record_changed_periods, into
     meta.<model>_periods: the rows of keys that went are deleted then) and dropped by a
-    post-hook (drop_changed_periods). -#}
+    post-hook (drop_build_list). -#}
 {% macro changed_periods_table() -%}
     meta.{{ this.identifier }}_periods
-{%- endmacro %}
-
-{% macro drop_changed_periods() -%}
-    {%- if is_incremental() -%}
-    drop table if exists {{ changed_periods_table() }}
-    {%- endif -%}
 {%- endmacro %}
 
 {% macro record_changed_periods(extract) -%}

@@ -31,7 +31,7 @@
     on_schema_change='fail',
     full_refresh=incremental_full_refresh(),
     pre_hook=[
-        "{{ drop_window_people() }}",
+        "{{ drop_build_list('meta.window_people') }}",
         "{{ record_window_people(['staff_in_post'], ref('int_memberships')) }}",
         "{{ delete_changed_windows() }}",
     ],
@@ -39,7 +39,7 @@
         "{{ assert_windows_unique(['staff_in_post']) }}",
         "{{ forget_inputs() }}",
         "{{ record_inputs(['staff_in_post']) }}",
-        "{{ drop_window_people() }}",
+        "{{ drop_build_list('meta.window_people') }}",
     ],
 ) }}
 

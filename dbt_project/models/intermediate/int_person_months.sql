@@ -17,12 +17,12 @@
     incremental_strategy='append',
     full_refresh=incremental_full_refresh(),
     pre_hook=[
-        "{{ drop_changed_periods() }}",
+        "{{ drop_build_list(changed_periods_table()) }}",
         "{{ record_changed_periods('staff_in_post') }}",
         "{{ delete_moved_people('staff_in_post', ref('int_assignments_harmonised')) }}",
         "{{ delete_stale_keys('staff_in_post', \"stale.level = 'organisation'\") }}",
     ],
-    post_hook=["{{ drop_changed_periods() }}"],
+    post_hook=["{{ drop_build_list(changed_periods_table()) }}"],
 ) }}
 
 with in_post as (
