@@ -1153,7 +1153,89 @@ def test_a_hub_s_later_builds_reuse_dbt_s_parse(world, tmp_path):
     # reuse the parse, as the first build shows, but not when it does.
     assert "UnableToPartialParse" in first
     assert "FoundStats" in second and "UnableToPartialParse" not in second
-    assert (paths.dbt_target / "run_results.json").exists()
+    # The monthly build writes no manifest or run results there (BUILD_ARGS' --no-write-json):
+    # each node's result is in dbt.log.
+    assert not (paths.dbt_target / "run_results.json").exists()
+    assert not (paths.dbt_target / "manifest.json").exists()
+    assert "LogModelResult" in second and "LogTestResult" in second
+
+
+def _dbt_nodes_run(target: Path) -> list[dict[str, set[str]]]:
+    """The models and data tests each dbt invocation logged in a target folder ran, oldest
+    first: {"models": names, "tests": unique ids}."""
+    logs = sorted(
+        target.glob("dbt.log*"),
+        key=lambda log: 0 if log.name == "dbt.log" else int(log.name.rpartition(".")[2]),
+        reverse=True,
+    )
+    runs: dict[str, dict[str, set[str]]] = {}
+    for log in logs:
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            run = runs.setdefault(event["info"]["invocation_id"], {"models": set(), "tests": set()})
+            node = event["data"].get("node_info", {})
+            if event["info"]["name"] == "LogModelResult":
+                run["models"].add(node["node_name"])
+            elif event["info"]["name"] == "LogTestResult":
+                run["tests"].add(node["unique_id"])
+    return list(runs.values())
+
+
+def test_an_incremental_build_keeps_the_published_views_and_runs_every_data_test(world, tmp_path):
+    """An incremental build does not create the published views again (they read only the
+    marts, by name, and the project is as the last build left it), but still runs their data
+    tests and every other; Dagster has them materialized, so the publication runs, and it
+    reads what a full build's views read."""
+    from pipelines.defs.transform import kept_view_keys
+    from pipelines.transform.project import DBT_DIR
+
+    paths = copy_hub(world, tmp_path / "hub")
+    with duckdb.connect(str(paths.warehouse)) as con:
+        con.execute("DELETE FROM meta.model_builds")  # the first build a full one
+    instance = dg.DagsterInstance.ephemeral()
+    full = run_publish(paths, instance=instance)
+    deliver(_planted_resubmission(world, tmp_path, keep=0.97), paths.inbox)
+    assert run_ingest_job(paths, instance=instance).success
+    incremental = run_publish(paths, instance=instance)
+    assert full.folder is not None and incremental.folder not in (None, full.folder)
+
+    manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
+    nodes = manifest["nodes"].values()
+    published = {
+        n["name"]
+        for n in nodes
+        if n["resource_type"] == "model" and n["original_file_path"].startswith("models/published/")
+    }
+    data_tests = {n["unique_id"] for n in nodes if n["resource_type"] == "test"}
+    assert len(published) == len(kept_view_keys()) >= 10
+    *_, first, second = _dbt_nodes_run(paths.dbt_target)
+    assert published <= first["models"] and not published & second["models"]
+    assert second["models"] == first["models"] - published
+    assert first["tests"] == second["tests"] == data_tests
+
+    kept = {}
+    for record in instance.all_logs(
+        incremental.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ):
+        materialization = record.dagster_event.event_specific_data.materialization
+        if materialization.asset_key in kept_view_keys():
+            kept[materialization.asset_key] = materialization.metadata["dbt"].value
+    assert set(kept) == set(kept_view_keys())
+    assert set(kept.values()) == {"view kept: an incremental build does not create it again"}
+
+    def views(hub: HubPaths) -> dict[str, list[tuple]]:
+        with duckdb.connect(str(hub.warehouse), read_only=True) as con:
+            return {
+                v: sorted(con.table(f"published.{v}").fetchall(), key=lambda r: tuple(map(repr, r)))
+                for v in sorted(published)
+            }
+
+    rebuilt = copy_hub(world | {"paths": paths}, tmp_path / "full")
+    with duckdb.connect(str(rebuilt.warehouse)) as con:
+        con.execute("DELETE FROM meta.model_builds")
+    assert run_publish(rebuilt).folder is not None
+    assert published <= _dbt_nodes_run(rebuilt.dbt_target)[-1]["models"]
+    assert views(paths) == views(rebuilt)
 
 
 def test_the_dbt_resource_asks_no_version_of_a_subprocess_and_builds_no_adapter(monkeypatch):

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,26 @@ LAYERS = ("staging", "intermediate", "marts", "published")
 # the dbt threads' time in a resubmission's build (0.4-0.5 s of its 9.5 s, docs/benchmarks.md).
 # Errors, and each node's start and end, are still there; the SQL each node ran is in
 # target/run/.
-BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test", "--log-level-file", "info"]
+#
+# --no-write-json: dbt writes no manifest.json or run_results.json to the hub's target folder.
+# It wrote the manifest (1.6 MB) twice per build, after parsing and again at the end, and the
+# results once: together 0.3-0.6 s of a resubmission's build (docs/benchmarks.md, "Views kept
+# and no dbt artifacts"), for files no part of the hub reads (Dagster reads dbt's events as they
+# come, and its own copy of the manifest). Each node's status and time stay in dbt.log and in
+# Dagster's event log; dbt run outside the monthly build (`owf models unit-test`) still
+# writes both files.
+BUILD_ARGS = [
+    "build",
+    "--exclude-resource-type",
+    "unit_test",
+    "--log-level-file",
+    "info",
+    "--no-write-json",
+]
+# An incremental build keeps the published views as they are (their tests still run): see
+# workforce_models.
+KEPT_VIEWS = "path:models/published,config.materialized:view"
+KEEP_VIEWS_ARGS = ["--exclude", KEPT_VIEWS, "--indirect-selection", "empty"]
 
 
 class WorkforceTranslator(DagsterDbtTranslator):
@@ -85,6 +104,24 @@ class WorkforceDbtCli(DbtCliResource):
 
 
 TRANSLATOR = WorkforceTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@cache
+def kept_view_keys() -> tuple[dg.AssetKey, ...]:
+    """The asset keys of the models KEPT_VIEWS selects: the published views."""
+    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
+    return tuple(
+        sorted(
+            (
+                TRANSLATOR.get_asset_key(node)
+                for node in manifest["nodes"].values()
+                if node["resource_type"] == "model"
+                and node["config"]["materialized"] == "view"
+                and Path(node["original_file_path"]).parts[:2] == ("models", "published")
+            ),
+            key=str,
+        )
+    )
 
 
 @dbt_assets(
@@ -145,7 +182,21 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
                 # about 0.4 s at the head of the build) would change nothing. Their assets
                 # are then planned in the run but not materialized.
                 args += ["--exclude-resource-type", "seed"]
-            yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
+            kept_views = []
+            if not full and not context.is_subset:
+                # The published views too. A published view is its SQL, which reads only the
+                # marts (ref() and nothing else: no build day, no variable), and the
+                # fingerprint says the project is as the last successful build left it, so the
+                # view is as that build created it; it reads the tables this build rebuilds.
+                # Creating the 13 again, with their Python overhead in dbt, cost about 1.3 s of
+                # the dbt threads' time in a resubmission's build. (The staging views are made
+                # again: they hold the build day, in in_force().) `--indirect-selection empty`
+                # keeps the views' data tests, which `--exclude` would otherwise take with
+                # them: every node is then selected directly (`fqn:*`), tests too.
+                args += KEEP_VIEWS_ARGS
+                kept_views = [k for k in kept_view_keys() if k in context.selected_asset_keys]
+            events = dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
+            yield from with_kept_views(context, events, kept_views)
             wh = duckdb.connect(str(paths.warehouse))
             try:
                 record_fingerprint(wh, fingerprint, day)
@@ -161,6 +212,45 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def with_kept_views(context, events, kept: list[dg.AssetKey]):
+    """dbt's events, with an output for each view an incremental build kept: as they are, their
+    SQL as the last build created it, over this build's tables. Without an output, the steps
+    after this one that read them (the publication) would be skipped. Dagster takes a
+    multi-asset's outputs only in dependency order, so a kept view comes just before the first
+    model built on it, if any, and otherwise at the end, after the models it reads (the
+    published views: after the marts)."""
+    deps = context.assets_def.asset_deps
+    keys_by_output = context.assets_def.keys_by_output_name
+    pending = set(kept)
+
+    def upstream(key: dg.AssetKey) -> set[dg.AssetKey]:
+        seen: set[dg.AssetKey] = set()
+        todo = [key]
+        while todo:
+            for dep in deps.get(todo.pop(), ()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
+    def release(keys: set[dg.AssetKey]):
+        for view in sorted(keys & pending, key=str):
+            if view in pending:
+                pending.discard(view)
+                yield from release(upstream(view))
+                yield dg.Output(
+                    None,
+                    output_name=context.assets_def.get_output_name_for_asset_key(view),
+                    metadata={"dbt": "view kept: an incremental build does not create it again"},
+                )
+
+    for event in events:
+        if pending and isinstance(event, dg.Output):
+            yield from release(upstream(keys_by_output[event.output_name]))
+        yield event
+    yield from release(set(pending))
 
 
 models_job = dg.define_asset_job(
