@@ -186,7 +186,12 @@ class GxRunner:
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.datasource = self.context.data_sources.add_pandas("one_workforce")
-        self._batch_definitions: dict[str, object] = {}
+        # One dataframe asset for every suite: each batch brings its own frame. GX saves its
+        # whole project configuration (as YAML) whenever an asset is added, and an asset per
+        # suite made that a third of the mart gate's time (0.2 s of 0.5 s for 13 suites).
+        self._batch_definition = self.datasource.add_dataframe_asset(
+            "frame"
+        ).add_batch_definition_whole_dataframe("batch")
 
     def _gx_suite(self, suite: Suite):
         from great_expectations.expectations.registry import get_expectation_impl
@@ -197,12 +202,7 @@ class GxRunner:
         )
 
     def validate(self, suite: Suite, frame, keys: list[str] | None = None) -> SuiteResult:
-        if suite.name not in self._batch_definitions:
-            asset = self.datasource.add_dataframe_asset(suite.name)
-            self._batch_definitions[suite.name] = asset.add_batch_definition_whole_dataframe(
-                "batch"
-            )
-        batch = self._batch_definitions[suite.name].get_batch(batch_parameters={"dataframe": frame})
+        batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
         index_cols = [c for c in (keys or KEY_COLUMNS) if c in frame.columns]
         result = batch.validate(
             self._gx_suite(suite),
