@@ -38,11 +38,11 @@ LAYERS = ("staging", "intermediate", "marts", "published")
 #
 # --no-write-json: dbt writes no manifest.json or run_results.json to the hub's target folder.
 # It wrote the manifest (1.6 MB) twice per build, after parsing and again at the end, and the
-# results once: together 0.3-0.6 s of a resubmission's build (docs/benchmarks.md, "Views kept
-# and no dbt artifacts"), for files no part of the hub reads (Dagster reads dbt's events as they
-# come, and its own copy of the manifest). Each node's status and time stay in dbt.log and in
-# Dagster's event log; dbt run outside the monthly build (`owf models unit-test`) still
-# writes both files.
+# results once: together 0.3-0.6 s of a resubmission's build (docs/benchmarks.md, "Published
+# views kept, no dbt artifacts, one GX asset"), for files no part of the hub reads (Dagster
+# reads dbt's events as they come, and its own copy of the manifest). Each node's status and
+# time stay in dbt.log and in Dagster's event log; dbt run outside the monthly build (`owf
+# models unit-test`) still writes both files.
 BUILD_ARGS = [
     "build",
     "--exclude-resource-type",
@@ -215,42 +215,24 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
 
 
 def with_kept_views(context, events, kept: list[dg.AssetKey]):
-    """dbt's events, with an output for each view an incremental build kept: as they are, their
-    SQL as the last build created it, over this build's tables. Without an output, the steps
-    after this one that read them (the publication) would be skipped. Dagster takes a
-    multi-asset's outputs only in dependency order, so a kept view comes just before the first
-    model built on it, if any, and otherwise at the end, after the models it reads (the
-    published views: after the marts)."""
-    deps = context.assets_def.asset_deps
-    keys_by_output = context.assets_def.keys_by_output_name
-    pending = set(kept)
-
-    def upstream(key: dg.AssetKey) -> set[dg.AssetKey]:
-        seen: set[dg.AssetKey] = set()
-        todo = [key]
-        while todo:
-            for dep in deps.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
-        return seen
-
-    def release(keys: set[dg.AssetKey]):
-        for view in sorted(keys & pending, key=str):
-            if view in pending:
-                pending.discard(view)
-                yield from release(upstream(view))
-                yield dg.Output(
-                    None,
-                    output_name=context.assets_def.get_output_name_for_asset_key(view),
-                    metadata={"dbt": "view kept: an incremental build does not create it again"},
-                )
-
+    """dbt's events, then an output for each view an incremental build kept: as it is, its SQL
+    as the last build created it, over this build's tables. Without an output, the steps after
+    this one that read them (the publication) would be skipped. They come last: Dagster takes
+    a multi-asset's outputs only in dependency order, and the published views are the
+    project's last layer (no model reads them; tests/integration/test_publish.py checks)."""
+    built: set[str] = set()
     for event in events:
-        if pending and isinstance(event, dg.Output):
-            yield from release(upstream(keys_by_output[event.output_name]))
+        if isinstance(event, dg.Output):
+            built.add(event.output_name)
         yield event
-    yield from release(set(pending))
+    for key in kept:
+        name = context.assets_def.get_output_name_for_asset_key(key)
+        if name not in built:
+            yield dg.Output(
+                None,
+                output_name=name,
+                metadata={"dbt": "view kept: an incremental build does not create it again"},
+            )
 
 
 models_job = dg.define_asset_job(
