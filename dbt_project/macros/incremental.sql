@@ -2,7 +2,7 @@
   Incremental builds by submission (docs/models.md, "Incremental builds").
 
   The record-level models that a month's data passes through (int_assignments_harmonised,
-  int_person_months, int_memberships), the windows and seven marts (below), are built incrementally when
+  int_person_months, int_memberships), the windows and nine marts (below), are built incrementally when
   the monthly build allows it and in full otherwise. Every row that depends on one organisation's month carries the key of
   the submission it came from: (submission_id, hub_key_epoch). A key is current while
   stg_submissions has it accepted (accepted, an agreement in force, not superseded, withheld
@@ -410,6 +410,65 @@
     {%- if is_incremental() -%}
     delete from {{ this }} as stale
     where {{ in_changed('stale', extracts, 'month') }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  Marts by window (fct_turnover, fct_flows_between_organisations): every row of
+  a window (its end census and its length) depends on the organisations' staff in post at the
+  window's two censuses and on nothing else that a build can change without a full build (the
+  registry's sectors are in the fingerprint), as int_membership_windows' rows do. An
+  incremental build derives again each window with a changed month at either census
+  (changed_windows), whole, and keeps the others; the record is meta.model_inputs, as for the
+  marts above. A window whose census has gone is deleted and not derived again:
+  int_membership_windows no longer holds it. Rebuilt in full, they read every window the
+  warehouse holds, two more each month.
+-#}
+
+{#- window_lengths(): the windows' lengths in months: one month, and the turnover window. -#}
+{% macro window_lengths() -%}
+    {{- return([1, var('turnover_window_months')]) -}}
+{%- endmacro %}
+
+{#- changed_windows(extracts): (end_date, window_months) of every window, held or not, with a
+    changed month (changed_org_months) at its end census or at its start census. Listed from
+    the changed months, so that finding them reads no window. -#}
+{% macro changed_windows(extracts) -%}
+    select distinct end_date, window_months from (
+        {%- for months in window_lengths() %}
+        select changed.period_start_date as end_date, {{ months }} as window_months
+        from ({{ changed_org_months(extracts) }}) as changed
+        union all
+        select
+            cast({{ dbt.dateadd('month', months, 'changed.period_start_date') }} as date) as end_date,
+            {{ months }} as window_months
+        from ({{ changed_org_months(extracts) }}) as changed
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as windows
+{%- endmacro %}
+
+{#- in_changed_windows(end_date, window_months, extracts): a filter on rows of windows that an
+    incremental build derives again (changed_windows). Always true in a full build. -#}
+{% macro in_changed_windows(end_date, window_months, extracts) -%}
+    {%- if is_incremental() -%}
+    ({{ end_date }}, {{ window_months }}) in (
+        select end_date, window_months from ({{ changed_windows(extracts) }}) as changed_windows
+    )
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- delete_changed_whole_windows(extracts): pre-hook of a mart by window (its window's end
+    census in period_start_date) deleting every row of each window in_changed_windows
+    derives again. -#}
+{% macro delete_changed_whole_windows(extracts) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stale
+    where {{ in_changed_windows('stale.period_start_date', 'stale.window_months', extracts) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -23,7 +23,7 @@
   windows a month), and a second national month's build spent 8 s on it (docs/benchmarks.md,
   "The next month").
 -#}
-{%- set windows = [1, var('turnover_window_months')] %}
+{%- set windows = window_lengths() %}
 -- depends_on: {{ ref('stg_submissions') }}
 {{ config(
     materialized='incremental',

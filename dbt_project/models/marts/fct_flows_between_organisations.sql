@@ -10,12 +10,39 @@
   censuses (as in int_membership_windows): "not at the organisation left, at the end" and
   "not at the one joined, at the start" cannot be read from a month that organisation did
   not send, and would otherwise count someone with posts at both as moving.
+  Built by window in the monthly build (macros/incremental.sql): only the windows with a
+  changed staff in post month at either census are derived again.
 -#}
-with memberships as (
+{%- set extracts = ['staff_in_post'] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed_whole_windows(['staff_in_post']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['staff_in_post']) }}"],
+) }}
+with windows as (
+
+    select distinct w.end_date, w.window_months,
+           cast({{ dbt.dateadd('month', '-w.window_months', 'w.end_date') }} as date) as start_date
+    from {{ ref('int_membership_windows') }} as w
+    where {{ in_changed_windows('w.end_date', 'w.window_months', extracts) }}
+
+),
+
+{#- Only the windows' censuses are read: a resubmission's one or two windows read their own
+    censuses, not every month the warehouse holds (0.47 s against 0.30 s for the select of a
+    resubmission on a hub holding three national months). -#}
+memberships as (
 
     select period_start_date, org_code, person_id
     from {{ ref('int_memberships') }}
     where level = 'organisation' and staff_group = 'ALL'
+        and period_start_date in (
+            select end_date from windows union select start_date from windows
+        )
 
 ),
 
@@ -24,20 +51,13 @@ person_months as (
     select period_start_date, org_code, person_id, main_staff_group
     from {{ ref('int_person_months') }}
     where level = 'organisation'
+        and period_start_date in (select start_date from windows)
 
 ),
 
 present as (
 
     {{ organisations_submitting(['staff_in_post']) }}
-
-),
-
-windows as (
-
-    select distinct end_date, window_months,
-           {{ dbt.dateadd('month', '-window_months', 'end_date') }} as start_date
-    from {{ ref('int_membership_windows') }}
 
 ),
 

@@ -12,10 +12,23 @@
     in one row.
   - all_organisations: the organisation-level counts added up: moves between organisations
     count as leavers here but not at system level.
+  Built by window in the monthly build (macros/incremental.sql): only the windows with a
+  changed staff in post month at either census are derived again.
 -#}
+{%- set extracts = ['staff_in_post'] %}
+-- depends_on: {{ ref('stg_submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    pre_hook=["{{ delete_changed_whole_windows(['staff_in_post']) }}"],
+    post_hook=["{{ forget_inputs() }}", "{{ record_inputs(['staff_in_post']) }}"],
+) }}
 with windows as (
 
-    select * from {{ ref('int_membership_windows') }}
+    select * from {{ ref('int_membership_windows') }} as w
+    where {{ in_changed_windows('w.end_date', 'w.window_months', extracts) }}
 
 ),
 
