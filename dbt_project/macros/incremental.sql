@@ -431,23 +431,25 @@
 {%- endmacro %}
 
 {#- changed_windows(extracts): (end_date, window_months) of every window, held or not, with a
-    changed month (changed_org_months) at its end census or at its start census. Listed from
-    the changed months, so that finding them reads no window. -#}
+    changed month (changed_org_months) at its end census or at its start census: a changed
+    month ends the windows of every length that end at it, and starts those that end that
+    length later. Listed from the changed months, read once, so that finding them reads no
+    window. -#}
 {% macro changed_windows(extracts) -%}
-    select distinct end_date, window_months from (
+    select distinct
+        cast({{ dbt.dateadd('month', 'shifts.months_to_end', 'changed.period_start_date') }} as date) as end_date,
+        shifts.window_months
+    from ({{ changed_org_months(extracts) }}) as changed
+    cross join (
         {%- for months in window_lengths() %}
-        select changed.period_start_date as end_date, {{ months }} as window_months
-        from ({{ changed_org_months(extracts) }}) as changed
+        select 0 as months_to_end, {{ months }} as window_months
         union all
-        select
-            cast({{ dbt.dateadd('month', months, 'changed.period_start_date') }} as date) as end_date,
-            {{ months }} as window_months
-        from ({{ changed_org_months(extracts) }}) as changed
+        select {{ months }} as months_to_end, {{ months }} as window_months
         {%- if not loop.last %}
         union all
         {%- endif %}
         {%- endfor %}
-    ) as windows
+    ) as shifts
 {%- endmacro %}
 
 {#- in_changed_windows(end_date, window_months, extracts): a filter on rows of windows that an
