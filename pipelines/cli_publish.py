@@ -62,7 +62,10 @@ def run_publish(paths, *, instance=None, on_wait=None) -> PublishOutcome:
     """The monthly cycle through the real Dagster publish_job: registry, dbt build and tests,
     the mart quality gate and - only if every blocking check passed - the publication. A
     blocked run is recorded in the audit log with the checks that held it back."""
+    from pipelines.transform.dbt_server import start as keep_dbt_loaded
 
+    # First, so that dbt's imports in the server run beside this process's own (Dagster's).
+    keep_dbt_loaded()
     from pipelines.defs.instance import run_hub_job, step_failures
     from pipelines.hub.warehouse import (
         check_not_open_elsewhere,

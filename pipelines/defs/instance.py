@@ -152,6 +152,11 @@ def run_hub_job(job_name: str, paths, *, instance=None, log_level: str = QUIET, 
     import contextlib
     import io
 
+    from pipelines.transform.dbt_server import start as keep_dbt_loaded
+
+    # Before the definitions' imports: the dbt server imports dbt beside them (a no-op when
+    # this process already keeps one; pipelines/transform/dbt_server.py).
+    keep_dbt_loaded()
     from pipelines.definitions import defs
 
     if instance is None:

@@ -14,6 +14,10 @@ and a flush of stdout and stderr - and leaves with dbt's exit status at once
 (`os._exit`), skipping only the freeing of memory the operating system takes back anyway.
 An exception dbt does not handle itself ends the process the ordinary way, traceback and
 all. Kept free of the rest of `pipelines` so that it adds nothing to dbt's own start.
+
+When the process that runs the hub's jobs keeps dbt loaded (OWF_DBT_SERVER), the command is
+handed to that server, which runs `run()` below in a child forked from a process that has
+already imported dbt (pipelines/transform/dbt_server.py).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ def _status(code: object) -> int:
     return 1
 
 
-def main() -> None:
+def run() -> int:
+    """dbt's command (`sys.argv`), then the exit handlers and a flush of stdout and stderr:
+    its exit status."""
     from dbt.cli.main import cli
 
     try:
@@ -44,11 +50,27 @@ def main() -> None:
         code = exc.code
     status = _status(code)
     atexit._run_exitfuncs()
+    _flush()
+    return status
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing left to deliver to
             pass
+
+
+def main() -> None:
+    # Handed to the hub process's dbt server when there is one (dbt already imported there:
+    # pipelines/transform/dbt_server.py); run here when there is none, or it did not take it.
+    from pipelines.transform.dbt_server import ENV, OFF, run_remote
+
+    address = os.environ.get(ENV)
+    served = run_remote(address) if address and address != OFF else None
+    status = run() if served is None else served[1]
+    _flush()
     os._exit(status)
 
 

@@ -1193,11 +1193,18 @@ def _dbt_invocations(target: Path) -> list[list[str]]:
 def test_a_hub_s_later_builds_reuse_dbt_s_parse(world, tmp_path):
     # dbt's partial-parse state records the profile, hence the warehouse path: a copied hub's
     # first build parses the project in full, and every later build of it reuses that parse.
+    from pipelines.transform import dbt_server
+
     paths = copy_hub(world, tmp_path / "hub")
     instance = dg.DagsterInstance.ephemeral()
     for _ in range(2):
         assert run_publish(paths, instance=instance).folder is not None
     *_, first, second = _dbt_invocations(paths.dbt_target)
+    # Both builds ran in children of this process's dbt server, which imported dbt once
+    # (pipelines/transform/dbt_server.py): dbt logs each event with its process id.
+    pids = {e["info"]["pid"] for e in _dbt_log_events(paths.dbt_target)}
+    served = {c["pid"] for c in dbt_server.served() if c["argv"][1] == "build"}
+    assert len(pids) >= 2 and pids <= served, (pids, served)
     # The monthly build logs to its file at info (BUILD_ARGS), where dbt says when it cannot
     # reuse the parse, as the first build shows, but not when it does.
     assert "UnableToPartialParse" in first
