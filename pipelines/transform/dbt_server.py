@@ -1,10 +1,10 @@
 """dbt kept loaded: a process that has imported dbt once and forks a child for each dbt command.
 
-Every dbt command starts a Python process that imports dbt and its adapter (about 1.4-1.8 s of
-CPU on these 2 cores) before it reads a byte of the project. A hub process that runs the
-ingest and publish jobs one after another (`owf hub cycle`, `owf publish`, the bench, the
-tests) paid that on every build. Here a server process, started by that hub process
-(`start()`), imports dbt once, beside the jobs, and waits on a Unix socket. `owf-dbt`
+Every dbt command starts a Python process that imports dbt and its adapter (about 1.4-2 s of
+CPU on these 2 cores) before it reads a byte of the project. A process that runs the hub's
+jobs (`owf publish`, `owf models build`, the demo, the bench, the tests: `run_hub_job`) paid
+that on every build. Here a server process, started by that process (`start()`), imports dbt
+once, beside the jobs, and waits on a Unix socket. `owf-dbt`
 (`pipelines.transform.dbt_main`, which dagster-dbt starts as before) finds the socket in
 OWF_DBT_SERVER and hands its command over: its arguments, environment, working directory and
 standard streams (the file descriptors themselves, passed over the socket). The server forks;
@@ -20,10 +20,11 @@ open project, nothing written. Each child starts from that same untouched state,
 command sees what an earlier one did. Python reseeds `random` in a forked child; dbt's ids
 come from `uuid4` (the operating system's randomness).
 
-Nothing is lost without it: if OWF_DBT_SERVER is unset, or the server is gone, not yet
-accepting, or closes before it has started the command, `owf-dbt` runs dbt itself, as before.
-The server ends when the process that started it ends (it watches a pipe only that process
-holds open). OWF_DBT_SERVER=off turns `start()` off. docs/architecture.md, "dbt kept loaded".
+Nothing is lost without it: if OWF_DBT_SERVER is unset or `off`, or the server is gone, not
+yet listening, or closes before it has started the command, `owf-dbt` runs dbt itself, as
+before (a command sent while the server is still importing dbt waits for it). The server ends
+when the process that started it ends (it watches a pipe only that process holds open).
+OWF_DBT_SERVER=off turns `start()` off. docs/models.md, "dbt kept loaded".
 
 Kept free of the rest of `pipelines` (standard library only at import): `owf-dbt` imports it
 before deciding whether to import dbt at all.
