@@ -324,6 +324,7 @@ def _child(conn: socket.socket, log: int) -> None:
         os.write(log, f"{_SERVED}{json.dumps({'pid': os.getpid(), 'argv': sys.argv})}\n".encode())
         os.close(log)
         conn.sendall(_REPLY.pack(b"p", os.getpid()))
+        threading.Thread(target=_end_with_caller, args=(conn,), daemon=True).start()
     except BaseException:
         os._exit(status)
     try:
@@ -341,6 +342,18 @@ def _child(conn: socket.socket, log: int) -> None:
         conn.sendall(_REPLY.pack(b"s", status))
     finally:
         os._exit(status)
+
+
+def _end_with_caller(conn: socket.socket) -> None:
+    """The command ends when `owf-dbt` ends before it (killed: dagster-dbt kills dbt's process
+    if it does not stop on SIGINT), as a dbt process of its own would have: otherwise it would
+    hold the warehouse until it finished, for nobody. `owf-dbt` sends nothing after its
+    request, so the connection reads only its end."""
+    try:
+        conn.recv(1)
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _streams(env) -> None:

@@ -213,3 +213,29 @@ def test_owf_dbt_passes_a_signal_on_to_the_process_running_its_command(tmp_path)
     thread.join(timeout=60)
     listener.close()
     assert outcome["status"] == -signal.SIGINT
+
+
+def test_a_command_ends_when_owf_dbt_is_killed(server, tmp_path):
+    """dagster-dbt kills dbt's process when it does not stop on SIGINT: the command the server
+    runs for it must end too, as a dbt process of its own would, not hold the warehouse on."""
+    before = len(dbt_server.served())
+    endless = "select count(*) from range(1000000000000) a"
+    client = subprocess.Popen(
+        [OWF_DBT, "show", "--inline", endless, *_where(tmp_path)],
+        cwd=DBT_DIR,
+        env=dbt_env(tmp_path / "w.duckdb"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(dbt_server.served()) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [command] = dbt_server.served()[before:]
+    assert command["argv"][1] == "show"
+    assert _running(command["pid"])
+    client.kill()
+    client.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while _running(command["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(command["pid"]), "the command outlived the owf-dbt that asked for it"
