@@ -47,9 +47,6 @@ def models_generate(
 
 def run_models_job(paths, *, instance=None):
     """Refresh the registry tables and build every dbt model through the real Dagster job."""
-    from pipelines.transform.dbt_server import start as keep_dbt_loaded
-
-    keep_dbt_loaded()  # dbt's imports in the server beside this process's (Dagster's)
     from pipelines.defs.instance import run_hub_job
 
     return run_hub_job("models_job", paths, instance=instance)

@@ -143,10 +143,7 @@ def _reply(conn: socket.socket, kind: bytes) -> int | None:
     """The next reply's value if it is of `kind`; None if the connection closed first."""
     data = b""
     while len(data) < _REPLY.size:
-        try:
-            chunk = conn.recv(_REPLY.size - len(data))
-        except InterruptedError:  # a forwarded signal; Python retries recv itself, but be sure
-            continue
+        chunk = conn.recv(_REPLY.size - len(data))  # retried by Python after a signal
         if not chunk:
             return None
         data += chunk
