@@ -11,6 +11,8 @@
     <hub>/tmp/                       private scratch space (0700), emptied after every run
     <hub>/filing/                    ingestion's journal of file moves and receipts still to do
                                      for decisions it has committed (empty between runs)
+    <hub>/disclosure-cache/          published tables' controlled cells by month, for the next
+                                     publication to carry forward (pipelines.publish.carry)
 
 Accepted packages are deleted once landed: they hold stage-1 pseudonyms, which the hub must
 not keep (DESIGN: only stage-2 pseudonyms are persisted).
@@ -108,6 +110,12 @@ class HubPaths:
         """dbt's target folder for this hub's builds (compiled SQL, run results, and the
         partial-parse state, which is only reusable by builds against the same warehouse)."""
         return self.root / "dbt-target"
+
+    @property
+    def disclosure_cache(self) -> Path:
+        """Each published table's controlled cells by month, kept for the next publication
+        (pipelines.publish.carry): only what was controlled, never record-level data."""
+        return self.root / "disclosure-cache"
 
     @property
     def hub_encryption_key(self) -> Path:

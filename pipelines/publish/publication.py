@@ -45,6 +45,8 @@ from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.warehouse import connect
 from pipelines.paths import PROJECT_ROOT
+from pipelines.publish.carry import PARTITION, Carry, by_period, controlled_columns
+from pipelines.publish.carry import enabled as carry_enabled
 from pipelines.publish.disclosure import (
     CSV_MARKER,
     SUPPRESSED_COLUMN,
@@ -278,7 +280,8 @@ def _publish(
     (staging / "csv").mkdir()
     tables: dict[str, dict] = {}
 
-    controlled = control_all(frames, models, gov, resolve)
+    carry = Carry(paths.disclosure_cache, wh, by_org, default) if carry_enabled() else None
+    controlled = control_all(frames, models, gov, resolve, carry)
     out = duckdb.connect(str(staging / "published.duckdb"))
     try:
         for m in models:
@@ -289,7 +292,7 @@ def _publish(
             pq_path = staging / "parquet" / f"{m.name}.parquet"
             pq.write_table(pa.Table.from_pandas(protected, preserve_index=False), pq_path)
             csv_path = staging / "csv" / f"{m.name}.csv"
-            _write_csv(protected, m.spec, csv_path)
+            _write_csv(protected, m.spec, csv_path, carry, m)
             tables[m.name] = {
                 "output": m.output,
                 "rows": len(protected),
@@ -331,6 +334,9 @@ def _publish(
             "rule": "below system level: 0 stays 0; 1..suppress_max suppressed; others rounded to the"
             " nearest round_to; rates on suppressed counts suppressed, others worked out from"
             " the published (rounded) cells; secondary suppression in additive groups",
+            # How many (table, month)s were controlled for this publication, and how many
+            # carried forward from an earlier one, unchanged (pipelines.publish.carry).
+            **(carry.summary() if carry else {}),
         },
         "tables": tables,
         "files": {},
@@ -345,6 +351,8 @@ def _publish(
     final = root / version
     os.replace(staging, final)
     _point_latest(root, version)
+    if carry is not None:
+        carry.prune()
     _pause("after_swap")
     _log_published(
         paths,
@@ -518,21 +526,106 @@ def _control(frame, model, gov, resolve, followed):
 
 
 def control_all(
-    frames: dict[str, pd.DataFrame], models: list[PublishedModel], gov: Governance, resolve=None
+    frames: dict[str, pd.DataFrame],
+    models: list[PublishedModel],
+    gov: Governance,
+    resolve=None,
+    carry: Carry | None = None,
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """`control` for every published model, each after the tables its spec follows (so that a
     rate here is hidden wherever what it would reveal is hidden there): name -> (visible rows,
-    those rows disclosure-controlled)."""
+    those rows disclosure-controlled).
+
+    With `carry` (pipelines.publish.carry), a table whose relations all lie within a period is
+    controlled period by period, and a period controlled by an earlier publication with the
+    same rows, policies and code is taken from the hub's disclosure cache: the same rows."""
+    if resolve is None:
+        resolve = policy_resolver(gov)[0]
     by_name = {m.name: m for m in models}
     whole: dict[str, pd.DataFrame] = {}
+    keys: dict[str, dict[str, tuple[str, int]] | None] = {}
     out: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for name in protection_order({m.name: m.spec for m in models}):
         m = by_name[name]
         followed = {f.table: whole[f.table] for f in m.spec.follows}
-        visible, protected, keep = _control(frames[name], m, gov, resolve, followed)
+        keys[name] = None
+        if carry is not None and by_period(m.spec) and len(frames[name]):
+            leaders = {f.table: keys[f.table] for f in m.spec.follows}
+            if all(k is not None for k in leaders.values()):
+                keys[name] = carry.keys(
+                    m.view,
+                    m.spec,
+                    permitted_orgs(gov, m.output),
+                    leaders,
+                    [str(t) for t in frames[name].dtypes],
+                )
+        if keys[name] is None:
+            visible, protected, keep = _control(frames[name], m, gov, resolve, followed)
+        else:
+            visible, protected, keep = _control_by_period(
+                frames[name], m, gov, resolve, followed, carry, keys[name]
+            )
+            if protected is None:  # the rows did not match their keys: control it whole
+                keys[name] = None
+                carry.tables.pop(m.view, None)
+                visible, protected, keep = _control(frames[name], m, gov, resolve, followed)
         whole[name] = protected
         out[name] = (visible, protected[keep].reset_index(drop=True))
     return out
+
+
+def _control_by_period(
+    frame, model, gov, resolve, followed, carry: Carry, keys: dict[str, tuple[str, int]]
+):
+    """`_control`, one period at a time, each taken from `carry` where its key is stored.
+
+    Only the controlled columns (controlled_columns) differ from the rows read, so a period
+    taken from the cache is the rows read with those columns put in. Returns
+    (visible, None, keep) when the frame's periods are not the keyed ones."""
+    frame = frame.reset_index(drop=True)
+    spec = model.spec
+    withheld = _withheld(frame, model, permitted_orgs(gov, model.output))
+    keep = ~withheld
+    codes, periods = pd.factorize(frame[PARTITION])
+    if (codes < 0).any() or set(periods) != set(keys):
+        return frame[keep].reset_index(drop=True), None, keep
+    n = len(frame)
+    cells = {c: np.full(n, np.nan) for c in controlled_columns(spec)}
+    cells[SUPPRESSED_COLUMN] = np.full(n, "", dtype=object)
+    parts = [(period, np.flatnonzero(codes == j)) for j, period in enumerate(periods)]
+    if any(len(rows) != keys[period][1] for period, rows in parts):
+        return frame[keep].reset_index(drop=True), None, keep
+    for period, rows in parts:
+        key = keys[period][0]
+        got = carry.load(model.name, period, key, spec, len(rows))
+        if got is None:
+            part = protect(
+                frame.iloc[rows].reset_index(drop=True),
+                spec,
+                resolve,
+                withheld=withheld[rows],
+                followed={
+                    table: leader[leader[PARTITION] == period]
+                    for table, leader in (followed or {}).items()
+                },
+            )
+            got = {
+                c: part[c].to_numpy(dtype="float64", na_value=np.nan)
+                if c != SUPPRESSED_COLUMN
+                else part[c].to_numpy(dtype=object)
+                for c in cells
+            }
+            carry.store(model.name, period, key, got)
+        for c, values in got.items():
+            cells[c][rows] = values
+    protected = frame.copy()
+    for c, values in cells.items():
+        protected[c] = (
+            pd.Series(values, index=protected.index, dtype="object")
+            if c == SUPPRESSED_COLUMN
+            else values
+        )
+    return frame[keep].reset_index(drop=True), protected, keep
 
 
 def record_blocked(paths: HubPaths, failed: list[dict], actor: str = "hub") -> None:
@@ -559,7 +652,16 @@ def suppressed_cells(suppressed: pd.Series) -> int:
     return int(sum(len(s.split(",")) * n for s, n in suppressed.value_counts().items() if s))
 
 
-def _write_csv(frame: pd.DataFrame, spec: TableSpec, path: Path) -> None:
+def _write_csv(
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    path: Path,
+    carry: Carry | None = None,
+    model: PublishedModel | None = None,
+) -> None:
+    """The table as CSV, suppressed cells marked. With `carry` holding keys for the model's
+    periods (rows in period order), each period's lines are written once and carried forward
+    like its controlled cells: a line depends only on its row, so the file is the same."""
     csv = frame.copy()
     for col in spec.measures:
         if col in csv.columns:
@@ -569,7 +671,21 @@ def _write_csv(frame: pd.DataFrame, spec: TableSpec, path: Path) -> None:
                 csv[col] = csv[col].round().astype("Int64")
             csv[col] = csv[col].astype(object)
             csv.loc[marked, col] = CSV_MARKER
-    csv.to_csv(path, index=False)
+    keys = carry.tables.get(model.view) if carry is not None and model is not None else None
+    codes, periods = pd.factorize(csv[PARTITION]) if keys else (None, None)
+    if keys is None or (codes < 0).any() or (np.diff(codes) < 0).any():
+        csv.to_csv(path, index=False)
+        return
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(csv.iloc[:0].to_csv(index=False))
+        for j, period in enumerate(periods):
+            key = keys.get(period, (None, 0))[0]
+            body = carry.csv_body(model.name, period, key) if key else None
+            if body is None:
+                body = csv[codes == j].to_csv(index=False, header=False)
+                if key:
+                    carry.store_csv_body(model.name, period, key, body)
+            fh.write(body)
 
 
 def _fsync_tree(folder: Path) -> None:

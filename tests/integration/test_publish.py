@@ -26,6 +26,7 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -46,6 +47,7 @@ from pipelines.hub.bootstrap import deliver, prepare_packages
 from pipelines.hub.home import HubPaths
 from pipelines.hub.warehouse import connect
 from pipelines.paths import PROJECT_ROOT
+from pipelines.publish.carry import PARTITION, Carry, by_period
 from pipelines.publish.disclosure import SUPPRESSED_COLUMN
 from pipelines.publish.publication import (
     control_all,
@@ -1105,6 +1107,113 @@ def test_the_same_data_rebuilt_and_published_again_is_the_same_publication(world
     assert not diff["submissions_added"] and not diff["submissions_removed"]
     changed = [t for t, d in diff["tables"].items() if d["changed"]]
     assert changed == [], changed
+
+
+# Disclosure control carried forward (pipelines.publish.carry) ------------------------------
+
+
+def test_a_table_controlled_month_by_month_is_the_table_controlled_whole(world, tmp_path):
+    """Every published table's relations lie within a period, so controlling its months one
+    at a time, or taking them from the cache, gives what controlling it whole gives: the same
+    rows, values, hidden cells and types, withheld rows and followed tables included."""
+    gov = load_governance(world["paths"].governance)
+    resolve, by_org, default = policy_resolver(gov)
+    models = published_models()
+    assert [m.name for m in models if not by_period(m.spec)] == []
+    _, frames = read_workspace(world["paths"], models)
+    assert len(frames["stability"]) and permitted_orgs(gov, "sickness_absence") < set(by_org)
+    whole = control_all(frames, models, gov, resolve)
+    months = sum(frames[m.name][PARTITION].nunique() for m in models)
+    with connect(world["paths"], write=False) as wh:
+        for controlled, carried in ((months, 0), (0, months)):
+            carry = Carry(tmp_path / "cache", wh, by_org, default)
+            by_month = control_all(frames, models, gov, resolve, carry)
+            assert carry.summary() == {
+                "months_controlled": controlled,
+                "months_carried_forward": carried,
+            }
+            for m in models:
+                for mine, theirs in zip(by_month[m.name], whole[m.name], strict=True):
+                    pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
+
+
+def _tables_of(folder: Path) -> tuple[dict, dict]:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return manifest["tables"], manifest["disclosure"]
+
+
+def _published_afresh(paths: HubPaths, monkeypatch) -> dict:
+    """The tables of a publication made now with every month controlled again."""
+    with monkeypatch.context() as m:
+        m.setenv("OWF_DISCLOSURE_CACHE", "off")
+        tables, disclosure = _tables_of(publish(paths))
+    assert "months_controlled" not in disclosure
+    return tables
+
+
+def test_a_resubmission_s_publication_controls_again_only_the_months_it_changed(
+    world, tmp_path, monkeypatch
+):
+    paths = copy_hub(world, tmp_path / "hub")
+    _, first = _tables_of(latest(paths))
+    months = first["months_controlled"] + first["months_carried_forward"]
+    deliver(_planted_resubmission(world, tmp_path, keep=0.97, months_back=2), paths.inbox)
+    assert run_ingest_job(paths).success
+    outcome = run_publish(paths)
+    assert outcome.folder is not None, (outcome.failed, outcome.step_failures)
+    tables, disclosure = _tables_of(outcome.folder)
+    assert disclosure["months_controlled"] + disclosure["months_carried_forward"] == months
+    # RW1's staff in post of one month is in that month's tables and in the turnover, flows
+    # and stability windows with a census in it: a few months of 13 tables over 14.
+    assert 0 < disclosure["months_controlled"] < months / 4, disclosure
+    # The cache keeps what this publication used: the months the resubmission replaced are gone.
+    assert len(list(paths.disclosure_cache.glob("*/*.parquet"))) == months
+    assert _published_afresh(paths, monkeypatch) == tables
+
+
+def test_a_changed_disclosure_policy_controls_every_month_again(world, tmp_path, monkeypatch):
+    paths = copy_hub(world, tmp_path / "hub")
+    agreement = paths.governance / "agreements" / "ISA-WV-004.yaml"  # HS101, 7 till now
+    data = yaml.safe_load(agreement.read_text())
+    data["disclosure_control"]["suppress_max"] = 10
+    agreement.write_text(yaml.safe_dump(data, sort_keys=False))
+    tables, disclosure = _tables_of(publish(paths))
+    assert disclosure["months_carried_forward"] == 0 and disclosure["months_controlled"] > 0
+    assert 10 in {p["suppress_max"] for p in disclosure["by_organisation"].values()}
+    first, _ = _tables_of(latest(world["paths"]))
+    assert tables != first  # the stricter policy hides more
+    assert _published_afresh(paths, monkeypatch) == tables
+
+
+def test_a_damaged_or_unwritable_disclosure_cache_costs_time_not_the_publication(
+    world, tmp_path, capsys
+):
+    import pyarrow.parquet as pq
+
+    paths = copy_hub(world, tmp_path / "hub")
+    expected, _ = _tables_of(latest(paths))
+    # A value changed in one entry, as a bit flip Parquet does not check would, and a
+    # character changed in one entry's CSV lines.
+    [entry, *_] = sorted(paths.disclosure_cache.glob("workforce_in_post/*.parquet"))
+    stored = pq.read_table(entry)
+    headcount = stored.column("headcount").to_numpy().copy()
+    headcount[np.flatnonzero(~np.isnan(headcount))[0]] += 5
+    column = stored.schema.get_field_index("headcount")
+    pq.write_table(stored.set_column(column, "headcount", pa.array(headcount)), entry)
+    lines = entry.with_suffix(".csv")
+    lines.write_bytes(lines.read_bytes().replace(b",", b";", 2))
+    tables, disclosure = _tables_of(publish(paths))
+    assert disclosure["months_controlled"] == 1, disclosure
+    assert tables == expected
+
+    shutil.rmtree(paths.disclosure_cache)
+    paths.disclosure_cache.write_text("not a folder")
+    capsys.readouterr()
+    tables, disclosure = _tables_of(publish(paths))
+    err = capsys.readouterr().err
+    assert "disclosure cache" in err and "cannot be written" in err
+    assert disclosure["months_carried_forward"] == 0
+    assert tables == expected
 
 
 def test_a_blocked_publication_is_recorded_with_its_blocking_checks_only():

@@ -12,6 +12,8 @@
 (No `from __future__ import annotations`: Dagster reads the annotations at definition time.)
 """
 
+import json
+
 import dagster as dg
 
 from pipelines.defs.governance import retention_job
@@ -118,11 +120,18 @@ def publication(context: dg.AssetExecutionContext, hub: HubResource) -> dg.Mater
         raise dg.Failure(description=f"blocking checks failed: {failed}")
     with waits_logged(context):
         folder = publish(hub.paths(), checks=checks, actor=f"dagster:{context.run.run_id[:8]}")
+    disclosure = json.loads((folder / "manifest.json").read_text())["disclosure"]
+    # How many (table, month)s were disclosure-controlled for this publication, and how many
+    # carried forward unchanged from the one before (pipelines.publish.carry).
+    carried = {
+        k: disclosure[k] for k in ("months_controlled", "months_carried_forward") if k in disclosure
+    }
     return dg.MaterializeResult(
         metadata={
             "version": folder.name,
             "path": dg.MetadataValue.path(str(folder)),
             "checks_passed": sum(c["passed"] for c in checks),
+            **carried,
         }
     )
 
