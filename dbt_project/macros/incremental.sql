@@ -2,7 +2,7 @@
   Incremental builds by submission (docs/models.md, "Incremental builds").
 
   The record-level models that a month's data passes through (int_assignments_harmonised,
-  int_person_months, int_memberships), the windows and nine marts (below), are built incrementally when
+  int_person_months, int_memberships), the windows and ten marts (below), are built incrementally when
   the monthly build allows it and in full otherwise. Every row that depends on one organisation's month carries the key of
   the submission it came from: (submission_id, hub_key_epoch). A key is current while
   stg_submissions has it accepted (accepted, an agreement in force, not superseded, withheld
@@ -396,7 +396,7 @@
 {%- endmacro %}
 
 {#-
-  Marts by month (fct_vacancies, fct_temporary_staffing): every row of a month, the
+  Marts by month (fct_vacancies, fct_temporary_staffing, fct_data_quality): every row of a month, the
   organisations' and the system's, depends on that month's submissions and on nothing else
   that a build can change without a full build. An incremental build derives again every
   month with a changed organisation's month (changed_org_months), all of it, and keeps the

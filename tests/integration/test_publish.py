@@ -678,6 +678,7 @@ INCREMENTAL_MODELS = (
     "fct_temporary_staffing",
     "fct_turnover",
     "fct_flows_between_organisations",
+    "fct_data_quality",
 )
 MARTS_BY_WINDOW = ("fct_turnover", "fct_flows_between_organisations")
 
