@@ -111,8 +111,8 @@ def _code_digest() -> str:
 class Carry:
     """One publication's use of the hub's disclosure cache (see the module docstring).
 
-    `wh` is the warehouse connection the publication reads (the hub's lock held), `policies`
-    the organisations' policies and the default (policy_resolver)."""
+    `wh` is the warehouse connection the publication reads (the hub's lock held); `by_org`
+    and `default` are the organisations' policies and the default one (policy_resolver)."""
 
     folder: Path
     wh: duckdb.DuckDBPyConnection

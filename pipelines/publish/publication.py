@@ -672,8 +672,9 @@ def _write_csv(
             csv[col] = csv[col].astype(object)
             csv.loc[marked, col] = CSV_MARKER
     keys = carry.tables.get(model.view) if carry is not None and model is not None else None
-    codes, periods = pd.factorize(csv[PARTITION]) if keys else (None, None)
-    if keys is None or (codes < 0).any() or (np.diff(codes) < 0).any():
+    if keys:
+        codes, periods = pd.factorize(csv[PARTITION])
+    if not keys or (codes < 0).any() or (np.diff(codes) < 0).any():
         csv.to_csv(path, index=False)
         return
     with path.open("w", encoding="utf-8", newline="") as fh:
