@@ -148,8 +148,8 @@ class Carry:
         `leaders`: the keys of the tables `spec` follows, by table and period."""
         columns = self.wh.execute(f"DESCRIBE published.{view}").fetchall()  # noqa: S608 - dbt model name
         digests = self.wh.execute(
-            f"SELECT {PARTITION}, count(*), sha256(string_agg(to_json(v)::VARCHAR, chr(10)"  # noqa: S608 - dbt model name
-            f" ORDER BY to_json(v)::VARCHAR)) FROM published.{view} AS v GROUP BY ALL"
+            f"SELECT {PARTITION}, count(*), sha256(string_agg(to_json(owf_row)::VARCHAR, chr(10)"  # noqa: S608 - dbt model name
+            f" ORDER BY to_json(owf_row)::VARCHAR)) FROM published.{view} AS owf_row GROUP BY ALL"
         ).fetchall()
         if any(not isinstance(p, str) or not _PERIOD.fullmatch(p) for p, _, _ in digests):
             return None
