@@ -551,19 +551,16 @@ def control_all(
         keys[name] = None
         if carry is not None and by_period(m.spec) and len(frames[name]):
             leaders = {f.table: keys[f.table] for f in m.spec.follows}
+            permitted = permitted_orgs(gov, m.output)
             if all(k is not None for k in leaders.values()):
                 keys[name] = carry.keys(
-                    m.view,
-                    m.spec,
-                    permitted_orgs(gov, m.output),
-                    leaders,
-                    [str(t) for t in frames[name].dtypes],
+                    m.view, m.spec, permitted, leaders, [str(t) for t in frames[name].dtypes]
                 )
         if keys[name] is None:
             visible, protected, keep = _control(frames[name], m, gov, resolve, followed)
         else:
             visible, protected, keep = _control_by_period(
-                frames[name], m, gov, resolve, followed, carry, keys[name]
+                frames[name], m, permitted, resolve, followed, carry, keys[name]
             )
             if protected is None:  # the rows did not match their keys: control it whole
                 keys[name] = None
@@ -575,26 +572,35 @@ def control_all(
 
 
 def _control_by_period(
-    frame, model, gov, resolve, followed, carry: Carry, keys: dict[str, tuple[str, int]]
+    frame,
+    model,
+    permitted: set[str],
+    resolve,
+    followed,
+    carry: Carry,
+    keys: dict[str, tuple[str, int]],
 ):
-    """`_control`, one period at a time, each taken from `carry` where its key is stored.
+    """`_control`, one period at a time, each taken from `carry` where its key is stored
+    (`permitted`: the organisations whose agreements give the audience the model's output).
 
     Only the controlled columns (controlled_columns) differ from the rows read, so a period
     taken from the cache is the rows read with those columns put in. Returns
     (visible, None, keep) when the frame's periods are not the keyed ones."""
     frame = frame.reset_index(drop=True)
     spec = model.spec
-    withheld = _withheld(frame, model, permitted_orgs(gov, model.output))
-    keep = ~withheld
+    keep = ~_withheld(frame, model, permitted)
+    visible = frame[keep].reset_index(drop=True)
     codes, periods = pd.factorize(frame[PARTITION])
-    if (codes < 0).any() or set(periods) != set(keys):
-        return frame[keep].reset_index(drop=True), None, keep
+    parts = [(period, np.flatnonzero(codes == j)) for j, period in enumerate(periods)]
+    if (
+        (codes < 0).any()
+        or set(periods) != set(keys)
+        or any(len(rows) != keys[period][1] for period, rows in parts)
+    ):
+        return visible, None, keep
     n = len(frame)
     cells = {c: np.full(n, np.nan) for c in controlled_columns(spec)}
     cells[SUPPRESSED_COLUMN] = np.full(n, "", dtype=object)
-    parts = [(period, np.flatnonzero(codes == j)) for j, period in enumerate(periods)]
-    if any(len(rows) != keys[period][1] for period, rows in parts):
-        return frame[keep].reset_index(drop=True), None, keep
     for period, rows in parts:
         key = keys[period][0]
         got = carry.load(model.name, period, key, spec, len(rows))
@@ -603,7 +609,7 @@ def _control_by_period(
                 frame.iloc[rows].reset_index(drop=True),
                 spec,
                 resolve,
-                withheld=withheld[rows],
+                withheld=~keep[rows],
                 followed={
                     table: leader[leader[PARTITION] == period]
                     for table, leader in (followed or {}).items()
@@ -625,7 +631,7 @@ def _control_by_period(
             if c == SUPPRESSED_COLUMN
             else values
         )
-    return frame[keep].reset_index(drop=True), protected, keep
+    return visible, protected, keep
 
 
 def record_blocked(paths: HubPaths, failed: list[dict], actor: str = "hub") -> None:
