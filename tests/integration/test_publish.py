@@ -715,6 +715,10 @@ def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes
     for model in INCREMENTAL_MODELS:
         executed = _executed(paths, model)
         assert "insert into" in executed and "create  table" not in executed, model
+    # An incremental build runs two models at a time (profiles.yml), a full build one
+    # (pipelines/defs/transform FULL_BUILD_THREADS_ENV: two big queries at once ran DuckDB out
+    # of memory).
+    assert _dbt_build_threads(paths.dbt_target)[-1] == 2
     built = _model_tables(paths)
     # One build day throughout the build, the one it was fingerprinted with (a build running
     # past midnight would otherwise switch agreements' in-force state half-way).
@@ -734,6 +738,7 @@ def test_an_incremental_build_after_a_resubmission_makes_what_a_full_build_makes
     assert run_publish(full).success
     for model in INCREMENTAL_MODELS:
         assert "create  table" in _executed(full, model), model
+    assert _dbt_build_threads(full.dbt_target)[-1] == 1
     rebuilt = _model_tables(full)
     assert set(built) == set(rebuilt) and len(built) > 15
     differ = {t: len(set(built[t]) ^ set(rebuilt[t])) for t in built if built[t] != rebuilt[t]}
@@ -1298,6 +1303,16 @@ def _dbt_invocations(target: Path) -> list[list[str]]:
     for event in _dbt_log_events(target):
         runs.setdefault(event["info"]["invocation_id"], []).append(event["info"]["name"])
     return list(runs.values())
+
+
+def _dbt_build_threads(target: Path) -> list[int]:
+    """How many threads each dbt invocation logged in a target folder ran its nodes on, oldest
+    first."""
+    return [
+        event["data"]["num_threads"]
+        for event in _dbt_log_events(target)
+        if event["info"]["name"] == "ConcurrencyLine"
+    ]
 
 
 def test_a_hub_s_later_builds_reuse_dbt_s_parse(world, tmp_path):

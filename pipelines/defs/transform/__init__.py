@@ -55,6 +55,15 @@ BUILD_ARGS = [
 # workforce_models.
 KEPT_VIEWS = "path:models/published,config.materialized:view"
 KEEP_VIEWS_ARGS = ["--exclude", KEPT_VIEWS, "--indirect-selection", "empty"]
+# A full build runs one model at a time (dbt's other thread left idle). Its big models' queries
+# each use both of DuckDB's threads and as much of its memory cap as they can get, and DuckDB's
+# operators do not see each other's memory: two such queries at once ran a six-month national
+# warehouse out of memory at the 2 GB cap (`int_membership_windows` with `int_person_months` or
+# `fct_vacancies`), in 4 of 8 full builds with two threads, and gained nothing when they passed
+# (docs/models.md, "Memory"). Incremental builds keep two: their queries are small, and the
+# second thread hides dbt's own time per node.
+# OWF_DBT_FULL_BUILD_THREADS sets another number.
+FULL_BUILD_THREADS_ENV = "OWF_DBT_FULL_BUILD_THREADS"
 
 
 class WorkforceTranslator(DagsterDbtTranslator):
@@ -175,7 +184,7 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             os.environ["OWF_AS_OF_DATE"] = day.isoformat()
             args = [*BUILD_ARGS, "--vars", json.dumps({"incremental_builds": True})]
             if full:
-                args.append("--full-refresh")
+                args += ["--full-refresh", "--threads", os.environ.get(FULL_BUILD_THREADS_ENV, "1")]
             else:
                 # The code lists (seeds) are part of the fingerprint: an incremental build
                 # has them as the last build loaded them, and loading them again (19 tables,
