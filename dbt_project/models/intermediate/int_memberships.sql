@@ -19,7 +19,7 @@
         "{{ drop_build_list(changed_periods_table()) }}",
         "{{ record_changed_periods('staff_in_post') }}",
         "{{ delete_moved_people('staff_in_post', ref('int_assignments_harmonised')) }}",
-        "{{ delete_stale_keys('staff_in_post', \"stale.level = 'organisation'\") }}",
+        "{{ delete_stale_keys('staff_in_post', \"stale.level = 'organisation' and \" ~ in_changed_periods('stale.period_start_date')) }}",
     ],
     post_hook=["{{ drop_build_list(changed_periods_table()) }}"],
 ) }}
