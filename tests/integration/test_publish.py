@@ -1077,6 +1077,33 @@ def test_a_step_failing_on_an_error_the_user_can_fix_says_so_without_dagster_s_t
     assert tree_digest(paths.root / "publications") == before
 
 
+@pytest.mark.parametrize("value", ["two", "0"])
+def test_a_full_build_thread_count_that_is_not_a_number_stops_before_the_build(
+    world, tmp_path, monkeypatch, value
+):
+    """OWF_DBT_FULL_BUILD_THREADS (docs/models.md, "Memory") is checked before the build: a
+    value dbt cannot take fails the models step with a message naming the variable and what
+    to set, and leaves the warehouse's record of its last build and the publication as they
+    were."""
+    from pipelines.defs.instance import render_step_failure
+    from pipelines.transform.incremental import recorded_fingerprint
+
+    paths = copy_hub(world, tmp_path / "hub")
+    before = tree_digest(paths.root / "publications")
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        recorded = recorded_fingerprint(con)
+    monkeypatch.setenv("OWF_DBT_FULL_BUILD_THREADS", value)
+    outcome = run_publish(paths)
+    [failure] = outcome.step_failures
+    assert failure["step"] == "workforce_models" and failure["user"], failure
+    shown = "\n".join(render_step_failure(failure))
+    assert f"OWF_DBT_FULL_BUILD_THREADS={value!r}" in shown and "e.g. 2" in shown, shown
+    assert outcome.folder is None
+    assert tree_digest(paths.root / "publications") == before
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert recorded is not None and recorded_fingerprint(con) == recorded
+
+
 def test_a_step_failing_on_an_unexpected_error_keeps_its_stack(world, tmp_path, monkeypatch):
     """A bug is not an error the user can fix: its type and stack are printed, to report."""
     import pipelines.defs.governance as registry_step

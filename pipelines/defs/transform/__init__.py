@@ -24,6 +24,7 @@ from dagster_dbt import (
 )
 
 from pipelines.defs.resources import WAREHOUSE_POOL, HubResource, waits_logged
+from pipelines.errors import OwfError
 from pipelines.hub.warehouse import compact_if_owed, warehouse_lock
 from pipelines.transform.incremental import build_day, plan_build, record_fingerprint
 from pipelines.transform.project import DBT_DIR, dbt_executable, dbt_project
@@ -59,11 +60,23 @@ KEEP_VIEWS_ARGS = ["--exclude", KEPT_VIEWS, "--indirect-selection", "empty"]
 # each use both of DuckDB's threads and as much of its memory cap as they can get, and DuckDB's
 # operators do not see each other's memory: two such queries at once ran a six-month national
 # warehouse out of memory at the 2 GB cap (`int_membership_windows` with `int_person_months` or
-# `fct_vacancies`), in 4 of 8 full builds with two threads, and gained nothing when they passed
-# (docs/models.md, "Memory"). Incremental builds keep two: their queries are small, and the
-# second thread hides dbt's own time per node.
-# OWF_DBT_FULL_BUILD_THREADS sets another number.
+# `fct_vacancies`), in 4 of 11 full builds with two threads, and gained nothing when they
+# passed (docs/models.md, "Memory"). Incremental builds keep two: their queries are small, and
+# the second thread hides dbt's own time per node.
 FULL_BUILD_THREADS_ENV = "OWF_DBT_FULL_BUILD_THREADS"
+
+
+def full_build_threads() -> str:
+    """dbt's thread count for a full build: OWF_DBT_FULL_BUILD_THREADS if set, else 1."""
+    value = os.environ.get(FULL_BUILD_THREADS_ENV, "").strip() or "1"
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise OwfError(
+            f"{FULL_BUILD_THREADS_ENV}={value!r} in the environment: the number of dbt threads"
+            " for a full build must be a whole number of at least 1. Unset it (one thread, the"
+            ' default; docs/models.md, "Memory") or set a number, e.g. 2. Nothing was built;'
+            " the latest publication is unchanged."
+        )
+    return str(int(value))
 
 
 class WorkforceTranslator(DagsterDbtTranslator):
@@ -151,6 +164,7 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
     and CI only. They run in `make test` (tests/integration/test_models.py) and with
     `owf models unit-test`; in the monthly build they cost about 1.5 s for nothing."""
     paths = hub.paths()
+    threads = full_build_threads()  # before anything is planned or built
     previous = {name: os.environ.get(name) for name in ("OWF_WAREHOUSE", "OWF_AS_OF_DATE")}
     os.environ["OWF_WAREHOUSE"] = str(paths.warehouse)
     try:
@@ -184,7 +198,7 @@ def workforce_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, hub
             os.environ["OWF_AS_OF_DATE"] = day.isoformat()
             args = [*BUILD_ARGS, "--vars", json.dumps({"incremental_builds": True})]
             if full:
-                args += ["--full-refresh", "--threads", os.environ.get(FULL_BUILD_THREADS_ENV, "1")]
+                args += ["--full-refresh", "--threads", threads]
             else:
                 # The code lists (seeds) are part of the fingerprint: an incremental build
                 # has them as the last build loaded them, and loading them again (19 tables,
