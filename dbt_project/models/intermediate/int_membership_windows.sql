@@ -88,16 +88,21 @@ windows as (
 
 {#- A changed window the table holds no rows of (after the pre-hooks' delete) is derived
     whole; one it holds rows of, for the people of meta.window_people only (a second branch
-    of each side below, so that a whole window is joined exactly as in a full build). -#}
+    of each side below, so that a whole window is joined exactly as in a full build).
+    The windows held are listed first, from the changed windows' end censuses only: a
+    correlated `not exists` against the table was planned on DuckDB as a hash table of every
+    row the table holds (2.3 s of CPU in a resubmission on six national months, growing by
+    two windows a month; docs/benchmarks.md, "The windows' held rows and their join order"). -#}
 scoped_windows as (
 
-    select
-        windows.*,
-        not exists (
-            select 1 from {{ this }} as held
-            where held.end_date = windows.end_date and held.window_months = windows.window_months
-        ) as is_whole
+    select windows.*, held.end_date is null as is_whole
     from windows
+    left join (
+        select distinct held.end_date, held.window_months
+        from {{ this }} as held
+        where held.end_date in (select end_date from windows)
+    ) as held
+        on held.end_date = windows.end_date and held.window_months = windows.window_months
 
 ),
 {%- endif %}
@@ -135,10 +140,16 @@ organisations_at_{{ side }} as (
     inner join memberships as m
         on m.period_start_date = windows.{{ census }}
         and m.person_id = changed.person_id
-    inner join present
-        on present.period_start_date = windows.{{ other }}
-        and present.org_code = m.org_code
     where m.level = 'organisation'
+        {#- A semi-join after the people's memberships, not an inner join beside them:
+            DuckDB joined the organisations present with the people first (every person
+            times every organisation, 2.7 million rows for one trust's resubmission) and
+            hashed that. -#}
+        and exists (
+            select 1 from present
+            where present.period_start_date = windows.{{ other }}
+                and present.org_code = m.org_code
+        )
     {%- endif %}
 
 ),
