@@ -22,15 +22,32 @@ statement. A child made by fork() never uses the connections it inherited: it dr
 engines' pools without closing them (SQLAlchemy's advice for pools and os.fork) and opens its
 own. dagster.yaml names this storage (storage: custom).
 
-It replaces two methods of Dagster's classes that are not public API (`_connect` and
-`connect`) and builds the default storage's parts itself; tests/integration/
+Creating or upgrading a database (its tables, and the row in `alembic_version` that records its
+schema's revision) is done by one process at a time: each folder of databases has a lock file
+(INIT_LOCK, an flock, let go when the process ends however it ends) that a process holds while
+it checks and creates the databases there. Dagster's own storage guards this with a lock
+between threads only. Processes opening a new $DAGSTER_HOME at once (`make dev`'s webserver
+and daemon, a command, a run's process) each found no revision and created the tables, all but
+one failing on "table ... already exists"; one stamped Dagster's head revision, and another,
+finding tables without a revision, took them for a database from before Dagster stamped SQLite
+ones and stamped an older revision, beside the head or alone. Two rows stop every later start
+with alembic's "Version table 'alembic_version' has more than one head present"
+(dagster-io/dagster#27390, open). That failed CI at 4efd947. Four processes opening a new home
+at once: without the lock, in each of 10 rounds at least one failed, and runs.db was left
+stamped twice in 3 and with the old revision alone in 2; with it, none failed in 10 rounds. A database already left with those two revisions keeps
+the head, which its tables are at (`_keep_the_head_revision`).
+
+It replaces methods of Dagster's classes that are not public API (`_connect`, `connect`,
+`_initdb`) and builds the default storage's parts itself; tests/integration/
 test_dagster_storage.py runs real jobs on it beside Dagster's own storage on the same files,
 so a Dagster upgrade that changes those internals fails there, not in a hub's run.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sqlite3
 import threading
 import weakref
 from collections import OrderedDict
@@ -38,6 +55,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from alembic.util.exc import CommandError
 from dagster import _check as check
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
@@ -46,6 +64,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION
 from dagster._core.storage.sqlite_storage import (
     DagsterSqliteStorage,
     _event_logs_directory,
@@ -58,6 +77,61 @@ from sqlalchemy.pool import QueuePool
 
 ENGINES_KEPT = 32
 IDLE_CONNECTIONS = 2
+INIT_LOCK = ".owf-storage-init.lock"  # not *.db: Dagster lists a folder's runs by *.db
+
+
+@contextmanager
+def _one_process_at_a_time(folder: str) -> Iterator[None]:
+    """Holds an exclusive lock on INIT_LOCK in `folder` (which is created if need be) while
+    databases there are checked and created. flock: per open file, so threads of one process
+    wait for each other too; let go when the file is closed, or the process ends."""
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(os.path.join(folder, INIT_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _created_once(folder: str, database: str, create):
+    """create() (Dagster's check-and-create of `database`, a file in `folder`) with the folder's
+    lock held. A database that two processes created at once before this lock existed can hold
+    two revisions (`_keep_the_head_revision`), which alembic refuses ("more than one head
+    present"): it is mended and create() called again. Any other pair of revisions is left as
+    it is, and alembic's error stands."""
+    with _one_process_at_a_time(folder):
+        try:
+            return create()
+        except CommandError as error:
+            if "more than one head" not in str(error) or not _keep_the_head_revision(database):
+                raise
+            return create()
+
+
+def _keep_the_head_revision(database: str) -> bool:
+    """Of the two revisions two processes stamped in `database` at once, keeps the one its tables
+    are at. The first process, finding a new file, created the tables (at Dagster's head
+    revision) and stamped the head; the second, finding those tables and no revision yet, took
+    the database for one made before Dagster stamped SQLite databases and stamped
+    LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION. Exactly that pair is mended (the older row is
+    deleted); True when it was."""
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.sql import get_alembic_config
+
+    config = get_alembic_config(sqlite_run_storage.__file__)  # one script folder for all three
+    head = ScriptDirectory.from_config(config).as_revision_number("head")
+    with sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT_SECONDS) as conn:
+        revisions = {row[0] for row in conn.execute("select version_num from alembic_version")}
+        mended = revisions == {head, LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION}
+        if mended:
+            conn.execute(
+                "delete from alembic_version where version_num = ?",
+                (LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION,),
+            )
+    conn.close()
+    return mended
 
 
 class _Engines:
@@ -139,6 +213,15 @@ class HubSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        # The index's database (made by Dagster's __init__) and each run's (on its first use
+        # in this process) are checked and created with this folder's lock held.
+        _created_once(
+            self._base_dir,
+            check.not_none(engine.url.database),
+            lambda: super(HubSqliteEventLogStorage, self)._initdb(engine, for_index_shard),
+        )
+
     def dispose(self) -> None:
         super().dispose()
         self._engines.dispose()
@@ -154,6 +237,15 @@ class HubSqliteRunStorage(SqliteRunStorage):
     @classmethod
     def from_config_value(cls, inst_data, config_value):
         return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(cls, base_dir: str, inst_data=None):
+        # Dagster's check-and-create of runs.db, with the folder's lock held.
+        return _created_once(
+            base_dir,
+            os.path.join(base_dir, "runs.db"),
+            lambda: super(HubSqliteRunStorage, cls).from_local(base_dir, inst_data),
+        )
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -173,7 +265,12 @@ class HubSqliteStorage(DagsterSqliteStorage):
         self.base_dir = base_dir
         self._run_storage = HubSqliteRunStorage.from_local(_runs_directory(base_dir))
         self._event_log_storage = HubSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        schedules = _schedule_directory(base_dir)
+        self._schedule_storage = _created_once(
+            schedules,
+            os.path.join(schedules, "schedules.db"),
+            lambda: SqliteScheduleStorage.from_local(schedules),
+        )
         self._inst_data = inst_data
         DagsterStorage.__init__(self)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.sqlite import LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION
 
 from pipelines.defs import storage as hub_storage
 from pipelines.defs.instance import install_settings, local_instance
@@ -200,3 +201,112 @@ def test_processes_writing_at_once_each_with_its_pool_lose_nothing(home):
             assert _event_types(ours, run.run_id).count(checks) == 1
         materializations = ours.fetch_materializations(dg.AssetKey("fte"), limit=1000).records
         assert len(materializations) == expected
+
+
+DATABASES = ("history/runs.db", "history/runs/index.db", "schedules/schedules.db")
+
+
+def _head_revision():
+    """The revision Dagster's migrations end at: what a new database is stamped with."""
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.sql import get_alembic_config
+
+    config = get_alembic_config(sqlite_run_storage.__file__)
+    return ScriptDirectory.from_config(config).as_revision_number("head")
+
+
+def _revision_rows(home, database):
+    import sqlite3
+
+    with sqlite3.connect(home / database) as conn:
+        rows = [row[0] for row in conn.execute("select version_num from alembic_version")]
+    conn.close()
+    return rows
+
+
+def _open_at_once(home, processes):
+    """Forks `processes` children that each open the hub's storage on `home` as soon as they
+    are let go, all at the same moment (one write to a pipe they all wait on). Returns their
+    exit codes: 0 when the storage opened and answered."""
+    read_end, write_end = os.pipe()
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit status only
+            status = 1
+            try:
+                os.close(write_end)
+                os.read(read_end, 1)
+                storage = hub_storage.HubSqliteStorage(str(home))
+                storage.run_storage.get_runs()
+                storage.schedule_storage.all_instigator_state()
+                storage.event_log_storage.get_all_run_ids()
+                status = 0
+            finally:
+                os._exit(status)
+        children.append(pid)
+    os.close(read_end)
+    os.write(write_end, b"x" * processes)
+    os.close(write_end)
+    return [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+
+
+def test_processes_opening_a_new_home_at_once_each_open_it_and_stamp_it_once(tmp_path, monkeypatch):
+    # Dagster's own storage, opened by four processes at once on a new folder, failed in 10
+    # rounds of 10: tables created twice, and the revision stamped twice in runs.db, which
+    # stops every later start (dagster-io/dagster#27390; CI at 4efd947).
+    for round_ in range(3):
+        home = tmp_path / f"home{round_}"
+        assert _open_at_once(home, 4) == [0, 0, 0, 0]
+        for database in DATABASES:
+            assert _revision_rows(home, database) == [_head_revision()], database
+        # The home works for a run afterwards, and its run's database is stamped once.
+        install_settings(home)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        with local_instance() as instance:
+            run = dg.materialize(ASSETS, instance=instance)
+            assert run.success
+        assert _revision_rows(home, f"history/runs/{run.run_id}.db") == [_head_revision()]
+
+
+def test_a_home_whose_revision_was_stamped_twice_opens_and_is_mended(home):
+    import sqlite3
+
+    with local_instance() as ours:
+        first = dg.materialize(ASSETS, instance=ours)
+    # What the race left behind (seen in runs.db and schedules.db): the head revision, stamped
+    # by the process that created the tables, and the one Dagster stamps on tables it finds
+    # without a revision, stamped by the other.
+    for database in DATABASES:
+        with sqlite3.connect(home / database) as conn:
+            conn.execute(
+                "insert into alembic_version values (?)",
+                (LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION,),
+            )
+        conn.close()
+        assert len(_revision_rows(home, database)) == 2
+    from alembic.util.exc import CommandError
+
+    with pytest.raises(CommandError, match="more than one head"):
+        _default_storage_instance(home)  # Dagster's own storage stops here, every time
+    with local_instance() as again:
+        assert [r.run_id for r in again.get_runs()] == [first.run_id]
+        assert dg.materialize(ASSETS, instance=again).success
+    for database in DATABASES:
+        assert _revision_rows(home, database) == [_head_revision()], database
+
+
+def test_two_other_revisions_are_left_as_they_are(home):
+    import sqlite3
+
+    from alembic.util.exc import CommandError
+
+    with local_instance():
+        pass
+    with sqlite3.connect(home / "history" / "runs.db") as conn:
+        conn.execute("insert into alembic_version values ('not-a-revision')")
+    conn.close()
+    with pytest.raises(CommandError, match="more than one head"):
+        local_instance()
+    assert len(_revision_rows(home, "history/runs.db")) == 2
