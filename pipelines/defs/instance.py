@@ -8,8 +8,8 @@ use. Without it, an ephemeral instance (nothing kept).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from pipelines.paths import PROJECT_ROOT
@@ -33,25 +33,43 @@ def install_settings(folder: Path) -> str | None:
 
     The project's file is the source of truth: an older copy (before `granularity: run`,
     say) would let an ingest run land between a publish run's build and its publication.
-    A copy that differs is kept beside it as dagster.yaml.previous, and the message says so."""
+    A copy that differs is kept beside it as dagster.yaml.previous, and the message says so.
+
+    Every file is written whole under another name and then renamed into place, so a process
+    starting at the same time (`make dev`'s webserver and daemon, a command) reads the old
+    file or the new one, never part of one. Copied in place, a new home's dagster.yaml was
+    read half-written by another process starting with it: of 100 rounds of eight processes
+    at once, 17 had one say the settings differed and keep a truncated dagster.yaml.previous."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = folder / "dagster.yaml"
     wanted = (PROJECT_ROOT / "dagster.yaml").read_bytes()
     if not settings.exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings)
+        _write_whole(settings, wanted)
         return None
-    if settings.read_bytes() == wanted:
+    current = settings.read_bytes()
+    if current == wanted:
         return None
     previous = folder / "dagster.yaml.previous"
-    shutil.copyfile(settings, previous)
-    staged = folder / ".dagster.yaml.new"
-    staged.write_bytes(wanted)
-    os.replace(staged, settings)  # a Dagster process starting meanwhile reads one or the other
+    _write_whole(previous, current)
+    _write_whole(settings, wanted)
     return (
         f"Dagster settings: {settings} differed from the project's dagster.yaml and was"
         f" replaced by it; the old one is {previous}. Make lasting changes in dagster.yaml"
         " at the project root."
     )
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Writes `data` to a new file of its own beside `path` and renames it to `path`."""
+    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(staged, 0o644)  # as a copy made by the user's umask would usually be
+        os.replace(staged, path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
 
 
 if __name__ == "__main__":  # `make dev`: $DAGSTER_HOME's settings before `dagster dev`
