@@ -345,9 +345,9 @@ def _next_build_day():
 @contextlib.contextmanager
 def _hub_instance(home: str):
     """The Dagster instance the `owf` commands get (pipelines.defs.instance.local_instance:
-    the project's dagster.yaml) in the folder `home`: its storage and settings are the ones
-    measured. DAGSTER_HOME is set while it is open, as dagster.yaml's storage names its folder
-    by it."""
+    the project's dagster_instance.yaml) in the folder `home`: its storage and settings are
+    the ones measured. DAGSTER_HOME is set while it is open, as the settings' storage names
+    its folder by it."""
     from pipelines.defs.instance import local_instance
 
     previous = os.environ.get("DAGSTER_HOME")

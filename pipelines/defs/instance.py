@@ -14,6 +14,9 @@ from pathlib import Path
 
 from pipelines.paths import PROJECT_ROOT
 
+# The project's Dagster instance settings, copied into $DAGSTER_HOME as dagster.yaml.
+SETTINGS = "dagster_instance.yaml"
+
 
 def local_instance():
     import dagster as dg
@@ -28,7 +31,7 @@ def local_instance():
 
 
 def install_settings(folder: Path) -> str | None:
-    """Put the project's dagster.yaml in the Dagster home `folder`. Returns a message when an
+    """Put the project's dagster_instance.yaml in the Dagster home `folder` as dagster.yaml. Returns a message when an
     existing copy was replaced (None when there was none, or it was the same).
 
     The project's file is the source of truth: an older copy (before `granularity: run`,
@@ -42,7 +45,7 @@ def install_settings(folder: Path) -> str | None:
     at once, 17 had one say the settings differed and keep a truncated dagster.yaml.previous."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = folder / "dagster.yaml"
-    wanted = (PROJECT_ROOT / "dagster.yaml").read_bytes()
+    wanted = (PROJECT_ROOT / SETTINGS).read_bytes()
     if not settings.exists():
         _write_whole(settings, wanted)
         return None
@@ -53,8 +56,8 @@ def install_settings(folder: Path) -> str | None:
     _write_whole(previous, current)
     _write_whole(settings, wanted)
     return (
-        f"Dagster settings: {settings} differed from the project's dagster.yaml and was"
-        f" replaced by it; the old one is {previous}. Make lasting changes in dagster.yaml"
+        f"Dagster settings: {settings} differed from the project's {SETTINGS} and was"
+        f" replaced by it; the old one is {previous}. Make lasting changes in {SETTINGS}"
         " at the project root."
     )
 

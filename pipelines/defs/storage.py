@@ -20,7 +20,7 @@ each uses. What differs is the write-ahead log: it is checkpointed by SQLite's a
 checkpoint (every 1,000 pages) and when the process lets its connections go, not after every
 statement. A child made by fork() never uses the connections it inherited: it drops its
 engines' pools without closing them (SQLAlchemy's advice for pools and os.fork) and opens its
-own. dagster.yaml names this storage (storage: custom).
+own. dagster_instance.yaml (the instance's dagster.yaml) names this storage (storage: custom).
 
 Creating or upgrading a database (its tables, and the row in `alembic_version` that records its
 schema's revision) is done by one process at a time: each folder of databases has a lock file

@@ -174,7 +174,7 @@ def test_make_dev_puts_the_project_s_dagster_settings_in_place_keeping_an_old_co
     from pipelines.paths import PROJECT_ROOT
 
     home = tmp_path / "dagster_home"
-    wanted = (PROJECT_ROOT / "dagster.yaml").read_text()
+    wanted = (PROJECT_ROOT / "dagster_instance.yaml").read_text()
     assert "python -m pipelines.defs.instance" in (PROJECT_ROOT / "Makefile").read_text()
 
     def install():  # what `make dev` runs before `dagster dev`
@@ -201,6 +201,16 @@ def test_make_dev_puts_the_project_s_dagster_settings_in_place_keeping_an_old_co
     same = install()
     assert same.returncode == 0 and same.stdout == ""
     assert (home / "dagster.yaml.previous").read_text() == old
+
+
+def test_the_project_holds_no_dagster_yaml_for_dagster_dev_to_warn_about():
+    # `dagster dev` (make dev) warns on every start when the folder it runs in holds a
+    # dagster.yaml or dagster.yml and DAGSTER_HOME is elsewhere: the file "will not be used".
+    # The project's settings are dagster_instance.yaml, copied into DAGSTER_HOME.
+    from pipelines.paths import PROJECT_ROOT
+
+    assert (PROJECT_ROOT / "dagster_instance.yaml").exists()
+    assert not [p.name for p in PROJECT_ROOT.glob("dagster.y*ml")]
 
 
 def test_sheet_option_reads_a_named_worksheet_for_validate_and_submit_check(tmp_path):

@@ -1,4 +1,4 @@
-"""The hub's Dagster storage (pipelines/defs/storage.py, named by dagster.yaml): Dagster's own
+"""The hub's Dagster storage (pipelines/defs/storage.py, named by the instance's settings, dagster_instance.yaml): Dagster's own
 SQLite files and tables, with one SQLAlchemy engine, and a pool of its connections, kept per
 database. Real jobs on a real $DAGSTER_HOME; Dagster's default storage reads what it wrote and
 writes what it reads, while the hub's storage holds its pooled connections."""
@@ -333,5 +333,5 @@ def test_processes_starting_on_a_new_home_at_once_find_its_settings_whole(tmp_pa
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    wanted = (PROJECT_ROOT / "dagster.yaml").read_bytes()
+    wanted = (PROJECT_ROOT / "dagster_instance.yaml").read_bytes()
     assert all((home / "dagster.yaml").read_bytes() == wanted for home in tmp_path.iterdir())
