@@ -33,9 +33,12 @@ TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
+# dagster dev's notice that `dg dev` (the dagster-dg package, not used here) supersedes it is
+# silenced: it is about Dagster's own command line, not the hub.
 dev: $(STAMP)
 	@$(BIN)/python -m pipelines.defs.instance
-	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
+	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
 bench: $(STAMP)
 	$(BIN)/python -m pipelines.bench --out bench-results
