@@ -198,6 +198,21 @@ def discard(
     with connect(paths) as wh:
         ensure_schema(wh, std)
         wh.execute("BEGIN TRANSACTION")
+        # Found in review: the status was read before the warehouse was taken, and the update
+        # did not look at it again. A release (or another discard) landing between the two
+        # was overwritten: an accepted submission became `discarded` with its rows still in
+        # raw, left out of every publication and never purged.
+        (status,) = wh.execute(
+            "SELECT status FROM raw.submissions WHERE submission_id = $s", {"s": q.submission_id}
+        ).fetchone()
+        if status != q.status:
+            wh.execute("ROLLBACK")
+            raise OwfError(
+                f"submission {q.submission_id} is no longer held as {q.status}: it became"
+                f" {status} while this command waited for the warehouse (another `owf"
+                " quarantine` command or an ingestion). Nothing was changed; `owf quarantine"
+                " list` shows what is held."
+            )
         wh.execute(
             "UPDATE raw.submissions SET status = 'discarded', status_reason = $r, decided_at = $now"
             " WHERE submission_id = $s",
@@ -215,13 +230,16 @@ def discard(
         )
         wh.execute("COMMIT")
         audit.write_head(paths, wh)
-    q.package.unlink(missing_ok=missing)
-    receipt = dict(q.receipt, status="discarded", discard_note=note)
-    receipts = paths.receipts / _safe_org(q.org_code or "")
-    receipts.mkdir(parents=True, exist_ok=True)
-    (receipts / f"{q.submission_id}.json").write_text(
-        json.dumps(receipt, indent=2, default=str) + "\n"
-    )
+        # The file and the receipt follow the record while the warehouse is still held, so
+        # no other command sees one without the other; the receipt is written whole.
+        q.package.unlink(missing_ok=True)
+        receipt = dict(q.receipt, status="discarded", discard_note=note)
+        receipts = paths.receipts / _safe_org(q.org_code or "")
+        receipts.mkdir(parents=True, exist_ok=True)
+        path = receipts / f"{q.submission_id}.json"
+        staged = path.with_name(f".{path.name}.part")
+        staged.write_text(json.dumps(receipt, indent=2, default=str) + "\n")
+        os.replace(staged, path)
 
 
 def _missing_package(paths: HubPaths, q: Quarantined, action: str = "discard") -> OwfError:

@@ -1046,6 +1046,41 @@ def test_a_release_refused_moves_the_package_to_refused_and_discard_deletes_it(w
     assert [r[3] for r in submissions(paths)] == ["discarded"]
 
 
+def test_a_discard_waiting_while_the_submission_is_released_changes_nothing(
+    world, tmp_path, monkeypatch
+):
+    """Found in review: discard read the status before it took the warehouse and updated the
+    record without looking again, so a release landing in between was overwritten: the
+    accepted submission became `discarded`, its rows left in raw, out of every publication
+    and never purged. The release here lands at the moment discard has found the record
+    and is about to take the warehouse (as another operator's command would)."""
+    from pipelines.hub import quarantine
+    from pipelines.hub.quarantine import discard, list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, _bigfte(world, paths))
+    run(paths)
+    [q] = list_quarantined(paths)
+    real = quarantine.load_standard
+
+    def released_meanwhile():
+        monkeypatch.setattr(quarantine, "load_standard", real)
+        assert release(paths, q.submission_id, "RW1 confirmed the FTE", "other") == "accepted"
+        return real()
+
+    monkeypatch.setattr(quarantine, "load_standard", released_meanwhile)
+    receipt = paths.receipts / "RW1" / f"{q.submission_id}.json"
+    with pytest.raises(OwfError, match="no longer held as quarantined: it became accepted"):
+        discard(paths, q.submission_id, "RW1 will resubmit", "tester")
+    assert [r[3] for r in submissions(paths)] == ["accepted"]
+    assert json.loads(receipt.read_text())["status"] == "accepted"
+    with connect(paths, write=False) as wh:
+        assert wh.execute("SELECT count(*) FROM raw.staff_in_post").fetchone()[0] > 0
+        assert not wh.execute(
+            "SELECT count(*) FROM audit.events WHERE event = 'discarded'"
+        ).fetchone()[0]
+
+
 def test_discard_of_a_held_package_whose_file_is_missing_changes_nothing(world, tmp_path):
     from pipelines.hub.quarantine import discard, list_quarantined, release
 
