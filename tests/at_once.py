@@ -7,19 +7,19 @@ import os
 
 
 def at_once(processes, work):
-    """Forks `processes` children that each call work() as soon as they are let go, all at the
-    same moment (one write to a pipe they all wait on). Returns their exit codes: work()'s
-    return value, or 1 if it raised."""
+    """Forks `processes` children that each call work(i), i being the child's number from 0,
+    as soon as they are let go, all at the same moment (one write to a pipe they all wait
+    on). Returns their exit codes: work()'s return value, or 1 if it raised."""
     read_end, write_end = os.pipe()
     children = []
-    for _ in range(processes):
+    for i in range(processes):
         pid = os.fork()
         if pid == 0:  # the child: report by exit status only
             status = 1
             try:
                 os.close(write_end)
                 os.read(read_end, 1)
-                status = work()
+                status = work(i)
             finally:
                 os._exit(status)
         children.append(pid)

@@ -16,6 +16,7 @@ never holds an identifier.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -23,7 +24,7 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -594,7 +595,43 @@ def render_receipt(outcome: Outcome, max_rows: int = 10) -> str:
     return "\n".join(lines)
 
 
+REGISTRY_LOCK = ".organisations.yaml.lock"
+
+
+@contextlib.contextmanager
+def _one_registry_edit(governance_dir: Path) -> Iterator[None]:
+    """Holds an exclusive lock on REGISTRY_LOCK in the governance folder from reading
+    organisations.yaml to writing it back. Found in review: two `owf keys register` commands
+    at once each read the registry, added their key and wrote it back, and the second write
+    lost the first's key (both said "registered"), whose packages were then refused as
+    signed by no registered key. An flock: let go when the process ends, however it ends.
+    Where there is none (not POSIX), edits are not locked: the registry is the hub's, edited
+    on the hub's machine."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(Path(governance_dir) / REGISTRY_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def register_system_key(
+    governance_dir: Path,
+    epoch: int,
+    check: str,
+    verify: Callable[[Path, str], None] | None = None,
+) -> bool:
+    """_register_system_key, one registry edit at a time."""
+    with _one_registry_edit(governance_dir):
+        return _register_system_key(governance_dir, epoch, check, verify)
+
+
+def _register_system_key(
     governance_dir: Path,
     epoch: int,
     check: str,
@@ -630,6 +667,22 @@ def register_system_key(
 
 
 def register_signing_key(
+    governance_dir: Path,
+    org: str,
+    public_key_b64: str,
+    key_id: str,
+    valid_from: dt.date,
+    valid_to: dt.date,
+    verify: Callable[[Path, str], None] | None = None,
+) -> Path:
+    """_register_signing_key, one registry edit at a time."""
+    with _one_registry_edit(governance_dir):
+        return _register_signing_key(
+            governance_dir, org, public_key_b64, key_id, valid_from, valid_to, verify
+        )
+
+
+def _register_signing_key(
     governance_dir: Path,
     org: str,
     public_key_b64: str,

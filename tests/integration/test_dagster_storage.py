@@ -231,7 +231,7 @@ def _open_at_once(home, processes):
     """Children opening the hub's storage on `home` at once; 0 for each that opened it and
     had its answers."""
 
-    def open_storage():
+    def open_storage(_):
         storage = hub_storage.HubSqliteStorage(str(home))
         storage.run_storage.get_runs()
         storage.schedule_storage.all_instigator_state()
@@ -310,7 +310,7 @@ from tests.at_once import at_once
 base, rounds = Path(sys.argv[1]), int(sys.argv[2])
 for round_ in range(rounds):
     home = base / f"home{round_}"
-    codes = at_once(8, lambda: 0 if install_settings(home) is None else 3)
+    codes = at_once(8, lambda _: 0 if install_settings(home) is None else 3)
     files = sorted(p.name for p in home.iterdir())
     if codes != [0] * 8 or files != ["dagster.yaml"]:
         sys.exit(f"round {round_}: exit codes {codes} (3: found the settings differed), {files}")

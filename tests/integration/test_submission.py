@@ -976,6 +976,43 @@ def test_keys_register_writes_nothing_unless_the_registry_stays_valid(world, tmp
         assert registry.read_bytes() == after
 
 
+def test_keys_registered_at_once_are_all_kept(world, tmp_path):
+    """Found in review: two `owf keys register` at once each read organisations.yaml, added
+    their key and wrote it back; the second write lost the first's key, though both said
+    it was registered (and that organisation's packages were then refused). Four
+    organisations' keys registered at the same moment, each checked as the command checks
+    it, are all in the registry."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from pipelines.cli_submit import _registry_stays_valid
+    from pipelines.crypto.signing import public_key_b64
+    from pipelines.governance import load_governance
+    from pipelines.submission.prepare import register_signing_key
+    from tests.at_once import at_once
+
+    gov = tmp_path / "governance"
+    shutil.copytree(world["gov_dir"], gov)
+    orgs = ["RW1", "RW2", "RW3", "RW4"]
+    keys = {org: public_key_b64(Ed25519PrivateKey.generate().public_key()) for org in orgs}
+    verify = _registry_stays_valid(gov, "registering this key", "")
+    start = dt.date(2026, 12, 1)
+
+    def register(i):
+        org = orgs[i]
+        register_signing_key(
+            gov, org, keys[org], f"{org}-at-once", start, start + dt.timedelta(days=365), verify
+        )
+        return 0
+
+    assert at_once(len(orgs), register) == [0] * len(orgs)
+    registered = {
+        (org.ods_code, key.key_id)
+        for org in load_governance(gov).organisations.values()
+        for key in org.signing_keys
+    }
+    assert {(org, f"{org}-at-once") for org in orgs} <= registered
+
+
 def test_keys_register_system_records_the_check_value_once_per_epoch(world, tmp_path):
     """`owf keys generate system` says how to register the key's check value; `owf keys
     register-system` writes it into organisations.yaml (never the key), says so once, and
