@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipelines.governance import load_governance
 from pipelines.hub import audit
@@ -69,17 +68,18 @@ def purge_expired(
                 delete_from=raw_table(extract),
             )
             purged.append(Purged(sid, org, extract, period, n))
-        held = _purge_held(paths, wh, today, actor)
+        _purge_held(paths, wh, today, actor)
         compact_if_owed(paths, wh, actor)  # DELETE leaves the purged values in the file
-    # The held packages' files go once their records say so (as discard does).
-    for package in held:
-        package.unlink(missing_ok=True)
     return purged
 
 
-def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> list[Path]:
+def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> None:
     """Held (quarantined or refused) submissions past their retention: the record becomes
-    `purged` (logged) and the package file is returned for deletion. A held package holds
+    `purged` (logged) and the package file is deleted at once, with the warehouse still
+    held. (Found in review: the files were deleted after the compaction that follows, and
+    after the warehouse was let go, so a compaction that failed, on a full disk say, left
+    files of stage-1 pseudonyms whose records said they were deleted, and nothing looked
+    for them again.) A held package holds
     stage-1 pseudonyms and none of its rows is in raw, so the file is all there is to purge.
     Its retention is the agreement's it was quarantined under, or, refused before any
     agreement applied, the policy's default; counted from the end of the month it covers,
@@ -89,7 +89,6 @@ def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> list[Path]:
         "SELECT submission_id, org_code, extract, period, received_at, retention_months,"
         " package_file, status FROM raw.submissions WHERE status IN ('quarantined', 'refused')"
     ).fetchall()
-    files: list[Path] = []
     for sid, org, extract, period, received_at, months, package_file, status in rows:
         months = default if months is None else months
         start = _month_start(period) or dt.date(received_at.year, received_at.month, 1)
@@ -105,8 +104,7 @@ def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> list[Path]:
             actor,
         )
         if package is not None:
-            files.append(package)
-    return files
+            package.unlink(missing_ok=True)
 
 
 def _record_purge(

@@ -3077,3 +3077,27 @@ def test_retention_deletes_held_packages_past_their_retention(world, tmp_path):
             "SELECT count(*) FROM audit.events WHERE event = 'compacted'"
         ).fetchone() == (0,)
         assert audit.verify(wh, audit.read_head(paths))[1] == []
+
+
+def test_a_held_package_past_its_retention_is_deleted_though_the_compaction_fails(
+    world, tmp_path, monkeypatch
+):
+    """Found in review: a held package's file was deleted after the compaction that follows
+    the purges, and after the warehouse was let go: a compaction that failed (a full disk)
+    left the file, holding stage-1 pseudonyms, while its record said it was deleted, and
+    nothing looked for it again. Each file now goes with its record's commit."""
+    from pipelines.hub import retention
+
+    paths = fresh_hub(world, tmp_path, _agreement("ISA-WV-001", retention={"months": 1}))
+    _, quarantined, held = _one_refused_one_quarantined(world, paths, tmp_path, "badgender5")
+    file = paths.quarantine / "RW1" / quarantined.name
+    assert file.exists()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(retention, "compact_if_owed", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        retention.purge_expired(paths, today=dt.date(2026, 12, 1))
+    assert {r[6]: r[3] for r in submissions(paths)}[held["quarantined"]] == "purged"
+    assert not file.exists()
