@@ -49,6 +49,7 @@ from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
 from pipelines.hub.rotation import key_chain
 from pipelines.hub.warehouse import (
+    _fsync_dir,
     connect,
     ensure_schema,
     raw_table,
@@ -1316,18 +1317,49 @@ def _filing_entry(
 
 
 def _write_journal(paths: HubPaths, head: tuple[int, str], entries: list[dict]) -> Path:
+    """Written whole and on disk (the file and its folder synced) before the decisions it
+    files are committed: DuckDB's commit is durable, so after a power cut a journal that was
+    only in the page cache could be missing or empty beside committed decisions (found in
+    review)."""
     paths.filing.mkdir(parents=True, exist_ok=True)
     path = paths.filing / f"{head[0]:012d}-{head[1][:16]}.json"
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps({"audit_head": list(head), "entries": entries}, default=str))
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(json.dumps({"audit_head": list(head), "entries": entries}, default=str))
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
+    _fsync_dir(paths.filing)
     return path
+
+
+def _read_journal(journal: Path) -> dict:
+    """A filing journal, or an error saying what to do with one that cannot be read."""
+    try:
+        doc = json.loads(journal.read_text())
+        if not (
+            isinstance(doc, dict)
+            and isinstance(doc.get("entries"), list)
+            and isinstance(doc.get("audit_head"), list)
+            and len(doc["audit_head"]) == 2
+        ):
+            raise ValueError("not a filing journal: no audit head and entries")
+        return doc
+    except ValueError as exc:
+        raise OwfError(
+            f"the filing journal {journal} cannot be read ({exc}): it says how the packages of"
+            " an earlier run were to be filed once their decisions were committed, and"
+            " ingestion finishes that before anything else. Nothing was changed. Restore the"
+            " file from a backup and run the ingestion again; if there is none, move it out"
+            " of that folder and run again: `owf quarantine list` then shows any held package"
+            " whose file is missing, and the receipts of that run's packages may be missing."
+        ) from None
 
 
 def _apply_journal(journal: Path) -> None:
     """Move the files and write the receipts a journal lists, then remove it. Each step can
     be done again: a file already moved or deleted is skipped."""
-    doc = json.loads(journal.read_text())
+    doc = _read_journal(journal)
     for entry in doc["entries"]:
         try:
             _apply_entry(entry)
@@ -1366,7 +1398,7 @@ def finish_filing(paths: HubPaths, wh) -> int:
     again). Call with the hub lock held. Returns how many packages were filed."""
     done = 0
     for journal in sorted(paths.filing.glob("*.json")) if paths.filing.exists() else []:
-        doc = json.loads(journal.read_text())
+        doc = _read_journal(journal)
         seq, digest = doc["audit_head"]
         committed = wh.execute(
             "SELECT count(*) FROM audit.events WHERE seq = $s AND hash = $h",

@@ -1647,6 +1647,40 @@ def test_a_run_stopped_after_its_commit_is_finished_by_the_next(world, tmp_path,
     assert release(paths, q.submission_id, "RW1 confirmed the FTE", "tester") == "accepted"
 
 
+def test_a_filing_journal_that_cannot_be_read_is_named_and_changes_nothing(
+    world, tmp_path, monkeypatch
+):
+    """Found in review: an empty or damaged filing journal (a power cut before it reached the
+    disk; it is now synced before the commit) stopped every later ingestion with a JSON
+    decoding trace. It is now an error naming the file and what to do, and nothing moves."""
+    from pipelines.hub import ingest as ingest_module
+
+    paths = fresh_hub(world, tmp_path)
+    held, fine = drop(
+        paths, _bigfte(world, paths), world["packages"][("SC101", "staff_in_post", "2026-10")]
+    )
+
+    def crash(journal):
+        raise KeyboardInterrupt("killed after the commit")
+
+    monkeypatch.setattr(ingest_module, "_apply_journal", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_module.ingest(paths)
+    monkeypatch.undo()
+    [journal] = paths.filing.glob("*.json")
+    for damaged in ("", '{"entries": []}', "[1, 2]"):
+        journal.write_text(damaged)
+        events = _newest_seq(paths)
+        with pytest.raises(OwfError) as caught:
+            ingest_module.ingest(paths)
+        message = str(caught.value)
+        assert str(journal) in message and "Nothing was changed" in message, message
+        assert "Restore the file from a backup" in message
+        assert held.exists() and fine.exists() and journal.exists()
+        assert _newest_seq(paths) == events
+    assert {r[0]: r[3] for r in submissions(paths)} == {"RW1": "quarantined", "SC101": "accepted"}
+
+
 def test_a_folder_ingestion_cannot_write_is_named_and_the_next_run_files_the_package(
     world, tmp_path
 ):
