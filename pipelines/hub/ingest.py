@@ -47,7 +47,7 @@ from pipelines.governance import Governance, Refusal, load_governance, period_bo
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
-from pipelines.hub.rotation import key_chain
+from pipelines.hub.rotation import key_chain, key_not_older_than_the_warehouse
 from pipelines.hub.warehouse import (
     _fsync_dir,
     connect,
@@ -255,6 +255,7 @@ def ingest(
         # same lock for its re-keying and its key files, so none can complete between reading
         # the keys and landing rows under them (rows of an old epoch would never be re-keyed).
         keys = _keys_under_lock(paths, keys)
+        key_not_older_than_the_warehouse(paths, wh, keys.pseudonymisation.epoch)
         # A run cut short after committing decisions (a crash, a folder it could not write)
         # left their files and receipts undone: do them first, as that run would have, so
         # that its packages still in the inbox are not taken for duplicates of themselves.

@@ -100,6 +100,30 @@ def identifier_columns(std: Standard) -> dict[str, list[str]]:
     }
 
 
+def key_not_older_than_the_warehouse(paths: HubPaths, wh, epoch: int) -> None:
+    """Refuses to work with a hub key of an epoch older than the warehouse's rows (found in
+    review): a key folder restored from a backup taken before a rotation, or a rotation's new
+    key lost in a power cut. Rows landed under it would carry stage-2 pseudonyms that match no
+    one's in the re-keyed months, so people would silently stop linking across months, for
+    good; a rotation from it would make a second, different key for an epoch already used."""
+    exists = wh.execute(
+        "SELECT count(*) FROM duckdb_tables()"
+        " WHERE schema_name = 'raw' AND table_name = 'submissions'"
+    ).fetchone()[0]
+    if not exists:
+        return
+    (held,) = wh.execute("SELECT max(hub_key_epoch) FROM raw.submissions").fetchone()
+    if held is not None and held > epoch:
+        raise OwfError(
+            f"the hub's pseudonymisation key {paths.hub_pseudonymisation_key} is epoch {epoch},"
+            f" but the warehouse holds submissions re-keyed to epoch {held}: the key folder"
+            f" {paths.keys} is older than the warehouse (restored from a backup taken before a"
+            " key rotation?). Nothing was changed. Restore the key folder from a backup taken"
+            f" after the rotation to epoch {held}; working with this key would stop people"
+            " linking across months."
+        )
+
+
 def rotate_hub_key(paths: HubPaths, actor: str = "hub") -> Rotation:
     """Rotate the hub key, holding the warehouse lock from reading the keys to promoting the
     new one: ingestion reads its keys under the same lock, so it lands either before the
@@ -110,6 +134,7 @@ def rotate_hub_key(paths: HubPaths, actor: str = "hub") -> Rotation:
         pending = next_key_path(paths)
         resumed = pending.exists()
         current = kf.load_symmetric_key(paths.hub_pseudonymisation_key, kf.HUB_KEY)
+        key_not_older_than_the_warehouse(paths, wh, current.epoch + (1 if resumed else 0))
         if resumed:
             new = kf.load_symmetric_key(pending, kf.HUB_KEY)
             if new.epoch != current.epoch + 1:
@@ -121,6 +146,9 @@ def rotate_hub_key(paths: HubPaths, actor: str = "hub") -> Rotation:
             key_chain(paths)  # the chain must be whole before it grows
             new = kf.generate_symmetric_key(kf.HUB_KEY, current.epoch + 1)
             kf.write_symmetric_key(pending, new)
+            # On disk before the re-keying is committed (found in review: without the folder
+            # synced, a power cut could lose the new key's file beside rows keyed under it).
+            _fsync_dir(paths.keys)
         rows = _rekey(wh, paths, std, current.epoch, new, actor)
         # Files follow the committed warehouse: archive the old key, promote the new one.
         archived = archived_key_path(paths, current.epoch)

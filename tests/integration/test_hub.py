@@ -2511,6 +2511,36 @@ def test_rotating_the_hub_key_rekeys_everything_and_keeps_people_linked(world, t
         assert audit.verify(wh, audit.read_head(paths))[1] == []
 
 
+def test_a_key_folder_older_than_the_warehouse_lands_nothing(world, tmp_path):
+    """Found in review: with the key folder restored from a backup taken before a rotation,
+    ingestion landed the next month under the old key, and nothing objected: its people's
+    pseudonyms matched no one's in the months re-keyed, so they stopped linking for good."""
+    from pipelines.hub import ingest as ingest_module
+    from pipelines.hub import rotation
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, world["packages"][("RW1", "staff_in_post", "2026-09")])
+    run(paths)
+    backup = tmp_path / "keys-backup"
+    shutil.copytree(paths.keys, backup)
+    assert rotation.rotate_hub_key(paths, actor="tester").to_epoch == 2
+    shutil.rmtree(paths.keys)
+    shutil.copytree(backup, paths.keys)  # the old backup restored
+    [waiting] = drop(paths, world["packages"][("RW1", "staff_in_post", "2026-10")])
+    events = _newest_seq(paths)
+    with pytest.raises(OwfError) as caught:
+        ingest_module.ingest(paths)
+    message = str(caught.value)
+    assert "is epoch 1, but the warehouse holds submissions re-keyed to epoch 2" in message
+    assert str(paths.keys) in message and "Nothing was changed" in message, message
+    assert waiting.exists() and _newest_seq(paths) == events
+    assert [r[2] for r in submissions(paths)] == ["2026-09"]
+    # A rotation from it would make a second, different key for epoch 2.
+    with pytest.raises(OwfError, match="re-keyed to epoch 2"):
+        rotation.rotate_hub_key(paths, actor="tester")
+    assert not rotation.next_key_path(paths).exists() and _newest_seq(paths) == events
+
+
 def test_an_interrupted_rotation_stops_ingestion_until_it_is_finished(world, tmp_path):
     from pipelines.crypto import keys as kf
     from pipelines.hub import rotation
@@ -2585,7 +2615,8 @@ def test_a_rotation_while_ingest_starts_leaves_no_row_under_the_old_key(
     monkeypatch.setattr(ingest_module, "_read", read_then_rotate)
     result = ingest_module.ingest(paths)
     assert [p.status for p in result.outcomes] == ["accepted"]
-    assert rotated[0].to_epoch == 2 and held_while_promoting == [True]
+    # The key folder is synced twice (the new key written, then promoted), the lock held.
+    assert rotated[0].to_epoch == 2 and held_while_promoting == [True, True]
     with connect(paths, write=False) as wh:
         assert wh.execute(
             "SELECT DISTINCT hub_key_epoch FROM raw.staff_in_post"
