@@ -13,6 +13,7 @@ Keys are generated at run time; none is ever committed.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +41,26 @@ class Layout:
 
 
 def init_hub(hub_root: Path, governance_src: Path | None = None, epoch: int = 1) -> HubPaths:
-    """A hub folder with its keys and a copy of the governance registry (if it has none)."""
+    """A hub folder with its keys and a copy of the governance registry (if it has none).
+    Run again after being cut short, it finishes: the registry is copied to a folder beside it
+    and renamed into place whole, and a public key missing beside its private key is written
+    from it. (Found in review: a copy cut short was kept, and a rerun skipped both halves of
+    the encryption key pair if the private one existed, leaving no public key to hand out.)"""
     paths = HubPaths.at(hub_root, hub_root / "governance")
     paths.ensure()
     if not paths.governance.exists():
-        shutil.copytree(governance_src or PROJECT_ROOT / "governance", paths.governance)
+        copying = paths.governance.with_name(".governance.copying")
+        shutil.rmtree(copying, ignore_errors=True)
+        shutil.copytree(governance_src or PROJECT_ROOT / "governance", copying)
+        os.replace(copying, paths.governance)
+    public = paths.keys / "hub-encryption.pub"
     if not paths.hub_encryption_key.exists():
         key = generate_encryption_key()
         kf.write_private_key(paths.hub_encryption_key, key)
-        kf.write_public_key(paths.keys / "hub-encryption.pub", key.public_key(), "hub")
+        kf.write_public_key(public, key.public_key(), "hub")
+    elif not public.exists():
+        private = kf.load_encryption_private_key(paths.hub_encryption_key)
+        kf.write_public_key(public, private.public_key(), "hub")
     if not paths.hub_pseudonymisation_key.exists():
         kf.write_symmetric_key(
             paths.hub_pseudonymisation_key, kf.generate_symmetric_key(kf.HUB_KEY, epoch)

@@ -3166,3 +3166,39 @@ def test_a_held_package_past_its_retention_is_deleted_though_the_compaction_fail
         retention.purge_expired(paths, today=dt.date(2026, 12, 1))
     assert {r[6]: r[3] for r in submissions(paths)}[held["quarantined"]] == "purged"
     assert not file.exists()
+
+
+def test_owf_hub_init_cut_short_finishes_when_run_again(tmp_path, monkeypatch):
+    """Found in review: a governance copy cut short was kept by the next `owf hub init` (it
+    copied only where there was no folder), and a private encryption key written without
+    its public half was taken for a whole pair, leaving no public key to give organisations."""
+    import filecmp
+
+    from pipelines.crypto import keys as kf
+    from pipelines.hub import bootstrap
+    from pipelines.paths import PROJECT_ROOT
+
+    source = PROJECT_ROOT / "governance"
+    copy = shutil.copytree
+
+    def cut_short(src, dst, **kwargs):
+        Path(dst).mkdir(parents=True)
+        shutil.copyfile(Path(src) / "organisations.yaml", Path(dst) / "organisations.yaml")
+        raise KeyboardInterrupt("killed while copying")
+
+    monkeypatch.setattr(bootstrap.shutil, "copytree", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        bootstrap.init_hub(tmp_path / "hub")
+    monkeypatch.setattr(bootstrap.shutil, "copytree", copy)
+    assert not (tmp_path / "hub" / "governance").exists()
+
+    paths = bootstrap.init_hub(tmp_path / "hub")
+    compared = filecmp.dircmp(source, paths.governance)
+    assert not (compared.left_only or compared.right_only or compared.diff_files)
+    assert not list(paths.root.glob(".governance*"))
+
+    public = paths.keys / "hub-encryption.pub"
+    before = kf.load_encryption_public_key(public).public_bytes_raw()
+    public.unlink()  # as if killed between the two halves
+    bootstrap.init_hub(tmp_path / "hub")
+    assert kf.load_encryption_public_key(public).public_bytes_raw() == before
