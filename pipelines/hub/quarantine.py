@@ -160,8 +160,13 @@ def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
         raise _missing_package(paths, q, "release")
     import hashlib
 
-    sha = hashlib.sha256(q.package.read_bytes()).hexdigest()
+    try:
+        sha = hashlib.sha256(q.package.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise _taken_meanwhile(paths, q, "release") from None
     result = ingest(paths, [q.package], release={sha: note}, actor=actor)
+    if not result.outcomes:  # the package was gone once the warehouse was held
+        raise _taken_meanwhile(paths, q, "release")
     [outcome] = result.outcomes
     if outcome.status not in ("accepted", "superseded"):
         now = next((x for x in list_quarantined(paths) if x.submission_id == q.submission_id), None)
@@ -240,6 +245,19 @@ def discard(
         staged = path.with_name(f".{path.name}.part")
         staged.write_text(json.dumps(receipt, indent=2, default=str) + "\n")
         os.replace(staged, path)
+
+
+def _taken_meanwhile(paths: HubPaths, q: Quarantined, action: str) -> OwfError:
+    """The error for a held package that another command (a release, a discard) dealt with
+    while this one waited. Found in review: two operators releasing the same package, or one
+    releasing while another discarded, got a Python trace."""
+    decided = _decided(paths, q.submission_id)
+    now = f"it is now {decided[1]}" if decided else "it is no longer held"
+    return OwfError(
+        f"submission {q.submission_id} was dealt with by another command while this {action}"
+        f" waited: {now}. This {action} changed nothing; `owf quarantine list` shows what is"
+        " held."
+    )
 
 
 def _missing_package(paths: HubPaths, q: Quarantined, action: str = "discard") -> OwfError:

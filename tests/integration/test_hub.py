@@ -1081,6 +1081,36 @@ def test_a_discard_waiting_while_the_submission_is_released_changes_nothing(
         ).fetchone()[0]
 
 
+def test_a_release_waiting_while_another_command_releases_it_says_so(world, tmp_path, monkeypatch):
+    """Found in review: two operators releasing the same package at once, the second got a
+    Python trace (its ingestion found the package gone). It now says another command dealt
+    with the submission and what it is now, and changes nothing."""
+    from pipelines.hub import quarantine
+    from pipelines.hub.quarantine import list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, _bigfte(world, paths))
+    run(paths)
+    [q] = list_quarantined(paths)
+    real = quarantine.ingest
+
+    def released_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(quarantine, "ingest", real)
+        assert release(paths, q.submission_id, "RW1 confirmed the FTE", "other") == "accepted"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quarantine, "ingest", released_meanwhile)
+    events = _newest_seq(paths)
+    with pytest.raises(OwfError, match="dealt with by another command .* it is now accepted"):
+        release(paths, q.submission_id, "RW1 confirmed the FTE too", "tester")
+    assert [r[3] for r in submissions(paths)] == ["accepted"]
+    with connect(paths, write=False) as wh:
+        assert wh.execute(
+            "SELECT count(*) FROM audit.events WHERE seq > $s AND event = 'released'",
+            {"s": events},
+        ).fetchone() == (1,)
+
+
 def test_discard_of_a_held_package_whose_file_is_missing_changes_nothing(world, tmp_path):
     from pipelines.hub.quarantine import discard, list_quarantined, release
 
