@@ -37,18 +37,36 @@ submitted as (
 
 ),
 
+-- A census leaver's records: those of the census month, and those of the month before whose
+-- assignment ended on that month's last day, the census day. Someone whose last day is the
+-- census day can be in post at that census (the standard's census is of assignments in post on
+-- the last day) and so a census leaver of the next month, while the leavers extract reports
+-- them in the month the assignment ended; without the second, a month-end leaver (common in
+-- ESR data) was NOT_RECORDED in the next month and their record never used. A record is the
+-- reason of at most one census leaver: a census leaver of the next month was in post at the
+-- census of its own month.
 records as (
 
     select
-        org_code,
-        period_start_date,
-        person_id,
-        leaving_reason,
+        census_leavers.org_code,
+        census_leavers.period_start_date,
+        census_leavers.person_id,
+        leavers.leaving_reason,
         row_number() over (
-            partition by org_code, period_start_date, person_id
-            order by assignment_end_date desc nulls last, leaving_reason
+            partition by census_leavers.org_code, census_leavers.period_start_date, census_leavers.person_id
+            order by leavers.assignment_end_date desc nulls last, leavers.leaving_reason
         ) as latest
-    from {{ ref('stg_leavers') }}
+    from census_leavers
+    inner join {{ ref('stg_leavers') }} as leavers
+        on leavers.org_code = census_leavers.org_code
+        and leavers.person_id = census_leavers.person_id
+        and (
+            leavers.period_start_date = census_leavers.period_start_date
+            or (
+                cast({{ dbt.dateadd('month', 1, 'leavers.period_start_date') }} as date) = census_leavers.period_start_date
+                and leavers.assignment_end_date = cast({{ dbt.dateadd('day', -1, 'census_leavers.period_start_date') }} as date)
+            )
+        )
 
 ),
 
