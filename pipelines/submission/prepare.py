@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import secrets
@@ -620,18 +621,19 @@ def _one_registry_edit(governance_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _one_registry_edit_at_a_time(edit: Callable) -> Callable:
+    """`edit(governance_dir, ...)` with _one_registry_edit held around it."""
+
+    @functools.wraps(edit)
+    def locked(governance_dir: Path, *args, **kwargs):
+        with _one_registry_edit(governance_dir):
+            return edit(governance_dir, *args, **kwargs)
+
+    return locked
+
+
+@_one_registry_edit_at_a_time
 def register_system_key(
-    governance_dir: Path,
-    epoch: int,
-    check: str,
-    verify: Callable[[Path, str], None] | None = None,
-) -> bool:
-    """_register_system_key, one registry edit at a time."""
-    with _one_registry_edit(governance_dir):
-        return _register_system_key(governance_dir, epoch, check, verify)
-
-
-def _register_system_key(
     governance_dir: Path,
     epoch: int,
     check: str,
@@ -666,23 +668,8 @@ def _register_system_key(
     return True
 
 
+@_one_registry_edit_at_a_time
 def register_signing_key(
-    governance_dir: Path,
-    org: str,
-    public_key_b64: str,
-    key_id: str,
-    valid_from: dt.date,
-    valid_to: dt.date,
-    verify: Callable[[Path, str], None] | None = None,
-) -> Path:
-    """_register_signing_key, one registry edit at a time."""
-    with _one_registry_edit(governance_dir):
-        return _register_signing_key(
-            governance_dir, org, public_key_b64, key_id, valid_from, valid_to, verify
-        )
-
-
-def _register_signing_key(
     governance_dir: Path,
     org: str,
     public_key_b64: str,
