@@ -31,8 +31,9 @@ def local_instance():
 
 
 def install_settings(folder: Path) -> str | None:
-    """Put the project's dagster_instance.yaml in the Dagster home `folder` as dagster.yaml. Returns a message when an
-    existing copy was replaced (None when there was none, or it was the same).
+    """Put the project's dagster_instance.yaml in the Dagster home `folder` as dagster.yaml.
+    Returns a message when an existing copy was replaced (None when there was none, or it was
+    the same).
 
     The project's file is the source of truth: an older copy (before `granularity: run`,
     say) would let an ingest run land between a publish run's build and its publication.

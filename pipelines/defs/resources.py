@@ -8,7 +8,8 @@ import dagster as dg
 from pipelines.hub.home import HubPaths
 
 # Every asset or op that writes the warehouse runs in this pool; the instance limits the pool
-# to one slot (dagster_instance.yaml), so runs queue for the warehouse instead of failing on its lock.
+# to one slot (dagster_instance.yaml), so runs queue for the warehouse instead of failing on
+# its lock.
 WAREHOUSE_POOL = "warehouse"
 
 

@@ -34,8 +34,9 @@ ones and stamped an older revision, beside the head or alone. Two rows stop ever
 with alembic's "Version table 'alembic_version' has more than one head present"
 (dagster-io/dagster#27390, open). That failed CI at 4efd947. Four processes opening a new home
 at once: without the lock, in each of 10 rounds at least one failed, and runs.db was left
-stamped twice in 3 and with the old revision alone in 2; with it, none failed in 10 rounds. A database already left with those two revisions keeps
-the head, which its tables are at (`_keep_the_head_revision`).
+stamped twice in 3 and with the old revision alone in 2; with it, none failed in 10 rounds.
+A database already left with those two revisions keeps the head, which its tables are at
+(`_keep_the_head_revision`).
 
 It replaces methods of Dagster's classes that are not public API (`_connect`, `connect`,
 `_initdb`) and builds the default storage's parts itself; tests/integration/

@@ -1351,9 +1351,10 @@ def _read_journal(journal: Path) -> dict:
             f"the filing journal {journal} cannot be read ({exc}): it says how the packages of"
             " an earlier run were to be filed once their decisions were committed, and"
             " ingestion finishes that before anything else. Nothing was changed. Restore the"
-            " file from a backup and run the ingestion again; if there is none, move it out"
-            " of that folder and run again: `owf quarantine list` then shows any held package"
-            " whose file is missing, and the receipts of that run's packages may be missing."
+            " file from a backup and run the ingestion again. If there is none, move it out of"
+            " that folder and run again: that run's packages still in the inbox are then taken"
+            " for duplicates of themselves (their receipts say so), and `owf quarantine list`"
+            " shows a held package of that run whose file is missing."
         ) from None
 
 

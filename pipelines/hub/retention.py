@@ -79,8 +79,8 @@ def _purge_held(paths: HubPaths, wh, today: dt.date, actor: str) -> None:
     held. (Found in review: the files were deleted after the compaction that follows, and
     after the warehouse was let go, so a compaction that failed, on a full disk say, left
     files of stage-1 pseudonyms whose records said they were deleted, and nothing looked
-    for them again.) A held package holds
-    stage-1 pseudonyms and none of its rows is in raw, so the file is all there is to purge.
+    for them again.) A held package holds stage-1 pseudonyms and none of its rows is in
+    raw, so the file is all there is to purge.
     Its retention is the agreement's it was quarantined under, or, refused before any
     agreement applied, the policy's default; counted from the end of the month it covers,
     or (no well-formed period) the month it arrived in."""
