@@ -46,7 +46,6 @@ so a Dagster upgrade that changes those internals fails there, not in a hub's ru
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -76,23 +75,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
+from pipelines.filelock import exclusive
+
 ENGINES_KEPT = 32
 IDLE_CONNECTIONS = 2
 INIT_LOCK = ".owf-storage-init.lock"  # not *.db: Dagster lists a folder's runs by *.db
-
-
-@contextmanager
-def _one_process_at_a_time(folder: str) -> Iterator[None]:
-    """Holds an exclusive lock on INIT_LOCK in `folder` (which is created if need be) while
-    databases there are checked and created. flock: per open file, so threads of one process
-    wait for each other too; let go when the file is closed, or the process ends."""
-    os.makedirs(folder, exist_ok=True)
-    fd = os.open(os.path.join(folder, INIT_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _created_once(folder: str, database: str, create):
@@ -101,7 +88,7 @@ def _created_once(folder: str, database: str, create):
     two revisions (`_keep_the_head_revision`), which alembic refuses ("more than one head
     present"): it is mended and create() called again. Any other pair of revisions is left as
     it is, and alembic's error stands."""
-    with _one_process_at_a_time(folder):
+    with exclusive(folder, INIT_LOCK):
         try:
             return create()
         except CommandError as error:

@@ -1387,9 +1387,14 @@ def _apply_entry(entry: dict) -> None:
     path = Path(entry["receipt_path"])
     if entry["keep_existing_receipt"] and path.exists():
         return
+    write_receipt(path, entry["receipt"])
+
+
+def write_receipt(path: Path, receipt: dict) -> None:
+    """A receipt written whole: under a dotfile name beside it, then renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(entry["receipt"], indent=2, default=str) + "\n")
+    tmp.write_text(json.dumps(receipt, indent=2, default=str) + "\n")
     os.replace(tmp, path)
 
 

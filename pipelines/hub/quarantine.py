@@ -18,7 +18,7 @@ from pathlib import Path
 from pipelines.errors import OwfError
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
-from pipelines.hub.ingest import _safe_org, held_dir, ingest
+from pipelines.hub.ingest import _safe_org, held_dir, ingest, write_receipt
 from pipelines.hub.warehouse import connect, ensure_schema, missing_warehouse
 from pipelines.standard import load_standard
 
@@ -238,13 +238,10 @@ def discard(
         # The file and the receipt follow the record while the warehouse is still held, so
         # no other command sees one without the other; the receipt is written whole.
         q.package.unlink(missing_ok=True)
-        receipt = dict(q.receipt, status="discarded", discard_note=note)
-        receipts = paths.receipts / _safe_org(q.org_code or "")
-        receipts.mkdir(parents=True, exist_ok=True)
-        path = receipts / f"{q.submission_id}.json"
-        staged = path.with_name(f".{path.name}.part")
-        staged.write_text(json.dumps(receipt, indent=2, default=str) + "\n")
-        os.replace(staged, path)
+        write_receipt(
+            paths.receipts / _safe_org(q.org_code or "") / f"{q.submission_id}.json",
+            dict(q.receipt, status="discarded", discard_note=note),
+        )
 
 
 def _taken_meanwhile(paths: HubPaths, q: Quarantined, action: str) -> OwfError:

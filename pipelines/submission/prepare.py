@@ -16,7 +16,6 @@ never holds an identifier.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import json
@@ -25,7 +24,7 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from pipelines.crypto.pseudonymise import (
 )
 from pipelines.crypto.signing import key_fingerprint
 from pipelines.errors import Finding, OwfError, counted
+from pipelines.filelock import exclusive
 from pipelines.governance import Governance, Refusal, load_governance, period_bounds
 from pipelines.hub.packages import registry_key_resolver
 from pipelines.standard import SOURCE, SUBMITTED, Extract, Standard, load_standard
@@ -599,34 +599,16 @@ def render_receipt(outcome: Outcome, max_rows: int = 10) -> str:
 REGISTRY_LOCK = ".organisations.yaml.lock"
 
 
-@contextlib.contextmanager
-def _one_registry_edit(governance_dir: Path) -> Iterator[None]:
-    """Holds an exclusive lock on REGISTRY_LOCK in the governance folder from reading
-    organisations.yaml to writing it back. Found in review: two `owf keys register` commands
-    at once each read the registry, added their key and wrote it back, and the second write
-    lost the first's key (both said "registered"), whose packages were then refused as
-    signed by no registered key. An flock: let go when the process ends, however it ends.
-    Where there is none (not POSIX), edits are not locked: the registry is the hub's, edited
-    on the hub's machine."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    fd = os.open(Path(governance_dir) / REGISTRY_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _one_registry_edit_at_a_time(edit: Callable) -> Callable:
-    """`edit(governance_dir, ...)` with _one_registry_edit held around it."""
+    """`edit(governance_dir, ...)` holding REGISTRY_LOCK in the governance folder from
+    reading organisations.yaml to writing it back. Found in review: two `owf keys register`
+    commands at once each read the registry, added their key and wrote it back, and the
+    second write lost the first's key (both said "registered"), whose packages were then
+    refused as signed by no registered key."""
 
     @functools.wraps(edit)
     def locked(governance_dir: Path, *args, **kwargs):
-        with _one_registry_edit(governance_dir):
+        with exclusive(governance_dir, REGISTRY_LOCK):
             return edit(governance_dir, *args, **kwargs)
 
     return locked
