@@ -18,12 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.files import write_whole
 from pipelines.hub.home import HubPaths
 
 GENESIS = "0" * 64
@@ -186,9 +186,10 @@ def record_head(paths: HubPaths, committed: tuple[int, str]) -> None:
     seq, hash_ = committed
     if not seq:
         return
-    tmp = paths.audit_head.with_name(".audit-head.json.part")
-    tmp.write_text(json.dumps({"seq": seq, "hash": hash_}) + "\n")
-    os.replace(tmp, paths.audit_head)
+    # On disk before anything else goes on (see pipelines.files): a head left empty by a
+    # power cut would read as missing, and the log would fail verification, holding back
+    # ingestion and publication until a restore that nothing needed.
+    write_whole(paths.audit_head, (json.dumps({"seq": seq, "hash": hash_}) + "\n").encode())
 
 
 @dataclass(frozen=True)

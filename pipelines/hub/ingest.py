@@ -43,13 +43,13 @@ import pyarrow.compute as pc
 from pipelines.crypto import keys as kf
 from pipelines.crypto.pseudonymise import pseudonymise_column, rekey_column
 from pipelines.errors import Finding, OwfError
+from pipelines.files import write_whole
 from pipelines.governance import Governance, Refusal, load_governance, period_bounds
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.hub.packages import registry_key_resolver
 from pipelines.hub.rotation import key_chain, key_not_older_than_the_warehouse
 from pipelines.hub.warehouse import (
-    _fsync_dir,
     connect,
     ensure_schema,
     raw_table,
@@ -1324,14 +1324,8 @@ def _write_journal(paths: HubPaths, head: tuple[int, str], entries: list[dict]) 
     review)."""
     paths.filing.mkdir(parents=True, exist_ok=True)
     path = paths.filing / f"{head[0]:012d}-{head[1][:16]}.json"
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(json.dumps({"audit_head": list(head), "entries": entries}, default=str))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(paths.filing)
-    return path
+    doc = {"audit_head": list(head), "entries": entries}
+    return write_whole(path, json.dumps(doc, default=str).encode("utf-8"))
 
 
 def _read_journal(journal: Path) -> dict:
@@ -1391,11 +1385,10 @@ def _apply_entry(entry: dict) -> None:
 
 
 def write_receipt(path: Path, receipt: dict) -> None:
-    """A receipt written whole: under a dotfile name beside it, then renamed into place."""
+    """A receipt written whole and on disk (pipelines.files): the filing journal that lists it
+    is removed once its receipts are written, so one left empty by a power cut would be lost."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(receipt, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    write_whole(path, (json.dumps(receipt, indent=2, default=str) + "\n").encode("utf-8"))
 
 
 def finish_filing(paths: HubPaths, wh) -> int:

@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.errors import OwfError
+from pipelines.files import fsync_dir as _fsync_dir
 from pipelines.hub import audit
 from pipelines.hub.home import HubPaths
 from pipelines.standard import SUBMITTED, Standard
@@ -407,14 +408,6 @@ def _remove_compaction_leftovers(paths: HubPaths) -> None:
     """A compaction interrupted before its rename leaves a partial copy: never used, removed."""
     for p in paths.warehouse.parent.glob(paths.warehouse.name + _COMPACTING + "*"):
         p.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def raw_table(extract: str) -> str:

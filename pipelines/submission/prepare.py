@@ -46,6 +46,7 @@ from pipelines.crypto.pseudonymise import (
 from pipelines.crypto.signing import key_fingerprint
 from pipelines.errors import Finding, OwfError, counted
 from pipelines.filelock import exclusive
+from pipelines.files import write_whole
 from pipelines.governance import Governance, Refusal, load_governance, period_bounds
 from pipelines.hub.packages import registry_key_resolver
 from pipelines.standard import SOURCE, SUBMITTED, Extract, Standard, load_standard
@@ -419,7 +420,7 @@ def run_submission(
             table, manifest, keys.signing_key, keys.hub_public_key, payload=payload
         )
         name = f"{org}_{extract}_{period}_{package_id[:12]}{SUFFIX}"
-        package_path = _write_atomic(out_dir / name, data)
+        package_path = write_whole(out_dir / name, data)
         import hashlib
 
         receipt.update(
@@ -504,16 +505,6 @@ def _check_writable(out_dir: Path) -> None:
         ) from None
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
-
-
 def _finish(
     receipt: dict, findings: list[Finding], report, prog: _Progress, out_dir: Path | None
 ) -> Outcome:
@@ -538,7 +529,7 @@ def _finish(
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             text = json.dumps(receipt, indent=2, default=str) + "\n"
-            _write_atomic(path, text.encode("utf-8"))
+            write_whole(path, text.encode("utf-8"))
             outcome.receipt_path = path
         except OSError as exc:
             print(
@@ -646,7 +637,7 @@ def register_system_key(
     text = header + yaml.safe_dump(data, sort_keys=False, width=100)
     if verify is not None:
         verify(path, text)
-    _write_atomic(path, text.encode("utf-8"))
+    write_whole(path, text.encode("utf-8"))
     return True
 
 
@@ -714,5 +705,5 @@ def register_signing_key(
     text = header + yaml.safe_dump(data, sort_keys=False, width=100)
     if verify is not None:
         verify(path, text)
-    _write_atomic(path, text.encode("utf-8"))
+    write_whole(path, text.encode("utf-8"))
     return path
