@@ -41,8 +41,13 @@ def models_generate(
             raise typer.Exit(1)
         typer.echo("dbt sources and seed properties are up to date with the standard")
         return
-    for path in write_files():
+    written = write_files()
+    for path in written:
         typer.echo(f"wrote {path}")
+    if not written:
+        typer.echo(
+            "dbt sources and seed properties are up to date with the standard: nothing written"
+        )
 
 
 def run_models_job(paths, *, instance=None):

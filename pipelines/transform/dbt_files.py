@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.files import write_whole
 from pipelines.paths import PROJECT_ROOT
 from pipelines.standard import SUBMITTED, Standard, load_standard
 
@@ -110,10 +111,12 @@ def expected_files(std: Standard | None = None) -> dict[Path, str]:
 
 
 def write_files() -> list[Path]:
+    """Write the files that differ from the standard's, each whole (a dbt parse reading one
+    meanwhile sees the old file or the new); returns those written."""
     written = []
     for path, text in expected_files().items():
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            written.append(write_whole(path, text.encode("utf-8")))
     return written
 
 

@@ -23,6 +23,23 @@ def test_generated_sources_and_seed_properties_are_up_to_date():
     assert stale_files() == [], "run `owf models generate` and commit the result"
 
 
+def test_owf_models_generate_writes_only_what_differs_and_each_file_whole(tmp_path, monkeypatch):
+    """Into a copy (the project's own files are not touched): a file that is stale or
+    missing is written, one that is up to date is left alone, and no dotfile is left."""
+    from pipelines.transform import dbt_files
+
+    expected = dbt_files.expected_files()
+    want_sources, want_seeds = expected[dbt_files.SOURCES], expected[dbt_files.SEEDS]
+    sources, seeds = tmp_path / "sources.yml", tmp_path / "seeds.yml"
+    monkeypatch.setattr(dbt_files, "SOURCES", sources)
+    monkeypatch.setattr(dbt_files, "SEEDS", seeds)
+    sources.write_text("stale\n")
+    assert dbt_files.write_files() == [sources, seeds]
+    assert (sources.read_text(), seeds.read_text()) == (want_sources, want_seeds)
+    assert dbt_files.write_files() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seeds.yml", "sources.yml"]
+
+
 def test_only_staging_models_read_sources(manifest):
     for node in _models(manifest).values():
         if node["depends_on"]["nodes"] and any(
