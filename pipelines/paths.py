@@ -19,7 +19,11 @@ def governance_dir() -> Path:
 
 
 def standard_dir() -> Path:
-    return governance_dir() / "standard"
+    """The tool's own standard, whatever OWF_GOVERNANCE or --governance say: a registry
+    folder holds organisations, agreements and policies, and the standard is the version
+    this code was written and tested against. (Found in review: OWF_GOVERNANCE also swapped
+    the standard for the registry folder's copy, or failed where it had none.)"""
+    return PROJECT_ROOT / "governance" / "standard"
 
 
 def owf_home() -> Path:
