@@ -21,7 +21,8 @@ quarantine_app = typer.Typer(
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 
 HubOpt = Annotated[
-    Path | None, typer.Option("--hub", help="Hub folder (default: $OWF_HUB or var/hub).")
+    Path | None,
+    typer.Option("--hub", help="Hub folder (default: $OWF_HUB, else $OWF_HOME/hub, else var/hub)."),
 ]
 
 

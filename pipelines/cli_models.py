@@ -13,7 +13,8 @@ models_app = typer.Typer(
     help="The dbt models: generate, build, docs, headline.", no_args_is_help=True
 )
 HubOpt = Annotated[
-    Path | None, typer.Option("--hub", help="Hub folder (default: $OWF_HUB or var/hub).")
+    Path | None,
+    typer.Option("--hub", help="Hub folder (default: $OWF_HUB, else $OWF_HOME/hub, else var/hub)."),
 ]
 
 

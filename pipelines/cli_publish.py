@@ -17,7 +17,8 @@ publications_app = typer.Typer(
     help="Publications for planners: list, show, diff.", no_args_is_help=True
 )
 HubOpt = Annotated[
-    Path | None, typer.Option("--hub", help="Hub folder (default: $OWF_HUB or var/hub).")
+    Path | None,
+    typer.Option("--hub", help="Hub folder (default: $OWF_HUB, else $OWF_HOME/hub, else var/hub)."),
 ]
 # Runs started here record a blocked publication themselves; the failure sensor skips them.
 RECORDED_TAG = "owf/blocked-recorded-by"

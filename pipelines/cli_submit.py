@@ -36,6 +36,15 @@ Governance = Annotated[
         help="Governance folder (default: the project's governance/ or $OWF_GOVERNANCE).",
     ),
 ]
+RegistryHub = Annotated[
+    Path | None,
+    typer.Option(
+        "--hub",
+        help="The hub whose registry (<hub>/governance) to write (default: $OWF_HUB, else"
+        " $OWF_HOME/hub, else var/hub, where a hub is set up; else the project's governance/"
+        " or $OWF_GOVERNANCE). --governance names a registry folder instead.",
+    ),
+]
 Delimiter = Annotated[
     str | None, typer.Option(help="Field delimiter of a CSV input: ',', ';', '|' or 'tab'.")
 ]
@@ -305,6 +314,7 @@ def keys_register(
         typer.Option("--public-key", help="The organisation's signing public key file (.pub)."),
     ],
     governance: Governance = None,
+    hub: RegistryHub = None,
     key_id: Annotated[
         str | None, typer.Option(help="Label for the key (default: ORG-YYYYMMDD).")
     ] = None,
@@ -319,7 +329,6 @@ def keys_register(
     copy of the folder): if it has errors, they are printed and nothing is written."""
     from pipelines.crypto import keys as kf
     from pipelines.crypto.signing import key_fingerprint, public_key_b64
-    from pipelines.paths import governance_dir
     from pipelines.submission.prepare import register_signing_key
 
     try:
@@ -332,7 +341,7 @@ def keys_register(
     if valid_days < 1:
         raise OwfError(f"--valid-days must be at least 1 (it was {valid_days})")
     pub = kf.load_signing_public_key(public_key)
-    folder = Path(governance or governance_dir())
+    folder = _registry_folder(governance, hub)
 
     without_errors = _registry_stays_valid(
         folder,
@@ -362,18 +371,18 @@ def keys_register_system(
         typer.Option("--key", help="The system pseudonymisation key file it distributed."),
     ],
     governance: Governance = None,
+    hub: RegistryHub = None,
 ) -> None:
     """Hub side: register the system pseudonymisation key's check value (not the key) in
     organisations.yaml, so that the hub and `owf submit prepare` refuse a package made
     under another key (its people could never be linked with other organisations')."""
     from pipelines.crypto import keys as kf
     from pipelines.crypto.pseudonymise import system_key_check
-    from pipelines.paths import governance_dir
     from pipelines.submission.prepare import register_system_key
 
     system = kf.load_symmetric_key(key, kf.SYSTEM_KEY)
     check = system_key_check(system.key)
-    folder = Path(governance or governance_dir())
+    folder = _registry_folder(governance, hub)
     path = folder / "organisations.yaml"
     # A registry whose schemas came with an older hub (`owf hub init` copies them) does not
     # know system_keys: say so and how to bring the schema up to date, rather than write
@@ -392,6 +401,19 @@ def keys_register_system(
         typer.echo(
             f"{path} already registers this system key (epoch {system.epoch}, check {check})"
         )
+
+
+def _registry_folder(governance: Path | None, hub: Path | None) -> Path:
+    """The registry the register commands write: --governance; else the registry of the hub
+    that --hub names (which must be set up), or of the default hub where one is set up; else
+    the project's governance/ (or $OWF_GOVERNANCE). Found in review: with no --governance,
+    a key was written into the project's registry while the hub reads its own copy
+    (<hub>/governance, made by `owf hub init`), so the hub went on refusing the packages."""
+    from pipelines.hub.home import HubPaths
+
+    if governance is not None:
+        return Path(governance)
+    return (HubPaths.given(hub, exists=True) if hub is not None else HubPaths.default()).governance
 
 
 def _registry_stays_valid(folder: Path, doing: str, what_to_do: str):

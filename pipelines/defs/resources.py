@@ -14,7 +14,7 @@ WAREHOUSE_POOL = "warehouse"
 
 
 class HubResource(dg.ConfigurableResource):
-    """Where the hub lives. Empty values mean the defaults: $OWF_HUB or var/hub, and the hub's
+    """Where the hub lives. Empty values mean the defaults: $OWF_HUB (else $OWF_HOME/hub, else var/hub), and the hub's
     own governance/ folder (or the project's)."""
 
     root: str = ""

@@ -35,7 +35,8 @@ class HubPaths:
 
     @classmethod
     def default(cls) -> HubPaths:
-        """$OWF_HUB, or var/hub in the project; see `at` for the governance folder."""
+        """$OWF_HUB, else $OWF_HOME/hub, else var/hub in the project; see `at` for the
+        governance folder."""
         return cls.at(os.environ.get("OWF_HUB", owf_home() / "hub"))
 
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -14,6 +15,8 @@ from pipelines.governance import Governance, Refusal
 def registry_key_resolver(gov: Governance) -> Callable[[str, str, dt.date], Ed25519PublicKey]:
     """(org, key fingerprint, day) -> that organisation's registered public signing key, valid
     on that day; otherwise a Refusal saying which of those failed."""
+
+    registry = Path(gov.directory) / "organisations.yaml"
 
     def resolve(org: str, fingerprint: str, day: dt.date) -> Ed25519PublicKey:
         o = gov.organisation(org)
@@ -36,9 +39,10 @@ def registry_key_resolver(gov: Governance) -> Callable[[str, str, dt.date], Ed25
                 return pub
         raise Refusal(
             "unknown_signing_key",
-            f"the package is signed with key {fingerprint}, which is not registered for {org}:"
-            " it was signed with another organisation's key, or the key was never registered"
-            " (`owf keys register`).",
+            f"the package is signed with key {fingerprint}, which is not registered for {org}"
+            f" in {registry}: it was signed with another organisation's key, or the key was"
+            " never registered there (`owf keys register --hub HUB` writes the hub's"
+            " registry).",
         )
 
     return resolve

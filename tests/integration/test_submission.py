@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -974,6 +975,85 @@ def test_keys_register_writes_nothing_unless_the_registry_stays_valid(world, tmp
         r = register("--org", org, "--key-id", f"{org}-again")
         assert r.returncode == 2 and says in r.stderr, r.stderr
         assert registry.read_bytes() == after
+
+
+def test_keys_register_writes_the_hubs_registry_by_default(world, tmp_path):
+    """Found in review: `owf keys register` without --governance wrote the project's
+    registry, while a hub reads its own copy (<hub>/governance), so the hub went on refusing
+    the organisation's packages and its refusal said to run the command just run. The
+    default is now the hub's registry ($OWF_HUB here), --hub names another hub, and only
+    without a hub is the project's registry ($OWF_GOVERNANCE here, a copy) written."""
+    project = tmp_path / "project-governance"
+    shutil.copytree(world["gov_dir"], project)
+    hubs = {name: tmp_path / name for name in ("default-hub", "other-hub")}
+    env = {**os.environ, "OWF_GOVERNANCE": str(project), "OWF_HOME": str(tmp_path / "home")}
+    for hub in hubs.values():
+        subprocess.run(
+            [OWF, "hub", "init", "--hub", str(hub)], check=True, capture_output=True, env=env
+        )
+    keys = tmp_path / "keys"
+    subprocess.run(
+        [OWF, "keys", "generate", "signing", "--org", "RW1", "--out", str(keys)],
+        check=True,
+        capture_output=True,
+    )
+    project_before = (project / "organisations.yaml").read_bytes()
+
+    def register(*args, **extra_env):
+        return subprocess.run(
+            [OWF, "keys", "register", "--org", "RW1", "--public-key", str(keys / "RW1-signing.pub")]
+            + list(args),
+            capture_output=True,
+            text=True,
+            env={**env, **extra_env},
+        )
+
+    def holds_the_key(folder: Path) -> bool:
+        return "RW1-" + dt.date.today().strftime("%Y%m%d") in (
+            folder / "organisations.yaml"
+        ).read_text(encoding="utf-8")
+
+    r = register(OWF_HUB=str(hubs["default-hub"]))
+    assert r.returncode == 0, r.stderr
+    assert str(hubs["default-hub"] / "governance" / "organisations.yaml") in r.stdout
+    assert holds_the_key(hubs["default-hub"] / "governance")
+    r = register("--hub", str(hubs["other-hub"]), "--key-id", "RW1-other")
+    assert r.returncode == 0, r.stderr
+    assert "RW1-other" in (hubs["other-hub"] / "governance" / "organisations.yaml").read_text()
+    assert (project / "organisations.yaml").read_bytes() == project_before
+
+    r = register("--hub", str(tmp_path / "no-hub-here"))
+    assert r.returncode == 2
+    assert "no hub at" in r.stderr and "owf hub init" in r.stderr
+    assert not (tmp_path / "no-hub-here").exists()
+    # No hub anywhere: the project's registry, as before.
+    r = register(OWF_HUB=str(tmp_path / "never-set-up"))
+    assert r.returncode == 0, r.stderr
+    assert holds_the_key(project)
+
+
+def test_owf_governance_names_a_registry_and_never_replaces_the_standard(world, tmp_path):
+    """Found in review: OWF_GOVERNANCE also swapped the standard for the registry folder's
+    copy (a registry without one failed every command, even `owf version`; one with an old
+    copy validated against it), where --governance and the docs keep the tool's own."""
+    from pipelines.standard import load_standard
+
+    registry = tmp_path / "registry"
+    shutil.copytree(world["gov_dir"], registry, ignore=shutil.ignore_patterns("standard"))
+    env = {**os.environ, "OWF_GOVERNANCE": str(registry)}
+    r = subprocess.run([OWF, "version"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"standard v{load_standard().version}" in r.stdout
+    export = extract_file(world, "RW1", "staff_in_post", esr=True)
+    r = subprocess.run(
+        [OWF, "submit", "check", str(export), "--org", "RW1", "--extract", "staff_in_post"]
+        + ["--period", PERIOD, "--profile", "esr_staff_in_post"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "READY" in r.stdout
 
 
 def test_keys_registered_at_once_are_all_kept(world, tmp_path):
