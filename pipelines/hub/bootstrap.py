@@ -21,6 +21,7 @@ from pathlib import Path
 from pipelines.crypto import keys as kf
 from pipelines.crypto.encryption import generate_encryption_key
 from pipelines.crypto.signing import generate_signing_key, public_key_b64
+from pipelines.errors import OwfError
 from pipelines.hub.home import HubPaths
 from pipelines.paths import PROJECT_ROOT
 
@@ -47,6 +48,9 @@ def init_hub(hub_root: Path, governance_src: Path | None = None, epoch: int = 1)
     from it. (Found in review: a copy cut short was kept, and a rerun skipped both halves of
     the encryption key pair if the private one existed, leaving no public key to hand out.)"""
     paths = HubPaths.at(hub_root, hub_root / "governance")
+    lost = paths.keys_lost()
+    if lost:
+        raise OwfError(lost)
     paths.ensure()
     if not paths.governance.exists():
         copying = paths.governance.with_name(".governance.copying")

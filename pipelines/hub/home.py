@@ -58,6 +58,9 @@ class HubPaths:
         get a new, empty hub, without keys or registry, made for it."""
         paths = cls.at(root) if root else cls.default()
         if exists and not paths.hub_encryption_key.exists():
+            lost = paths.keys_lost()
+            if lost:
+                raise OwfError(lost)
             raise OwfError(
                 f"no hub at {paths.root} (it has no {paths.hub_encryption_key.name}): give"
                 f" --hub the hub's folder, or set a hub up there with `owf hub init --hub"
@@ -125,6 +128,34 @@ class HubPaths:
     @property
     def hub_pseudonymisation_key(self) -> Path:
         return self.keys / "hub-pseudonymisation.key"
+
+    def holds_data(self) -> bool:
+        """True once the hub has landed anything: its warehouse, or the audit head written
+        after every commit (which outlives a warehouse deleted by mistake)."""
+        return self.warehouse.exists() or self.audit_head.exists()
+
+    def keys_lost(self) -> str | None:
+        """What to say when a hub holding data has lost a key file, else None. A new key
+        must not be made for it: found in review, `owf hub init` made a new pseudonymisation
+        key beside a warehouse of 1,200 submissions, and the next month's people matched
+        none of the months before (everyone a leaver), with no error anywhere."""
+        if not self.holds_data():
+            return None
+        missing = [
+            p.name
+            for p in (self.hub_encryption_key, self.hub_pseudonymisation_key)
+            if not p.exists()
+        ]
+        if not missing:
+            return None
+        return (
+            f"the hub at {self.root} holds data ({self.warehouse.name},"
+            f" {self.audit_head.name}) but its {' and '.join(missing)} in {self.keys} is"
+            " missing. Restore the keys folder from the hub's backup (the keys it was made"
+            " with): a new pseudonymisation key would make every later month's people"
+            " strangers to the months held, and a new encryption key could not open the"
+            " packages made for the old one. Nothing was changed."
+        )
 
     def ensure(self) -> HubPaths:
         for folder in (self.root, self.inbox, self.quarantine, self.refused, self.receipts):

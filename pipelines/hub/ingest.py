@@ -174,6 +174,9 @@ class HubKeys:
 
 
 def load_hub_keys(paths: HubPaths) -> HubKeys:
+    lost = paths.keys_lost()
+    if lost:  # not "generate the key": a new one would not link with the months held
+        raise OwfError(lost)
     chain = key_chain(paths)
     return HubKeys(kf.load_encryption_private_key(paths.hub_encryption_key), chain[-1], chain)
 

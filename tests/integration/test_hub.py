@@ -3198,6 +3198,46 @@ def test_a_held_package_past_its_retention_is_deleted_though_the_compaction_fail
     assert not file.exists()
 
 
+def test_a_hub_holding_data_never_gets_new_keys_for_lost_ones(world, tmp_path):
+    """Found in review: with keys/ lost (or only hub-pseudonymisation.key), `owf hub init`
+    said "hub ready" and made a new epoch-1 key beside a warehouse of 1,200 submissions;
+    the next month was accepted, and none of its people matched the month before, so all
+    of them were leavers, with no error anywhere. Now init, ingest and status refuse and
+    say to restore the keys folder, and nothing is written."""
+    from pipelines.hub import bootstrap
+    from pipelines.hub.ingest import ingest
+
+    paths = fresh_hub(world, tmp_path)
+    drop(paths, *[p for k, p in world["packages"].items() if k[0] == "RW1"][:1])
+    assert ingest(paths).summary()["accepted"] == 1
+    saved = tmp_path / "keys-backup"
+    shutil.move(paths.keys / "hub-pseudonymisation.key", saved)
+    before = sorted(p.name for p in paths.keys.iterdir())
+    head = paths.audit_head.read_bytes()
+    for attempt in (lambda: bootstrap.init_hub(paths.root), lambda: ingest(paths)):
+        with pytest.raises(OwfError, match="Restore the keys folder from the hub's backup"):
+            attempt()
+    assert sorted(p.name for p in paths.keys.iterdir()) == before
+    assert paths.audit_head.read_bytes() == head
+    owf = str(Path(sys.executable).parent / "owf")
+    r = subprocess.run(
+        [owf, "hub", "init", "--hub", str(paths.root)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "holds data" in r.stderr, r.stdout + r.stderr
+    # The whole keys folder lost: status said "no hub here, set one up with owf hub init".
+    shutil.move(paths.hub_encryption_key, tmp_path / "hub-encryption.key")
+    for command in (["hub", "init"], ["hub", "status"], ["hub", "ingest"]):
+        r = subprocess.run(
+            [owf, *command, "--hub", str(paths.root)], capture_output=True, text=True
+        )
+        assert r.returncode == 2 and "holds data" in r.stderr, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr
+    assert not paths.hub_pseudonymisation_key.exists() and not paths.hub_encryption_key.exists()
+    # A new hub (no data) still gets its keys made.
+    fresh = bootstrap.init_hub(tmp_path / "new-hub")
+    assert fresh.hub_pseudonymisation_key.exists() and fresh.hub_encryption_key.exists()
+
+
 def test_owf_hub_init_cut_short_finishes_when_run_again(tmp_path, monkeypatch):
     """Found in review: a governance copy cut short was kept by the next `owf hub init` (it
     copied only where there was no folder), and a private encryption key written without
