@@ -115,6 +115,34 @@ def available_profiles(governance: Path | None = None) -> list[str]:
     return [STANDARD_PROFILE] + sorted(names)
 
 
+def _check_columns_sent_or_ignored(path: Path, data: dict) -> None:
+    """A column is sent or ignored, never both; and a date format must be one DuckDB reads.
+    Found in review: a profile mapping `local_job_title: {from: Full Name}` with Full Name
+    still under `ignore` packaged every person's name as their job title (a name is no
+    pattern the identifier scan can know); a format such as %Q failed with a DuckDB trace."""
+    ignored = {header_key(str(c)): str(c) for c in data.get("ignore") or []}
+    for field_name, spec in data["columns"].items():
+        source = spec.get("from")
+        if source is not None and header_key(str(source)) in ignored:
+            raise OwfError(
+                f"mapping profile {path}, column {field_name}: it is filled from"
+                f" {source!r}, which the profile also lists under `ignore` (never sent). A"
+                " column is either sent or ignored: if it holds what the field should, remove"
+                " it from `ignore`; if it must never leave the organisation (a name, an"
+                f" address), map {field_name} from another column. Nothing was read."
+            )
+        fmt = spec.get("date_format")
+        if fmt is not None:
+            try:
+                duckdb.execute("SELECT try_strptime('2000-01-01', $f)", {"f": str(fmt)})
+            except duckdb.Error as exc:
+                raise OwfError(
+                    f"mapping profile {path}, column {field_name}: date_format {fmt!r} is not a"
+                    f" date format ({str(exc).splitlines()[0]}). Write it with strptime codes,"
+                    " such as %d/%m/%Y for 31/12/2026."
+                ) from None
+
+
 def load_profile(
     name_or_path: str | None, extract: Extract, std: Standard, governance: Path | None = None
 ) -> Profile:
@@ -125,11 +153,21 @@ def load_profile(
             STANDARD_PROFILE, "files already in the standard's columns", extract.name, {}
         )
     path = Path(name_or_path)
+    if path.is_dir():
+        raise OwfError(
+            f"mapping profile {path} is a folder: give a profile's name, or the path of its"
+            f" .yaml file (available: {', '.join(available_profiles(governance))})"
+        )
     if path.suffix not in (".yaml", ".yml"):
         candidates = [d / f"{name_or_path}.yaml" for d in profiles_dirs(governance)]
         path = next((c for c in candidates if c.exists()), candidates[0])
     else:
         candidates = [path]
+    if path.is_dir():  # "name.yaml" that is a folder
+        raise OwfError(
+            f"mapping profile {path} is a folder: give a profile's name, or the path of its"
+            f" .yaml file (available: {', '.join(available_profiles(governance))})"
+        )
     if not path.exists():
         raise OwfError(
             f"mapping profile {name_or_path!r} not found (looked for"
@@ -155,11 +193,18 @@ def load_profile(
                     " text. Quote values such as Yes, No, On and Off, which YAML reads as true"
                     " or false."
                 )
+    if data["extract"] not in std.extracts:
+        raise OwfError(
+            f"mapping profile {path}: extract {data['extract']!r} is not an extract of the"
+            f" standard v{std.version} ({', '.join(std.extracts)}); correct the profile's"
+            " `extract:`"
+        )
     if data["extract"] != extract.name:
         raise OwfError(
-            f"mapping profile {data['name']} maps a {data['extract']} extract, not {extract.name};"
-            " choose the profile for this extract"
+            f"mapping profile {data['name']} ({path}) maps a {data['extract']} extract, not"
+            f" {extract.name}; choose the profile for this extract"
         )
+    _check_columns_sent_or_ignored(path, data)
     unknown = [f for f in data["columns"] if f not in extract.field_names(SOURCE)]
     if unknown:
         raise OwfError(

@@ -839,6 +839,43 @@ def test_a_profile_in_the_governance_folder_given_is_found_by_name(world, tmp_pa
     assert outcome.ok and outcome.receipt["profile"] == "trust_export", outcome.findings[:3]
 
 
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        # Found in review: packaged every person's full name as their job title.
+        (
+            lambda t: t.replace("{from: Position Title}", "{from: full name}"),
+            "filled from 'full name', which the profile also lists under `ignore`",
+        ),
+        (
+            lambda t: t.replace('date_format: "%d/%m/%Y"}', 'date_format: "%d/%Q/%Y"}', 1),
+            "date_format '%d/%Q/%Y' is not a date format",
+        ),
+        (
+            lambda t: t.replace("extract: staff_in_post", "extract: staf"),
+            "extract 'staf' is not an extract of the standard",
+        ),
+    ],
+)
+def test_a_profile_that_contradicts_itself_is_refused_before_anything_is_read(
+    world, tmp_path, edit, says
+):
+    with pytest.raises(OwfError) as refusal:
+        _prepare_with_own_profile(world, tmp_path, "own", edit)
+    assert says in str(refusal.value) and "own.yaml" in str(refusal.value)
+    assert not list(tmp_path.rglob("*.owfpkg")) and not list(tmp_path.rglob("*.receipt.json"))
+
+
+def test_a_profile_named_by_a_folder_is_refused_saying_so(world, tmp_path):
+    with pytest.raises(OwfError, match="is a folder: give a profile's name"):
+        prepare(
+            world,
+            extract_file(world, "RW1", "staff_in_post", esr=True),
+            out=tmp_path / "out",
+            profile=str(tmp_path),
+        )
+
+
 def test_a_workbook_of_several_sheets_is_read_from_the_first_and_says_so(world, tmp_path):
     from openpyxl import Workbook
 
