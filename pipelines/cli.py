@@ -10,7 +10,6 @@ Exit codes: 0 success; 1 the input failed validation or a check (the report says
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +17,7 @@ from typing import Annotated
 import typer
 
 from pipelines.errors import OwfError, counted
+from pipelines.files import check_report_path, write_report
 
 app = typer.Typer(
     name="owf",
@@ -63,16 +63,6 @@ def echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _write_json(path: Path | None, data: dict) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise OwfError(f"cannot write the report to {path}: {exc.strerror}") from None
-
-
 @standard_app.command("validate")
 def standard_validate(
     file: Annotated[Path, typer.Argument(help="Extract file (CSV) in the standard's columns.")],
@@ -108,8 +98,20 @@ def standard_validate(
     ] = None,
 ) -> None:
     """Validate an extract file against the standard and report every failure."""
+    from pipelines.cli_submit import _input
+    from pipelines.crypto.pseudonymise import require_ods_code
+    from pipelines.governance import period_bounds
     from pipelines.standard.validator import validate_file
 
+    # Usage problems (exit 2, nothing written), as for `owf submit check`: found in review,
+    # a missing file or a folder was a failed extract (exit 1), and a malformed --org or
+    # --period made every row fail a rule.
+    _input(file)
+    if org is not None:
+        require_ods_code(org)
+    if period is not None:
+        period_bounds(period)
+    check_report_path(json_out, file)
     delim = "\t" if delimiter.lower() == "tab" else delimiter
     report = validate_file(
         file,
@@ -121,7 +123,7 @@ def standard_validate(
         sheet=sheet,
     )
     typer.echo(report.render(max_rows=max_rows))
-    _write_json(json_out, report.to_dict())
+    write_report(json_out, report.to_dict())
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -176,7 +178,7 @@ def governance_check(
         f" {agreements}, {counted(summary['errors'], 'error')},"
         f" {counted(summary['warnings'], 'warning')}"
     )
-    _write_json(json_out, {"summary": summary, "findings": [f.to_dict() for f in findings]})
+    write_report(json_out, {"summary": summary, "findings": [f.to_dict() for f in findings]})
     raise typer.Exit(1 if summary["errors"] else 0)
 
 

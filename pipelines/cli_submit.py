@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -103,8 +102,10 @@ def submit_check(
     max_rows: Annotated[int, typer.Option(help="Rows listed per rule on screen.")] = 10,
 ) -> None:
     """Everything short of packaging: read, map, validate, minimise, scan. Report only."""
+    from pipelines.files import check_report_path, write_report
     from pipelines.submission.prepare import render_receipt, run_submission
 
+    check_report_path(json_out, input_file)
     outcome = run_submission(
         _input(input_file),
         org=org,
@@ -118,14 +119,7 @@ def submit_check(
         progress=_say,
     )
     typer.echo(render_receipt(outcome, max_rows=max_rows))
-    if json_out:
-        try:
-            json_out.write_text(json.dumps(outcome.receipt, indent=2, default=str) + "\n")
-        except OSError as exc:
-            raise OwfError(
-                f"cannot write the report to {json_out} ({exc.strerror or exc}); give --json a"
-                " file path in a folder you can write to"
-            ) from None
+    write_report(json_out, outcome.receipt)
     raise typer.Exit(0 if outcome.ok else 1)
 
 

@@ -40,3 +40,43 @@ def write_whole(path: str | os.PathLike[str], data: bytes) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def check_report_path(report: str | os.PathLike[str] | None, *inputs: Path) -> None:
+    """Refuse, before any work, a report path (--json) that is one of the command's inputs
+    or a folder. Found in review: `owf submit check export.csv --json export.csv` replaced
+    the export with the report."""
+    from pipelines.errors import OwfError
+
+    if report is None:
+        return
+    report = Path(report)
+    if report.is_dir():
+        raise OwfError(
+            f"--json {report} is a folder: give the report a file name. Nothing was read."
+        )
+    for source in inputs:
+        if report.exists() and source.exists() and os.path.samefile(report, source):
+            raise OwfError(
+                f"--json {report} is the file being checked: the report would replace it. Give"
+                " the report another file name. Nothing was read or written."
+            )
+
+
+def write_report(report: str | os.PathLike[str] | None, data: dict) -> None:
+    """Write a JSON report whole (--json), or say why it cannot be written."""
+    import json
+
+    from pipelines.errors import OwfError
+
+    if report is None:
+        return
+    report = Path(report)
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        write_whole(report, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise OwfError(
+            f"cannot write the report to {report} ({exc.strerror or exc}); give --json a file"
+            " path in a folder you can write to"
+        ) from None

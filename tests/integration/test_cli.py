@@ -58,6 +58,39 @@ def test_validate_unknown_extract_is_a_usage_error(tmp_path):
     assert "unknown extract type 'staff'" in result.stderr
 
 
+def test_validate_usage_problems_exit_2_and_write_nothing(tmp_path):
+    """Found in review: a missing file or a folder was a failed extract (exit 1), and a
+    malformed --org or --period made every row fail a rule; `owf submit check` and the
+    README have them as usage problems (exit 2)."""
+    path = write_csv(tmp_path / "sip.csv", valid_rows("staff_in_post"))
+    for args, says in [
+        ((tmp_path / "no-such.csv",), "does not exist"),
+        ((tmp_path,), "is a folder"),
+        ((path, "--org", "rw1x!"), "ODS code"),
+        ((path, "--period", "2026-9"), "YYYY-MM"),
+    ]:
+        result = owf("standard", "validate", *args, "-e", "staff_in_post")
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert says in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "check"])
+def test_a_report_is_never_written_over_the_file_it_reports_on(tmp_path, command):
+    """Found in review: `--json` naming the input replaced the export with the report."""
+    path = write_csv(tmp_path / "sip.csv", valid_rows("staff_in_post"))
+    before = path.read_bytes()
+    args = (
+        ["standard", "validate", path, "-e", "staff_in_post"]
+        if command == "validate"
+        else ["submit", "check", path, "--org", "RW1", "-e", "staff_in_post", "--period", "2026-09"]
+    )
+    result = owf(*args, "--json", path, cwd=tmp_path)
+    assert result.returncode == 2 and "the report would replace it" in result.stderr
+    assert path.read_bytes() == before
+    result = owf(*args, "--json", "sip.csv", cwd=tmp_path)  # the same file, named otherwise
+    assert result.returncode == 2 and path.read_bytes() == before
+
+
 def test_standard_docs_check_passes():
     result = owf("standard", "docs", "--check")
     assert result.returncode == 0, result.stderr
