@@ -195,7 +195,11 @@ def test_submit_check_usage_errors_are_messages_not_tracebacks(tmp_path):
     result = owf("submit", "check", path, *common, "--delimiter", ";;")
     assert result.returncode == 2 and "not a separator" in result.stderr
     assert "Traceback" not in result.stderr
-    result = owf("submit", "check", path, *common, "--json", tmp_path / "no" / "such" / "r.json")
+    # A folder that can be made is made (as `owf standard validate` does); one under a file
+    # cannot be.
+    result = owf("submit", "check", path, *common, "--json", tmp_path / "new" / "r.json")
+    assert result.returncode == 0 and (tmp_path / "new" / "r.json").exists(), result.stderr
+    result = owf("submit", "check", path, *common, "--json", path / "r.json")
     assert result.returncode == 2 and "cannot write the report" in result.stderr
     assert "Traceback" not in result.stderr
 
