@@ -250,18 +250,29 @@ _VALUE_LIKE = re.compile(
 )
 
 
-def column_label(name: str, position: int) -> str:
+def column_label(name: str, position: int, *, quote: bool = True) -> str:
     """How header cell `position` (1-based) is named in findings and receipts: its text when
-    that reads like a column name, otherwise "column N"."""
-    if _COLUMN_NAME.fullmatch(name) and not _VALUE_LIKE.search(name):
+    that reads like a column name (and `quote`), otherwise "column N"."""
+    if quote and _COLUMN_NAME.fullmatch(name) and not _VALUE_LIKE.search(name):
         return name
     return f"column {position}"
 
 
-def column_phrase(name: str, position: int) -> str:
+def column_phrase(name: str, position: int, *, quote: bool = True) -> str:
     """The same, for a sentence: "column 'Surname'" or "column 3"."""
-    label = column_label(name, position)
+    label = column_label(name, position, quote=quote)
     return f"column {label!r}" if label == name else label
+
+
+def mostly_unknown(header: list[str], known: set[str]) -> bool:
+    """True when fewer than half of the header's non-empty cells are `known` names (lower
+    case, as header_key gives). Such a first row may be a person's record with a heading or
+    two typed over it: found in review, a row whose first cell alone had been put back to
+    `Tm Year Month` was taken for the header, and its other cells (a name, an ethnic group)
+    were quoted as column names on screen and in the receipt. Its cells are then named by
+    position only (column_label's `quote`)."""
+    cells = [h for h in header if h and h.strip()]
+    return bool(cells) and 2 * sum(header_key(h) in known for h in cells) < len(cells)
 
 
 # Characters a header cell can hold that nobody sees: zero-width spaces and joiners, and a

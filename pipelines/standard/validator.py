@@ -46,6 +46,7 @@ from pipelines.standard.reader import (
     column_phrase,
     header_findings,
     header_key,
+    mostly_unknown,
     no_header_finding,
     select_into,
 )
@@ -756,6 +757,7 @@ def check_header(
     if header and not any(header_key(name) in by_lower for name in header):
         return positions, [no_header_finding(header, standard_header_names(extract)[1], display)]
     findings += header_findings(header, display)
+    quote = not mostly_unknown(header, set(by_lower))
     for i, name in enumerate(header):
         f = by_lower.get(header_key(name))
         if f is None:
@@ -763,12 +765,13 @@ def check_header(
                 Finding(
                     "error",
                     "unknown_column",
-                    f"{column_phrase(name, i + 1)} is not a field of {extract.name} in the standard."
-                    " Remove it (names, addresses and free text must never be submitted), or map"
-                    " it to a standard field with a mapping profile.",
+                    f"{column_phrase(name, i + 1, quote=quote)} is not a field of"
+                    f" {extract.name} in the standard. Remove it (names, addresses and free text"
+                    " must never be submitted), or map it to a standard field with a mapping"
+                    " profile.",
                     display,
                     1,
-                    column_label(name, i + 1),
+                    column_label(name, i + 1, quote=quote),
                 )
             )
         elif not f.in_form(form):

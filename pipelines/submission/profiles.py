@@ -28,6 +28,7 @@ from pipelines.standard.reader import (
     column_phrase,
     header_findings,
     header_key,
+    mostly_unknown,
     no_header_finding,
     select_into,
 )
@@ -385,7 +386,8 @@ def apply_profile(
                 )
             )
     dropped = [(i, h) for i, h in enumerate(src.header) if i not in used]
-    result.dropped_source_columns = [column_label(h, i + 1) for i, h in dropped]
+    quote = not mostly_unknown(src.header, header_names(profile, extract)[0])
+    result.dropped_source_columns = [column_label(h, i + 1, quote=quote) for i, h in dropped]
     if not result.ok:
         return result
     rows = std.codelists["occupation_matrix"].rows
@@ -411,7 +413,9 @@ def apply_profile(
     result.findings += select_into(con, src, MAPPED_TABLE, ", ".join(cols), params.values)
     if not result.ok:
         return result
-    unexpected = [column_label(h, i + 1) for i, h in dropped if header_key(h) not in ignored]
+    unexpected = [
+        column_label(h, i + 1, quote=quote) for i, h in dropped if header_key(h) not in ignored
+    ]
     if unexpected:
         result.findings.append(
             Finding(

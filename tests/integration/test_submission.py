@@ -921,6 +921,43 @@ def test_an_export_column_the_profile_does_not_know_is_dropped_and_named(world, 
     assert "KIN-NAME-" not in outcome.receipt_path.read_text()
 
 
+def test_a_record_taken_for_the_header_is_never_quoted(world, tmp_path):
+    """Found in review: an ESR export whose header row was lost, with only its first cell
+    typed back (`Tm Year Month`), had its first record taken for the header; the person's
+    name and ethnic group were then quoted as unknown column names on screen and in the
+    receipt. A header of which fewer than half the cells are names the profile knows has
+    its cells named by position only."""
+    rows = list(csv.reader(extract_file(world, "RW1", "staff_in_post", esr=True).open()))
+    record = rows[1]
+    path = tmp_path / "no-header.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([[rows[0][0], *record[1:]], *rows[2:]])
+    for package in (False, True):
+        outcome = prepare(
+            world, path, out=tmp_path / "out", profile="esr_staff_in_post", package=package
+        )
+        assert not outcome.ok
+        shown = render_receipt(outcome) + json.dumps(outcome.receipt)
+        if outcome.receipt_path:
+            shown += outcome.receipt_path.read_text()
+        personal = (
+            "Full Name",
+            "Ethnic Origin",
+            "Date Of Birth",
+            "Home Postcode",
+            "Position Title",
+        )
+        for column in personal:
+            value = record[rows[0].index(column)]
+            assert value and value not in shown, (column, value)
+    # A real header with a column the profile does not know still names it.
+    ok = tmp_path / "extra.csv"
+    with ok.open("w", newline="") as fh:
+        csv.writer(fh).writerows([[*rows[0], "Next Of Kin"], *([*r, "x"] for r in rows[1:])])
+    named = prepare(world, ok, out=tmp_path / "out2", profile="esr_staff_in_post")
+    assert "Next Of Kin" in named.receipt["source_columns_not_sent"]
+
+
 def test_xlsx_with_a_repeated_column_is_refused(world, tmp_path):
     rows = staff_rows()
     header = [*rows[0], "PERSON_ID"]
