@@ -141,6 +141,11 @@ class TableSpec:
     # can still fix a cell (found in re-review: 33 establishment cells within 0.3 FTE). A
     # cell the relations taken all at once determine gets one more cell hidden beside it.
     audit: tuple[str, ...] = ()
+    # Rows whose every count is hidden are left out of the publication rather than published
+    # as suppressed: where a row exists only for a cell of 1 or more (a flow between two
+    # organisations), a hidden row still says "at least 1", and counting such rows against
+    # an exact total pinned them (found in review: 78 flows cells recovered exactly).
+    omit_suppressed_rows: bool = False
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -178,6 +183,7 @@ class TableSpec:
             row_identities=tuple(tuple(i) for i in meta.get("row_identities", [])),
             hidden_with={k: tuple(v) for k, v in meta.get("hidden_with", {}).items()},
             audit=tuple(meta.get("audit", [])),
+            omit_suppressed_rows=bool(meta.get("omit_suppressed_rows", False)),
             rate_parts={
                 rate: tuple(
                     RateFormula.from_meta(f) for f in (fs if isinstance(fs, list) else [fs])
@@ -200,6 +206,14 @@ class TableSpec:
     @property
     def measures(self) -> tuple[str, ...]:
         return self.counts + self.magnitudes + tuple(self.rates)
+
+
+def omitted_rows(protected: pd.DataFrame, spec: TableSpec) -> np.ndarray:
+    """Rows of a protected frame that the publication leaves out (`omit_suppressed_rows`):
+    those whose every count is hidden."""
+    if not spec.omit_suppressed_rows or not spec.counts or protected.empty:
+        return np.zeros(len(protected), dtype=bool)
+    return protected[list(spec.counts)].isna().all(axis=1).to_numpy()
 
 
 def round_to_base(value: float, base: int) -> float:

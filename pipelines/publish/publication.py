@@ -53,6 +53,7 @@ from pipelines.publish.disclosure import (
     Policy,
     TableSpec,
     naming,
+    omitted_rows,
     protect,
     protection_order,
     round_decimals,
@@ -510,7 +511,18 @@ def control(
     `followed`: the tables the model's spec follows, protected, withheld rows included
     (`control_all` gives them)."""
     visible, protected, keep = _control(frame, model, gov, resolve, followed)
-    return visible, protected[keep].reset_index(drop=True)
+    return _published_rows(visible, protected[keep].reset_index(drop=True), model.spec)
+
+
+def _published_rows(
+    visible: pd.DataFrame, protected: pd.DataFrame, spec
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(visible, protected) without the rows the spec leaves out (omitted_rows); the two are
+    index-aligned, and stay so."""
+    omit = omitted_rows(protected, spec)
+    if not omit.any():
+        return visible, protected
+    return visible[~omit].reset_index(drop=True), protected[~omit].reset_index(drop=True)
 
 
 def _control(frame, model, gov, resolve, followed):
@@ -567,7 +579,7 @@ def control_all(
                 carry.tables.pop(m.view, None)
                 visible, protected, keep = _control(frames[name], m, gov, resolve, followed)
         whole[name] = protected
-        out[name] = (visible, protected[keep].reset_index(drop=True))
+        out[name] = _published_rows(visible, protected[keep].reset_index(drop=True), m.spec)
     return out
 
 

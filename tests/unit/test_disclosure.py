@@ -526,6 +526,51 @@ def test_a_pair_s_flow_for_all_staff_groups_is_published_and_protects_its_groups
     assert [published[(to, "ALL")] for to in "BCD"] == [15, 30, 40]  # every pair's total
 
 
+def test_flows_leave_out_their_suppressed_rows_so_they_cannot_be_counted():
+    """Found in review: a flows row exists only where someone moved, so a row published as
+    suppressed still said "at least 1"; with the all-organisations leavers staying in the
+    system published exactly (turnover), a month of 13 such people in 13 suppressed rows
+    gave every row away as 1. Those rows are now left out: the planner sees the published
+    flows only, and cannot tell which pairs and staff groups moved fewer than 8, nor count
+    them. What is published is protected as before (the relations are applied first)."""
+    gov = load_governance(PROJECT_ROOT / "governance")
+    [model] = [m for m in published_models() if m.name == "flows"]
+    assert model.spec.omit_suppressed_rows
+    rows = [  # (from, to, staff group, people): RW1 -> RW2 is big, the rest are single moves
+        ("RW1", "RW2", "NURSES_HV", 20),
+        ("RW1", "RW2", "AHP", 12),
+        ("RW1", "RW2", "ALL", 32),
+        ("RW1", "RW3", "NURSES_HV", 1),
+        ("RW1", "RW3", "ALL", 1),
+        ("RW2", "RW3", "AHP", 1),
+        ("RW2", "RW3", "ALL", 1),
+        ("RW3", "RW1", "HCHS_DOCTORS", 1),
+        ("RW3", "RW1", "ALL", 1),
+    ]
+    frame = pd.DataFrame(
+        {
+            "period": ["2026-10"] * len(rows),
+            "window_months": [1] * len(rows),
+            "from_org_code": [r[0] for r in rows],
+            "to_org_code": [r[1] for r in rows],
+            "staff_group": [r[2] for r in rows],
+            "people": [r[3] for r in rows],
+        }
+    )
+    visible, published = control(frame, model, gov)
+    assert len(visible) == len(published)
+    assert published["people"].notna().all() and (published[SUPPRESSED_COLUMN] == "").all()
+    # Without the option every row is there, the hidden ones marked: the count of them is
+    # the leak. With it, exactly the marked rows are gone, and the rest are as they were.
+    kept = dataclasses.replace(model, spec=replace(model.spec, omit_suppressed_rows=False))
+    _, marked = control(frame, kept, gov)
+    hidden = marked["people"].isna()
+    assert hidden.sum() >= 6  # the single moves, and what protects them
+    assert marked[~hidden].reset_index(drop=True).equals(published)
+    key = ["from_org_code", "to_org_code", "staff_group"]
+    assert visible[key].equals(published[key])
+
+
 def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
     spec = spec_of("pub_leaving_reasons")
     frame = pd.DataFrame(
