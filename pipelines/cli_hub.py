@@ -80,17 +80,19 @@ def run_ingest_job(paths, periods: list[str] | None = None, *, instance=None, on
             )
     # A package without a readable period (or with one that is no partition) belongs to the
     # latest period's run, which refuses it (as the sensor sends it).
-    found = sorted({run_period(f) for f in inbox_packages(paths)})
-    wanted = sorted(set(periods)) if periods else found
-    if not wanted:
-        return None
     # Refusals the job would only reach inside a step (and print under Dagster's stack trace):
-    # a lost warehouse, a damaged one, or one another program holds open.
+    # a lost warehouse, a damaged one, or one another program holds open. A lost warehouse
+    # is said with the inbox empty too: found in review, "nothing to ingest" (exit 0) hid it
+    # until the next package came.
     from pipelines.hub.warehouse import check_not_open_elsewhere, missing_warehouse, telling_waits
 
     lost = missing_warehouse(paths)
     if lost:
         raise OwfError(lost)
+    found = sorted({run_period(f) for f in inbox_packages(paths)})
+    wanted = sorted(set(periods)) if periods else found
+    if not wanted:
+        return None
     # Waits for the hub's other users first, saying for whom (the job would wait in silence:
     # its log is quiet on the terminal).
     check_not_open_elsewhere(paths, on_wait)
@@ -259,7 +261,15 @@ def hub_status(hub: HubOpt = None) -> None:
     paths = _paths(hub)
     if not paths.warehouse.exists():
         lost = missing_warehouse(paths)
-        raise OwfError(lost or f"no warehouse at {paths.warehouse}: nothing has been ingested yet")
+        if lost:
+            raise OwfError(lost)
+        # A hub just set up is not an error (found in review: this exited 2).
+        waiting = len(list(paths.inbox.glob("*.owfpkg"))) if paths.inbox.exists() else 0
+        typer.echo(
+            f"hub at {paths.root}: nothing ingested yet ({waiting} package(s) in the inbox;"
+            " `owf hub ingest` takes them)"
+        )
+        return
     _print_status(paths)
 
 
@@ -296,8 +306,18 @@ def hub_rotate_key(
     from pipelines.cli_publish import render_outcome, run_publish
 
     typer.echo("rebuilding the models and publishing (publish_job) ...")
-    for line in render_outcome(run_publish(paths, on_wait=_waiting)):
+    outcome = run_publish(paths, on_wait=_waiting)
+    for line in render_outcome(outcome):
         typer.echo(line)
+    # The rotation stands either way; a rebuild that failed or was blocked exits 1, as
+    # `owf publish` does (found in review: it exited 0, so a script saw success).
+    if not (outcome.success and outcome.folder):
+        typer.echo(
+            "the key was rotated, but the models were not rebuilt and published: run"
+            " `owf publish` once the failure above is mended",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @quarantine_app.command("list")
@@ -389,7 +409,10 @@ def audit_verify(hub: HubOpt = None) -> None:
     paths = _paths(hub)
     if not paths.warehouse.exists():
         lost = missing_warehouse(paths)
-        raise OwfError(lost or f"no warehouse at {paths.warehouse}: there is no audit log yet")
+        if lost:
+            raise OwfError(lost)
+        typer.echo(f"audit log empty: nothing has been ingested at {paths.root} yet")
+        return
     with connect(paths, write=False, on_wait=_waiting) as wh:
         rows, problems = audit.verify(wh, audit.read_head(paths), head_expected=True)
     if problems:

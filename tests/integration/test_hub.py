@@ -2078,6 +2078,13 @@ def test_a_lost_warehouse_is_not_silently_replaced_by_an_empty_one(world, audite
     assert not audited.warehouse.exists()
     assert audited.audit_head.read_text() == head
     assert list(audited.inbox.glob("*.owfpkg"))  # the package waits for the restored file
+    # With the inbox empty too (found in review: "nothing to ingest", exit 0).
+    for package in audited.inbox.glob("*.owfpkg"):
+        package.unlink()
+    r = subprocess.run(
+        [owf, "hub", "ingest", "--hub", str(audited.root)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "is missing, but this hub has recorded" in r.stderr, r
 
 
 def test_a_damaged_warehouse_is_named_with_what_to_do_not_a_trace(audited):
@@ -3236,6 +3243,29 @@ def test_a_hub_holding_data_never_gets_new_keys_for_lost_ones(world, tmp_path):
     # A new hub (no data) still gets its keys made.
     fresh = bootstrap.init_hub(tmp_path / "new-hub")
     assert fresh.hub_pseudonymisation_key.exists() and fresh.hub_encryption_key.exists()
+
+
+def test_a_rotation_whose_rebuild_is_not_published_exits_1(tmp_path):
+    """Found in review: `owf hub rotate-key` printed the publish job's failure and "no new
+    publication", and exited 0, so a script took it for success (`owf publish` exits 1).
+    Here the hub has landed nothing, so the rebuild has nothing to publish."""
+    owf = str(Path(sys.executable).parent / "owf")
+    hub = tmp_path / "hub"
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster")}
+    subprocess.run([owf, "hub", "init", "--hub", str(hub)], check=True, capture_output=True)
+    # A hub just set up: status and verify say so, and are not errors (they exited 2).
+    for command, says in (
+        (["hub", "status"], "nothing ingested yet (0 package(s) in the inbox"),
+        (["audit", "verify"], "audit log empty"),
+    ):
+        r = subprocess.run([owf, *command, "--hub", str(hub)], capture_output=True, text=True)
+        assert r.returncode == 0 and says in r.stdout, (command, r.stdout, r.stderr)
+    r = subprocess.run(
+        [owf, "hub", "rotate-key", "--hub", str(hub)], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "epoch 1 -> 2" in r.stdout and "no new publication" in r.stdout
+    assert "the key was rotated, but the models were not rebuilt" in r.stderr
 
 
 def test_owf_hub_init_cut_short_finishes_when_run_again(tmp_path, monkeypatch):
