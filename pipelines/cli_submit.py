@@ -207,8 +207,11 @@ def keys_generate(
     }.get(kind)
     if targets is None:
         raise OwfError(f"unknown key kind {kind!r}: use signing, hub or system")
-    if epoch < 1:
-        raise OwfError(f"--epoch must be 1 or more (it was {epoch}): keys are numbered from 1")
+    if not 1 <= epoch <= kf.MAX_EPOCH:
+        raise OwfError(
+            f"--epoch must be from 1 to {kf.MAX_EPOCH} (it was {epoch}): keys are numbered"
+            " from 1, one more at each rotation"
+        )
     if org and kind != "signing":
         raise OwfError(
             f"--org is for a signing key: a {kind} key belongs to the system, not to {org}."
@@ -406,8 +409,17 @@ def _registry_folder(governance: Path | None, hub: Path | None) -> Path:
     from pipelines.hub.home import HubPaths
 
     if governance is not None:
-        return Path(governance)
-    return (HubPaths.given(hub, exists=True) if hub is not None else HubPaths.default()).governance
+        folder = Path(governance)
+    else:
+        paths = HubPaths.given(hub, exists=True) if hub is not None else HubPaths.default()
+        folder = paths.governance
+    if not (folder / "organisations.yaml").is_file():
+        # Found in review: a FileNotFoundError trace, after a lock file was made there.
+        raise OwfError(
+            f"{folder} holds no registry (organisations.yaml): give --governance the registry"
+            " folder, or --hub the hub's folder. Nothing was written."
+        )
+    return folder
 
 
 def _registry_stays_valid(folder: Path, doing: str, what_to_do: str):

@@ -68,6 +68,12 @@ class KeyFilePermissionWarning(UserWarning):
     """A secret key file can be read or changed by users other than its owner."""
 
 
+# The largest epoch: the warehouse records epochs as 32-bit integers. Found in review: a key
+# of epoch 10**20 was generated, registered and packaged under, and every ingestion after
+# failed with an OverflowError trace.
+MAX_EPOCH = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class SymmetricKey:
     """A pseudonymisation key: `kind` is SYSTEM_KEY or HUB_KEY, `epoch` its generation."""
@@ -81,8 +87,8 @@ class SymmetricKey:
 def generate_symmetric_key(kind: str, epoch: int) -> SymmetricKey:
     """A new pseudonymisation key of `kind`: 32 bytes from the operating system's CSPRNG."""
     _check_kind(kind)
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError("a key's epoch is a whole number, 0 or more")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCH:
+        raise ValueError(f"a key's epoch is a whole number from 0 to {MAX_EPOCH}")
     return SymmetricKey(kind, epoch, secrets.token_bytes(SYMMETRIC_KEY_BYTES), dt.date.today())
 
 
@@ -429,7 +435,7 @@ def load_symmetric_key(path: str | os.PathLike[str], kind: str) -> SymmetricKey:
         raise _garbled(path, kind)
     epoch = document.get("epoch")
     try:
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCH:
             raise ValueError
         created_text = document.get("created")
         created = dt.date.fromisoformat(created_text) if created_text is not None else None

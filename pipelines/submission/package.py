@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from pipelines.crypto.encryption import DecryptionError, decrypt, encrypt
+from pipelines.crypto.keys import MAX_EPOCH
 from pipelines.crypto.signing import SignatureError, key_fingerprint, sign, verify
 from pipelines.errors import OwfError
 
@@ -113,7 +114,11 @@ def _well_typed(manifest: dict) -> bool:
             continue  # a required one is checked for by the caller
         value = manifest[name]
         if name in _INT_FIELDS:
-            ok = isinstance(value, int) and not isinstance(value, bool)
+            # Within what the hub records (a 32-bit integer): an epoch of 10**20 stopped every
+            # ingestion with an OverflowError (found in review).
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+            if name == "key_epoch":
+                ok = ok and value <= MAX_EPOCH
         elif name in _LIST_FIELDS:
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         else:

@@ -177,8 +177,30 @@ def test_keys_commands_name_a_wrong_option_or_file_without_a_traceback(tmp_path)
     """--epoch -1 gave a ValueError traceback; --org for a hub key was silently ignored; a
     public key file given to export-public was called "not an X25519 hub encryption private
     key", though a signing key was what was meant."""
-    result = owf("keys", "generate", "system", "--out", tmp_path / "a", "--epoch", "-1")
-    assert result.returncode == 2 and "--epoch must be 1 or more" in result.stderr
+    for epoch in ("-1", "0", "2147483648", "99999999999999999999"):
+        result = owf("keys", "generate", "system", "--out", tmp_path / "a", "--epoch", epoch)
+        assert result.returncode == 2 and "--epoch must be from 1 to 2147483647" in result.stderr
+        assert "Traceback" not in result.stderr
+    # A key file edited to such an epoch is refused as damaged, not packaged under.
+    assert owf("keys", "generate", "system", "--out", tmp_path / "c").returncode == 0
+    key_file = tmp_path / "c" / "system-pseudonymisation.key"
+    key_file.write_text(key_file.read_text().replace('"epoch": 1', '"epoch": 99999999999999999999'))
+    result = owf("keys", "register-system", "--key", key_file, "--governance", tmp_path / "g")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "damaged or not a key file" in result.stderr
+    # A --governance folder holding no registry: said, and nothing made there (a trace, and
+    # a lock file, before).
+    assert owf("keys", "generate", "system", "--out", tmp_path / "d").returncode == 0
+    assert (
+        owf("keys", "generate", "signing", "--org", "RW9", "--out", tmp_path / "d").returncode == 0
+    )
+    for command in (
+        ["register-system", "--key", tmp_path / "d" / "system-pseudonymisation.key"],
+        ["register", "--org", "RW9", "--public-key", tmp_path / "d" / "RW9-signing.pub"],
+    ):
+        result = owf("keys", *command, "--governance", tmp_path / "no-registry")
+        assert result.returncode == 2 and "holds no registry" in result.stderr, result.stderr
+        assert not (tmp_path / "no-registry").exists()
     result = owf("keys", "generate", "hub", "--out", tmp_path / "b", "--org", "RW1")
     assert result.returncode == 2 and "--org is for a signing key" in result.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

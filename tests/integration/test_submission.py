@@ -303,6 +303,9 @@ def test_manifest_edited_after_signing_fails(world, package_bytes):
         ("org_code", ["RW1"]),
         ("period", 202610),
         ("key_epoch", "1"),
+        # Found in review: an epoch past 32 bits stopped every later ingestion (OverflowError).
+        ("key_epoch", 10**20),
+        ("key_epoch", -1),
         ("row_count", True),
         ("fields", "org_code"),
         ("fields", ["org_code", 3]),
