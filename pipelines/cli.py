@@ -229,6 +229,8 @@ def synth(
     _check_period(first_period, "--first-period")
     if months < 1:
         raise OwfError("--months must be at least 1")
+    if not 0 <= seed < 2**32:
+        raise OwfError(f"--seed must be a whole number from 0 to {2**32 - 1} (it was {seed})")
     if scale == "national":
         config = national_month(seed=seed, period=first_period)
     else:
@@ -240,6 +242,8 @@ def synth(
                 raise OwfError(
                     f"--scale {scale!r}: use sample, national or a number such as 0.5"
                 ) from None
+            if not factor > 0:  # found in review: 0 and -1 wrote the sample unscaled
+                raise OwfError(f"--scale {scale}: a factor must be more than 0, such as 0.5")
             config = scaled(config, factor)
         from dataclasses import replace
 
@@ -325,6 +329,16 @@ def main() -> None:
     except OwfError as exc:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A path the command could not use that no check before it named (a folder it may
+        # not write, a file where a folder should be): found in review, these were Python
+        # traces. Each writer leaves what was stored as it was (files are written whole).
+        where = f": {exc.filename}" if exc.filename else ""
+        echo_err(
+            f"error: {exc.strerror or exc}{where}. Check that the path is the one meant and"
+            " that you may read and write there, then run the command again."
+        )
+        sys.exit(2)
     except Exception as exc:
         # A DuckDB file that opens but cannot be read (cut short by a full disk or a partial
         # copy) fails at its first query, wherever that is: say what it means, not a trace.

@@ -18,11 +18,21 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader
 
 
-def compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
-    """The document's node tree (which carries line numbers) and its data, from one parse."""
+def compose(text: str) -> yaml.Node | None:
+    """The document's node tree, which carries line numbers."""
     loader = SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def construct(node: yaml.Node | None) -> Any:
+    """The data of a node tree from `compose`."""
+    if node is None:
+        return None
+    loader = SafeLoader("")
+    try:
+        return loader.construct_document(node)
     finally:
         loader.dispose()

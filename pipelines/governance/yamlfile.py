@@ -17,7 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from pipelines.errors import Finding
-from pipelines.yamlload import compose_and_load
+from pipelines.yamlload import compose, construct
 
 
 @dataclass
@@ -77,12 +77,41 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Finding]]:
     except UnicodeDecodeError:
         return None, [Finding("error", "encoding", "the file is not UTF-8 text.", display)]
     try:
-        root, data = compose_and_load(text)
+        root = compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, [Finding("error", "yaml_syntax", f"not valid YAML: {problem}.", display, row)]
+    cycle = _cycle(root)
+    if cycle is not None:
+        # Found in review: `x: &a [*a]` (a list holding itself) kept `owf governance check`
+        # at full CPU for over ten minutes.
+        return None, [
+            Finding(
+                "error",
+                "yaml_alias",
+                "a value holds itself through an anchor and alias (& and *): no governance"
+                " value can. Replace the alias with the value it stands for.",
+                display,
+                cycle,
+            )
+        ]
+    try:
+        data = construct(root)
+    except (ValueError, OverflowError) as exc:
+        # An unquoted date that is no day (2024-02-30): PyYAML raises from its constructor,
+        # without a position (found in review: a ValueError trace from every command).
+        return None, [
+            Finding(
+                "error",
+                "yaml_value",
+                f"a value cannot be read ({exc}): a date must be a real day, written"
+                " YYYY-MM-DD; quote a value that is meant as text.",
+                display,
+                _bad_timestamp_row(root),
+            )
+        ]
     repeated = [
         Finding(
             "error",
@@ -98,6 +127,49 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Finding]]:
     if repeated:
         return None, repeated
     return YamlDoc(path, _dates_to_text(data), root), []
+
+
+def _cycle(node: yaml.Node | None) -> int | None:
+    """The row of a node that holds itself through an alias (`x: &a [*a]`), else None.
+    Aliases that only repeat a value are fine (yaml.safe_dump writes them for shared lists)."""
+    done: set[int] = set()
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)] if node is not None else []
+    while stack:
+        n, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(n))
+            done.add(id(n))
+            continue
+        if id(n) in on_path:
+            return n.start_mark.line + 1
+        if id(n) in done:
+            continue
+        on_path.add(id(n))
+        stack.append((n, True))
+        if isinstance(n, yaml.MappingNode):
+            stack.extend((v, False) for _, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend((v, False) for v in n.value)
+    return None
+
+
+def _bad_timestamp_row(node: yaml.Node | None) -> int | None:
+    """The row of the first scalar YAML takes for a date that is no date."""
+
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                construct(n)
+            except (ValueError, OverflowError):
+                return n.start_mark.line + 1
+        elif isinstance(n, yaml.MappingNode):
+            stack.extend(v for _, v in reversed(n.value))
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(reversed(n.value))
+    return None
 
 
 def _repeated_keys(node: yaml.Node | None) -> list[tuple[str, int, int]]:

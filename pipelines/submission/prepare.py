@@ -605,6 +605,27 @@ def _one_registry_edit_at_a_time(edit: Callable) -> Callable:
     return locked
 
 
+def _read_registry(path: Path, text: str) -> dict:
+    """organisations.yaml's data, or an error saying to check it (found in review: an
+    unquoted impossible date there gave the register commands a ValueError trace)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise OwfError(
+            f"{path} cannot be read ({str(exc).splitlines()[0]}): run `owf governance check"
+            f" --governance {path.parent}`, which names the row, and correct it. Nothing was"
+            " written."
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("organisations"), list):
+        raise OwfError(
+            f"{path} is not an organisation registry (no organisations list): run `owf"
+            f" governance check --governance {path.parent}`. Nothing was written."
+        )
+    return data
+
+
 @_one_registry_edit_at_a_time
 def register_system_key(
     governance_dir: Path,
@@ -621,8 +642,8 @@ def register_system_key(
     path = Path(governance_dir) / "organisations.yaml"
     text = path.read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    data = yaml.safe_load(text)
-    registered = data["system"].setdefault("system_keys", [])
+    data = _read_registry(path, text)
+    registered = data.setdefault("system", {}).setdefault("system_keys", [])
     for k in registered:
         if k.get("epoch") == epoch:
             if k.get("check") == check:
@@ -663,7 +684,7 @@ def register_signing_key(
     path = Path(governance_dir) / "organisations.yaml"
     text = path.read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    data = yaml.safe_load(text)
+    data = _read_registry(path, text)
     new_key = base64.b64decode(public_key_b64)
     for o in data["organisations"]:
         for k in o.get("signing_keys") or []:

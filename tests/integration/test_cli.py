@@ -91,6 +91,32 @@ def test_a_report_is_never_written_over_the_file_it_reports_on(tmp_path, command
     assert result.returncode == 2 and path.read_bytes() == before
 
 
+def test_user_mistakes_found_in_review_are_messages_not_traces(tmp_path, governance_copy):
+    """Found in review, each a Python trace: an unquoted impossible date in an agreement
+    (every command reading the registry); a list holding itself through an alias (which
+    kept `owf governance check` at full CPU for ten minutes); `owf hub init` on a file;
+    `owf synth --seed -1`; and `--scale 0`, which wrote the sample unscaled."""
+    agreement = governance_copy / "agreements" / "ISA-WV-001.yaml"
+    text = agreement.read_text()
+    agreement.write_text(text + "\nnotes_date: 2024-02-30\n")
+    result = owf("governance", "check", "--governance", governance_copy, timeout=60)
+    assert result.returncode == 1 and "[yaml_value]" in result.stdout + result.stderr
+    assert "a date must be a real day" in result.stdout + result.stderr
+    agreement.write_text(text + "\nloop: &a [*a]\n")
+    result = owf("governance", "check", "--governance", governance_copy, timeout=60)
+    assert result.returncode == 1 and "[yaml_alias]" in result.stdout + result.stderr
+    (tmp_path / "a-file").write_text("")
+    for args, says in [
+        (("hub", "init", "--hub", tmp_path / "a-file"), "File exists"),
+        (("synth", "--seed", "-1", "--out", tmp_path / "s"), "--seed must be"),
+        (("synth", "--scale", "0", "--out", tmp_path / "s"), "a factor must be more than 0"),
+    ]:
+        result = owf(*args, timeout=60)
+        assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_standard_docs_check_passes():
     result = owf("standard", "docs", "--check")
     assert result.returncode == 0, result.stderr
