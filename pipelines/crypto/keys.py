@@ -64,6 +64,28 @@ _DESCRIBE = {
 }
 
 
+# What to do about a missing key file, by kind. Found in review: every kind said to generate
+# one, which an organisation must never do for the hub's public key or the system key (the
+# hub could not open its package; its people would link with nobody else's).
+_WHEN_MISSING = {
+    "ed25519-private": "generate your organisation's signing key with `owf keys generate"
+    " signing --org ORG` (and have the hub register its .pub), or give the path of the"
+    " existing one",
+    "ed25519-public": "write it from the private key with `owf keys export-public`, or give"
+    " the path of the existing one",
+    "x25519-public": "ask the hub operator for the hub's public key (hub-encryption.pub, made"
+    " by `owf hub init`) and give its path; never generate one yourself: the hub could not"
+    " open a package encrypted to it",
+    SYSTEM_KEY: "ask the hub operator for the system pseudonymisation key (handed to each"
+    " organisation by a secure route) and give its path; never generate one yourself: people"
+    " pseudonymised under another key link with no other organisation's",
+    "x25519-private": "restore the hub's keys folder from its backup (a new hub gets its keys"
+    " from `owf hub init`), or give the path of the existing one",
+    HUB_KEY: "restore the hub's keys folder from its backup (a new hub gets its keys from"
+    " `owf hub init`), or give the path of the existing one",
+}
+
+
 class KeyFilePermissionWarning(UserWarning):
     """A secret key file can be read or changed by users other than its owner."""
 
@@ -258,8 +280,8 @@ def _read(path: str | os.PathLike[str], expected: str) -> tuple[Path, bytes, int
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise OwfError(
-            f"key file {path} does not exist; generate {_DESCRIBE[expected]} with {_GENERATE},"
-            " or give the path of the existing one."
+            f"key file {path} ({_DESCRIBE[expected]}) does not exist:"
+            f" {_WHEN_MISSING.get(expected, f'generate it with {_GENERATE}')}."
         ) from None
     except IsADirectoryError:
         raise OwfError(

@@ -774,11 +774,31 @@ def test_write_fails_with_owf_error_when_path_is_directory(tmp_path):
         lambda p: load_symmetric_key(p, HUB_KEY),
     ],
 )
-def test_load_missing_file_says_how_to_generate_one(tmp_path, load):
+def test_load_missing_file_says_what_to_do(tmp_path, load):
     path = tmp_path / "absent.key"
-    with pytest.raises(OwfError, match="does not exist; generate .* `owf keys") as err:
+    with pytest.raises(OwfError, match="does not exist: ") as err:
         load(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("load", "says"),
+    [
+        (load_encryption_public_key, "ask the hub operator for the hub's public key"),
+        (lambda p: load_symmetric_key(p, SYSTEM_KEY), "ask the hub operator for the system"),
+        (load_signing_private_key, "`owf keys generate signing --org ORG`"),
+        (lambda p: load_symmetric_key(p, HUB_KEY), "restore the hub's keys folder"),
+    ],
+)
+def test_a_missing_key_an_organisation_must_not_make_says_to_ask_the_hub(tmp_path, load, says):
+    """Found in review: every missing key file said to generate one, which an organisation
+    must never do for the hub's public key (the hub could not open its package) or the
+    system key (its people would link with no other organisation's)."""
+    with pytest.raises(OwfError) as err:
+        load(tmp_path / "absent.key")
+    assert says in str(err.value)
+    if "ask the hub" in says:
+        assert "never generate one yourself" in str(err.value)
 
 
 def test_load_directory_says_it_is_a_directory(tmp_path):
