@@ -65,7 +65,9 @@ def echo_err(message: str) -> None:
 
 @standard_app.command("validate")
 def standard_validate(
-    file: Annotated[Path, typer.Argument(help="Extract file (CSV) in the standard's columns.")],
+    file: Annotated[
+        Path, typer.Argument(help="Extract file (CSV or XLSX) in the standard's columns.")
+    ],
     extract: Annotated[
         str, typer.Option("--extract", "-e", help="Extract type, e.g. staff_in_post.")
     ],

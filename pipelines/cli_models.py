@@ -10,7 +10,7 @@ import typer
 from pipelines.errors import OwfError
 
 models_app = typer.Typer(
-    help="The dbt models: generate, build, docs, headline.", no_args_is_help=True
+    help="The dbt models: generate, build, unit-test, headline, docs.", no_args_is_help=True
 )
 HubOpt = Annotated[
     Path | None,

@@ -242,7 +242,7 @@ def keys_generate(
             f"public key {public_key_b64(key.public_key())} (fingerprint {key_fingerprint(key.public_key())})"
         )
         typer.echo(
-            f"send the .pub file to the hub, which registers it with: owf keys register --org {org} --public-key {org}-signing.pub"
+            f"send the .pub file to the hub, which registers it with: owf keys register --org {org} --public-key {out / f'{org}-signing.pub'}"
         )
     elif kind == "hub":
         key = generate_encryption_key()
