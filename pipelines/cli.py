@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -325,7 +326,21 @@ def version() -> None:
     typer.echo(f"owf {__version__}, common workforce data standard v{load_standard().version}")
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """A key file others can read is a warning to the analyst, not a Python one: found in
+    review, it printed the warning's source file and line of code. Other warnings as usual."""
+    from pipelines.crypto.keys import KeyFilePermissionWarning
+
+    if issubclass(category, KeyFilePermissionWarning):
+        return f"warning: {message}\n"
+    return _python_warning_line(message, category, filename, lineno, line)
+
+
+_python_warning_line = warnings.formatwarning
+
+
 def main() -> None:
+    warnings.formatwarning = _warning_line
     try:
         app()
     except OwfError as exc:

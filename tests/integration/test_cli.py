@@ -117,6 +117,17 @@ def test_user_mistakes_found_in_review_are_messages_not_traces(tmp_path, governa
     assert not (tmp_path / "s").exists()
 
 
+def test_a_key_file_others_can_read_is_one_line_of_warning(tmp_path):
+    """Found in review: the warning came with Python's file, line number and line of code."""
+    assert owf("keys", "generate", "system", "--out", tmp_path).returncode == 0
+    key = tmp_path / "system-pseudonymisation.key"
+    key.chmod(0o666)
+    result = owf("keys", "register-system", "--key", key, "--governance", tmp_path / "none")
+    [line] = [x for x in result.stderr.splitlines() if "other users" in x]
+    assert line.startswith("warning: key file") and "chmod 600" in line
+    assert ".py:" not in result.stderr and "KeyFilePermissionWarning" not in result.stderr
+
+
 def test_standard_docs_check_passes():
     result = owf("standard", "docs", "--check")
     assert result.returncode == 0, result.stderr
