@@ -36,6 +36,7 @@ class Quarantined:
     package: Path
     receipt: dict
     status: str = "quarantined"
+    package_sha256: str | None = None
 
     @property
     def releasable(self) -> bool:
@@ -64,7 +65,8 @@ def list_quarantined(
     with connect(paths, write=False, on_wait=on_wait) as wh:
         rows = wh.execute(
             "SELECT submission_id, org_code, extract, period, decided_at, status_reason,"
-            " package_file, status FROM raw.submissions WHERE list_contains($statuses, status)"
+            " package_file, status, package_sha256 FROM raw.submissions"
+            " WHERE list_contains($statuses, status)"
             " ORDER BY decided_at, submission_id",
             {"statuses": list(statuses)},
         ).fetchall()
@@ -79,8 +81,9 @@ def list_quarantined(
             held_dir(paths, status, org) / file,
             _receipt(paths, _safe_org(org or ""), sid),
             status,
+            sha,
         )
-        for sid, org, ext, period, at, reason, file, status in rows
+        for sid, org, ext, period, at, reason, file, status, sha in rows
     ]
 
 
@@ -164,6 +167,17 @@ def release(paths: HubPaths, submission_id: str, note: str, actor: str) -> str:
         sha = hashlib.sha256(q.package.read_bytes()).hexdigest()
     except FileNotFoundError:
         raise _taken_meanwhile(paths, q, "release") from None
+    if q.package_sha256 and sha != q.package_sha256:
+        # Found in review: a file damaged since it was quarantined was ingested as a new
+        # package, refused under a record of its own and moved to refused/_unknown/, while
+        # the message said the submission was "now held as quarantined" there.
+        raise OwfError(
+            f"the file {q.package} is not the package quarantined as {q.submission_id}: its"
+            f" SHA-256 is {sha[:16]}..., the package's was {q.package_sha256[:16]}..., so it"
+            " was changed or damaged since. Nothing was done. Restore the file from the hub's"
+            " backup and release it again, or discard the submission and ask"
+            f" {q.org_code} to submit again."
+        )
     result = ingest(paths, [q.package], release={sha: note}, actor=actor)
     if not result.outcomes:  # the package was gone once the warehouse was held
         raise _taken_meanwhile(paths, q, "release")

@@ -971,6 +971,39 @@ def test_plausibility_failure_is_quarantined_and_can_be_released(world, tmp_path
     assert [r[3] for r in submissions(paths) if r[6] == q.submission_id] == ["discarded"]
 
 
+def test_a_quarantined_package_damaged_since_is_not_released_as_a_new_one(world, tmp_path):
+    """Found in review: a quarantined file truncated since was ingested by `release` as a new
+    package, refused under a record of its own (moved to refused/_unknown/), and the message
+    said the submission was now held as quarantined there; the original record stayed
+    quarantined with its file gone. Now the release says the file is not the package and
+    changes nothing."""
+    from pipelines.hub.quarantine import list_quarantined, release
+
+    paths = fresh_hub(world, tmp_path)
+    pkg = _reseal(
+        world,
+        paths,
+        world["packages"][("RW1", "staff_in_post", "2026-10")],
+        lambda t: _set(_set(t, "fte", 2, 1.8), "contracted_hours", 2, 67.5),
+        "bigfte",
+    )
+    drop(paths, pkg)
+    run(paths)
+    [q] = list_quarantined(paths)
+    data = q.package.read_bytes()
+    q.package.write_bytes(data[: len(data) // 2])
+    head = paths.audit_head.read_bytes()
+    with pytest.raises(OwfError, match="is not the package quarantined") as refusal:
+        release(paths, q.submission_id, "confirmed with RW1", "tester")
+    assert "Nothing was done" in str(refusal.value)
+    assert paths.audit_head.read_bytes() == head and q.package.exists()
+    assert [(x.submission_id, x.status) for x in list_quarantined(paths)] == [
+        (q.submission_id, "quarantined")
+    ]
+    q.package.write_bytes(data)  # restored from the backup: released as before
+    assert release(paths, q.submission_id, "confirmed with RW1", "tester") == "accepted"
+
+
 def test_a_released_submission_superseded_on_arrival_names_its_successor(world, tmp_path):
     """Released after a later package for the same month was accepted: it lands superseded,
     and its record names the submission that supersedes it and takes the retention of the
