@@ -295,7 +295,10 @@ def decrypt_package(
         wanted = raw.manifest.get("hub_key_fingerprint")
         have = key_fingerprint(hub_private_key.public_key())
         hint = (
-            f" It was encrypted to hub key {wanted}, not this hub's key {have}."
+            f" It was encrypted to hub key {wanted}, not this hub's key {have}: the"
+            " organisation's hub-encryption.pub is another hub's (or one it made itself)."
+            " Send it this hub's public key (keys/hub-encryption.pub) and ask it to prepare the"
+            " package again with that key."
             if wanted != have
             else " It was altered after it was made."
         )

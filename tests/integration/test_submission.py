@@ -260,6 +260,7 @@ def test_wrong_hub_key_fails(world, package_bytes):
     with pytest.raises(PackageError) as exc:
         open_package(package_bytes, world["signing"]["RW1"].public_key(), generate_encryption_key())
     assert exc.value.reason == "wrong_hub_key" and "encrypted to hub key" in str(exc.value)
+    assert "ask it to prepare the package again with that key" in str(exc.value)
 
 
 def test_wrong_signature_fails(world, package_bytes):
