@@ -176,8 +176,16 @@ def _this_run(result) -> str:
         int(meta.get(s, 0))
         for s in ("accepted", "superseded", "quarantined", "refused", "duplicate")
     )
-    if gone > 0:
-        parts.append(f"{gone:,} taken by another run meanwhile")
+    # Found in review: packages of an earlier run cut short, filed by this run first (their
+    # decisions are that run's), were said to be "taken by another run meanwhile".
+    earlier = min(max(gone, 0), int(meta.get("filed_for_earlier_run", 0)))
+    if earlier:
+        parts.append(
+            f"{earlier:,} filed for an earlier run that stopped before filing them (its"
+            " decisions stand; their receipts are written)"
+        )
+    if gone - earlier > 0:
+        parts.append(f"{gone - earlier:,} taken by another run meanwhile")
     return (
         f"this run: {packages:,} package(s): "
         + (", ".join(parts) or "none decided")

@@ -139,6 +139,9 @@ class IngestResult:
     # Files asked for that had left their folder by the time this run held the warehouse
     # lock: another run took them (its decision stands), so this run records nothing of them.
     gone: list[Path] = field(default_factory=list)
+    # Packages of an earlier run cut short after its commit, filed by this run first (their
+    # decisions are that run's): they are among `gone` when this run was asked for them.
+    filed_for_earlier_run: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for p in self.outcomes if p.status == status)
@@ -375,7 +378,9 @@ def ingest(
     # month, which the Dagster process then held through the dbt build that follows. Given
     # back here: without it W2's peak went from 2.7 to 3.0 GB (docs/benchmarks.md).
     pa.default_memory_pool().release_unused()
-    result = IngestResult(pending, round(time.monotonic() - started, 3), stages, gone)
+    result = IngestResult(
+        pending, round(time.monotonic() - started, 3), stages, gone, filed_for_earlier_run=finished
+    )
     say("ingested: " + ", ".join(f"{n} {s}" for s, n in result.summary().items()))
     return result
 

@@ -1699,9 +1699,15 @@ def test_a_run_stopped_after_its_commit_is_finished_by_the_next(world, tmp_path,
     assert held.exists() and fine.exists() and not list(paths.receipts.rglob("*.json"))
     assert list(paths.filing.glob("*.json"))
 
-    run(paths, periods=["2026-10"])
+    result = run(paths, periods=["2026-10"])
     assert not list(paths.inbox.iterdir()) and not list(paths.filing.glob("*.json"))
     assert _events(paths, "duplicate") == 0
+    # What `owf hub ingest` says of them (found in review: "taken by another run meanwhile").
+    from pipelines.cli_hub import _this_run
+
+    said = _this_run(result)
+    assert "2 filed for an earlier run that stopped before filing them" in said, said
+    assert "another run" not in said
     assert receipt(paths, "SC101", "accepted")["what_to_do"].startswith("Nothing: the submission")
     r = receipt(paths, "RW1", "quarantined")
     assert r["plausibility_only"] is True and r["findings"]

@@ -108,6 +108,7 @@ def ingest_submissions(context: dg.AssetExecutionContext, config: IngestConfig, 
     common = {
         "packages": dg.MetadataValue.int(len(packages)),
         **{k: dg.MetadataValue.int(v) for k, v in summary.items()},
+        "filed_for_earlier_run": dg.MetadataValue.int(result.filed_for_earlier_run),
         "seconds": dg.MetadataValue.float(result.seconds),
     }
     yield dg.MaterializeResult(
