@@ -628,7 +628,10 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection, src: LoadedSource) -> None:
                     "malformed_row",
                     mixed,
                     src.display,
-                    f", so {total_rejects:,} rows could not be read",
+                    # Not a count: DuckDB sets aside only the lines it trips on, not the
+                    # rows it misreads around them (found in review: "1 rows could not be
+                    # read" of a file with 1,400 lines after the change).
+                    ", so the file cannot be read as it is and is refused whole",
                 )
             )
             con.execute("DROP TABLE IF EXISTS owf_reject_errors")
