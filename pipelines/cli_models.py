@@ -20,8 +20,16 @@ HubOpt = Annotated[
 
 def _paths(hub: Path | None):
     from pipelines.hub.home import HubPaths
+    from pipelines.hub.warehouse import missing_warehouse
 
-    return HubPaths.given(hub)
+    # A hub must be set up there (found in review: on a folder that is none, `owf models
+    # build` said to ingest first, and `owf hub ingest` then said there was no hub), and a
+    # lost warehouse is named as lost, not as "ingest some submissions first".
+    paths = HubPaths.given(hub, exists=True)
+    lost = missing_warehouse(paths)
+    if lost:
+        raise OwfError(lost)
+    return paths
 
 
 @models_app.command("generate")

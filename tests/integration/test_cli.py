@@ -188,11 +188,19 @@ def test_a_hub_command_on_a_folder_with_no_hub_says_so_and_makes_nothing(tmp_pat
 
 
 def test_models_unit_test_without_a_warehouse_says_to_build_first(tmp_path):
+    assert owf("hub", "init", "--hub", tmp_path / "hub").returncode == 0
     result = owf("models", "unit-test", "--hub", tmp_path / "hub")
     assert result.returncode != 0
     assert "no warehouse at" in result.stderr
     assert "owf models build, or make demo" in result.stderr.replace("\n", " ")
     assert not (tmp_path / "hub" / "warehouse.duckdb").exists()
+    # A folder that is no hub (found in review: build said to ingest first, and ingest then
+    # said there was no hub): every models command names `owf hub init`, and makes nothing.
+    for command in ("build", "unit-test", "headline", "docs"):
+        result = owf("models", command, "--hub", tmp_path / "no-hub")
+        assert result.returncode == 2, (command, result.stderr)
+        assert "no hub at" in result.stderr and "owf hub init" in result.stderr
+    assert not (tmp_path / "no-hub").exists()
 
 
 def test_keys_generate_writes_nothing_when_any_of_the_files_exists(tmp_path):
