@@ -720,7 +720,11 @@ def _settle(spec, exempt, values, hidden, k, across, prepared, copies) -> None:
                         shown = members[~h[members]]
                         small = np.nansum(values[measure][hid]) if len(hid) else 0
                         exact_rest = not np.nan_to_num(values[measure][shown]).any()
-                        if len(hid) and exact_rest and 0 < small <= k[hid].max():
+                        # A hidden sum of 0 counts too: cells hidden with their row (its
+                        # people 1..k) can be 0, and an exact total of 0 then gives each
+                        # back as 0 - a rate of 0 on one person (found in review: sickness
+                        # OTHER_UNKNOWN, five organisations).
+                        if len(hid) and exact_rest and small <= k[hid].max():
                             for t in totals:
                                 _suppress_linked(spec, hidden, t, measure)
                             total_hidden = True

@@ -825,8 +825,15 @@ def test_the_stability_index_does_not_give_back_leavers_that_turnover_suppressed
     assert _hidden(protected_turnover, "leavers")[(t["org_code"] == "B").to_numpy()].all()
     assert alone.loc[b_s, "stability_index"].round(3).eq(0.75).all()
     assert followed.loc[b_s, ["stability_index", "system_stability_index"]].isna().all().all()
+    # The all-organisations row: its joiners are an exact 0 over A's and B's joiners, hidden
+    # with their leavers (this made-up month has no joiners), which would give both back as
+    # 0; so they are hidden, and with them its leavers (end = start - leavers + joiners),
+    # which the index would reveal: the index follows.
     total = (s["level"] == "all_organisations").to_numpy()
-    assert followed.loc[total, "stability_index"].notna().all()
+    total_t = (t["level"] == "all_organisations").to_numpy()
+    assert _hidden(protected_turnover, "joiners")[total_t].all()
+    assert _hidden(protected_turnover, "leavers")[total_t].all()
+    assert followed.loc[total, "stability_index"].isna().all()
 
 
 def test_a_spec_that_follows_a_table_not_yet_protected_is_an_error():
@@ -1231,6 +1238,45 @@ def test_an_exact_total_of_hidden_cells_and_zeros_is_hidden_when_small():
     kept = protect(_reasons({"RW1": 1, "U81003": 1, "RW2": 20}), REASONS_SPEC, _resolver({}))
     assert kept["people"].isna().tolist() == [True, True, False, False]
     assert kept.loc[3, "people"] == 22  # the system row stays exact
+
+
+def test_an_exact_total_of_zero_does_not_give_back_the_zeros_hidden_with_their_rows():
+    """Found in review: the system's people absent of a staff group was 0, published
+    exactly, and every organisation's cell of it was 0 or hidden with its row (1 to 7
+    people): so each hidden one was 0, and the rate on one person's absence with it. The
+    exact total is now hidden where the hidden cells add up to 0 too."""
+    spec = TableSpec.from_meta(
+        {
+            "exempt_when": {"level": ["system"]},
+            "counts": ["headcount", "people_absent"],
+            "cell_size": "headcount",
+            "additive": [
+                {
+                    "measures": ["headcount", "people_absent"],
+                    "group_by": ["staff_group"],
+                    "across": "org_code",
+                    "total_where": {"level": "system"},
+                }
+            ],
+        }
+    )
+    frame = pd.DataFrame(
+        {
+            "level": ["organisation"] * 3 + ["system"],
+            "org_code": ["A", "B", "C", "SYSTEM"],
+            "staff_group": ["OTHER"] * 4,
+            "headcount": [1, 2, 30, 33],
+            "people_absent": [0, 0, 0, 0],
+        }
+    )
+    out = protect(frame, spec, _resolver({}))
+    absent = out["people_absent"].isna().tolist()
+    assert absent[:2] == [True, True] and out.loc[2, "people_absent"] == 0
+    assert absent[3], "the system's exact 0 would give A's and B's hidden cells back as 0"
+    # A system total that is not 0 over the hidden cells stays exact, as before.
+    frame.loc[2, "people_absent"], frame.loc[3, "people_absent"] = 12, 12
+    kept = protect(frame, spec, _resolver({}))
+    assert kept.loc[3, "people_absent"] == 12
 
 
 def test_a_cell_tied_to_others_of_its_row_is_not_hidden_alone():
