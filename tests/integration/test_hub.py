@@ -980,14 +980,7 @@ def test_a_quarantined_package_damaged_since_is_not_released_as_a_new_one(world,
     from pipelines.hub.quarantine import list_quarantined, release
 
     paths = fresh_hub(world, tmp_path)
-    pkg = _reseal(
-        world,
-        paths,
-        world["packages"][("RW1", "staff_in_post", "2026-10")],
-        lambda t: _set(_set(t, "fte", 2, 1.8), "contracted_hours", 2, 67.5),
-        "bigfte",
-    )
-    drop(paths, pkg)
+    drop(paths, _bigfte(world, paths))
     run(paths)
     [q] = list_quarantined(paths)
     data = q.package.read_bytes()
