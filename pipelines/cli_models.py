@@ -24,11 +24,14 @@ def _paths(hub: Path | None):
 
     # A hub must be set up there (found in review: on a folder that is none, `owf models
     # build` said to ingest first, and `owf hub ingest` then said there was no hub), and a
-    # lost warehouse is named as lost, not as "ingest some submissions first".
-    paths = HubPaths.given(hub, exists=True)
+    # lost warehouse is named as lost, not as "ingest some submissions first". A warehouse
+    # is enough: the models need no keys (a copy of a hub's warehouse and registry builds).
+    paths = HubPaths.given(hub)
     lost = missing_warehouse(paths)
     if lost:
         raise OwfError(lost)
+    if not paths.warehouse.exists():
+        HubPaths.given(hub, exists=True)  # says there is no hub there, naming owf hub init
     return paths
 
 
