@@ -35,6 +35,14 @@ Governance = Annotated[
         help="Governance folder (default: the project's governance/ or $OWF_GOVERNANCE).",
     ),
 ]
+RegistryFolder = Annotated[
+    Path | None,
+    typer.Option(
+        "--governance",
+        help="The registry folder to write (holding organisations.yaml); default: the hub's"
+        " registry, see --hub.",
+    ),
+]
 RegistryHub = Annotated[
     Path | None,
     typer.Option(
@@ -310,7 +318,7 @@ def keys_register(
         Path,
         typer.Option("--public-key", help="The organisation's signing public key file (.pub)."),
     ],
-    governance: Governance = None,
+    governance: RegistryFolder = None,
     hub: RegistryHub = None,
     key_id: Annotated[
         str | None, typer.Option(help="Label for the key (default: ORG-YYYYMMDD).")
@@ -367,7 +375,7 @@ def keys_register_system(
         Path,
         typer.Option("--key", help="The system pseudonymisation key file it distributed."),
     ],
-    governance: Governance = None,
+    governance: RegistryFolder = None,
     hub: RegistryHub = None,
 ) -> None:
     """Hub side: register the system pseudonymisation key's check value (not the key) in
