@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 from pathlib import Path
+
+from pipelines.errors import OwfError
 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
@@ -54,8 +57,6 @@ def check_report_path(report: str | os.PathLike[str] | None, *inputs: Path) -> N
     """Refuse, before any work, a report path (--json) that is one of the command's inputs
     or a folder. Found in review: `owf submit check export.csv --json export.csv` replaced
     the export with the report."""
-    from pipelines.errors import OwfError
-
     if report is None:
         return
     report = Path(report)
@@ -73,10 +74,6 @@ def check_report_path(report: str | os.PathLike[str] | None, *inputs: Path) -> N
 
 def write_report(report: str | os.PathLike[str] | None, data: dict) -> None:
     """Write a JSON report whole (--json), or say why it cannot be written."""
-    import json
-
-    from pipelines.errors import OwfError
-
     if report is None:
         return
     report = Path(report)

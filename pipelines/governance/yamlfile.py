@@ -156,7 +156,6 @@ def _cycle(node: yaml.Node | None) -> int | None:
 
 def _bad_timestamp_row(node: yaml.Node | None) -> int | None:
     """The row of the first scalar YAML takes for a date that is no date."""
-
     stack = [node] if node is not None else []
     while stack:
         n = stack.pop()

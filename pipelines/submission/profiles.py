@@ -116,11 +116,19 @@ def available_profiles(governance: Path | None = None) -> list[str]:
     return [STANDARD_PROFILE] + sorted(names)
 
 
+def _not_a_folder(path: Path, governance: Path | None) -> None:
+    if path.is_dir():
+        raise OwfError(
+            f"mapping profile {path} is a folder: give a profile's name, or the path of its"
+            f" .yaml file (available: {', '.join(available_profiles(governance))})"
+        )
+
+
 def _check_columns_sent_or_ignored(path: Path, data: dict) -> None:
     """A column is sent or ignored, never both. Found in review: a profile mapping
     `local_job_title: {from: Full Name}` with Full Name still under `ignore` packaged every
     person's name as their job title (a name is no pattern the identifier scan can know)."""
-    ignored = {header_key(str(c)): str(c) for c in data.get("ignore") or []}
+    ignored = {header_key(str(c)) for c in data.get("ignore") or []}
     for field_name, spec in data["columns"].items():
         source = spec.get("from")
         if source is not None and header_key(str(source)) in ignored:
@@ -143,21 +151,13 @@ def load_profile(
             STANDARD_PROFILE, "files already in the standard's columns", extract.name, {}
         )
     path = Path(name_or_path)
-    if path.is_dir():
-        raise OwfError(
-            f"mapping profile {path} is a folder: give a profile's name, or the path of its"
-            f" .yaml file (available: {', '.join(available_profiles(governance))})"
-        )
+    _not_a_folder(path, governance)  # given as a path
     if path.suffix not in (".yaml", ".yml"):
         candidates = [d / f"{name_or_path}.yaml" for d in profiles_dirs(governance)]
         path = next((c for c in candidates if c.exists()), candidates[0])
     else:
         candidates = [path]
-    if path.is_dir():  # "name.yaml" that is a folder
-        raise OwfError(
-            f"mapping profile {path} is a folder: give a profile's name, or the path of its"
-            f" .yaml file (available: {', '.join(available_profiles(governance))})"
-        )
+    _not_a_folder(path, governance)  # a name whose <name>.yaml is a folder
     if not path.exists():
         raise OwfError(
             f"mapping profile {name_or_path!r} not found (looked for"
