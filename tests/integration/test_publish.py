@@ -470,9 +470,10 @@ def test_stayers_are_hidden_wherever_turnover_hides_the_12_month_leavers(world):
 # Counts of distinct people: someone in two organisations (or staff groups) counts once in
 # the total, so the cells add up to at least it.
 DISTINCT_PEOPLE = frozenset({"headcount", "people", "people_absent", "substantive_headcount"})
-# Turnover's staff groups add up to at least the organisation's ALL row (someone in two
-# groups, or moving between groups, is in more than one group's figures).
+# Turnover's and stability's staff groups add up to at least the organisation's ALL row
+# (someone in two groups, or moving between groups, is in more than one group's figures).
 AT_LEAST = {
+    "stability": {"headcount_start", "stayers", "stayers_in_system"},
     "turnover": {
         "headcount_start",
         "headcount_end",
