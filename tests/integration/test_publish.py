@@ -480,7 +480,7 @@ AT_LEAST = {
         "leavers",
         "joiners",
         "leavers_staying_in_system",
-    }
+    },
 }
 
 
