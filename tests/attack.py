@@ -104,7 +104,10 @@ def recovered_cells(
     """
     exempt = exempt_mask(published, spec).to_numpy()
     found = []
-    measures = sorted({m for a in spec.additive for m in a.measures} | set(spec.copy_measures))
+    measures = sorted(
+        ({m for a in spec.additive for m in a.measures} | set(spec.copy_measures))
+        - set(spec.unpublished)  # the attacker has only what is published
+    )
     tried = 0
     for measure in measures:
         hidden = hidden_mask(published, measure)
@@ -202,12 +205,12 @@ def primary_rule_violations(
     suppressed."""
     problems = []
     exempt = exempt_mask(original, spec).to_numpy()
-    hidden = {m: hidden_mask(published, m) for m in spec.measures}
+    hidden = {m: hidden_mask(published, m) for m in spec.published_measures}
     for i in range(len(original)):
         orgs = tuple(str(original.at[i, c]) for c in spec.org_columns)
         policy = policy_of(orgs)
         k = policy.suppress_max
-        for col in spec.measures:
+        for col in spec.published_measures:
             orig, pub = original.at[i, col], published.at[i, col]
             where = f"row {i} {orgs} {col}: original {orig}, published {pub}"
             if hidden[col][i]:

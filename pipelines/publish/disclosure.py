@@ -146,6 +146,13 @@ class TableSpec:
     # organisations), a hidden row still says "at least 1", and counting such rows against
     # an exact total pinned them (found in review: 78 flows cells recovered exactly).
     omit_suppressed_rows: bool = False
+    # Measures controlled (primary and secondary suppression, so the rates on them are hidden
+    # with them) but not published: where another table publishes the same figure, two
+    # tables hiding it in different cells publish each other's hidden cells (found in
+    # review: temporary_staffing's substantive headcount is vacancies', and 55 cells hidden
+    # in one were published in the other). The column is left out of the published table
+    # and of its `suppressed` text.
+    unpublished: tuple[str, ...] = ()
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -184,6 +191,7 @@ class TableSpec:
             hidden_with={k: tuple(v) for k, v in meta.get("hidden_with", {}).items()},
             audit=tuple(meta.get("audit", [])),
             omit_suppressed_rows=bool(meta.get("omit_suppressed_rows", False)),
+            unpublished=tuple(meta.get("unpublished", [])),
             rate_parts={
                 rate: tuple(
                     RateFormula.from_meta(f) for f in (fs if isinstance(fs, list) else [fs])
@@ -206,6 +214,11 @@ class TableSpec:
     @property
     def measures(self) -> tuple[str, ...]:
         return self.counts + self.magnitudes + tuple(self.rates)
+
+    @property
+    def published_measures(self) -> tuple[str, ...]:
+        """The measures the published table holds (all but `unpublished`)."""
+        return tuple(c for c in self.measures if c not in self.unpublished)
 
 
 def omitted_rows(protected: pd.DataFrame, spec: TableSpec) -> np.ndarray:
@@ -339,7 +352,7 @@ def protect(
     for col, decimals in spec.unrestricted.items():
         out[col] = round_decimals(out[col].to_numpy(dtype="float64"), decimals)
     out[SUPPRESSED_COLUMN] = pd.Series(
-        suppressed_labels(spec.measures, hidden, n), index=out.index, dtype="object"
+        suppressed_labels(spec.published_measures, hidden, n), index=out.index, dtype="object"
     )
     return out
 

@@ -517,9 +517,13 @@ def control(
 def _published_rows(
     visible: pd.DataFrame, protected: pd.DataFrame, spec
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(visible, protected) without the rows the spec leaves out (omitted_rows); the two are
-    index-aligned, and stay so."""
+    """(visible, protected) without the rows the spec leaves out (omitted_rows), and the
+    protected rows without the columns it does not publish (`unpublished`: the visible rows,
+    the figures before control, keep them for checks); the two are index-aligned, and stay
+    so."""
     omit = omitted_rows(protected, spec)
+    if spec.unpublished:
+        protected = protected.drop(columns=list(spec.unpublished))
     if not omit.any():
         return visible, protected
     return visible[~omit].reset_index(drop=True), protected[~omit].reset_index(drop=True)
@@ -799,7 +803,7 @@ def _dictionary(
             "| column | description |",
             "|---|---|",
         ]
-        lines += [f"| `{c}` | {d} |" for c, d in m.columns.items()]
+        lines += [f"| `{c}` | {d} |" for c, d in m.columns.items() if c not in m.spec.unpublished]
         lines.append(
             f"| `{SUPPRESSED_COLUMN}` | The row's suppressed columns, comma-separated (empty: none). |"
         )

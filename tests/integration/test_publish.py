@@ -467,6 +467,37 @@ def test_stayers_are_hidden_wherever_turnover_hides_the_12_month_leavers(world):
     assert shown == [], f"{len(shown)} of {len(rows)}: {shown[:3]}"
 
 
+def test_the_substantive_headcount_is_published_by_vacancies_alone(world):
+    """Found in review: temporary_staffing and vacancies both published the substantive
+    headcount, the same people, hidden in different cells: 55 cells of the demo hidden in one
+    were published in the other (3 the other way). temporary_staffing controls it - its share
+    is hidden with it - and does not publish it, in any format or in the dictionary."""
+    folder = world["outcome"].folder
+    with duckdb.connect(str(folder / "published.duckdb"), read_only=True) as con:
+        columns = {
+            t: {d[0] for d in con.execute(f"SELECT * FROM {t} LIMIT 0").description}
+            for t in ("temporary_staffing", "vacancies")
+        }
+        labels = con.execute(
+            "SELECT count(*) FROM temporary_staffing WHERE suppressed LIKE '%substantive%'"
+        ).fetchone()[0]
+        hidden_shares = con.execute(
+            "SELECT count(*) FROM temporary_staffing WHERE temporary_share_of_fte IS NULL"
+            " AND level = 'organisation'"
+        ).fetchone()[0]
+    assert "substantive_headcount" not in columns["temporary_staffing"]
+    assert "substantive_headcount" in columns["vacancies"]
+    assert labels == 0
+    assert hidden_shares > 0, "the share is still hidden where the substantive people are few"
+    parquet = pd.read_parquet(folder / "parquet" / "temporary_staffing.parquet")
+    assert "substantive_headcount" not in parquet.columns
+    header = (folder / "csv" / "temporary_staffing.csv").read_text().splitlines()[0]
+    assert "substantive_headcount" not in header.split(",")
+    dictionary = (folder / "data_dictionary.md").read_text()
+    section = dictionary.split("## temporary_staffing\n", 1)[1].split("\n## ", 1)[0]
+    assert "`substantive_headcount`" not in section
+
+
 # Counts of distinct people: someone in two organisations (or staff groups) counts once in
 # the total, so the cells add up to at least it.
 DISTINCT_PEOPLE = frozenset({"headcount", "people", "people_absent", "substantive_headcount"})
