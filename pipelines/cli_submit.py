@@ -206,8 +206,9 @@ def keys_generate(
     from pipelines.crypto.pseudonymise import require_ods_code
     from pipelines.crypto.signing import generate_signing_key, key_fingerprint, public_key_b64
 
-    # Every file is checked before any is written: a pair half-replaced (a new private key
-    # beside the old public one) would sign packages the hub cannot verify.
+    # Every file is checked before any is written, and a pair is written together
+    # (written_together): a pair half-replaced (a new private key beside the old public one)
+    # would sign packages the hub cannot verify.
     targets = {
         "signing": [f"{org}-signing.key", f"{org}-signing.pub"],
         "hub": ["hub-encryption.key", "hub-encryption.pub", "hub-pseudonymisation.key"],
@@ -239,10 +240,11 @@ def keys_generate(
     if kind == "signing":
         key = generate_signing_key()
         key_id = f"{org}-{dt.date.today():%Y%m%d}"
-        kf.write_private_key(out / f"{org}-signing.key", key, overwrite=overwrite)
-        kf.write_public_key(
-            out / f"{org}-signing.pub", key.public_key(), key_id, overwrite=overwrite
-        )
+        with kf.written_together():
+            kf.write_private_key(out / f"{org}-signing.key", key, overwrite=overwrite)
+            kf.write_public_key(
+                out / f"{org}-signing.pub", key.public_key(), key_id, overwrite=overwrite
+            )
         typer.echo(
             f"wrote {out / f'{org}-signing.key'} (private, 0600) and {out / f'{org}-signing.pub'}"
         )
@@ -254,15 +256,16 @@ def keys_generate(
         )
     elif kind == "hub":
         key = generate_encryption_key()
-        kf.write_private_key(out / "hub-encryption.key", key, overwrite=overwrite)
-        kf.write_public_key(
-            out / "hub-encryption.pub", key.public_key(), "hub", overwrite=overwrite
-        )
-        kf.write_symmetric_key(
-            out / "hub-pseudonymisation.key",
-            kf.generate_symmetric_key(kf.HUB_KEY, epoch),
-            overwrite=overwrite,
-        )
+        with kf.written_together():
+            kf.write_private_key(out / "hub-encryption.key", key, overwrite=overwrite)
+            kf.write_public_key(
+                out / "hub-encryption.pub", key.public_key(), "hub", overwrite=overwrite
+            )
+            kf.write_symmetric_key(
+                out / "hub-pseudonymisation.key",
+                kf.generate_symmetric_key(kf.HUB_KEY, epoch),
+                overwrite=overwrite,
+            )
         typer.echo(
             f"wrote {out / 'hub-encryption.key'} and {out / 'hub-pseudonymisation.key'} (private, 0600; never leave the hub)"
         )

@@ -17,7 +17,8 @@ Three formats:
   generation of the key this is), the creation date and base64 of 32 random bytes.
 
 Secret files are created with mode 0600 from the start (never readable by others, not even
-briefly), never overwritten unless asked, and replaced atomically when they are. Loading a
+briefly), never overwritten unless asked, and replaced atomically when they are; the files
+of a pair are written together (`written_together`). Loading a
 secret file that other users can read or change emits a KeyFilePermissionWarning (a
 UserWarning, shown once per file by default) naming the file and the `chmod` that fixes it;
 the key is still returned, because refusing would stop a submission over something the
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import contextvars
 import datetime as dt
 import json
 import os
@@ -45,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from pipelines.errors import OwfError
+from pipelines.files import fsync_dir
 
 SYSTEM_KEY = "system-pseudonymisation-key"
 HUB_KEY = "hub-pseudonymisation-key"
@@ -168,6 +172,53 @@ def _create_exclusive(path: Path, data: bytes, mode: int) -> None:
     os.close(fd)
 
 
+# The key files being written together (written_together): (staged file, target, overwrite).
+_BATCH: contextvars.ContextVar[list[tuple[Path, Path, bool]] | None] = contextvars.ContextVar(
+    "key_files_batch", default=None
+)
+
+
+@contextlib.contextmanager
+def written_together():
+    """Write the key files of one pair (or set) as one: inside the block each is written to a
+    new file beside its target; when the block ends, they are renamed into place together.
+    If writing any of them fails (a full disk, a folder not writable), none of the targets
+    is created or changed - not a new private key beside the old public key, which would
+    sign packages the hub cannot verify. A file that must not be overwritten and appeared
+    meanwhile is refused before any is renamed."""
+    if _BATCH.get() is not None:
+        raise RuntimeError("written_together() blocks do not nest")
+    batch: list[tuple[Path, Path, bool]] = []
+    token = _BATCH.set(batch)
+    try:
+        yield
+    except BaseException:
+        for staged, _, _ in batch:
+            staged.unlink(missing_ok=True)
+        raise
+    finally:
+        _BATCH.reset(token)
+    try:
+        for _, target, overwrite in batch:
+            if not overwrite and (target.exists() or target.is_symlink()):
+                raise OwfError(
+                    f"key file {target} already exists; refusing to overwrite it, since a lost"
+                    " key cannot be recovered. Nothing was written. Move it aside first."
+                )
+        target = None
+        for staged, target, _ in batch:
+            os.replace(staged, target)
+        for folder in {t.parent for _, t, _ in batch}:
+            target = folder
+            fsync_dir(folder)
+    except OSError as exc:
+        failed = Path(target or batch[0][1])
+        raise _not_writable(failed, failed.parent, exc.strerror) from None
+    finally:
+        for staged, _, _ in batch:
+            staged.unlink(missing_ok=True)
+
+
 def _write_file(path: str | os.PathLike[str], data: bytes, *, mode: int, overwrite: bool) -> Path:
     path = Path(path)
     if path.is_dir():
@@ -182,10 +233,14 @@ def _write_file(path: str | os.PathLike[str], data: bytes, *, mode: int, overwri
         raise _not_writable(path, path.parent)
     # Write a new file beside the target and rename it into place: the target is never
     # half-written, and the new file has its final mode from its first byte.
-    target = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp") if overwrite else path
+    batch = _BATCH.get()
+    staged = overwrite or batch is not None
+    target = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp") if staged else path
     try:
         _create_exclusive(target, data, mode)
-        if overwrite:
+        if batch is not None:
+            batch.append((target, path, overwrite))
+        elif overwrite:
             os.replace(target, path)
     except FileExistsError:
         raise OwfError(

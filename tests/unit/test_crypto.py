@@ -719,6 +719,73 @@ def test_write_with_overwrite_replaces_file_atomically_with_mode_0600(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem"]
 
 
+def _fail_on_write(monkeypatch, call: int) -> None:
+    """Make the `call`-th key file written fail as a full disk would (a true boundary: the
+    operating system's write)."""
+    from pipelines.crypto import keys as kf
+
+    real, calls = kf._create_exclusive, []
+
+    def create(path, data, mode):
+        calls.append(path)
+        if len(calls) == call:
+            raise OSError(28, "No space left on device")
+        real(path, data, mode)
+
+    monkeypatch.setattr(kf, "_create_exclusive", create)
+
+
+def _write_pair(folder, key, *, overwrite):
+    from pipelines.crypto import keys as kf
+
+    with kf.written_together():
+        write_private_key(folder / "RW1-signing.key", key, overwrite=overwrite)
+        write_public_key(folder / "RW1-signing.pub", key.public_key(), "RW1-1", overwrite=overwrite)
+
+
+def test_a_pair_replaced_together_is_left_whole_when_its_second_half_fails(tmp_path, monkeypatch):
+    """Left over from review: `owf keys generate --overwrite` replaced a pair's halves one at a
+    time, so a failure between them left a new private key beside the old public key, which
+    signs packages the hub cannot verify. Now neither half changes."""
+    old = generate_signing_key()
+    _write_pair(tmp_path, old, overwrite=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    _fail_on_write(monkeypatch, call=2)
+    with pytest.raises(OwfError, match="No space left on device") as err:
+        _write_pair(tmp_path, generate_signing_key(), overwrite=True)
+    assert "RW1-signing.pub" in str(err.value)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+    new = generate_signing_key()
+    _write_pair(tmp_path, new, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RW1-signing.key", "RW1-signing.pub"]
+    loaded = load_signing_private_key(tmp_path / "RW1-signing.key")
+    assert loaded.private_bytes_raw() == new.private_bytes_raw()
+    public = load_signing_public_key(tmp_path / "RW1-signing.pub")
+    assert public.public_bytes_raw() == new.public_key().public_bytes_raw()
+
+
+def test_a_new_pair_whose_second_half_fails_leaves_no_file(tmp_path, monkeypatch):
+    _fail_on_write(monkeypatch, call=2)
+    with pytest.raises(OwfError, match="No space left on device"):
+        _write_pair(tmp_path, generate_signing_key(), overwrite=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pair_is_not_written_over_a_file_that_appeared_while_it_was_written(tmp_path):
+    from pipelines.crypto import keys as kf
+
+    key = generate_signing_key()
+    with pytest.raises(OwfError, match="already exists") as err:
+        with kf.written_together():
+            write_private_key(tmp_path / "RW1-signing.key", key)
+            (tmp_path / "RW1-signing.key").write_bytes(b"someone else's")
+            write_public_key(tmp_path / "RW1-signing.pub", key.public_key(), "RW1-1")
+    assert "Nothing was written" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RW1-signing.key"]
+    assert (tmp_path / "RW1-signing.key").read_bytes() == b"someone else's"
+
+
 def test_write_fails_with_owf_error_when_parent_is_a_file(tmp_path):
     # Fails even for root, unlike a read-only directory.
     (tmp_path / "file").write_text("x")
