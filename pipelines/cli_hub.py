@@ -152,6 +152,25 @@ def hub_ingest(
     raise typer.Exit(0 if result.success else 1)
 
 
+def _say_what_is_arriving(paths) -> set[str]:
+    """Name the packages still arriving (ingest.arriving_packages), which wait in the inbox;
+    their names."""
+    from pipelines.hub.ingest import ARRIVING_SECONDS, arriving_packages
+
+    arriving = arriving_packages(paths)
+    if arriving:
+        shown = ", ".join(f"{p.name} ({age:.0f} s ago)" for p, age in arriving[:10]) + (
+            f" and {len(arriving) - 10} more" if len(arriving) > 10 else ""
+        )
+        typer.echo(
+            f"  still arriving: {len(arriving)} package(s) in {paths.inbox} are shorter than"
+            f" their header says and were written in the last {ARRIVING_SECONDS // 60}"
+            f" minutes: {shown}. They wait for the next run; one still short after"
+            f" {ARRIVING_SECONDS // 60} minutes is refused as truncated (send it again)."
+        )
+    return {p.name for p, _ in arriving}
+
+
 def _this_run(result) -> str:
     """What the run just did, before the table of everything the hub holds."""
     from pipelines.defs.ingest import INGEST_ASSET, SUBMISSIONS_KEY
@@ -199,11 +218,12 @@ def _this_run(result) -> str:
 
 def _say_what_is_not_a_package(paths) -> None:
     """Name what sits in the inbox but is not taken as a package (a CSV dropped there, a
-    package renamed to upper case, a folder), so that it is not waited on in silence.
-    Dotfiles are packages still being written (or a desktop's own files): not named."""
+    package renamed to upper case, a folder), so that it is not waited on in silence, and
+    the packages still arriving. Dotfiles are packages still being written (or a desktop's
+    own files): not named."""
     from pipelines.hub.ingest import SUFFIX, inbox_packages
 
-    taken = {p.name for p in inbox_packages(paths)}
+    taken = {p.name for p in inbox_packages(paths)} | _say_what_is_arriving(paths)
     others = sorted(
         p for p in paths.inbox.iterdir() if not p.name.startswith(".") and p.name not in taken
     )

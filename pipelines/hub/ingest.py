@@ -67,10 +67,14 @@ from pipelines.submission.package import (
     decrypt_package,
     payload_arrow_type,
     read_package,
+    still_short,
     verify_package,
 )
 
 VOLUME_MIN_PREVIOUS_ROWS = 20
+# A package shorter than its header says, last written less than this long ago, is taken to
+# be still arriving and waits in the inbox; after it, it is taken and refused as truncated.
+ARRIVING_SECONDS = 15 * 60
 MAX_REASONS_PER_RULE = 200
 
 
@@ -201,8 +205,23 @@ def _keys_under_lock(paths: HubPaths, keys: HubKeys | None) -> HubKeys:
 
 def inbox_packages(paths: HubPaths) -> list[Path]:
     """Packages waiting in the inbox, oldest first (partly written files are dotfiles). A file
-    that a run removes between the listing and its stat is no longer waiting: left out."""
-    found = []
+    that a run removes between the listing and its stat is no longer waiting: left out; so is
+    a package still arriving (arriving_packages)."""
+    return _inbox(paths)[0]
+
+
+def arriving_packages(paths: HubPaths) -> list[tuple[Path, float]]:
+    """Files in the inbox that are the start of a longer package (its header says so), last
+    written less than ARRIVING_SECONDS ago, with their age in seconds: a transfer that
+    writes the file in place, rather than renaming a finished file in, is still under way.
+    They wait in the inbox; one still short after ARRIVING_SECONDS is taken, and refused as
+    truncated (found in review: a package caught half-copied was refused at once)."""
+    return _inbox(paths)[1]
+
+
+def _inbox(paths: HubPaths) -> tuple[list[Path], list[tuple[Path, float]]]:
+    found, arriving = [], []
+    now = time.time()
     for p in paths.inbox.glob(f"*{SUFFIX}"):
         if p.name.startswith("."):
             continue
@@ -210,9 +229,14 @@ def inbox_packages(paths: HubPaths) -> list[Path]:
             st = p.stat()
         except FileNotFoundError:
             continue
-        if stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        age = now - st.st_mtime
+        if age < ARRIVING_SECONDS and still_short(p):
+            arriving.append((p, max(age, 0.0)))
+        else:
             found.append((st.st_mtime_ns, p.name, p))
-    return [p for _, _, p in sorted(found)]
+    return [p for _, _, p in sorted(found)], sorted(arriving, key=lambda a: a[0].name)
 
 
 def _fault_pause() -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -205,6 +206,37 @@ def seal_parts(
     )
     signature = sign(signing_key, body)
     return body + struct.pack(">H", len(signature)) + signature
+
+
+def still_short(path: Path) -> bool:
+    """Whether the file is the start of a package that its own header says is longer (or too
+    short yet to say): what a transfer writing in place leaves while it is under way. False
+    for a file that does not start like a package, or whose lengths cannot be a package's.
+    Reads only the few header bytes, not the file."""
+    try:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(12)
+            if head[:8] != MAGIC[: min(len(head), 8)]:
+                return False
+            if len(head) < 12:
+                return True
+            (mlen,) = struct.unpack(">I", head[8:12])
+            if mlen > MAX_MANIFEST_BYTES:
+                return False
+            need = 12 + mlen + 8
+            if size < need:
+                return True
+            fh.seek(12 + mlen)
+            (clen,) = struct.unpack(">Q", fh.read(8))
+            need += clen + 2
+            if size < need:
+                return True
+            fh.seek(need - 2)
+            (slen,) = struct.unpack(">H", fh.read(2))
+            return size < need + slen
+    except (OSError, struct.error):
+        return False
 
 
 def read_package(data: bytes, display: str = "the package") -> RawPackage:

@@ -2211,6 +2211,52 @@ def test_owf_hub_ingest_names_what_in_the_inbox_is_not_a_package(world, tmp_path
     assert ".partly-written" not in r.stdout
 
 
+def _write_aged(path: Path, data: bytes, seconds: float) -> None:
+    path.write_bytes(data)
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_package_still_arriving_waits_in_the_inbox_and_one_stopped_short_is_refused(
+    world, tmp_path
+):
+    """Left over from review: no file-age check. A transfer that writes the package in place
+    (not a finished file renamed in) was caught half-way and refused as truncated at once.
+    A file shorter than its header says, written in the last 15 minutes, now waits; written
+    in full, it is ingested; still short after 15 minutes, it is refused as truncated."""
+    paths = fresh_hub(world, tmp_path)
+    whole = world["packages"][("SC101", "vacancies", "2026-10")].read_bytes()
+    arriving = paths.inbox / "SC101_vacancies.owfpkg"
+    arriving.write_bytes(whole[: len(whole) // 2])
+    (paths.inbox / "SC101_empty.owfpkg").write_bytes(b"")
+    owf = str(Path(sys.executable).parent / "owf")
+    ingest_cmd = [owf, "hub", "ingest", "--hub", str(paths.root)]
+    r = subprocess.run(ingest_cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "nothing to ingest" in r.stdout
+    assert "still arriving: 2 package(s)" in r.stdout
+    assert "SC101_vacancies.owfpkg (" in r.stdout and "SC101_empty.owfpkg (" in r.stdout
+    assert "not ingested" not in r.stdout
+    assert arriving.exists() and (paths.inbox / "SC101_empty.owfpkg").exists()
+    assert not paths.warehouse.exists() or submissions(paths) == []
+    assert not list(paths.refused.rglob("*.owfpkg"))
+    # The transfer finishes: the next run takes it.
+    arriving.write_bytes(whole)
+    (paths.inbox / "SC101_empty.owfpkg").unlink()
+    r = subprocess.run(ingest_cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [s[:4] for s in submissions(paths)] == [("SC101", "vacancies", "2026-10", "accepted")]
+    assert "still arriving" not in r.stdout
+    # One that stopped short 20 minutes ago is taken, and refused as truncated.
+    other = world["packages"][("SC101", "staff_in_post", "2026-10")].read_bytes()
+    _write_aged(paths.inbox / "SC101_sip.owfpkg", other[:5000], 20 * 60)
+    r = subprocess.run(ingest_cmd, capture_output=True, text=True)
+    assert "still arriving" not in r.stdout
+    assert "1 refused" in r.stdout, r.stdout
+    [refused] = [s for s in submissions(paths) if s[3] == "refused"]
+    assert "truncated" in refused[4], refused
+
+
 def test_identical_files_that_are_no_package_are_one_record_and_one_held_file(world, tmp_path):
     """Found in review: two identical files refused as they were read (an interrupted
     transfer sent twice, two empty files) shared one record and receipt; both moved to
@@ -2221,10 +2267,11 @@ def test_identical_files_that_are_no_package_are_one_record_and_one_held_file(wo
 
     paths = fresh_hub(world, tmp_path)
     part = world["packages"][("RW1", "staff_in_post", "2026-10")].read_bytes()[:2000]
-    (paths.inbox / "RW1_partial.owfpkg").write_bytes(part)
-    (paths.inbox / "RW1_partial_retry.owfpkg").write_bytes(part)
+    # Interrupted an hour ago: no longer taken to be arriving (ingest.ARRIVING_SECONDS).
+    for name in ("RW1_partial.owfpkg", "RW1_partial_retry.owfpkg"):
+        _write_aged(paths.inbox / name, part, 3600)
     ingest(paths)
-    (paths.inbox / "RW1_partial_again.owfpkg").write_bytes(part)
+    _write_aged(paths.inbox / "RW1_partial_again.owfpkg", part, 3600)
     ingest(paths)
     [held] = list_quarantined(paths)
     assert held.status == "refused" and held.package.exists()
