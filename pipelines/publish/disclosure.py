@@ -153,6 +153,12 @@ class TableSpec:
     # in one were published in the other). The column is left out of the published table
     # and of its `suppressed` text.
     unpublished: tuple[str, ...] = ()
+    # measure -> a measure of the same row it is never more than (turnover's leavers staying
+    # in the system are some of the row's leavers). A hidden cell beside its bound shown as 0
+    # is 0, so it protects nothing: found in review, 3 leavers staying in the system hidden
+    # as second cells sat beside published leavers of 0. Where that is so, the bound is
+    # hidden too (a hidden 0 leaves the cell unknown), with the pairing that follows.
+    bounded_by: dict = field(default_factory=dict)
 
     @classmethod
     def from_meta(cls, meta: dict) -> TableSpec:
@@ -192,6 +198,7 @@ class TableSpec:
             audit=tuple(meta.get("audit", [])),
             omit_suppressed_rows=bool(meta.get("omit_suppressed_rows", False)),
             unpublished=tuple(meta.get("unpublished", [])),
+            bounded_by=dict(meta.get("bounded_by", {})),
             rate_parts={
                 rate: tuple(
                     RateFormula.from_meta(f) for f in (fs if isinstance(fs, list) else [fs])
@@ -594,7 +601,7 @@ def _secondary(
     The second cell is the smallest non-zero remaining member (a zero only if there is no
     other; once suppressed it could be anything). Where there is no other member - the total
     is that one cell - the total is suppressed instead, even at system level."""
-    if not spec.additive and not spec.copies_of and not spec.row_identities:
+    if not spec.additive and not spec.copies_of and not spec.row_identities and not spec.bounded_by:
         return
     k = k if k is not None else np.zeros(len(frame))
     across = {a.across: frame[a.across].astype(str).to_numpy() for a in spec.additive}
@@ -690,6 +697,10 @@ def _settle(spec, exempt, values, hidden, k, across, prepared, copies) -> None:
     changed = True
     while changed:
         changed = False
+        for cell, bound in spec.bounded_by.items():
+            for r in np.flatnonzero(hidden[cell] & ~hidden[bound] & (values[bound] == 0)):
+                _suppress_linked(spec, hidden, r, bound)
+                changed = True
         for identity in spec.row_identities:
             stack = np.column_stack([hidden[c] for c in identity])
             for r in np.flatnonzero(stack.sum(axis=1) == 1):
@@ -747,9 +758,21 @@ def _settle(spec, exempt, values, hidden, k, across, prepared, copies) -> None:
                     candidates = members[~h[members]]
                     if len(candidates):
                         v = np.nan_to_num(values[measure][candidates], nan=np.inf)
+                        # A zero beside its bound shown as 0 (bounded_by) is known: last.
+                        bound = spec.bounded_by.get(measure)
+                        known = (
+                            ~hidden[bound][candidates] & (values[bound][candidates] == 0)
+                            if bound
+                            else np.zeros(len(candidates), dtype=bool)
+                        )
                         order = sorted(
                             range(len(candidates)),
-                            key=lambda j: (v[j] == 0, v[j], across[add.across][candidates[j]]),
+                            key=lambda j: (
+                                v[j] == 0,
+                                bool(known[j]),
+                                v[j],
+                                across[add.across][candidates[j]],
+                            ),
                         )
                         _suppress_linked(spec, hidden, candidates[order[0]], measure)
                         changed = True

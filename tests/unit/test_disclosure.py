@@ -571,6 +571,48 @@ def test_flows_leave_out_their_suppressed_rows_so_they_cannot_be_counted():
     assert visible[key].equals(published[key])
 
 
+def test_leaving_reasons_leave_out_their_suppressed_rows_so_they_cannot_be_counted():
+    """Found in review: a leaving_reasons row exists only where someone left for that reason,
+    so a row published as suppressed said "at least 1", and no row said none. With the
+    all-organisations leavers of the month exact (turnover), counting an organisation's rows
+    pinned its hidden leavers to within 1 (9 cells of the demo), to 0 where it had no row
+    (4), and 45 reason cells to 1..3. Rows whose leavers are hidden are now left out."""
+    gov = load_governance(PROJECT_ROOT / "governance")
+    [model] = [m for m in published_models() if m.name == "leaving_reasons"]
+    assert model.spec.omit_suppressed_rows
+    rows = [
+        ("RW1", "RESIGNATION_WLB", 2),
+        ("RW1", "RETIREMENT_AGE", 30),
+        ("RW1", "END_OF_FIXED_TERM", 12),
+        ("RW2", "RESIGNATION_WLB", 1),
+        ("RW2", "RETIREMENT_AGE", 25),
+        ("RW3", "DISMISSAL", 1),
+        ("RW3", "RETIREMENT_AGE", 40),
+    ]
+    frame = pd.DataFrame(rows, columns=["org_code", "leaving_reason", "leavers"])
+    frame["level"] = "organisation"
+    totals = frame.groupby("leaving_reason", as_index=False)["leavers"].sum()
+    totals["level"], totals["org_code"] = "all_organisations", "ALL_ORGANISATIONS"
+    frame = pd.concat([frame, totals[frame.columns]], ignore_index=True)
+    frame["period"], frame["reason_category"], frame["reason_label"] = "2026-10", "c", "l"
+    visible, published = control(frame, model, gov)
+    assert len(visible) == len(published)
+    assert published["leavers"].notna().all() and (published[SUPPRESSED_COLUMN] == "").all()
+    kept = dataclasses.replace(model, spec=replace(model.spec, omit_suppressed_rows=False))
+    _, marked = control(frame, kept, gov)
+    hidden = marked["leavers"].isna()
+    assert hidden.sum() >= 4  # the small reasons, and what protects them
+    assert marked[~hidden].reset_index(drop=True).equals(published)
+    # Nobody can tell whether RW3 had a dismissal, nor count RW2's reasons.
+    shown = published[published["level"] == "organisation"]
+    assert "DISMISSAL" not in set(shown["leaving_reason"])
+    # The reasons only one or two organisations had are hidden in the added-up rows too (a
+    # total of one cell, or an exact small total over hidden ones), and so left out.
+    assert published.loc[published["level"] == "all_organisations", "leaving_reason"].tolist() == [
+        "RETIREMENT_AGE"
+    ]
+
+
 def test_a_total_made_of_one_suppressed_cell_is_suppressed_itself():
     spec = spec_of("pub_leaving_reasons")
     frame = pd.DataFrame(
@@ -1246,6 +1288,39 @@ def test_a_suppressed_staff_group_s_leavers_are_not_the_organisation_s_less_the_
     out = protect(frame, spec_of("pub_turnover"), _resolver({}))
     groups = out[out["staff_group"] != "ALL"].set_index("staff_group")["leavers"]
     assert pd.isna(groups["MIDWIVES"]) and groups.isna().sum() == 2
+
+
+def _staying_known_to_be_zero(out: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose hidden leavers staying in the system sit beside leavers shown as 0."""
+    return out[_hidden(out, "leavers_staying_in_system") & out["leavers"].eq(0)]
+
+
+def test_no_hidden_leavers_staying_in_the_system_sit_beside_leavers_shown_as_0():
+    """Found in review: the leavers staying in the system are some of the row's leavers, so
+    one hidden beside leavers published as 0 is 0 and protects nothing (3 cells of the demo,
+    each the second cell of an organisation's 2 ambulance staff staying). A zero whose
+    leavers are hidden is chosen instead, and where there is none the leavers go too."""
+    columns = turnover(_system({}, [], Policy(7, 5))).columns
+    rows = [
+        _turnover_row("2026-10", "organisation", "A", "AMBULANCE", 194, 192, 2, 0, 2),
+        _turnover_row("2026-10", "organisation", "A", "CENTRAL_FUNCTIONS", 53, 53, 0, 0, 0),
+        _turnover_row("2026-10", "organisation", "A", "MANAGERS", 23, 25, 0, 2, 0),
+        _turnover_row("2026-10", "organisation", "A", "ALL", 270, 272, 0, 2, 0),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    spec = spec_of("pub_turnover")
+    before = protect(frame, replace(spec, bounded_by={}), _resolver({}))
+    assert _staying_known_to_be_zero(before)["staff_group"].tolist() == ["CENTRAL_FUNCTIONS"]
+    out = protect(frame, spec, _resolver({}))
+    assert _staying_known_to_be_zero(out).empty
+    groups = out.set_index("staff_group")
+    assert _hidden(out, "leavers_staying_in_system")[(out["staff_group"] == "MANAGERS")].all()
+    assert groups.loc["CENTRAL_FUNCTIONS", SUPPRESSED_COLUMN] == ""
+    # Without the managers, the only zero left is beside leavers shown as 0: they go too.
+    alone = protect(frame[frame["staff_group"] != "MANAGERS"], spec, _resolver({}))
+    assert _staying_known_to_be_zero(alone).empty
+    central = alone[alone["staff_group"] == "CENTRAL_FUNCTIONS"]
+    assert _hidden(central, "leavers_staying_in_system").all() and central["leavers"].isna().all()
 
 
 def test_a_rate_worked_out_from_published_cells_gives_no_count_back():
