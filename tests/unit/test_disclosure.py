@@ -662,8 +662,9 @@ def test_a_completeness_share_of_a_small_organisation_is_suppressed():
             "period": ["2026-10"] * 3,
             "org_code": ["SMALL", "LARGE", "LARGE"],
             "check_name": ["completeness_disability"] * 2 + ["missing_submissions"],
-            "share_complete": [0.6, 0.9123, None],
+            "share_complete": [0.6, 0.9126, None],
             "assignments": [5, 412, None],
+            "complete_assignments": [3, 376, None],
             "affected_count": [None, None, None],
             "missing_submissions": [None, None, 1.0],
             "details": [None, None, "vacancies"],
@@ -671,11 +672,40 @@ def test_a_completeness_share_of_a_small_organisation_is_suppressed():
         }
     )
     out = protect(frame, spec, lambda orgs: Policy(7, 5))
-    # 3 of 5 assignments recorded: the share would say so. 412 -> 410, the share kept.
-    assert _values(out["share_complete"]) == [None, 0.912, None]
+    # 3 of 5 assignments recorded: the share would say so. 412 -> 410, and the share is
+    # worked out from the rounded counts: 375 / 410.
+    assert _values(out["share_complete"]) == [None, 0.915, None]
     assert _values(out["assignments"]) == [None, 410, None]
     assert out[SUPPRESSED_COLUMN].tolist()[0] == "assignments,share_complete"
     assert _values(out["missing_submissions"]) == [None, None, 1.0]
+
+
+def test_a_completeness_share_tells_nothing_its_rounded_counts_do_not():
+    """A share to three decimals beside assignments rounded to 5 gave the exact counts back,
+    as turnover's rates did (found in review): 488 of 494 and 492 of 496 both publish 495
+    assignments, but their shares were 0.988 and 0.992. Both now publish 490 / 495."""
+    spec = spec_of("pub_data_quality")
+    shares = []
+    for complete, assignments in ((488, 494), (492, 496)):
+        frame = pd.DataFrame(
+            {
+                "period": ["2026-10"],
+                "org_code": ["RW1"],
+                "check_name": ["completeness_ethnic_origin"],
+                "share_complete": [complete / assignments],
+                "assignments": [assignments],
+                "complete_assignments": [complete],
+                "affected_count": [None],
+                "missing_submissions": [None],
+                "details": [None],
+                "status": ["ok"],
+            }
+        )
+        out = protect(frame, spec, lambda orgs: Policy(7, 5))
+        assert _values(out["assignments"]) == [495]
+        shares.append(_values(out["share_complete"])[0])
+    assert round(488 / 494, 3) != round(492 / 496, 3)
+    assert shares == [round(490 / 495, 3)] * 2
 
 
 def test_a_suppressed_sickness_reason_is_not_one_minus_the_other_shares():

@@ -4,6 +4,9 @@ select
     check_name,
     case when check_name like 'completeness_%' then value end as share_complete,
     case when check_name like 'completeness_%' then base_count end as assignments,
+    -- The assignments with the field filled: controlled, not published (pub_data_quality.yml),
+    -- so that the share is worked out from it rounded, as published counts are.
+    case when check_name like 'completeness_%' then cast(round(value * base_count) as bigint) end as complete_assignments,
     case when check_name not like 'completeness_%' and check_name <> 'missing_submissions' then value end as affected_count,
     case when check_name = 'missing_submissions' then value end as missing_submissions,
     -- The count of distinct unmapped titles is not published: beside a suppressed
