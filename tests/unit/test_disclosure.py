@@ -526,6 +526,22 @@ def test_a_pair_s_flow_for_all_staff_groups_is_published_and_protects_its_groups
     assert [published[(to, "ALL")] for to in "BCD"] == [15, 30, 40]  # every pair's total
 
 
+def _published_without_hidden_rows(frame, model, gov, count: str, at_least_hidden: int):
+    """(visible, published) of a model whose spec leaves out suppressed rows, checked against
+    the same spec without the option: every row is there then, the hidden ones marked (the
+    count of them is the leak); with it, exactly the marked rows are gone, the rest as they
+    were. `at_least_hidden`: how many rows the case must hide."""
+    visible, published = control(frame, model, gov)
+    assert len(visible) == len(published)
+    assert published[count].notna().all() and (published[SUPPRESSED_COLUMN] == "").all()
+    kept = dataclasses.replace(model, spec=replace(model.spec, omit_suppressed_rows=False))
+    _, marked = control(frame, kept, gov)
+    hidden = marked[count].isna()
+    assert hidden.sum() >= at_least_hidden
+    assert marked[~hidden].reset_index(drop=True).equals(published)
+    return visible, published
+
+
 def test_flows_leave_out_their_suppressed_rows_so_they_cannot_be_counted():
     """Found in review: a flows row exists only where someone moved, so a row published as
     suppressed still said "at least 1"; with the all-organisations leavers staying in the
@@ -557,16 +573,7 @@ def test_flows_leave_out_their_suppressed_rows_so_they_cannot_be_counted():
             "people": [r[3] for r in rows],
         }
     )
-    visible, published = control(frame, model, gov)
-    assert len(visible) == len(published)
-    assert published["people"].notna().all() and (published[SUPPRESSED_COLUMN] == "").all()
-    # Without the option every row is there, the hidden ones marked: the count of them is
-    # the leak. With it, exactly the marked rows are gone, and the rest are as they were.
-    kept = dataclasses.replace(model, spec=replace(model.spec, omit_suppressed_rows=False))
-    _, marked = control(frame, kept, gov)
-    hidden = marked["people"].isna()
-    assert hidden.sum() >= 6  # the single moves, and what protects them
-    assert marked[~hidden].reset_index(drop=True).equals(published)
+    visible, published = _published_without_hidden_rows(frame, model, gov, "people", 6)
     key = ["from_org_code", "to_org_code", "staff_group"]
     assert visible[key].equals(published[key])
 
@@ -595,14 +602,7 @@ def test_leaving_reasons_leave_out_their_suppressed_rows_so_they_cannot_be_count
     totals["level"], totals["org_code"] = "all_organisations", "ALL_ORGANISATIONS"
     frame = pd.concat([frame, totals[frame.columns]], ignore_index=True)
     frame["period"], frame["reason_category"], frame["reason_label"] = "2026-10", "c", "l"
-    visible, published = control(frame, model, gov)
-    assert len(visible) == len(published)
-    assert published["leavers"].notna().all() and (published[SUPPRESSED_COLUMN] == "").all()
-    kept = dataclasses.replace(model, spec=replace(model.spec, omit_suppressed_rows=False))
-    _, marked = control(frame, kept, gov)
-    hidden = marked["leavers"].isna()
-    assert hidden.sum() >= 4  # the small reasons, and what protects them
-    assert marked[~hidden].reset_index(drop=True).equals(published)
+    _, published = _published_without_hidden_rows(frame, model, gov, "leavers", 4)
     # Nobody can tell whether RW3 had a dismissal, nor count RW2's reasons.
     shown = published[published["level"] == "organisation"]
     assert "DISMISSAL" not in set(shown["leaving_reason"])
