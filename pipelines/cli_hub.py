@@ -152,12 +152,10 @@ def hub_ingest(
     raise typer.Exit(0 if result.success else 1)
 
 
-def _say_what_is_arriving(paths) -> set[str]:
-    """Name the packages still arriving (ingest.arriving_packages), which wait in the inbox;
-    their names."""
-    from pipelines.hub.ingest import ARRIVING_SECONDS, arriving_packages
+def _say_what_is_arriving(paths, arriving) -> None:
+    """Name the packages still arriving (ingest.arriving_packages), which wait in the inbox."""
+    from pipelines.hub.ingest import ARRIVING_SECONDS
 
-    arriving = arriving_packages(paths)
     if arriving:
         shown = ", ".join(f"{p.name} ({age:.0f} s ago)" for p, age in arriving[:10]) + (
             f" and {len(arriving) - 10} more" if len(arriving) > 10 else ""
@@ -168,7 +166,6 @@ def _say_what_is_arriving(paths) -> set[str]:
             f" minutes: {shown}. They wait for the next run; one still short after"
             f" {ARRIVING_SECONDS // 60} minutes is refused as truncated (send it again)."
         )
-    return {p.name for p, _ in arriving}
 
 
 def _this_run(result) -> str:
@@ -221,9 +218,11 @@ def _say_what_is_not_a_package(paths) -> None:
     package renamed to upper case, a folder), so that it is not waited on in silence, and
     the packages still arriving. Dotfiles are packages still being written (or a desktop's
     own files): not named."""
-    from pipelines.hub.ingest import SUFFIX, inbox_packages
+    from pipelines.hub.ingest import SUFFIX, inbox_listing
 
-    taken = {p.name for p in inbox_packages(paths)} | _say_what_is_arriving(paths)
+    ready, arriving = inbox_listing(paths)
+    _say_what_is_arriving(paths, arriving)
+    taken = {p.name for p in ready} | {p.name for p, _ in arriving}
     others = sorted(
         p for p in paths.inbox.iterdir() if not p.name.startswith(".") and p.name not in taken
     )

@@ -207,7 +207,7 @@ def inbox_packages(paths: HubPaths) -> list[Path]:
     """Packages waiting in the inbox, oldest first (partly written files are dotfiles). A file
     that a run removes between the listing and its stat is no longer waiting: left out; so is
     a package still arriving (arriving_packages)."""
-    return _inbox(paths)[0]
+    return inbox_listing(paths)[0]
 
 
 def arriving_packages(paths: HubPaths) -> list[tuple[Path, float]]:
@@ -216,10 +216,11 @@ def arriving_packages(paths: HubPaths) -> list[tuple[Path, float]]:
     writes the file in place, rather than renaming a finished file in, is still under way.
     They wait in the inbox; one still short after ARRIVING_SECONDS is taken, and refused as
     truncated (found in review: a package caught half-copied was refused at once)."""
-    return _inbox(paths)[1]
+    return inbox_listing(paths)[1]
 
 
-def _inbox(paths: HubPaths) -> tuple[list[Path], list[tuple[Path, float]]]:
+def inbox_listing(paths: HubPaths) -> tuple[list[Path], list[tuple[Path, float]]]:
+    """(inbox_packages, arriving_packages) from one listing of the inbox."""
     found, arriving = [], []
     now = time.time()
     for p in paths.inbox.glob(f"*{SUFFIX}"):
