@@ -9,6 +9,7 @@ pandas computation from the generator's truth: counts exactly, rates to rounding
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -534,3 +535,654 @@ def test_unit_tests_run_outside_the_monthly_build(pipeline, tmp_path):
     assert len(units) == expected
     assert {r["unique_id"].split(".")[0] for r in run["results"]} <= {"unit_test", "operation"}
     assert (paths.dbt_target / "dbt.log").exists()
+
+
+# -- The other published marts against the truth --------------------------------------------
+# Each oracle follows DOMAIN.md's definition, and a model's documented local choice (its YAML
+# description) where it makes one. Where the generator writes no truth for a measure
+# (sickness, temporary staffing, vacancies: figures an organisation reports, not people), the
+# organisation's extract is the truth, as in the vacancy and sickness test above.
+
+
+def _same(expected: pd.Series, actual: pd.Series, tolerance: float = 1e-9) -> pd.Series:
+    """Equal to rounding, and a rate with no denominator (NaN; NULL in the mart) equal too."""
+    both_missing = expected.isna() & actual.isna()
+    return both_missing | ((expected - actual).abs() < tolerance)
+
+
+def _compare(expected: pd.DataFrame, model: pd.DataFrame, keys: list[str], exact, close) -> None:
+    """Every row of either side on both, counts exactly equal, measures equal to rounding."""
+    merged = expected.merge(model, on=keys, how="outer", suffixes=("", "_model"), indicator=True)
+    unmatched = merged[merged._merge != "both"]
+    assert unmatched.empty, unmatched[[*keys, "_merge"]].head(10).to_string()
+    for col in exact:
+        wrong = merged[merged[col] != merged[f"{col}_model"]]
+        assert wrong.empty, (col, wrong[[*keys, col, f"{col}_model"]].head(10).to_string())
+    for col, tolerance in close.items():
+        wrong = merged[~_same(merged[col], merged[f"{col}_model"], tolerance)]
+        assert wrong.empty, (col, wrong[[*keys, col, f"{col}_model"]].head(10).to_string())
+
+
+def _shares(governance, extract: str, field: str | None = None) -> set[str]:
+    """The organisations whose agreement covers an extract (and lists a field of it)."""
+    from pipelines.governance import load_governance
+
+    gov = load_governance(governance)
+    return {
+        org
+        for org in ORGS
+        if any(
+            field is None or field in a.permitted_fields(extract)
+            for a in gov.agreements_for(org, extract)
+        )
+    }
+
+
+@pytest.fixture(scope="module")
+def people_in_post(pipeline, truth):
+    """Every assignment in post (as `truth`), with its pay band, contract type and sector, and
+    its holder's attributes as the hub may hold them: age and age band at the census, gender,
+    ethnic category, and disability only where the organisation's agreement lists it."""
+    from pipelines.standard import load_standard
+
+    t = pipeline["synth"].truth_dir
+    cfg = pipeline["cfg"]
+    assignments = pd.read_parquet(
+        t / "assignments.parquet", columns=["assignment_key", "pay_band", "contract_type"]
+    )
+    people = pd.read_parquet(t / "people.parquet")
+    df = truth.merge(assignments, on="assignment_key").merge(people, on="person_key")
+    orgs = {o.ods_code: o for o in cfg.organisations}
+    df["sector"] = df.org_code.map(lambda o: orgs[o].sector)
+    census = pd.to_datetime(df.period) + pd.offsets.MonthEnd(0)
+    dob = pd.to_datetime(df.date_of_birth)
+    before_birthday = (census.dt.month < dob.dt.month) | (
+        (census.dt.month == dob.dt.month) & (census.dt.day < dob.dt.day)
+    )
+    age = census.dt.year - dob.dt.year - before_birthday.astype(int)
+    # An organisation that holds only an age band (no date of birth) sends the band it holds:
+    # the generator's is whole years of 365.25 days, a day out from the calendar age on some
+    # birthdays (SC101's 2026-04 census has one). The hub can only report the band it is sent.
+    band_only = df.org_code.map(lambda o: orgs[o].kind in cfg.age_band_only_kinds)
+    held = np.floor((census - dob).dt.days / 365.25).astype(int)
+    df["age"] = np.where(band_only, held, age)
+    bands = load_standard().codelists["age_band"].rows
+    minimum = np.array([int(r["min_age"]) for r in bands])
+    codes = np.array([r["code"] for r in bands], dtype=object)
+    df["age_band"] = codes[np.searchsorted(minimum, df.age, side="right") - 1]
+    governance = pipeline["paths"].governance
+    for field in ["ethnic_category", "disability"]:
+        df.loc[~df.org_code.isin(_shares(governance, "staff_in_post", field)), field] = None
+    return df
+
+
+def _main(df: pd.DataFrame, level: str, compared: list[str]) -> pd.DataFrame:
+    """Each person's main assignment at the level (DOMAIN.md: the largest FTE, ties broken
+    deterministically; int_person_months breaks them by organisation code, then assignment
+    pseudonym, which only the hub holds: the test checks no such tie would change what it
+    compares)."""
+    keys = ["period", "person_key"] + (["org_code"] if level == "organisation" else [])
+    top = df[df.fte == df.groupby(keys).fte.transform("max")]
+    top = top[top.org_code == top.groupby(keys).org_code.transform("min")]
+    assert (top.groupby(keys)[compared].nunique(dropna=False) <= 1).all().all()
+    main = top.drop_duplicates(keys).copy()
+    main["level"] = level
+    if level == "system":
+        main["org_code"] = "SYSTEM"
+    return main
+
+
+def _wres_group(code) -> str:
+    """DOMAIN.md: White is A, B, C; BME is D-S; not stated (Z) and not known (99 or missing)
+    kept separate."""
+    if code in {"A", "B", "C"}:
+        return "WHITE"
+    if code in set("DEFGHJKLMNPRS"):
+        return "BME"
+    return "NOT_STATED" if code == "Z" else "NOT_KNOWN"
+
+
+def _band_group(band) -> str:
+    """DOMAIN.md: Agenda for Change bands 1-9 (8a-8d each its own); medical and dental grades
+    and very senior managers sit outside AfC; other staff may have no band (local pay)."""
+    if band.startswith("AFC_"):
+        return band
+    if band.startswith("MED_"):
+        return "MEDICAL_AND_DENTAL"
+    return "VSM" if band == "VSM" else "OTHER_OR_NONE"
+
+
+def test_wres_indicator_1_matches_the_truth(wh, people_in_post):
+    """WRES indicator 1: the share of each pay band's staff in each ethnicity group, people
+    counted by their main assignment (fct_wres_indicator_1's YAML)."""
+    keys = ["period", "level", "org_code", "band_group", "wres_group"]
+    counts = []
+    for level in ["organisation", "system"]:
+        main = _main(people_in_post, level, ["pay_band", "ethnic_category"])
+        main["band_group"] = main.pay_band.map(_band_group)
+        main["wres_group"] = main.ethnic_category.map(_wres_group)
+        counts.append(main.groupby(keys).size().rename("headcount"))
+    expected = pd.concat(counts).reset_index()
+    expected["share_of_band"] = expected.headcount / expected.groupby(
+        keys[:-1]
+    ).headcount.transform("sum")
+    assert set(expected.wres_group) == {"WHITE", "BME", "NOT_STATED", "NOT_KNOWN"}
+    assert {"MEDICAL_AND_DENTAL", "VSM", "OTHER_OR_NONE", "AFC_8A"} <= set(expected.band_group)
+    model = _marts(
+        wh, f"SELECT {', '.join(keys)}, headcount, share_of_band FROM marts.fct_wres_indicator_1"
+    )
+    _compare(expected, model, keys, ["headcount"], {"share_of_band": 1e-9})
+
+
+def test_workforce_profile_matches_the_truth(wh, people_in_post):
+    """Age band, aged 55 and over, gender, disability, ethnic category and WRES group: each
+    person once per level, attributes of the main assignment; missing is NOT_RECORDED, and an
+    ethnic category missing is not known, 99 (fct_workforce_profile's YAML)."""
+    dimensions = [
+        "age_band",
+        "aged_55_and_over",
+        "gender",
+        "disability",
+        "ethnic_category",
+        "wres_group",
+    ]
+    counts = []
+    for level in ["organisation", "system"]:
+        main = _main(people_in_post, level, ["age_band", "disability", "ethnic_category"])
+        main["aged_55_and_over"] = (main.age >= 55).map({True: "Y", False: "N"})
+        main["wres_group"] = main.ethnic_category.map(_wres_group)
+        main["ethnic_category"] = main.ethnic_category.fillna("99")
+        main["gender"] = main.gender.fillna("NOT_RECORDED")
+        main["disability"] = main.disability.fillna("NOT_RECORDED")
+        for d in dimensions:
+            c = main.groupby(["period", "level", "org_code", d]).size().rename("headcount")
+            counts.append(
+                c.reset_index().rename(columns={d: "dimension_value"}).assign(dimension=d)
+            )
+    expected = pd.concat(counts)
+    keys = ["period", "level", "org_code", "dimension", "dimension_value"]
+    expected["share_of_headcount"] = expected.headcount / expected.groupby(
+        keys[:-1]
+    ).headcount.transform("sum")
+    # The hospice's agreement does not list disability: its people are not recorded.
+    assert "NOT_RECORDED" in set(expected[expected.dimension == "disability"].dimension_value)
+    assert (expected[expected.dimension == "aged_55_and_over"].dimension_value == "Y").any()
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys)}, headcount, share_of_headcount FROM marts.fct_workforce_profile",
+    )
+    _compare(expected, model, keys, ["headcount"], {"share_of_headcount": 1e-9})
+
+
+def test_in_post_by_pay_band_contract_type_and_sector_match_the_truth(wh, people_in_post):
+    """Headcount (distinct people at each level and breakdown), FTE (summed) and role count
+    (assignments) in total and by pay band, contract type and sector."""
+    df = people_in_post.assign(total="ALL")
+    frames = []
+    for dimension in ["total", "pay_band", "contract_type", "sector"]:
+        for level, by in [("organisation", ["org_code"]), ("system", [])]:
+            c = (
+                df.groupby(["period", *by, dimension])
+                .agg(
+                    headcount=("person_key", "nunique"),
+                    fte=("fte", "sum"),
+                    role_count=("assignment_key", "size"),
+                )
+                .reset_index()
+                .rename(columns={dimension: "dimension_value"})
+                .assign(level=level, dimension=dimension)
+            )
+            if level == "system":
+                c["org_code"] = "SYSTEM"
+            frames.append(c)
+    expected = pd.concat(frames)
+    keys = ["period", "level", "org_code", "dimension", "dimension_value"]
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys)}, headcount, fte, role_count FROM marts.fct_workforce_in_post"
+        " WHERE dimension IN ('total', 'pay_band', 'contract_type', 'sector')",
+    )
+    _compare(expected, model, keys, ["headcount", "role_count"], {"fte": 1e-6})
+    # Role count is at least the headcount, and above it for the system: some people hold
+    # two assignments.
+    total = expected[expected.dimension == "total"]
+    assert (total.role_count >= total.headcount).all()
+    assert (
+        total[total.level == "system"].role_count > total[total.level == "system"].headcount
+    ).all()
+
+
+def _population_windows(truth: pd.DataFrame, months: int) -> pd.DataFrame:
+    """Every population (an organisation or the system, whole or one staff group) compared
+    between the census `months` before and each census, from the truth: a person is in a
+    staff group's population when any assignment in post is in that group (DOMAIN.md: changing
+    staff group makes a leaver from that group)."""
+    m = truth[["period", "org_code", "staff_group", "person_key"]]
+    memberships = pd.concat(
+        [
+            m,
+            m.assign(staff_group="ALL"),
+            m.assign(org_code="SYSTEM"),
+            m.assign(org_code="SYSTEM", staff_group="ALL"),
+        ]
+    ).drop_duplicates()
+    by_period = {p: g.drop(columns="period") for p, g in memberships.groupby("period")}
+    periods = sorted(by_period)
+    keys = ["org_code", "staff_group", "person_key"]
+    frames = []
+    for i in range(months, len(periods)):
+        start, end = by_period[periods[i - months]], by_period[periods[i]]
+        in_system = set(end[(end.org_code == "SYSTEM") & (end.staff_group == "ALL")].person_key)
+        pair = start.merge(end, on=keys, how="outer", indicator=True)
+        pair["in_start"] = pair._merge != "right_only"
+        pair["in_end"] = pair._merge != "left_only"
+        pair["leaver"] = pair.in_start & ~pair.in_end
+        pair["joiner"] = pair.in_end & ~pair.in_start
+        pair["stayer"] = pair.in_start & pair.in_end
+        pair["in_system_at_end"] = pair.person_key.isin(in_system)
+        pair["leaver_in_system"] = pair.leaver & pair.in_system_at_end
+        pair["start_in_system"] = pair.in_start & pair.in_system_at_end
+        counts = pair.groupby(["org_code", "staff_group"]).agg(
+            headcount_start=("in_start", "sum"),
+            headcount_end=("in_end", "sum"),
+            leavers=("leaver", "sum"),
+            joiners=("joiner", "sum"),
+            stayers=("stayer", "sum"),
+            leavers_staying_in_system=("leaver_in_system", "sum"),
+            stayers_in_system=("start_in_system", "sum"),
+        )
+        frames.append(counts.reset_index().assign(period=periods[i]))
+    out = pd.concat(frames)
+    out["level"] = (out.org_code == "SYSTEM").map({True: "system", False: "organisation"})
+    # all_organisations: the organisations' counts added up (a move counts as a leaver here).
+    added = (
+        out[out.level == "organisation"]
+        .groupby(["period", "staff_group"])
+        .sum(numeric_only=True)
+        .reset_index()
+        .assign(level="all_organisations", org_code="ALL_ORGANISATIONS")
+    )
+    return pd.concat([out, added], ignore_index=True)
+
+
+@pytest.mark.parametrize("months", [1, 12])
+def test_turnover_by_staff_group_and_method_matches_the_truth(wh, pipeline, truth, months):
+    """Every row of fct_turnover: by staff group as well as in total, for all organisations
+    added up, and the Skills for Care method (leavers / current staff) for social care
+    organisations only, beside the NHS one (leavers / average of start and end headcount),
+    never mixed in one row."""
+    counts = _population_windows(truth, months)
+    nhs = counts.assign(
+        method="nhs_average_headcount",
+        denominator=(counts.headcount_start + counts.headcount_end) / 2,
+    )
+    social_care = {o.ods_code for o in pipeline["cfg"].organisations if o.sector == "SOCIAL_CARE"}
+    assert social_care
+    sfc = counts[(counts.level == "organisation") & counts.org_code.isin(social_care)]
+    sfc = sfc.assign(method="skills_for_care_current_staff", denominator=sfc.headcount_end)
+    expected = pd.concat([nhs, sfc], ignore_index=True)
+    expected["denominator"] = expected.denominator.astype(float)
+    zero = expected.denominator == 0
+    expected["leaver_rate"] = (expected.leavers / expected.denominator).mask(zero)
+    expected["joiner_rate"] = (expected.joiners / expected.denominator).mask(zero)
+    keys = ["period", "level", "org_code", "staff_group", "method"]
+    columns = [
+        "headcount_start",
+        "headcount_end",
+        "leavers",
+        "joiners",
+        "stayers",
+        "leavers_staying_in_system",
+    ]
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys + columns)}, denominator, leaver_rate, joiner_rate"
+        f" FROM marts.fct_turnover WHERE window_months = {months}",
+    )
+    expected = expected[keys + columns + ["denominator", "leaver_rate", "joiner_rate"]]
+    _compare(
+        expected,
+        model,
+        keys,
+        columns,
+        {"denominator": 1e-9, "leaver_rate": 1e-9, "joiner_rate": 1e-9},
+    )
+    groups = expected[(expected.staff_group != "ALL") & (expected.level == "system")]
+    if months == 12:
+        # Staff group changes: system leavers of a group who are still in the system.
+        assert groups.leavers_staying_in_system.sum() > 0
+
+
+def test_stability_by_staff_group_matches_the_truth(wh, truth):
+    """Stability index (DOMAIN.md): of the people in post in a population at the start of 12
+    months, the share still in it at the end; system_stability_index: still anywhere in the
+    system. By staff group and for all organisations added up as well as in total."""
+    expected = _population_windows(truth, 12)
+    expected = expected.assign(
+        stability_index=expected.stayers
+        / expected.headcount_start.where(expected.headcount_start > 0),
+        system_stability_index=expected.stayers_in_system
+        / expected.headcount_start.where(expected.headcount_start > 0),
+    )
+    keys = ["period", "level", "org_code", "staff_group"]
+    columns = ["headcount_start", "stayers", "stayers_in_system"]
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys + columns)}, stability_index, system_stability_index"
+        " FROM marts.fct_stability",
+    )
+    # A population with nobody at the start (joiners only) has a row with no index (NULL).
+    expected = expected[keys + columns + ["stability_index", "system_stability_index"]]
+    _compare(
+        expected,
+        model,
+        keys,
+        columns,
+        {"stability_index": 1e-9, "system_stability_index": 1e-9},
+    )
+
+
+def test_leaving_reasons_match_the_truth(wh, pipeline, truth):
+    """Each organisation's leavers of the month (in post at the previous census, not at this
+    one) by the reason their leaving was recorded under, from the truth's ended assignments.
+    Local choices (fct_leaving_reasons' YAML): a person counts once, under the reason of the
+    assignment that ended last (ties: the first reason code); a leaver without a record is
+    NOT_RECORDED; all_organisations adds the organisations up; no system row."""
+    a = pd.read_parquet(
+        pipeline["synth"].truth_dir / "assignments.parquet",
+        columns=["person_key", "org_code", "end_date", "end_kind", "leaving_reason"],
+    )
+    ended = a[a.end_kind.isin(["left_system", "moved_within_system"])].copy()
+    ended["end_date"] = pd.to_datetime(ended.end_date)
+    periods = sorted(truth.period.unique())
+    frames = []
+    for previous, period in zip(periods, periods[1:], strict=False):
+        s = truth[truth.period == previous][["org_code", "person_key"]].drop_duplicates()
+        e = truth[truth.period == period][["org_code", "person_key"]].drop_duplicates()
+        leavers = s.merge(e, how="left", indicator=True)
+        leavers = leavers[leavers._merge == "left_only"].drop(columns="_merge")
+        # In post at the previous census day (the assignment ends on it or later), not at this one.
+        first_census = pd.Timestamp(previous) + pd.offsets.MonthEnd(0)
+        last_census = pd.Timestamp(period) + pd.offsets.MonthEnd(0)
+        records = ended[(ended.end_date >= first_census) & (ended.end_date < last_census)]
+        records = records.sort_values(
+            ["end_date", "leaving_reason"], ascending=[False, True]
+        ).drop_duplicates(["org_code", "person_key"])
+        reasons = leavers.merge(records, how="left", on=["org_code", "person_key"])
+        reasons["leaving_reason"] = reasons.leaving_reason.fillna("NOT_RECORDED")
+        frames.append(
+            reasons.groupby(["org_code", "leaving_reason"])
+            .size()
+            .rename("leavers")
+            .reset_index()
+            .assign(period=period, level="organisation")
+        )
+    expected = pd.concat(frames, ignore_index=True)
+    added = (
+        expected.groupby(["period", "leaving_reason"])
+        .leavers.sum()
+        .reset_index()
+        .assign(level="all_organisations", org_code="ALL_ORGANISATIONS")
+    )
+    expected = pd.concat([expected, added], ignore_index=True)
+    # "Unknown" is common and reported as such (DOMAIN.md).
+    assert (expected.leaving_reason == "UNKNOWN").any()
+    keys = ["period", "level", "org_code", "leaving_reason"]
+    model = _marts(wh, f"SELECT {', '.join(keys)}, leavers FROM marts.fct_leaving_reasons")
+    _compare(expected, model, keys, ["leavers"], {})
+
+
+def _extract(pipeline, extract: str) -> pd.DataFrame:
+    """Every organisation's files of one extract, as the generator wrote them."""
+    import glob
+
+    files = sorted(glob.glob(str(pipeline["synth"].extracts_dir / "*" / f"{extract}_*.csv")))
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in files]
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+
+def _levels(df: pd.DataFrame, group: str = "staff_group") -> pd.DataFrame:
+    """Rows at each level: each organisation and the system, by staff group and for ALL."""
+    return pd.concat(
+        [
+            df.assign(level="organisation"),
+            df.assign(level="organisation", **{group: "ALL"}),
+            df.assign(level="system", org_code="SYSTEM"),
+            df.assign(level="system", org_code="SYSTEM", **{group: "ALL"}),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_sickness_absence_matches_the_extracts(wh, pipeline):
+    """Sickness absence rate (DOMAIN.md) = FTE days lost / FTE days available, bank staff
+    excluded, for every organisation and the system, by the staff group the extract reports
+    and in total (fct_sickness_absence's YAML); people and people absent (days lost above 0)
+    distinct, once at the system however many organisations they are absent from."""
+    df = _extract(pipeline, "sickness_absence")
+    df = df[df.org_code.isin(_shares(pipeline["paths"].governance, "sickness_absence"))]
+    df = df[df.contract_type != "BANK"]
+    df["person"] = df.person_id.str.replace(" ", "").str.upper()
+    df["lost"] = df.fte_days_lost.astype(float)
+    df["available"] = df.fte_days_available.astype(float)
+    df["absent"] = df.person.where(df.lost > 0)
+    keys = ["period", "level", "org_code", "staff_group"]
+    expected = (
+        _levels(df)
+        .groupby(keys)
+        .agg(
+            people=("person", "nunique"),
+            people_absent=("absent", "nunique"),
+            fte_days_lost=("lost", "sum"),
+            fte_days_available=("available", "sum"),
+        )
+        .reset_index()
+    )
+    expected["sickness_rate"] = expected.fte_days_lost / expected.fte_days_available
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys)}, people, people_absent, fte_days_lost, fte_days_available,"
+        " sickness_rate FROM marts.fct_sickness_absence",
+    )
+    _compare(
+        expected,
+        model,
+        keys,
+        ["people", "people_absent"],
+        {"fte_days_lost": 1e-6, "fte_days_available": 1e-6, "sickness_rate": 1e-9},
+    )
+
+
+def test_sickness_reasons_match_the_extracts(wh, pipeline):
+    """FTE days lost by sickness reason (bank excluded; a missing reason is S99, unknown
+    causes: fct_sickness_reasons' YAML), the people absent for it, and its share of the days
+    lost, for every organisation and the system."""
+    df = _extract(pipeline, "sickness_absence")
+    df = df[df.org_code.isin(_shares(pipeline["paths"].governance, "sickness_absence"))]
+    df = df[(df.contract_type != "BANK") & (df.fte_days_lost.astype(float) > 0)].copy()
+    df["person"] = df.person_id.str.replace(" ", "").str.upper()
+    df["lost"] = df.fte_days_lost.astype(float)
+    df["sickness_reason"] = df.sickness_reason.replace("", "S99")
+    levels = pd.concat(
+        [df.assign(level="organisation"), df.assign(level="system", org_code="SYSTEM")]
+    )
+    keys = ["period", "level", "org_code", "sickness_reason"]
+    expected = (
+        levels.groupby(keys)
+        .agg(people=("person", "nunique"), fte_days_lost=("lost", "sum"))
+        .reset_index()
+    )
+    expected["share_of_days_lost"] = expected.fte_days_lost / expected.groupby(
+        keys[:-1]
+    ).fte_days_lost.transform("sum")
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys)}, people, fte_days_lost, share_of_days_lost"
+        " FROM marts.fct_sickness_reasons",
+    )
+    _compare(expected, model, keys, ["people"], {"fte_days_lost": 1e-6, "share_of_days_lost": 1e-9})
+
+
+def _substantive(people_in_post: pd.DataFrame) -> pd.DataFrame:
+    """Substantive staff in post: permanent and fixed-term assignments (DOMAIN.md, vacancy
+    rate and temporary staffing), by the harmonised staff group (the models' YAML)."""
+    return people_in_post[people_in_post.contract_type.isin(["PERMANENT", "FIXED_TERM"])]
+
+
+def test_temporary_staffing_matches_the_extracts_and_the_truth(wh, pipeline, people_in_post):
+    """Bank and agency FTE, hours, shifts and spend (and agency above the price cap) by
+    organisation, system and staff group, reported beside substantive FTE in post and its
+    headcount, never inside it: temporary share = temporary / (temporary + substantive) FTE.
+    Local choices (fct_temporary_staffing's YAML): only organisations with the extract take
+    part; every staff group with substantive staff has a row."""
+    taking_part = _shares(pipeline["paths"].governance, "temporary_staffing")
+    t = _extract(pipeline, "temporary_staffing")
+    t = t[t.org_code.isin(taking_part)]
+    numbers = {"fte": float, "hours_worked": float, "shifts_filled": int, "spend_gbp": float}
+    t = t.astype(numbers)
+    frames = []
+    for supply, override in [("BANK", None), ("AGENCY", None), ("AGENCY", "Y")]:
+        rows = t[t.supply_type == supply]
+        if override:
+            rows = rows[rows.price_cap_override == override]
+            names = {
+                "shifts_filled": "agency_shifts_above_price_cap",
+                "spend_gbp": "agency_spend_above_price_cap_gbp",
+            }
+            rows = rows[["org_code", "period", "staff_group", "shifts_filled", "spend_gbp"]]
+        else:
+            p = supply.lower()
+            names = {
+                "fte": f"{p}_fte",
+                "hours_worked": f"{p}_hours",
+                "shifts_filled": f"{p}_shifts",
+                "spend_gbp": f"{p}_spend_gbp",
+            }
+        frames.append(
+            rows.rename(columns=names)[["org_code", "period", "staff_group", *names.values()]]
+        )
+    sub = _substantive(people_in_post)
+    sub = sub[sub.org_code.isin(taking_part)]
+    frames.append(
+        sub[["org_code", "period", "staff_group", "fte"]].rename(columns={"fte": "substantive_fte"})
+    )
+    measures = [
+        "bank_fte", "bank_hours", "bank_shifts", "bank_spend_gbp",
+        "agency_fte", "agency_hours", "agency_shifts", "agency_spend_gbp",
+        "agency_shifts_above_price_cap", "agency_spend_above_price_cap_gbp", "substantive_fte",
+    ]  # fmt: skip
+    rows = pd.concat(frames, ignore_index=True)
+    rows[measures] = rows[measures].fillna(0)
+    keys = ["period", "level", "org_code", "staff_group"]
+    expected = _levels(rows).groupby(keys)[measures].sum().reset_index()
+    people = (
+        _levels(sub[["org_code", "period", "staff_group", "person_key"]])
+        .groupby(keys)
+        .person_key.nunique()
+        .rename("substantive_headcount")
+    )
+    expected = expected.merge(people, on=keys, how="left").fillna({"substantive_headcount": 0})
+    temporary = expected.bank_fte + expected.agency_fte
+    expected["temporary_share_of_fte"] = temporary / (temporary + expected.substantive_fte)
+    assert (expected.agency_shifts_above_price_cap > 0).any() and (expected.bank_fte > 0).any()
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys + measures)}, substantive_headcount, temporary_share_of_fte"
+        " FROM marts.fct_temporary_staffing",
+    )
+    shifts = [m for m in measures if "shifts" in m]
+    _compare(
+        expected,
+        model,
+        keys,
+        [*shifts, "substantive_headcount"],
+        {m: 1e-6 for m in measures if m not in shifts} | {"temporary_share_of_fte": 1e-9},
+    )
+
+
+def test_vacancies_match_the_extracts_and_the_truth(wh, pipeline, people_in_post):
+    """Vacancy rate (DOMAIN.md) = vacant FTE / (vacant FTE + substantive FTE in post), from
+    funded establishment, for every organisation, staff group and month and the system.
+    Local choices (fct_vacancies' YAML): establishment by the reported staff group,
+    substantive FTE by the harmonised one; ALL and system rows cover only the staff groups
+    with establishment reported."""
+    v = _extract(pipeline, "vacancies")
+    v = v[v.org_code.isin(_shares(pipeline["paths"].governance, "vacancies"))]
+    v = v.astype({"funded_establishment_fte": float, "vacant_fte": float})
+    v = v.groupby(["org_code", "period", "staff_group"])[
+        ["funded_establishment_fte", "vacant_fte"]
+    ].sum()
+    sub = _substantive(people_in_post)
+    fte = sub.groupby(["org_code", "period", "staff_group"]).fte.sum().rename("substantive_fte")
+    rows = v.join(fte, how="left").fillna({"substantive_fte": 0}).reset_index()
+    keys = ["period", "level", "org_code", "staff_group"]
+    measures = ["funded_establishment_fte", "vacant_fte", "substantive_fte"]
+    expected = _levels(rows).groupby(keys)[measures].sum().reset_index()
+    with_establishment = sub.merge(rows[["org_code", "period", "staff_group"]])
+    people = (
+        _levels(with_establishment[["org_code", "period", "staff_group", "person_key"]])
+        .groupby(keys)
+        .person_key.nunique()
+        .rename("substantive_headcount")
+    )
+    expected = expected.merge(people, on=keys, how="left").fillna({"substantive_headcount": 0})
+    expected["vacancy_rate"] = expected.vacant_fte / (
+        expected.vacant_fte + expected.substantive_fte
+    )
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys + measures)}, substantive_headcount, vacancy_rate"
+        " FROM marts.fct_vacancies",
+    )
+    _compare(
+        expected,
+        model,
+        keys,
+        ["substantive_headcount"],
+        {m: 1e-6 for m in measures} | {"vacancy_rate": 1e-9},
+    )
+
+
+@pytest.mark.parametrize("months", [1, 12])
+def test_flows_by_staff_group_match_the_truth_in_every_window(wh, truth, months):
+    """Movers between organisations (in post at one at the start and not the end, at another
+    at the end and not the start) in every window, by the staff group of their main
+    assignment at the organisation they left, at the start (fct_flows_between_organisations'
+    YAML; main: the largest FTE, DOMAIN.md), and for all groups together."""
+    periods = sorted(truth.period.unique())
+    main = _main(truth, "organisation", ["staff_group"])
+    frames = []
+    for i in range(months, len(periods)):
+        start, end = periods[i - months], periods[i]
+        s = main[main.period == start][["org_code", "person_key", "staff_group"]]
+        e = truth[truth.period == end][["org_code", "person_key"]].drop_duplicates()
+        at_start = set(zip(s.org_code, s.person_key, strict=True))
+        at_end = set(zip(e.org_code, e.person_key, strict=True))
+        pairs = s.merge(e, on="person_key", suffixes=("_from", "_to"))
+        moved = [
+            f != t and (f, p) not in at_end and (t, p) not in at_start
+            for f, t, p in zip(
+                pairs.org_code_from, pairs.org_code_to, pairs.person_key, strict=True
+            )
+        ]
+        pairs = pairs[moved]
+        for group in [pairs.staff_group, "ALL"]:
+            frames.append(
+                pairs.assign(staff_group=group)
+                .groupby(["org_code_from", "org_code_to", "staff_group"])
+                .person_key.nunique()
+                .rename("people")
+                .reset_index()
+                .assign(period=end)
+            )
+    expected = pd.concat(frames, ignore_index=True).rename(
+        columns={"org_code_from": "from_org_code", "org_code_to": "to_org_code"}
+    )
+    assert expected.people.sum() > 0
+    keys = ["period", "from_org_code", "to_org_code", "staff_group"]
+    model = _marts(
+        wh,
+        f"SELECT {', '.join(keys)}, people FROM marts.fct_flows_between_organisations"
+        f" WHERE window_months = {months}",
+    )
+    _compare(expected, model, keys, ["people"], {})
