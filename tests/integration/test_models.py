@@ -599,13 +599,9 @@ def people_in_post(pipeline, truth):
     before_birthday = (census.dt.month < dob.dt.month) | (
         (census.dt.month == dob.dt.month) & (census.dt.day < dob.dt.day)
     )
-    age = census.dt.year - dob.dt.year - before_birthday.astype(int)
-    # An organisation that holds only an age band (no date of birth) sends the band it holds:
-    # the generator's is whole years of 365.25 days, a day out from the calendar age on some
-    # birthdays (SC101's 2026-04 census has one). The hub can only report the band it is sent.
-    band_only = df.org_code.map(lambda o: orgs[o].kind in cfg.age_band_only_kinds)
-    held = np.floor((census - dob).dt.days / 365.25).astype(int)
-    df["age"] = np.where(band_only, held, age)
+    # The calendar age at the census, whether the organisation sends a date of birth (the hub
+    # works out the band) or only the band it holds (the generator's HR system works it out).
+    df["age"] = census.dt.year - dob.dt.year - before_birthday.astype(int)
     bands = load_standard().codelists["age_band"].rows
     minimum = np.array([int(r["min_age"]) for r in bands])
     codes = np.array([r["code"] for r in bands], dtype=object)
