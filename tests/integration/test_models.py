@@ -1071,13 +1071,7 @@ def test_temporary_staffing_matches_the_extracts_and_the_truth(wh, pipeline, peo
     rows[measures] = rows[measures].fillna(0)
     keys = ["period", "level", "org_code", "staff_group"]
     expected = _levels(rows).groupby(keys)[measures].sum().reset_index()
-    people = (
-        _levels(sub[["org_code", "period", "staff_group", "person_key"]])
-        .groupby(keys)
-        .person_key.nunique()
-        .rename("substantive_headcount")
-    )
-    expected = expected.merge(people, on=keys, how="left").fillna({"substantive_headcount": 0})
+    expected = _with_substantive_headcount(expected, sub, keys)
     temporary = expected.bank_fte + expected.agency_fte
     expected["temporary_share_of_fte"] = temporary / (temporary + expected.substantive_fte)
     assert (expected.agency_shifts_above_price_cap > 0).any() and (expected.bank_fte > 0).any()
@@ -1094,6 +1088,18 @@ def test_temporary_staffing_matches_the_extracts_and_the_truth(wh, pipeline, peo
         [*shifts, "substantive_headcount"],
         {m: 1e-6 for m in measures if m not in shifts} | {"temporary_share_of_fte": 1e-9},
     )
+
+
+def _with_substantive_headcount(expected: pd.DataFrame, sub: pd.DataFrame, keys) -> pd.DataFrame:
+    """`expected` with the distinct people of `sub` (substantive assignments) at each of its
+    keys, at every level; 0 where there are none."""
+    people = (
+        _levels(sub[["org_code", "period", "staff_group", "person_key"]])
+        .groupby(keys)
+        .person_key.nunique()
+        .rename("substantive_headcount")
+    )
+    return expected.merge(people, on=keys, how="left").fillna({"substantive_headcount": 0})
 
 
 def test_vacancies_match_the_extracts_and_the_truth(wh, pipeline, people_in_post):
@@ -1115,13 +1121,7 @@ def test_vacancies_match_the_extracts_and_the_truth(wh, pipeline, people_in_post
     measures = ["funded_establishment_fte", "vacant_fte", "substantive_fte"]
     expected = _levels(rows).groupby(keys)[measures].sum().reset_index()
     with_establishment = sub.merge(rows[["org_code", "period", "staff_group"]])
-    people = (
-        _levels(with_establishment[["org_code", "period", "staff_group", "person_key"]])
-        .groupby(keys)
-        .person_key.nunique()
-        .rename("substantive_headcount")
-    )
-    expected = expected.merge(people, on=keys, how="left").fillna({"substantive_headcount": 0})
+    expected = _with_substantive_headcount(expected, with_establishment, keys)
     expected["vacancy_rate"] = expected.vacant_fte / (
         expected.vacant_fte + expected.substantive_fte
     )
