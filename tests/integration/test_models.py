@@ -1182,3 +1182,83 @@ def test_flows_by_staff_group_match_the_truth_in_every_window(wh, truth, months)
         f" WHERE window_months = {months}",
     )
     _compare(expected, model, keys, ["people"], {})
+
+
+def test_data_quality_completeness_and_fte_checks_match_the_extracts(wh, pipeline, truth):
+    """fct_data_quality's completeness checks (its YAML): the share of an organisation's
+    in-post assignments (FTE > 0) with the field filled, and how many it is built on;
+    occupation codes judged at NHS trusts only, sector roles elsewhere only; no row for a
+    field the organisation's agreement does not let it send. The age band is filled where
+    the extract gives a band or a date of birth (the submission derives the band from it).
+    People above 1.0 FTE at an organisation (DOMAIN.md: a warning, not an error) from the
+    truth; and a missing-submissions row of 0 for every organisation and month, since the
+    small system sends every extract its agreements cover."""
+    sip = _extract(pipeline, "staff_in_post")
+    sip = sip[pd.to_numeric(sip.fte) > 0].copy()
+    sip["age_band"] = np.where((sip.age_band != "") | (sip.date_of_birth != ""), "x", "")
+    governance = pipeline["paths"].governance
+    fields = {
+        "local_job_title": None,
+        "occupation_code": "NHS_TRUST",
+        "sector_role": "OTHER",
+        "pay_band": None,
+        "ethnic_category": None,
+        "disability": None,
+        "professional_registration": None,
+        "age_band": None,
+        "gender": None,
+    }
+    rows = []
+    for name, judged in fields.items():
+        permitted = _shares(governance, "staff_in_post", name)
+        on = sip[sip.org_code.isin(permitted)]
+        if judged == "NHS_TRUST":
+            on = on[on.sector == "NHS_TRUST"]
+        elif judged == "OTHER":
+            on = on[on.sector != "NHS_TRUST"]
+        grouped = on.assign(filled=(on[name] != "").astype(float)).groupby(["period", "org_code"])
+        found = grouped.filled.agg(value="mean", base_count="size").reset_index()
+        rows.append(found.assign(check_name=f"completeness_{name}"))
+    at_org = truth.groupby(["period", "org_code", "person_key"]).fte.sum().reset_index()
+    above = (
+        at_org.assign(above=(at_org.fte > 1.0 + 1e-9).astype(float))
+        .groupby(["period", "org_code"])
+        .above.sum()
+        .rename("value")
+        .reset_index()
+    )
+    rows.append(above.assign(check_name="people_above_1_fte", base_count=np.nan))
+    periods = sorted(truth.period.unique())
+    rows.append(
+        pd.DataFrame(
+            [(p, o, 0.0) for p in periods for o in ORGS], columns=["period", "org_code", "value"]
+        ).assign(check_name="missing_submissions", base_count=np.nan)
+    )
+    expected = pd.concat(rows, ignore_index=True)
+    expected["status"] = np.where(
+        expected.check_name.str.startswith("completeness_"),
+        np.where(expected.value < 0.95, "warning", "ok"),
+        np.where(expected.value > 0, "warning", "ok"),
+    )
+    # The generator fills every field it sends, so each share here is 1.0 (the unit test
+    # `quality_checks_flag_what_they_find` has shares below 1); what is compared is which rows
+    # exist (the agreements' fields, each field's organisations) and the bases they are on.
+    judged = set(zip(expected.org_code, expected.check_name, strict=True))
+    assert ("HS101", "completeness_disability") not in judged
+    assert ("RW1", "completeness_occupation_code") in judged
+    assert ("RW1", "completeness_sector_role") not in judged
+    assert ("SC101", "completeness_sector_role") in judged
+    checks = sorted(expected.check_name.unique())
+    model = wh.execute(
+        "SELECT period, org_code, check_name, value, base_count, status"
+        " FROM marts.fct_data_quality WHERE list_contains($checks, check_name)",
+        {"checks": checks},
+    ).df()
+    model["base_count"] = model.base_count.astype(float)
+    _compare(
+        expected,
+        model,
+        ["period", "org_code", "check_name"],
+        ["status"],
+        {"value": 1e-9, "base_count": 0.5},
+    )
