@@ -871,6 +871,9 @@ BME_CATEGORIES = {
 BME_SHARE = 0.25
 NOT_STATED_SHARE = 0.03
 NOT_KNOWN_SHARE = 0.015
+# Of those not known, the share with the field empty rather than coded 99 (a local
+# assumption, no published figure: it makes ethnic category's completeness below 1).
+NOT_KNOWN_EMPTY_SHARE = 0.5
 # Disability declared (NHS Digital / WDES: about 5% declared, many not declared).
 DISABILITY = {"Y": 0.055, "N": 0.8, "U": 0.145}
 # Ages 18-70 (NHS Digital age profile: mean about 43, about a fifth aged 55 and over; this

@@ -231,7 +231,13 @@ class World:
         ).astype(object)
         v = rng.random(n)
         ethnic[v < P.NOT_STATED_SHARE] = "Z"
-        ethnic[(v >= P.NOT_STATED_SHARE) & (v < P.NOT_STATED_SHARE + P.NOT_KNOWN_SHARE)] = "99"
+        not_known = (v >= P.NOT_STATED_SHARE) & (v < P.NOT_STATED_SHARE + P.NOT_KNOWN_SHARE)
+        ethnic[not_known] = "99"
+        # Not known is often nothing recorded, not the code: the field is left empty (None),
+        # which the standard allows and reports as not known, and data quality counts as a gap.
+        # (The split reuses `v`, so no draw is added and the rest of the world is unchanged.)
+        empty_below = P.NOT_STATED_SHARE + P.NOT_KNOWN_SHARE * P.NOT_KNOWN_EMPTY_SHARE
+        ethnic[not_known & (v < empty_below)] = None
         dob = at_day - (ages * 365.25).astype(np.int64)
         ni_style = rng.choice(3, size=n, p=[0.87, 0.1, 0.03])  # plain, spaced, lower case
         rows = {
