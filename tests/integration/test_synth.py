@@ -19,7 +19,7 @@ from pipelines.standard.batch import validate_folder
 from pipelines.standard.model import NI_NUMBER_PATTERN
 from pipelines.synth import generate, national_month, sample_system
 from pipelines.synth import params as P
-from pipelines.synth.extracts import ESR_COLUMNS
+from pipelines.synth.extracts import ESR_COLUMNS, calendar_age
 
 
 @pytest.fixture(scope="session")
@@ -462,3 +462,27 @@ def test_synth_cli_writes_where_it_says(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
+
+
+def test_calendar_age_counts_a_birthday_on_the_day_and_29_february():
+    """The age band an HR system sends is the calendar age (found by the marts' comparison
+    with the truth: days / 365.25 was a day out on some birthdays)."""
+    import datetime as dt
+
+    def day(iso: str) -> int:
+        return (dt.date.fromisoformat(iso) - dt.date(1970, 1, 1)).days
+
+    cases = [
+        ("1981-04-30", "2026-04-30", 45),  # the birthday itself
+        ("1981-04-30", "2026-04-29", 44),  # the day before
+        ("2000-02-29", "2026-02-28", 25),  # born on 29 February: not yet in a common year
+        ("2000-02-29", "2026-03-01", 26),
+        ("2000-02-29", "2028-02-29", 28),
+        ("1990-12-31", "2026-12-30", 35),
+        ("1960-01-01", "2026-01-01", 66),
+    ]
+    born = np.array([day(b) for b, _, _ in cases])
+    on = np.array([day(d) for _, d, _ in cases])
+    assert calendar_age(born, on).tolist() == [age for _, _, age in cases]
+    # One census day for every person, as the extract writer calls it.
+    assert calendar_age(born[:2], day("2026-04-30")).tolist() == [45, 45]
