@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.crypto.identifiers import normalise_ni
 from pipelines.standard.titles import normalise_title
 from tests.integration.small_system import ORGS
 
@@ -937,6 +938,12 @@ def _extract(pipeline, extract: str) -> pd.DataFrame:
     return pd.concat([f for f in frames if len(f)], ignore_index=True)
 
 
+def _shared_extract(pipeline, extract: str) -> pd.DataFrame:
+    """One extract's files (as `_extract`) from the organisations whose agreement shares it."""
+    df = _extract(pipeline, extract)
+    return df[df.org_code.isin(_shares(pipeline["paths"].governance, extract))]
+
+
 def _levels(df: pd.DataFrame, group: str = "staff_group") -> pd.DataFrame:
     """Rows at each level: each organisation and the system, by staff group and for ALL."""
     return pd.concat(
@@ -955,10 +962,9 @@ def test_sickness_absence_matches_the_extracts(wh, pipeline):
     excluded, for every organisation and the system, by the staff group the extract reports
     and in total (fct_sickness_absence's YAML); people and people absent (days lost above 0)
     distinct, once at the system however many organisations they are absent from."""
-    df = _extract(pipeline, "sickness_absence")
-    df = df[df.org_code.isin(_shares(pipeline["paths"].governance, "sickness_absence"))]
+    df = _shared_extract(pipeline, "sickness_absence")
     df = df[df.contract_type != "BANK"]
-    df["person"] = df.person_id.str.replace(" ", "").str.upper()
+    df["person"] = df.person_id.map(normalise_ni)  # as the pseudonym is made
     df["lost"] = df.fte_days_lost.astype(float)
     df["available"] = df.fte_days_available.astype(float)
     df["absent"] = df.person.where(df.lost > 0)
@@ -993,10 +999,9 @@ def test_sickness_reasons_match_the_extracts(wh, pipeline):
     """FTE days lost by sickness reason (bank excluded; a missing reason is S99, unknown
     causes: fct_sickness_reasons' YAML), the people absent for it, and its share of the days
     lost, for every organisation and the system."""
-    df = _extract(pipeline, "sickness_absence")
-    df = df[df.org_code.isin(_shares(pipeline["paths"].governance, "sickness_absence"))]
+    df = _shared_extract(pipeline, "sickness_absence")
     df = df[(df.contract_type != "BANK") & (df.fte_days_lost.astype(float) > 0)].copy()
-    df["person"] = df.person_id.str.replace(" ", "").str.upper()
+    df["person"] = df.person_id.map(normalise_ni)  # as the pseudonym is made
     df["lost"] = df.fte_days_lost.astype(float)
     df["sickness_reason"] = df.sickness_reason.replace("", "S99")
     levels = pd.concat(
@@ -1108,8 +1113,7 @@ def test_vacancies_match_the_extracts_and_the_truth(wh, pipeline, people_in_post
     Local choices (fct_vacancies' YAML): establishment by the reported staff group,
     substantive FTE by the harmonised one; ALL and system rows cover only the staff groups
     with establishment reported."""
-    v = _extract(pipeline, "vacancies")
-    v = v[v.org_code.isin(_shares(pipeline["paths"].governance, "vacancies"))]
+    v = _shared_extract(pipeline, "vacancies")
     v = v.astype({"funded_establishment_fte": float, "vacant_fte": float})
     v = v.groupby(["org_code", "period", "staff_group"])[
         ["funded_establishment_fte", "vacant_fte"]
